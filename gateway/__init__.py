@@ -1,0 +1,3 @@
+"""A declarative, compiled AI gateway."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,75 @@
+"""One JSON line per request on stdout, written by a background thread in batches.
+
+The request path only appends a dict to a bounded queue; serialisation and the write happen off the
+event loop. A full queue drops the record and counts the drop instead of slowing requests down.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import queue
+import sys
+import threading
+from typing import Any, BinaryIO
+
+import orjson
+
+_STOP = object()
+
+
+class AccessLog:
+    def __init__(self, stream: BinaryIO | None = None, capacity: int = 65536, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.dropped = 0
+        self._stream = stream or sys.stdout.buffer
+        self._queue: queue.Queue[Any] = queue.Queue(capacity)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+            self._thread.start()
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def stop(self) -> None:
+        """Drain what is queued, then stop the writer."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        fd_stream = self._stream
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while len(batch) < 512:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(i is _STOP for i in batch)
+            lines = b"".join(orjson.dumps(r) + b"\n" for r in batch if r is not _STOP)
+            if lines:
+                try:
+                    fd_stream.write(lines)
+                    fd_stream.flush()
+                except (OSError, ValueError):
+                    self.dropped += len(batch)
+            if stop:
+                return
+
+
+def new_request_id() -> str:
+    """Time-ordered (milliseconds) then random: sortable in logs, unguessable."""
+
+
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"

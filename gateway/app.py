@@ -1,0 +1,101 @@
+"""The ASGI application: dispatches each request to a gateway's data plane or to the admin endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from gateway.accesslog import AccessLog
+from gateway.admin import admin_app
+from gateway.dataplane import DataPlane
+from gateway.errors import GatewayError
+from gateway.http import Receive, Scope, Send, send_response
+from gateway.reload import LiveConfig, Watcher
+from gateway.table import Format, RoutingTable
+from gateway.upstream import UpstreamPool
+
+log = logging.getLogger("gateway")
+
+ADMIN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/", "/api", "/dashboard")
+
+
+class Gateway:
+    """One process's gateway: the live table, the upstream pool, the access log and the watcher."""
+
+    def __init__(self, live: LiveConfig, *, watch: bool = True, access_log: AccessLog | None = None) -> None:
+        self.live = live
+        self.pool = UpstreamPool()
+        self.log = access_log or AccessLog(enabled=live.table.server.access_log)
+        self.data = DataPlane(self.pool, self.log)
+        self.admin = admin_app(self)
+        self.watcher = Watcher(live) if watch else None
+        self.draining = False
+        live.listeners.append(self._on_swap)
+
+    def _on_swap(self, table: RoutingTable) -> None:
+        self.log.enabled = table.server.access_log
+        self.pool.retain(list(table.providers.values()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]  # authorize and route on the raw ASGI path, never a rebuilt URL
+        table = self.live.table  # this request's snapshot, kept to its end
+        if path.startswith("/g/"):
+            name, _, rest = path[3:].partition("/")
+            gateway = table.gateways.get(name)
+            if gateway is None:
+                await self._not_found(scope, send, f"no gateway named {name!r}", table)
+                return
+            await self.data.handle(scope, receive, send, table, gateway, "/" + rest)
+            return
+        if path.startswith(ADMIN_PREFIXES):
+            await self.admin(scope, receive, send)
+            return
+        gateway = table.gateways.get("default")
+        if gateway is None:
+            names = ", ".join(f"/g/{n}" for n in table.gateways)
+            await self._not_found(scope, send, f"no gateway named 'default' serves the root; use {names}", table)
+            return
+        await self.data.handle(scope, receive, send, table, gateway, path)
+
+    async def _not_found(self, scope: Scope, send: Send, message: str, table: RoutingTable) -> None:
+        fmt = Format.ANTHROPIC if any(k == b"anthropic-version" for k, _ in scope["headers"]) else Format.OPENAI
+        err = GatewayError("not_found_error", message, code="not_found")
+        await send_response(send, 404, err.body(fmt, ""), [(b"x-gateway-config-version", table.version.encode())])
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.log.start()
+                if self.watcher is not None:
+                    self.watcher.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.draining = True
+                if self.watcher is not None:
+                    await self.watcher.stop()
+                await self.pool.close()
+                self.log.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(config: str | Path, *, watch: bool = True) -> Gateway:
+    """Compile `config` (raises ConfigError when invalid) and build the app around it."""
+    from gateway.config.compiler import compile_config
+
+    path = Path(config)
+    return Gateway(LiveConfig(path, compile_config(path)), watch=watch)
+
+
+def _ignore_cancel(task: asyncio.Task[object]) -> None:  # pragma: no cover - defensive
+    if not task.cancelled() and task.exception():
+        log.error("background task failed", exc_info=task.exception())

@@ -1,0 +1,114 @@
+"""`gateway serve | validate | routes`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from gateway.config.compiler import compile_config
+from gateway.config.issues import ConfigError
+
+CONFIG_ENV = "GATEWAY_CONFIG"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gateway", description="A declarative AI gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve a config (file or folder)")
+    serve.add_argument("--config", default="routes", help="config file or folder (default: routes/)")
+    serve.add_argument("--host", help="overrides server.listen")
+    serve.add_argument("--port", type=int, help="overrides server.listen")
+    serve.add_argument("--workers", type=int, help="processes (overrides server.workers)")
+    serve.add_argument("--log-level", default="info")
+
+    validate = sub.add_parser("validate", help="check config files; exit 1 on errors")
+    validate.add_argument("paths", nargs="+", help="config files or folders")
+
+    routes = sub.add_parser("routes", help="print the compiled routing table (secrets masked)")
+    routes.add_argument("--config", default="routes")
+
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return cmd_validate(args.paths)
+    if args.command == "routes":
+        return cmd_routes(args.config)
+    return cmd_serve(args)
+
+
+def cmd_validate(paths: list[str]) -> int:
+    failed = False
+    for path in paths:
+        try:
+            table = compile_config(path, strict_env=False)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue)
+            failed = failed or bool(exc.errors)
+            continue
+        for warning in table.warnings:
+            print(warning)
+        print(f"{path}: ok (version {table.version})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_routes(config: str) -> int:
+    from gateway.admin import describe
+
+    try:
+        table = compile_config(config, strict_env=False)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    print(yaml.safe_dump(describe(table), sort_keys=False, width=120), end="")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        table = compile_config(args.config)
+    except ConfigError as exc:
+        print(f"gateway: refusing to start, the config at {args.config} has errors:", file=sys.stderr)
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    for warning in table.warnings:
+        print(warning, file=sys.stderr)
+    host = args.host or table.server.host
+    port = args.port or table.server.port
+    workers = args.workers or table.server.workers
+    print(f"gateway: serving {args.config} (version {table.version}) on http://{host}:{port} "
+          f"with {workers} worker(s)", file=sys.stderr)
+    options = dict(
+        host=host, port=port, loop="uvloop", http="httptools", lifespan="on", access_log=False,
+        log_level=args.log_level, timeout_graceful_shutdown=int(table.server.drain), server_header=False,
+    )
+    if workers > 1:
+        # Each worker compiles and watches the config itself; uvicorn imports the factory by name.
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+        uvicorn.run("gateway.cli:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    else:
+        from gateway.app import create_app
+
+        uvicorn.run(create_app(args.config), **options)  # type: ignore[arg-type]
+    return 0
+
+
+def app_from_env() -> object:
+    from gateway.app import create_app
+
+    return create_app(os.environ[CONFIG_ENV])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

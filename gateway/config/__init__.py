@@ -1,0 +1,1 @@
+"""YAML -> validated spec -> compiled routing table."""

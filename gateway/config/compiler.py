@@ -1,0 +1,519 @@
+"""Compile a config snapshot (a file or a folder of YAML files) into one immutable RoutingTable.
+
+Pipeline: read every file -> schema-validate each -> merge sections -> check references -> build frozen
+dataclasses. Every problem found is reported at once, each with file, line and key path.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from gateway.config import schema
+from gateway.config.issues import ConfigError, Issue, KeyPath, Location
+from gateway.config.source import SourceFile, config_files, load_file
+from gateway.config.units import parse_duration, parse_size
+from gateway.table import (
+    EMPTY,
+    Fallback,
+    Format,
+    Gateway,
+    Leaf,
+    Limit,
+    Matcher,
+    ModelMap,
+    Node,
+    Provider,
+    Route,
+    RouteRef,
+    RoutingTable,
+    Server,
+    Split,
+    StoredKey,
+    Switch,
+    Timeouts,
+    Token,
+)
+
+NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing")
+SINGLE_SECTIONS = ("server", "state", "logs")
+RESERVED_PROVIDER_NAMES = frozenset({"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "dynamic"})
+DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta",
+    "bedrock": "https://bedrock-runtime.{region}.amazonaws.com",
+    "vertex": "https://{region}-aiplatform.googleapis.com/v1",
+}
+FORMATS = {"anthropic": Format.ANTHROPIC, "openai": Format.OPENAI, "gemini": Format.GEMINI}
+DEFAULT_FALLBACK_ON = ("429", "5xx", "timeout", "connect")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One named entry of a merged section, with the file it came from."""
+
+    value: Any
+    source: SourceFile
+    path: KeyPath
+
+    @property
+    def location(self) -> Location:
+        return self.source.locate(self.path)
+
+
+def compile_config(
+    config: Path | str, env: Mapping[str, str] | None = None, *, strict_env: bool = True
+) -> RoutingTable:
+    """Compile the snapshot at `config`. Raises ConfigError listing every error (and warning)."""
+    issues: list[Issue] = []
+    env = os.environ if env is None else env
+    root = Path(config)
+    if not root.exists():
+        raise ConfigError([Issue(Location(str(root), 1, 1), (), "no such file or folder")])
+    paths = config_files(root)
+    if not paths:
+        raise ConfigError([Issue(Location(str(root), 1, 1), (), "no *.yaml or *.yml files in this folder")])
+
+    sources: list[SourceFile] = []
+    for path in paths:
+        source = load_file(path, env, issues, strict_env)
+        if source.data is None:
+            continue
+        if not isinstance(source.data, dict):
+            issues.append(Issue(source.locate(()), (), "a config file must be a mapping of sections"))
+            continue
+        issues.extend(schema.validate(source))
+        sources.append(source)
+    if any(not i.warning for i in issues):
+        raise ConfigError(issues)
+
+    compiler = _Compiler(sources, issues)
+    table = compiler.build()
+    if any(not i.warning for i in issues):
+        raise ConfigError(issues)
+    return table
+
+
+class _Compiler:
+    def __init__(self, sources: list[SourceFile], issues: list[Issue]):
+        self.sources = sources
+        self.issues = issues
+        self.sections: dict[str, dict[str, Entry]] = {s: {} for s in (*NAMED_SECTIONS, *SINGLE_SECTIONS)}
+        self._merge()
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def error(self, entry: Entry, sub: KeyPath, message: str, warning: bool = False) -> None:
+        path = (*entry.path, *sub)
+        self.issues.append(Issue(entry.source.locate(path), path, message, warning))
+
+    def _merge(self) -> None:
+        for source in self.sources:
+            for section, body in source.data.items():
+                if section == "version" or not isinstance(body, dict):
+                    continue
+                merged = self.sections[section]
+                for name, value in body.items():
+                    entry = Entry(value, source, (section, name))
+                    if name in merged:
+                        first = merged[name].location
+                        self.error(entry, (), f"{section}.{name} is defined twice (first at {first})")
+                        continue
+                    merged[name] = entry
+
+    # -- build --------------------------------------------------------------------------------------------
+
+    def build(self) -> RoutingTable:
+        providers = self.providers()
+        keys = self.keys(providers)
+        routes_raw = self.sections["routes"]
+        self.route_names = set(routes_raw)
+        self.providers_by_name = providers
+        self.keys_by_name = keys
+        self.budget_names = set(self.sections["budgets"])
+        routes = {name: Route(name, self.node(e, (), e.value), e.location) for name, e in routes_raw.items()}
+        self.check_cycles(routes)
+        models = self.models()
+        concrete = self.concrete_models(models, routes)
+        gateways = self.gateways(models, concrete)
+        keys_by_provider: dict[str, list[StoredKey]] = {}
+        for key in keys.values():
+            keys_by_provider.setdefault(key.provider, []).append(key)
+        return RoutingTable(
+            version=self.version(),
+            files=tuple(s.path for s in self.sources),
+            server=self.server(),
+            providers=MappingProxyType(providers),
+            keys=MappingProxyType(keys),
+            keys_by_provider=MappingProxyType({p: tuple(k) for p, k in keys_by_provider.items()}),
+            models=models,
+            gateways=MappingProxyType(gateways),
+            routes=MappingProxyType(routes),
+            extra=MappingProxyType(
+                {
+                    "budgets": {n: e.value for n, e in self.sections["budgets"].items()},
+                    "pricing": {n: e.value for n, e in self.sections["pricing"].items()},
+                    "state": {n: e.value for n, e in self.sections["state"].items()},
+                    "logs": {n: e.value for n, e in self.sections["logs"].items()},
+                }
+            ),
+            warnings=tuple(str(i) for i in self.issues if i.warning),
+        )
+
+    def version(self) -> str:
+        """A content hash of the merged, interpolated snapshot: equal configs have equal versions."""
+        merged = {s: {n: e.value for n, e in entries.items()} for s, entries in self.sections.items()}
+        return hashlib.sha256(orjson.dumps(merged, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+
+    def server(self) -> Server:
+        s = {n: e for n, e in self.sections["server"].items()}
+        kwargs: dict[str, Any] = {}
+        if "listen" in s:
+            host, _, port = str(s["listen"].value).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                self.error(s["listen"], (), "listen must be host:port, e.g. 127.0.0.1:8787")
+            else:
+                kwargs["host"], kwargs["port"] = host.strip("[]"), int(port)
+        if "admin_token" in s:
+            kwargs["admin_token"] = str(s["admin_token"].value or "")
+        if "max_body" in s:
+            kwargs["max_body"] = self.parse(s["max_body"], (), parse_size, 0)
+        if "workers" in s:
+            kwargs["workers"] = int(s["workers"].value)
+        if "access_log" in s:
+            kwargs["access_log"] = bool(s["access_log"].value)
+        if "drain" in s:
+            kwargs["drain"] = self.parse(s["drain"], (), parse_duration, 30.0)
+        return Server(**kwargs)
+
+    def parse(self, entry: Entry, sub: KeyPath, fn: Any, default: Any) -> Any:
+        value = entry.value
+        for part in sub:
+            value = value[part]
+        try:
+            return fn(value)
+        except ValueError as exc:
+            self.error(entry, sub, str(exc))
+            return default
+
+    def providers(self) -> dict[str, Provider]:
+        result: dict[str, Provider] = {}
+        for name, e in self.sections["providers"].items():
+            spec = e.value
+            if name in RESERVED_PROVIDER_NAMES:
+                self.error(e, (), f"provider name {name!r} is reserved (it is a gateway path or prefix)")
+            ptype = spec["type"]
+            base_url = spec.get("base_url") or DEFAULT_BASE_URLS.get(ptype, "")
+            if "{region}" in base_url:
+                base_url = base_url.format(region=spec.get("region", ""))
+            fmt = FORMATS.get(ptype)
+            if fmt is None:
+                self.error(
+                    e, ("type",), f"provider type {ptype!r} is accepted but not served yet by this version",
+                    warning=True,
+                )
+            t = spec.get("timeouts", {})
+            defaults = Timeouts()
+            timeouts = Timeouts(
+                **{
+                    f: self.parse(e, ("timeouts", f), parse_duration, getattr(defaults, f))
+                    for f in ("connect", "first_byte", "idle", "total")
+                    if f in t
+                }
+            )
+            options = {k: v for k, v in spec.items() if k not in ("type", "base_url", "timeouts", "headers")}
+            result[name] = Provider(
+                name=name,
+                type=ptype,
+                base_url=base_url.rstrip("/"),
+                format=fmt,
+                timeouts=timeouts,
+                max_connections=int(spec.get("max_connections", 1000)),
+                headers=tuple((k.lower(), str(v)) for k, v in spec.get("headers", {}).items()),
+                options=MappingProxyType(options),
+                location=e.location,
+            )
+        return result
+
+    def keys(self, providers: Mapping[str, Provider]) -> dict[str, StoredKey]:
+        result: dict[str, StoredKey] = {}
+        for name, e in self.sections["keys"].items():
+            provider = e.value["provider"]
+            if provider not in providers:
+                self.error(e, ("provider",), f"unknown provider {provider!r}{self.known('providers')}")
+            secret = str(e.value.get("secret") or "")
+            refs = e.source.env_refs.get((*e.path, "secret"), ())
+            result[name] = StoredKey(name, provider, secret, refs, e.location)
+        return result
+
+    def known(self, section: str) -> str:
+        names = sorted(self.sections[section])
+        return f" (defined: {', '.join(names)})" if names else f" (no {section} are defined)"
+
+    # -- models and targets -------------------------------------------------------------------------------
+
+    def target(self, entry: Entry, sub: KeyPath, text: str) -> Node | None:
+        """A target string: provider/model or dynamic/<route>. None (with an error) when unknown."""
+        provider, _, model = text.lstrip("@").partition("/")
+        if provider == "dynamic":
+            if model not in self.route_names:
+                self.error(entry, sub, f"unknown route {model!r}{self.known('routes')}")
+                return None
+            return RouteRef(model)
+        if provider not in self.providers_by_name:
+            self.error(entry, sub, f"unknown provider {provider!r} in {text!r}{self.known('providers')}")
+            return None
+        return Leaf(provider, model)
+
+    def models(self) -> ModelMap:
+        exact: dict[str, str] = {}
+        globs: list[tuple[str, re.Pattern[str], str]] = []
+        for name, e in self.sections["models"].items():
+            self.target(e, (), e.value)
+            if any(c in name for c in "*?["):
+                globs.append((name, re.compile(fnmatch.translate(name)), e.value))
+            else:
+                exact[name] = e.value
+        return ModelMap(MappingProxyType(exact), tuple(globs))
+
+    # -- route nodes --------------------------------------------------------------------------------------
+
+    def node(self, entry: Entry, sub: KeyPath, spec: Any) -> Node:
+        if isinstance(spec, str):
+            return self.target(entry, sub, spec) or Leaf("", spec)
+        if "model" in spec:
+            return self.leaf(entry, sub, spec)
+        if "fallback" in spec:
+            fb = spec["fallback"]
+            items, on = (fb, DEFAULT_FALLBACK_ON) if isinstance(fb, list) else (fb["to"], fb.get("on"))
+            inner = (*sub, "fallback") if isinstance(fb, list) else (*sub, "fallback", "to")
+            nodes = tuple(self.node(entry, (*inner, i), n) for i, n in enumerate(items))
+            return Fallback(tuple(str(x) for x in (on or DEFAULT_FALLBACK_ON)), nodes)
+        if "split" in spec:
+            branches = []
+            for i, b in enumerate(spec["split"]):
+                if b["weight"] <= 0:
+                    self.error(entry, (*sub, "split", i, "weight"), "weights must be positive numbers")
+                branches.append((float(b["weight"]), self.node(entry, (*sub, "split", i, "to"), b["to"])))
+            return Split(tuple(branches), spec.get("sticky"))
+        if "switch" in spec:
+            cases = []
+            for i, case in enumerate(spec["switch"]):
+                when = tuple((f, _matcher(m)) for f, m in case["when"].items())
+                for f, m in when:
+                    if m.op == "matches":
+                        try:
+                            re.compile(m.value)
+                        except re.error as exc:
+                            self.error(entry, (*sub, "switch", i, "when", f), f"bad regex: {exc}")
+                cases.append((when, self.node(entry, (*sub, "switch", i, "to"), case["to"])))
+            default = spec.get("default")
+            default_node = self.node(entry, (*sub, "default"), default) if default is not None else None
+            return Switch(tuple(cases), default_node)
+        if "limit" in spec:
+            lim = spec["limit"]
+            budget = lim.get("budget")
+            if budget is not None and budget not in self.budget_names:
+                self.error(entry, (*sub, "limit", "budget"), f"unknown budget {budget!r}{self.known('budgets')}")
+            rate = lim.get("rate")
+            if rate is not None:
+                self.parse(entry, (*sub, "limit", "rate", "per"), parse_duration, 0)
+            otherwise = spec.get("otherwise")
+            return Limit(
+                budget,
+                MappingProxyType(dict(rate)) if rate else None,
+                self.node(entry, (*sub, "to"), spec["to"]),
+                self.node(entry, (*sub, "otherwise"), otherwise) if otherwise is not None else None,
+            )
+        self.error(entry, sub, "a route node needs one of: model, fallback, split, switch, limit")
+        return Leaf("", "")
+
+    def leaf(self, entry: Entry, sub: KeyPath, spec: Mapping[str, Any]) -> Node:
+        target = self.target(entry, (*sub, "model"), spec["model"])
+        if not isinstance(target, Leaf):
+            if target is not None:
+                self.error(entry, (*sub, "model"), "a leaf's model must be provider/model, not a route")
+            return Leaf("", str(spec["model"]))
+        key = spec.get("key")
+        if key is not None:
+            stored = self.keys_by_name.get(key)
+            if stored is None:
+                self.error(entry, (*sub, "key"), f"unknown key {key!r}{self.known('keys')}")
+            elif stored.provider != target.provider:
+                self.error(
+                    entry, (*sub, "key"), f"key {key!r} belongs to provider {stored.provider!r}, "
+                    f"not {target.provider!r}",
+                )
+        timeout = spec.get("timeout")
+        return Leaf(
+            target.provider,
+            target.model,
+            key=key,
+            params=MappingProxyType(dict(spec.get("params", {}))),
+            timeout=self.parse(entry, (*sub, "timeout"), parse_duration, None) if timeout is not None else None,
+            retries=int(spec.get("retries", 0)),
+        )
+
+    def check_cycles(self, routes: Mapping[str, Route]) -> None:
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+        def refs(node: Node) -> list[str]:
+            match node:
+                case RouteRef(route=r):
+                    return [r]
+                case Fallback(nodes=nodes):
+                    return [r for n in nodes for r in refs(n)]
+                case Split(branches=branches):
+                    return [r for _, n in branches for r in refs(n)]
+                case Switch(cases=cases, default=default):
+                    out = [r for _, n in cases for r in refs(n)]
+                    return out + (refs(default) if default else [])
+                case Limit(to=to, otherwise=otherwise):
+                    return refs(to) + (refs(otherwise) if otherwise else [])
+            return []
+
+        def visit(name: str, trail: list[str]) -> None:
+            if state.get(name) == 2 or name not in routes:
+                return
+            if state.get(name) == 1:
+                cycle = " -> ".join([*trail[trail.index(name) :], name])
+                self.error(self.sections["routes"][name], (), f"route cycle: {cycle}")
+                return
+            state[name] = 1
+            for ref in refs(routes[name].node):
+                visit(ref, [*trail, name])
+            state[name] = 2
+
+        for name in routes:
+            visit(name, [])
+
+    # -- gateways -----------------------------------------------------------------------------------------
+
+    def concrete_models(self, models: ModelMap, routes: Mapping[str, Route]) -> list[tuple[str, str]]:
+        """(id, owner) pairs GET /v1/models lists: exact aliases, routes, and provider/model names in config."""
+        out: dict[str, str] = {}
+        for alias, target in models.exact.items():
+            out.setdefault(alias, target.lstrip("@").partition("/")[0])
+        for name in routes:
+            out.setdefault(f"dynamic/{name}", "gateway")
+
+        def leaves(node: Node | None) -> None:
+            match node:
+                case Leaf(provider=p, model=m) if p and "*" not in m:
+                    out.setdefault(f"{p}/{m}", p)
+                case Fallback(nodes=nodes):
+                    for n in nodes:
+                        leaves(n)
+                case Split(branches=branches):
+                    for _, n in branches:
+                        leaves(n)
+                case Switch(cases=cases, default=default):
+                    for _, n in cases:
+                        leaves(n)
+                    leaves(default)
+                case Limit(to=to, otherwise=otherwise):
+                    leaves(to)
+                    leaves(otherwise)
+
+        for target in models.exact.values():
+            p, _, m = target.lstrip("@").partition("/")
+            if p != "dynamic" and "*" not in m:
+                out.setdefault(f"{p}/{m}", p)
+        for route in routes.values():
+            leaves(route.node)
+        return list(out.items())
+
+    def gateways(self, models: ModelMap, concrete: list[tuple[str, str]]) -> dict[str, Gateway]:
+        entries = self.sections["gateways"]
+        if not entries:
+            return {"default": self.gateway("default", {}, None, concrete)}
+        return {name: self.gateway(name, e.value, e, concrete) for name, e in entries.items()}
+
+    def gateway(
+        self, name: str, spec: Mapping[str, Any], entry: Entry | None, concrete: list[tuple[str, str]]
+    ) -> Gateway:
+        auth = spec.get("auth", "none")
+        tokens: list[Token] = []
+        seen_digests: dict[bytes, str] = {}
+        for i, t in enumerate(spec.get("tokens", [])):
+            assert entry is not None
+            if "sha256" in t:
+                digest = bytes.fromhex(t["sha256"])
+            elif t.get("secret"):
+                digest = hashlib.sha256(str(t["secret"]).encode()).digest()
+            else:
+                self.error(entry, ("tokens", i, "secret"), "empty token secret: this token is disabled", True)
+                continue
+            if digest in seen_digests:
+                self.error(entry, ("tokens", i), f"same secret as token {seen_digests[digest]!r}")
+            seen_digests[digest] = t["name"]
+            for b in t.get("budgets", []):
+                if b not in self.budget_names:
+                    self.error(entry, ("tokens", i, "budgets"), f"unknown budget {b!r}{self.known('budgets')}")
+            tokens.append(Token(t["name"], digest, MappingProxyType(dict(t.get("metadata", {}))),
+                                tuple(t.get("budgets", ()))))
+        names = [t["name"] for t in spec.get("tokens", [])]
+        if entry is not None:
+            for dup in {n for n in names if names.count(n) > 1}:
+                self.error(entry, ("tokens",), f"token name {dup!r} is used twice")
+            if auth == "tokens" and not spec.get("tokens"):
+                self.error(entry, ("auth",), "auth: tokens needs at least one entry under tokens")
+            for b in spec.get("budgets", []):
+                if b not in self.budget_names:
+                    self.error(entry, ("budgets",), f"unknown budget {b!r}{self.known('budgets')}")
+        allow_text = tuple(spec["allow"]) if "allow" in spec else None
+        allow = tuple(re.compile(fnmatch.translate(p)) for p in allow_text) if allow_text is not None else None
+        settings = {k: spec[k] for k in ("cache", "rate_limits", "budgets", "logs") if k in spec}
+        listed = [(m, owner) for m, owner in concrete if allow is None or any(p.fullmatch(m) for p in allow)]
+        return Gateway(
+            name=name,
+            auth=auth,
+            tokens=tuple(tokens),
+            allow=allow,
+            allow_text=allow_text,
+            provider_keys=tuple(spec.get("provider_keys", ("stored", "request"))),
+            settings=MappingProxyType(settings) if settings else EMPTY,
+            models_anthropic=_anthropic_models(listed),
+            models_openai=_openai_models(listed),
+            location=entry.location if entry else Location("(built-in)", 1, 1),
+        )
+
+
+def _matcher(spec: Any) -> Matcher:
+    if isinstance(spec, dict) and len(spec) == 1:
+        op, value = next(iter(spec.items()))
+        if op == "not":
+            return Matcher("not", _matcher(value))
+        if op == "in":
+            return Matcher("in", tuple(value))
+        return Matcher(op, value)
+    return Matcher("eq", spec)
+
+
+def _anthropic_models(models: list[tuple[str, str]]) -> bytes:
+    data = [
+        {"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"} for m, _ in models
+    ]
+    return orjson.dumps(
+        {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
+
+
+def _openai_models(models: list[tuple[str, str]]) -> bytes:
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": owner} for m, owner in models]
+    return orjson.dumps({"object": "list", "data": data})

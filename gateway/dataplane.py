@@ -1,0 +1,292 @@
+"""The data plane: model calls, model lists and native passthrough, per gateway, on raw ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yarl
+
+from gateway import proxy
+from gateway.accesslog import AccessLog, new_request_id
+from gateway.auth import Caller, authenticate, upstream_auth
+from gateway.body import replace_top_level_string
+from gateway.errors import GatewayError
+from gateway.http import BodyTooLarge, ClientGone, Receive, Scope, Send, header_map, read_body, send_response
+from gateway.providers import ADAPTERS
+from gateway.redact import redact
+from gateway.resolve import resolve
+from gateway.table import Format, Gateway, Leaf, RoutingTable
+from gateway.upstream import UpstreamPool
+
+# (path under a gateway's base URL) -> (client format, operation)
+MODEL_ENDPOINTS = {
+    "/v1/messages": (Format.ANTHROPIC, "messages"),
+    "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
+    "/v1/chat/completions": (Format.OPENAI, "chat"),
+}
+API_NAMES = {Format.ANTHROPIC: "Anthropic Messages", Format.OPENAI: "OpenAI Chat Completions", Format.GEMINI: "Gemini"}
+CLIENT_ENDPOINT = {Format.ANTHROPIC: "/v1/messages", Format.OPENAI: "/v1/chat/completions"}
+
+
+@dataclass(slots=True)
+class Request:
+    """Per-request state, filled in as the request goes; becomes the access-log line."""
+
+    id: str
+    scope: Scope
+    table: RoutingTable
+    gateway: Gateway
+    format: Format
+    started: float
+    headers: dict[bytes, bytes]
+    caller: Caller | None = None
+    route: str | None = None
+    target: str | None = None
+    client_model: str | None = None
+    stream: bool = False
+    status: int = 0
+    error: str | None = None
+    key: str | None = None
+    ttfb_ms: float | None = None
+    usage: Any = None
+
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        out = [
+            (b"x-gateway-request-id", self.id.encode()),
+            (b"x-gateway-config-version", self.table.version.encode()),
+        ]
+        if self.target:
+            provider, _, model = self.target.partition("/")
+            out.append((b"x-gateway-provider", provider.encode()))
+            out.append((b"x-gateway-model", self.target.encode()))
+        if self.route:
+            out.append((b"x-gateway-route", self.route.encode()))
+        return out
+
+
+class DataPlane:
+    def __init__(self, pool: UpstreamPool, log: AccessLog) -> None:
+        self.pool = pool
+        self.log = log
+
+    async def handle(
+        self, scope: Scope, receive: Receive, send: Send, table: RoutingTable, gateway: Gateway, path: str
+    ) -> None:
+        headers = header_map(scope)
+        endpoint = MODEL_ENDPOINTS.get(path)
+        fmt = endpoint[0] if endpoint else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
+        req = Request(new_request_id(), scope, table, gateway, fmt, time.perf_counter(), headers)
+        task = asyncio.current_task()
+        assert task is not None
+        watcher: asyncio.Task[None] | None = None
+        gone = False
+
+        async def watch_disconnect() -> None:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and req.status == 0:
+                gone = True
+                task.cancel()
+
+        try:
+            try:
+                if endpoint is not None:
+                    if scope["method"] != "POST":
+                        raise GatewayError("invalid_request_error", f"{path} takes POST", status=405)
+                    req.caller = authenticate(gateway, headers)
+                    body = await self._read(receive, table)
+                    watcher = asyncio.ensure_future(watch_disconnect())
+                    await self.model_call(req, endpoint[1], body, send)
+                elif path == "/v1/models":
+                    req.caller = authenticate(gateway, headers)
+                    models = gateway.models_anthropic if fmt is Format.ANTHROPIC else gateway.models_openai
+                    req.status = 200
+                    await send_response(send, 200, models, req.response_headers())
+                else:
+                    await self.passthrough(req, path, receive, send, lambda: watch_disconnect())
+            except GatewayError as exc:
+                await self._fail(req, exc, send)
+            except ClientGone:
+                req.status, req.error = 499, "client disconnected"
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()
+            req.status, req.error = 499, "client disconnected"
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            self._log(req)
+
+    async def _read(self, receive: Receive, table: RoutingTable) -> bytes:
+        try:
+            return await read_body(receive, table.server.max_body)
+        except BodyTooLarge:
+            raise GatewayError(
+                "request_too_large", f"request body is over server.max_body ({table.server.max_body} bytes)"
+            ) from None
+
+    async def _fail(self, req: Request, exc: GatewayError, send: Send) -> None:
+        req.status = exc.status
+        req.error = exc.message
+        body = exc.body(req.format, req.id)
+        headers = req.response_headers()
+        await send_response(send, exc.status, body, headers)
+
+    # -- model calls -------------------------------------------------------------------------------------
+
+    async def model_call(self, req: Request, operation: str, body: bytes, send: Send) -> None:
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise GatewayError("invalid_request_error", f"request body is not valid JSON: {exc}",
+                               code="invalid_json") from None
+        if not isinstance(obj, dict):
+            raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+        model = obj.get("model")
+        if not isinstance(model, str) or not model:
+            raise GatewayError("invalid_request_error", "model: a model name is required (a string)",
+                               code="missing_required_parameter", param="model")
+        req.client_model = model
+        req.stream = obj.get("stream") is True
+        plan = resolve(req.table, req.gateway, model)
+        provider, leaf = plan.provider, plan.leaf
+        req.route = plan.route
+        req.target = leaf.target
+        if provider.format is None:
+            raise GatewayError("invalid_request_error",
+                               f"provider {provider.name!r} has type {provider.type!r}, which this version "
+                               "does not serve yet", status=501)
+        if provider.format is not req.format:
+            raise GatewayError(
+                "invalid_request_error",
+                f"model {model!r} is served by provider {provider.name!r} in the {API_NAMES[provider.format]} "
+                f"format, and this gateway version does not translate between formats yet: call "
+                f"{CLIENT_ENDPOINT.get(provider.format, 'the native passthrough')} for this model",
+            )
+        adapter = ADAPTERS[provider.format]
+        path = adapter.PATHS.get(operation)
+        if path is None:
+            raise GatewayError("invalid_request_error", f"provider {provider.name!r} has no {operation} endpoint")
+        auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
+        body = _apply_plan(body, obj, model, leaf)
+        query = req.scope.get("query_string", b"")
+        url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
+        headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
+        await self._exchange(req, provider, adapter, "POST", url, headers, body, send, leaf.timeout, auth)
+
+    async def _exchange(self, req: Request, provider: Any, adapter: Any, method: str, url: str | yarl.URL,
+                        headers: dict[str, str], body: bytes, send: Send, total: float | None,
+                        auth: list[tuple[bytes, bytes]]) -> None:
+        try:
+            result = await proxy.exchange(self.pool, provider, adapter, req.format, method, url, headers, body,
+                                          send, req.response_headers(), req.id, total)
+        except GatewayError as exc:
+            exc.message = redact(exc.message, [v.decode("latin-1").removeprefix("Bearer ") for _, v in auth])
+            raise
+        req.status = result.status
+        req.ttfb_ms = result.ttfb_ms
+        req.usage = result.usage
+        if result.error:
+            req.error = redact(result.error, [v.decode("latin-1").removeprefix("Bearer ") for _, v in auth])
+
+    # -- native passthrough ------------------------------------------------------------------------------
+
+    async def passthrough(self, req: Request, path: str, receive: Receive, send: Send, watch: Any) -> None:
+        name, _, _ = path.lstrip("/").partition("/")
+        provider = req.table.providers.get(name)
+        if provider is None:
+            raise GatewayError("not_found_error", f"no endpoint {path!r} on gateway {req.gateway.name!r}: model "
+                               "calls go to /v1/messages or /v1/chat/completions, native calls to "
+                               "/<provider>/<path> for a configured provider", code="not_found")
+        if provider.format is None:
+            raise GatewayError("invalid_request_error", f"provider {name!r} ({provider.type}) is not served yet",
+                               status=501)
+        req.format = provider.format
+        req.caller = authenticate(req.gateway, req.headers)
+        rest = _passthrough_path(req.scope, path)
+        adapter = ADAPTERS[provider.format]
+        leaf = Leaf(provider.name, "")
+        auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller, adapter)
+        body = await self._read(receive, req.table)
+        query = req.scope.get("query_string", b"")
+        url = yarl.URL(provider.base_url + rest + ("?" + query.decode("latin-1") if query else ""), encoded=True)
+        req.target = f"{provider.name}/"
+        try:
+            obj = orjson.loads(body) if body[:1] == b"{" else None
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            if isinstance(obj.get("model"), str):
+                req.client_model = obj["model"]
+                req.target = f"{provider.name}/{obj['model']}"
+            req.stream = obj.get("stream") is True
+        headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self._exchange(req, provider, adapter, req.scope["method"], url, headers, body, send, None, auth)
+        finally:
+            watcher.cancel()
+
+    # -- access log --------------------------------------------------------------------------------------
+
+    def _log(self, req: Request) -> None:
+        if not self.log.enabled:
+            return
+        usage = req.usage
+        provider, _, model = (req.target or "").partition("/")
+        self.log.write(
+            {
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "id": req.id,
+                "gateway": req.gateway.name,
+                "method": req.scope["method"],
+                "path": req.scope["path"],
+                "route": req.route,
+                "provider": provider or None,
+                "model": model or None,
+                "client_model": req.client_model,
+                "status": req.status,
+                "stream": req.stream,
+                "latency_ms": round((time.perf_counter() - req.started) * 1000, 3),
+                "ttfb_ms": round(req.ttfb_ms, 3) if req.ttfb_ms is not None else None,
+                "input_tokens": usage.input_tokens if usage else None,
+                "output_tokens": usage.output_tokens if usage else None,
+                "cache_read_tokens": usage.cache_read_tokens if usage else None,
+                "cache_write_tokens": usage.cache_write_tokens if usage else None,
+                "token": req.caller.token.name if req.caller and req.caller.token else None,
+                "key": req.key,
+                "config_version": req.table.version,
+                "error": req.error,
+            }
+        )
+
+
+def _passthrough_path(scope: Scope, path: str) -> str:
+    """The still-encoded path after /<provider>, refusing anything that could climb out of base_url."""
+    raw = (scope.get("raw_path") or path.encode()).decode("latin-1").partition("?")[0]
+    if scope["path"].startswith("/g/"):
+        raw = "/" + raw[3:].partition("/")[2]  # drop /g/<name>
+    _, sep, tail = raw[1:].partition("/")  # drop /<provider>
+    rest = "/" + tail if sep else ""
+    lowered = rest.lower()
+    if any(s.replace("%2e", ".") in (".", "..") for s in lowered.split("/")) or "%2f" in lowered \
+            or "%5c" in lowered or "\\" in rest:
+        raise GatewayError("invalid_request_error",
+                           "dot segments and encoded slashes are not allowed in passthrough paths")
+    return rest
+
+
+def _apply_plan(body: bytes, obj: dict[str, Any], model: str, leaf: Leaf) -> bytes:
+    """The body sent upstream: byte-exact, except the model name (when resolution changed it) and route params."""
+    if leaf.params:
+        obj.update(leaf.params)
+        obj["model"] = leaf.model
+        return orjson.dumps(obj)
+    if leaf.model != model:
+        return replace_top_level_string(body, "model", model, leaf.model)
+    return body

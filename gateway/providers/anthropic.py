@@ -1,0 +1,41 @@
+"""Anthropic Messages API: https://api.anthropic.com/v1/messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.table import Format
+from gateway.usage import Usage, as_int
+
+FORMAT = Format.ANTHROPIC
+PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
+DISPLAY = "Anthropic"
+CLIENT_KEY_HINT = "the x-api-key header"
+
+
+def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
+    return [(b"x-api-key", secret.encode())]
+
+
+def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
+    """The client's own credential, in the header it came in (OAuth tokens travel as Bearer)."""
+    if header == b"authorization":
+        return [(b"authorization", b"Bearer " + value)]
+    return [(b"x-api-key", value)]
+
+
+def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
+    """From a Message, a message_start event or a message_delta event (cumulative: overwrite, never add)."""
+    kind = obj.get("type")
+    u = obj.get("message", {}).get("usage") if kind == "message_start" else obj.get("usage")
+    if not isinstance(u, dict):
+        return
+    for field, name in (
+        ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("cache_read_input_tokens", "cache_read_tokens"),
+        ("cache_creation_input_tokens", "cache_write_tokens"),
+    ):
+        value = as_int(u.get(field))
+        if value is not None:
+            setattr(usage, name, value)

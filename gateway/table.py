@@ -1,0 +1,187 @@
+"""The compiled routing table: one immutable snapshot of the whole config, swapped in atomically."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+from gateway.config.issues import Location
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class Format(str, Enum):
+    """A wire format: what a client speaks and what a provider adapter speaks."""
+
+    ANTHROPIC = "anthropic"
+    OPENAI = "openai"
+    GEMINI = "gemini"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 10.0
+    first_byte: float = 600.0  # a non-streaming answer arrives whole, so this bounds generation time
+    idle: float = 300.0  # gap between body chunks; providers send pings well inside this
+    total: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    type: str
+    base_url: str
+    format: Format | None  # None: the adapter for this type is not implemented yet
+    timeouts: Timeouts
+    max_connections: int
+    headers: tuple[tuple[str, str], ...]
+    options: Mapping[str, Any]  # type-specific settings (region, project, api_version, deployments)
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    name: str
+    provider: str
+    secret: str = field(repr=False)
+    env_vars: tuple[str, ...]  # where the secret came from, to say what to set when it is empty
+    location: Location
+
+    @property
+    def available(self) -> bool:
+        return bool(self.secret)
+
+    @property
+    def masked(self) -> str:
+        if not self.secret:
+            return "(empty)"
+        return f"{self.secret[:4]}...{self.secret[-4:]}" if len(self.secret) > 12 else "****"
+
+
+# Route nodes -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    provider: str
+    model: str
+    key: str | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    timeout: float | None = None
+    retries: int = 0
+
+    @property
+    def target(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRef:
+    route: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    on: tuple[str, ...]
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    branches: tuple[tuple[float, Node], ...]
+    sticky: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    op: str  # eq, in, not, gt, gte, lt, lte, matches, exists
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    cases: tuple[tuple[tuple[tuple[str, Matcher], ...], Node], ...]
+    default: Node | None
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    budget: str | None
+    rate: Mapping[str, Any] | None
+    to: Node
+    otherwise: Node | None
+
+
+Node = Leaf | RouteRef | Fallback | Split | Switch | Limit
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    node: Node
+    location: Location
+
+
+# Gateways --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    name: str
+    digest: bytes = field(repr=False)  # sha256 of the secret; the secret itself is never kept
+    metadata: Mapping[str, Any]
+    budgets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    name: str
+    auth: str  # none | tokens
+    tokens: tuple[Token, ...]
+    allow: tuple[re.Pattern[str], ...] | None  # None: every model and route
+    allow_text: tuple[str, ...] | None
+    provider_keys: tuple[str, ...]  # stored / request, in order of preference
+    settings: Mapping[str, Any]  # cache, rate_limits, budgets, logs: executed by later stages
+    models_anthropic: bytes  # GET /v1/models answers, rendered once at compile time
+    models_openai: bytes
+    location: Location
+
+    def allows(self, model: str) -> bool:
+        return self.allow is None or any(p.fullmatch(model) for p in self.allow)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMap:
+    exact: Mapping[str, str]
+    globs: tuple[tuple[str, re.Pattern[str], str], ...]  # (glob, regex, target), in file order
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    admin_token: str = field(default="", repr=False)
+    max_body: int = 32 * 1024 * 1024
+    workers: int = 1
+    access_log: bool = True
+    drain: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    version: str
+    files: tuple[str, ...]
+    server: Server
+    providers: Mapping[str, Provider]
+    keys: Mapping[str, StoredKey]
+    keys_by_provider: Mapping[str, tuple[StoredKey, ...]]  # file order: the first available one is used
+    models: ModelMap
+    gateways: Mapping[str, Gateway]
+    routes: Mapping[str, Route]
+    # Sections executed by later stages (budgets, pricing, state, logs), validated and kept as data.
+    extra: Mapping[str, Any]
+    warnings: tuple[str, ...] = ()
