@@ -7,10 +7,10 @@ event loop. A full queue drops the record and counts the drop instead of slowing
 from __future__ import annotations
 
 import os
-import time
 import queue
 import sys
 import threading
+import time
 from typing import Any, BinaryIO
 
 import orjson
@@ -70,6 +70,5 @@ class AccessLog:
 
 def new_request_id() -> str:
     """Time-ordered (milliseconds) then random: sortable in logs, unguessable."""
-
 
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"

@@ -30,7 +30,9 @@ def authorized(request: Request, admin_token: str) -> bool:
     if not admin_token:
         return is_loopback(request)
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), admin_token.encode())
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), admin_token.encode()
+    )
 
 
 def describe(table: RoutingTable) -> dict[str, Any]:

@@ -29,7 +29,7 @@ class Gateway:
         self.log = access_log or AccessLog(enabled=live.table.server.access_log)
         self.data = DataPlane(self.pool, self.log)
         self.admin = admin_app(self)
-        self.watcher = Watcher(live) if watch else None
+        self.watcher = Watcher(live, files=watch)
         self.draining = False
         live.listeners.append(self._on_swap)
 
@@ -61,27 +61,31 @@ class Gateway:
         gateway = table.gateways.get("default")
         if gateway is None:
             names = ", ".join(f"/g/{n}" for n in table.gateways)
-            await self._not_found(scope, send, f"no gateway named 'default' serves the root; use {names}", table)
+            await self._not_found(
+                scope, send, f"no gateway named 'default' serves the root; use {names}", table
+            )
             return
         await self.data.handle(scope, receive, send, table, gateway, path)
 
     async def _not_found(self, scope: Scope, send: Send, message: str, table: RoutingTable) -> None:
-        fmt = Format.ANTHROPIC if any(k == b"anthropic-version" for k, _ in scope["headers"]) else Format.OPENAI
+        fmt = (
+            Format.ANTHROPIC if any(k == b"anthropic-version" for k, _ in scope["headers"]) else Format.OPENAI
+        )
         err = GatewayError("not_found_error", message, code="not_found")
-        await send_response(send, 404, err.body(fmt, ""), [(b"x-gateway-config-version", table.version.encode())])
+        await send_response(
+            send, 404, err.body(fmt, ""), [(b"x-gateway-config-version", table.version.encode())]
+        )
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.log.start()
-                if self.watcher is not None:
-                    self.watcher.start()
+                self.watcher.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.draining = True
-                if self.watcher is not None:
-                    await self.watcher.stop()
+                await self.watcher.stop()
                 await self.pool.close()
                 self.log.stop()
                 await send({"type": "lifespan.shutdown.complete"})

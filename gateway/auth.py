@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from types import ModuleType
 
 from gateway.errors import GatewayError
+from gateway.providers import Adapter
 from gateway.table import EMPTY, Gateway, Leaf, RoutingTable, Token
 
 # Where a gateway token may be, in the order config.md gives.
@@ -85,7 +85,7 @@ def authenticate(gateway: Gateway, headers: dict[bytes, bytes]) -> Caller:
 
 
 def upstream_auth(
-    table: RoutingTable, gateway: Gateway, leaf: Leaf, caller: Caller, adapter: ModuleType
+    table: RoutingTable, gateway: Gateway, leaf: Leaf, caller: Caller, adapter: Adapter
 ) -> tuple[list[tuple[bytes, bytes]], str]:
     """Auth headers for the upstream call and a label for the log ('key:<name>' or 'request')."""
     for source in gateway.provider_keys:
@@ -93,20 +93,21 @@ def upstream_auth(
             if leaf.key is not None:
                 stored = table.keys.get(leaf.key)
                 if stored is not None and stored.available:
-                    return adapter.auth_headers(stored.secret), f"key:{stored.name}"  # type: ignore[no-any-return]
+                    return adapter.auth_headers(stored.secret), f"key:{stored.name}"
                 continue
             for stored in table.keys_by_provider.get(leaf.provider, ()):
                 if stored.available:
-                    return adapter.auth_headers(stored.secret), f"key:{stored.name}"  # type: ignore[no-any-return]
+                    return adapter.auth_headers(stored.secret), f"key:{stored.name}"
         elif source == "request" and caller.client_key is not None:
-            return adapter.client_auth_headers(*caller.client_key), "request"  # type: ignore[no-any-return]
+            return adapter.client_auth_headers(*caller.client_key), "request"
     raise GatewayError("authentication_error", _missing_key_message(table, gateway, leaf, adapter))
 
 
-def _missing_key_message(table: RoutingTable, gateway: Gateway, leaf: Leaf, adapter: ModuleType) -> str:
+def _missing_key_message(table: RoutingTable, gateway: Gateway, leaf: Leaf, adapter: Adapter) -> str:
     fixes: list[str] = []
     if "stored" in gateway.provider_keys:
-        keys = [table.keys[leaf.key]] if leaf.key in table.keys else table.keys_by_provider.get(leaf.provider, ())
+        named = table.keys.get(leaf.key) if leaf.key else None
+        keys = (named,) if named else table.keys_by_provider.get(leaf.provider, ())
         for key in keys:
             env = " or ".join(key.env_vars)
             how = f"set {env}" if env else "give it a secret"
@@ -115,4 +116,6 @@ def _missing_key_message(table: RoutingTable, gateway: Gateway, leaf: Leaf, adap
             fixes.append(f"add a stored key under `keys:` with provider: {leaf.provider}")
     if "request" in gateway.provider_keys:
         fixes.append(f"send your own {adapter.DISPLAY} key in {adapter.CLIENT_KEY_HINT}")
-    return f"no key available for provider {leaf.provider!r} on gateway {gateway.name!r}: " + "; or ".join(fixes)
+    return f"no key available for provider {leaf.provider!r} on gateway {gateway.name!r}: " + "; or ".join(
+        fixes
+    )

@@ -14,6 +14,7 @@ from gateway.config.compiler import compile_config
 from gateway.config.issues import ConfigError
 
 CONFIG_ENV = "GATEWAY_CONFIG"
+WATCH_ENV = "GATEWAY_WATCH"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="overrides server.listen")
     serve.add_argument("--port", type=int, help="overrides server.listen")
     serve.add_argument("--workers", type=int, help="processes (overrides server.workers)")
+    serve.add_argument("--no-watch", action="store_true", help="reload only on SIGHUP or POST /api/reload")
     serve.add_argument("--log-level", default="info")
 
     validate = sub.add_parser("validate", help="check config files; exit 1 on errors")
@@ -73,8 +75,11 @@ def cmd_routes(config: str) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         table = compile_config(args.config)
     except ConfigError as exc:
@@ -87,27 +92,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or table.server.host
     port = args.port or table.server.port
     workers = args.workers or table.server.workers
-    print(f"gateway: serving {args.config} (version {table.version}) on http://{host}:{port} "
-          f"with {workers} worker(s)", file=sys.stderr)
+    print(
+        f"gateway: serving {args.config} (version {table.version}) on http://{host}:{port} "
+        f"with {workers} worker(s)",
+        file=sys.stderr,
+    )
     options = dict(
-        host=host, port=port, loop="uvloop", http="httptools", lifespan="on", access_log=False,
-        log_level=args.log_level, timeout_graceful_shutdown=int(table.server.drain), server_header=False,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=int(table.server.drain),
+        server_header=False,
     )
     if workers > 1:
         # Each worker compiles and watches the config itself; uvicorn imports the factory by name.
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
-        uvicorn.run("gateway.cli:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        os.environ[WATCH_ENV] = "0" if args.no_watch else "1"
+        uvicorn.run("gateway.cli:app_from_env", factory=True, workers=workers, **options)
     else:
         from gateway.app import create_app
 
-        uvicorn.run(create_app(args.config), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(args.config, watch=not args.no_watch), **options)
     return 0
 
 
 def app_from_env() -> object:
     from gateway.app import create_app
 
-    return create_app(os.environ[CONFIG_ENV])
+    return create_app(os.environ[CONFIG_ENV], watch=os.environ.get(WATCH_ENV) != "0")
 
 
 if __name__ == "__main__":

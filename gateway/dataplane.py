@@ -16,10 +16,10 @@ from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
 from gateway.errors import GatewayError
 from gateway.http import BodyTooLarge, ClientGone, Receive, Scope, Send, header_map, read_body, send_response
-from gateway.providers import ADAPTERS
+from gateway.providers import ADAPTERS, Adapter
 from gateway.redact import redact
 from gateway.resolve import resolve
-from gateway.table import Format, Gateway, Leaf, RoutingTable
+from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
 from gateway.upstream import UpstreamPool
 
 # (path under a gateway's base URL) -> (client format, operation)
@@ -28,7 +28,11 @@ MODEL_ENDPOINTS = {
     "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
     "/v1/chat/completions": (Format.OPENAI, "chat"),
 }
-API_NAMES = {Format.ANTHROPIC: "Anthropic Messages", Format.OPENAI: "OpenAI Chat Completions", Format.GEMINI: "Gemini"}
+API_NAMES = {
+    Format.ANTHROPIC: "Anthropic Messages",
+    Format.OPENAI: "OpenAI Chat Completions",
+    Format.GEMINI: "Gemini",
+}
 CLIENT_ENDPOINT = {Format.ANTHROPIC: "/v1/messages", Format.OPENAI: "/v1/chat/completions"}
 
 
@@ -60,7 +64,7 @@ class Request:
             (b"x-gateway-config-version", self.table.version.encode()),
         ]
         if self.target:
-            provider, _, model = self.target.partition("/")
+            provider = self.target.partition("/")[0]
             out.append((b"x-gateway-provider", provider.encode()))
             out.append((b"x-gateway-model", self.target.encode()))
         if self.route:
@@ -78,7 +82,11 @@ class DataPlane:
     ) -> None:
         headers = header_map(scope)
         endpoint = MODEL_ENDPOINTS.get(path)
-        fmt = endpoint[0] if endpoint else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
+        fmt = (
+            endpoint[0]
+            if endpoint
+            else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
+        )
         req = Request(new_request_id(), scope, table, gateway, fmt, time.perf_counter(), headers)
         task = asyncio.current_task()
         assert task is not None
@@ -143,14 +151,21 @@ class DataPlane:
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise GatewayError("invalid_request_error", f"request body is not valid JSON: {exc}",
-                               code="invalid_json") from None
+            raise GatewayError(
+                "invalid_request_error", f"request body is not valid JSON: {exc}", code="invalid_json"
+            ) from None
         if not isinstance(obj, dict):
-            raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+            raise GatewayError(
+                "invalid_request_error", "request body must be a JSON object", code="invalid_json"
+            )
         model = obj.get("model")
         if not isinstance(model, str) or not model:
-            raise GatewayError("invalid_request_error", "model: a model name is required (a string)",
-                               code="missing_required_parameter", param="model")
+            raise GatewayError(
+                "invalid_request_error",
+                "model: a model name is required (a string)",
+                code="missing_required_parameter",
+                param="model",
+            )
         req.client_model = model
         req.stream = obj.get("stream") is True
         plan = resolve(req.table, req.gateway, model)
@@ -158,20 +173,26 @@ class DataPlane:
         req.route = plan.route
         req.target = leaf.target
         if provider.format is None:
-            raise GatewayError("invalid_request_error",
-                               f"provider {provider.name!r} has type {provider.type!r}, which this version "
-                               "does not serve yet", status=501)
+            raise GatewayError(
+                "invalid_request_error",
+                f"provider {provider.name!r} has type {provider.type!r}, which this version "
+                "does not serve yet",
+                status=501,
+            )
         if provider.format is not req.format:
             raise GatewayError(
                 "invalid_request_error",
-                f"model {model!r} is served by provider {provider.name!r} in the {API_NAMES[provider.format]} "
-                f"format, and this gateway version does not translate between formats yet: call "
+                f"model {model!r} is served by provider {provider.name!r} in the "
+                f"{API_NAMES[provider.format]} format, and this gateway version does not translate between "
+                f"formats yet: call "
                 f"{CLIENT_ENDPOINT.get(provider.format, 'the native passthrough')} for this model",
             )
         adapter = ADAPTERS[provider.format]
         path = adapter.PATHS.get(operation)
         if path is None:
-            raise GatewayError("invalid_request_error", f"provider {provider.name!r} has no {operation} endpoint")
+            raise GatewayError(
+                "invalid_request_error", f"provider {provider.name!r} has no {operation} endpoint"
+            )
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
         body = _apply_plan(body, obj, model, leaf)
         query = req.scope.get("query_string", b"")
@@ -179,12 +200,34 @@ class DataPlane:
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         await self._exchange(req, provider, adapter, "POST", url, headers, body, send, leaf.timeout, auth)
 
-    async def _exchange(self, req: Request, provider: Any, adapter: Any, method: str, url: str | yarl.URL,
-                        headers: dict[str, str], body: bytes, send: Send, total: float | None,
-                        auth: list[tuple[bytes, bytes]]) -> None:
+    async def _exchange(
+        self,
+        req: Request,
+        provider: Provider,
+        adapter: Adapter,
+        method: str,
+        url: str | yarl.URL,
+        headers: dict[str, str],
+        body: bytes,
+        send: Send,
+        total: float | None,
+        auth: list[tuple[bytes, bytes]],
+    ) -> None:
         try:
-            result = await proxy.exchange(self.pool, provider, adapter, req.format, method, url, headers, body,
-                                          send, req.response_headers(), req.id, total)
+            result = await proxy.exchange(
+                self.pool,
+                provider,
+                adapter,
+                req.format,
+                method,
+                url,
+                headers,
+                body,
+                send,
+                req.response_headers(),
+                req.id,
+                total,
+            )
         except GatewayError as exc:
             exc.message = redact(exc.message, [v.decode("latin-1").removeprefix("Bearer ") for _, v in auth])
             raise
@@ -200,12 +243,17 @@ class DataPlane:
         name, _, _ = path.lstrip("/").partition("/")
         provider = req.table.providers.get(name)
         if provider is None:
-            raise GatewayError("not_found_error", f"no endpoint {path!r} on gateway {req.gateway.name!r}: model "
-                               "calls go to /v1/messages or /v1/chat/completions, native calls to "
-                               "/<provider>/<path> for a configured provider", code="not_found")
+            raise GatewayError(
+                "not_found_error",
+                f"no endpoint {path!r} on gateway {req.gateway.name!r}: model "
+                "calls go to /v1/messages or /v1/chat/completions, native calls to "
+                "/<provider>/<path> for a configured provider",
+                code="not_found",
+            )
         if provider.format is None:
-            raise GatewayError("invalid_request_error", f"provider {name!r} ({provider.type}) is not served yet",
-                               status=501)
+            raise GatewayError(
+                "invalid_request_error", f"provider {name!r} ({provider.type}) is not served yet", status=501
+            )
         req.format = provider.format
         req.caller = authenticate(req.gateway, req.headers)
         rest = _passthrough_path(req.scope, path)
@@ -214,7 +262,9 @@ class DataPlane:
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller, adapter)
         body = await self._read(receive, req.table)
         query = req.scope.get("query_string", b"")
-        url = yarl.URL(provider.base_url + rest + ("?" + query.decode("latin-1") if query else ""), encoded=True)
+        url = yarl.URL(
+            provider.base_url + rest + ("?" + query.decode("latin-1") if query else ""), encoded=True
+        )
         req.target = f"{provider.name}/"
         try:
             obj = orjson.loads(body) if body[:1] == b"{" else None
@@ -228,7 +278,9 @@ class DataPlane:
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         watcher = asyncio.ensure_future(watch())
         try:
-            await self._exchange(req, provider, adapter, req.scope["method"], url, headers, body, send, None, auth)
+            await self._exchange(
+                req, provider, adapter, req.scope["method"], url, headers, body, send, None, auth
+            )
         finally:
             watcher.cancel()
 
@@ -274,15 +326,20 @@ def _passthrough_path(scope: Scope, path: str) -> str:
     _, sep, tail = raw[1:].partition("/")  # drop /<provider>
     rest = "/" + tail if sep else ""
     lowered = rest.lower()
-    if any(s.replace("%2e", ".") in (".", "..") for s in lowered.split("/")) or "%2f" in lowered \
-            or "%5c" in lowered or "\\" in rest:
-        raise GatewayError("invalid_request_error",
-                           "dot segments and encoded slashes are not allowed in passthrough paths")
+    if (
+        any(s.replace("%2e", ".") in (".", "..") for s in lowered.split("/"))
+        or "%2f" in lowered
+        or "%5c" in lowered
+        or "\\" in rest
+    ):
+        raise GatewayError(
+            "invalid_request_error", "dot segments and encoded slashes are not allowed in passthrough paths"
+        )
     return rest
 
 
 def _apply_plan(body: bytes, obj: dict[str, Any], model: str, leaf: Leaf) -> bytes:
-    """The body sent upstream: byte-exact, except the model name (when resolution changed it) and route params."""
+    """The body sent upstream: byte-exact, but for the model name (when resolution changed it) and params."""
     if leaf.params:
         obj.update(leaf.params)
         obj["model"] = leaf.model

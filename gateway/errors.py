@@ -61,7 +61,13 @@ class GatewayError(Exception):
 
 
 def render(
-    fmt: Format, kind: str, message: str, request_id: str, *, code: str | None = None, param: str | None = None
+    fmt: Format,
+    kind: str,
+    message: str,
+    request_id: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
 ) -> bytes:
     if fmt is Format.OPENAI:
         return orjson.dumps(
@@ -70,7 +76,9 @@ def render(
     if fmt is Format.GEMINI:
         status = KINDS[kind][0]
         return orjson.dumps({"error": {"code": status, "message": message, "status": kind.upper()}})
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id})
+    return orjson.dumps(
+        {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    )
 
 
 def kind_for_status(status: int) -> str:

@@ -48,7 +48,11 @@ def header_map(scope: Scope) -> dict[bytes, bytes]:
 
 
 async def send_response(
-    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = (), content_type: bytes = JSON
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    content_type: bytes = JSON,
 ) -> None:
     await send(
         {

@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from gateway.errors import GatewayError, render
 from gateway.http import Send
+from gateway.providers import Adapter
 from gateway.table import Format, Provider
 from gateway.upstream import UpstreamPool, is_connect_error
 from gateway.usage import StreamSniffer, Usage
@@ -81,26 +82,26 @@ def upstream_headers(
     raw: list[tuple[bytes, bytes]], auth: list[tuple[bytes, bytes]], provider: Provider
 ) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name, value in raw:
-        if name in DROP_REQUEST or name.startswith(DROP_REQUEST_PREFIXES):
+    for raw_name, raw_value in raw:
+        if raw_name in DROP_REQUEST or raw_name.startswith(DROP_REQUEST_PREFIXES):
             continue
-        key = name.decode("latin-1")
-        text = value.decode("latin-1")
+        key = raw_name.decode("latin-1")
+        text = raw_value.decode("latin-1")
         out[key] = f"{out[key]}, {text}" if key in out else text
     for name, text in provider.headers:
         out[name] = text
-    for name, value in auth:
-        out[name.decode("latin-1")] = value.decode("latin-1")
+    for auth_name, auth_value in auth:
+        out[auth_name.decode("latin-1")] = auth_value.decode("latin-1")
     return out
 
 
 async def exchange(
     pool: UpstreamPool,
     provider: Provider,
-    adapter: ModuleType,
+    adapter: Adapter,
     client_format: Format,
     method: str,
-    url: str,
+    url: str | yarl.URL,
     headers: dict[str, str],
     body: bytes,
     send: Send,
@@ -117,9 +118,10 @@ async def exchange(
     phase = "first_byte"
     session = pool.session(provider)
     try:
-        async with asyncio.timeout(min(started + timeouts.first_byte, deadline)) as timer:
-            async with session.request(method, url, data=body or None, headers=headers,
-                                       allow_redirects=False) as resp:
+        async with asyncio.timeout_at(min(started + timeouts.first_byte, deadline)) as timer:
+            async with session.request(
+                method, url, data=body or None, headers=headers, allow_redirects=False
+            ) as resp:
                 result.status = resp.status
                 result.ttfb_ms = (loop.time() - started) * 1000
                 out_headers = [
@@ -129,10 +131,10 @@ async def exchange(
                 ]
                 out_headers.extend(extra_headers)
                 if resp.content_type == "text/event-stream":
-                    result.streamed = True
                     phase = "idle"
-                    await _relay_stream(resp, send, out_headers, adapter, client_format, request_id, result,
-                                        timer, timeouts.idle, deadline, loop)
+                    await _relay_stream(
+                        resp, send, out_headers, adapter, result, timer, timeouts.idle, deadline, loop
+                    )
                     return result
                 phase = "body"
                 timer.reschedule(deadline)
@@ -146,12 +148,33 @@ async def exchange(
                 await send({"type": "http.response.body", "body": data})
                 return result
     except TimeoutError:
-        what = {"first_byte": "did not start answering", "body": "did not finish answering"}.get(phase, "stalled")
-        limit = timeouts.first_byte if phase == "first_byte" else timeouts.total
+        if result.streamed:  # the response has started: the client learns of it in its stream
+            await _end_stream_with_error(
+                send,
+                client_format,
+                request_id,
+                result,
+                "timeout_error",
+                f"the upstream stream stalled (no data for {timeouts.idle:g}s, or over "
+                f"the total of {timeouts.total:g}s)",
+            )
+            return result
+        what = "did not start answering" if phase == "first_byte" else "did not finish answering"
+        limit = timeouts.first_byte if phase == "first_byte" else (total or timeouts.total)
         raise GatewayError(
             "timeout_error", f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)"
         ) from None
     except aiohttp.ClientError as exc:
+        if result.streamed:
+            await _end_stream_with_error(
+                send,
+                client_format,
+                request_id,
+                result,
+                "api_error",
+                f"the upstream stream broke: {_reason(exc)}",
+            )
+            return result
         if is_connect_error(exc):
             raise GatewayError(
                 "api_error", f"cannot connect to provider {provider.name!r}: {_reason(exc)}", status=502
@@ -161,13 +184,18 @@ async def exchange(
         ) from None
 
 
+async def _end_stream_with_error(
+    send: Send, fmt: Format, request_id: str, result: Exchange, kind: str, message: str
+) -> None:
+    result.error = message
+    await send({"type": "http.response.body", "body": stream_error(fmt, kind, message, request_id)})
+
+
 async def _relay_stream(
     resp: aiohttp.ClientResponse,
     send: Send,
     headers: list[tuple[bytes, bytes]],
-    adapter: ModuleType,
-    client_format: Format,
-    request_id: str,
+    adapter: Adapter,
     result: Exchange,
     timer: asyncio.Timeout,
     idle: float,
@@ -175,27 +203,16 @@ async def _relay_stream(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     sniffer = StreamSniffer(adapter.read_usage)
-    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-    failure: str | None = None
-    try:
-        timer.reschedule(min(loop.time() + idle, deadline))
-        async for chunk in resp.content.iter_any():
-            sniffer.feed(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            timer.reschedule(min(loop.time() + idle, deadline))
-    except TimeoutError:
-        failure = "the upstream stream stalled (idle or total timeout)"
-        kind = "timeout_error"
-    except aiohttp.ClientError as exc:
-        failure = f"the upstream stream broke: {_reason(exc)}"
-        kind = "api_error"
     result.usage = sniffer.usage
+    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+    result.streamed = True  # from here on, failures are reported inside the stream
+    timer.reschedule(min(loop.time() + idle, deadline))
+    async for chunk in resp.content.iter_any():
+        sniffer.feed(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        timer.reschedule(min(loop.time() + idle, deadline))
     result.error = sniffer.error
-    if failure is None:
-        await send({"type": "http.response.body", "body": b""})
-        return
-    result.error = failure
-    await send({"type": "http.response.body", "body": stream_error(client_format, kind, failure, request_id)})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:
@@ -206,7 +223,7 @@ def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes
     return b"\n\ndata: " + payload + b"\n\n"
 
 
-def _read_usage(adapter: ModuleType, data: bytes, usage: Usage) -> None:
+def _read_usage(adapter: Adapter, data: bytes, usage: Usage) -> None:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:

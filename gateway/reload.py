@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -55,7 +56,9 @@ class LiveConfig:
             self.reloads["rejected"] += 1
             errors = tuple(str(i) for i in outcome.errors)
             self.last_reload = ReloadResult(time.time(), False, self.table.version, errors)
-            log.error("config reload rejected; keeping version %s:\n%s", self.table.version, "\n".join(errors))
+            log.error(
+                "config reload rejected; keeping version %s:\n%s", self.table.version, "\n".join(errors)
+            )
             return self.last_reload
         changed = outcome.version != self.table.version
         if changed:
@@ -85,20 +88,23 @@ class LiveConfig:
 class Watcher:
     """Reloads on file changes (debounced, whole snapshot) and on SIGHUP."""
 
-    def __init__(self, live: LiveConfig, debounce_ms: int = 300) -> None:
+    def __init__(self, live: LiveConfig, files: bool = True, debounce_ms: int = 300) -> None:
         self.live = live
+        self.files = files
         self.debounce_ms = debounce_ms
         self._task: asyncio.Task[None] | None = None
-        self._pending: asyncio.Task[ReloadResult] | None = None  # a SIGHUP reload, kept from garbage collection
+        self._pending: asyncio.Task[ReloadResult] | None = (
+            None  # a SIGHUP reload, kept from garbage collection
+        )
         self._stop = asyncio.Event()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
+        # Not possible outside the main thread (tests run the app in one) or without SIGHUP.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or no SIGHUP
-            pass
-        self._task = asyncio.create_task(self._watch(), name="config-watch")
+        if self.files:
+            self._task = asyncio.create_task(self._watch(), name="config-watch")
 
     def _on_sighup(self) -> None:
         log.warning("SIGHUP: reloading config from %s", self.live.path)
@@ -109,8 +115,13 @@ class Watcher:
 
         target = self.live.path if self.live.path.is_dir() else self.live.path.parent
         try:
-            async for changes in awatch(target, debounce=self.debounce_ms, stop_event=self._stop,
-                                        recursive=True, watch_filter=self._relevant):
+            async for changes in awatch(
+                target,
+                debounce=self.debounce_ms,
+                stop_event=self._stop,
+                recursive=True,
+                watch_filter=self._relevant,
+            ):
                 log.info("config files changed: %s", sorted({p for _, p in changes}))
                 await self.live.reload()
         except Exception:  # the watcher dying must not take the gateway down; SIGHUP and the API still work
@@ -129,10 +140,8 @@ class Watcher:
                 await asyncio.wait_for(self._task, 2)
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
 
 
 def _iso(ts: float) -> str:

@@ -24,7 +24,8 @@ def resolve(table: RoutingTable, gateway: Gateway, model: str) -> Plan:
     if not gateway.allows(model):
         allowed = ", ".join(gateway.allow_text or ())
         raise GatewayError(
-            "permission_error", f"model {model!r} is not allowed on gateway {gateway.name!r} (allow: {allowed})"
+            "permission_error",
+            f"model {model!r} is not allowed on gateway {gateway.name!r} (allow: {allowed})",
         )
     route, node = _lookup(table, model)
     seen: list[str] = []

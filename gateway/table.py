@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -14,7 +14,7 @@ from gateway.config.issues import Location
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """A wire format: what a client speaks and what a provider adapter speaks."""
 
     ANTHROPIC = "anthropic"

@@ -18,6 +18,7 @@ class UpstreamPool:
     def __init__(self) -> None:
         self._sessions: dict[tuple[str, int], aiohttp.ClientSession] = {}
         self._lifetimes: dict[tuple[str, int], float] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def session(self, provider: Provider) -> aiohttp.ClientSession:
         key = (provider.name, provider.max_connections)
@@ -52,16 +53,22 @@ class UpstreamPool:
         live = {(p.name, p.max_connections) for p in providers}
         for key in [k for k in self._sessions if k not in live]:
             session = self._sessions.pop(key)
-            delay = self._lifetimes.pop(key, 0.0) + 5.0
-            asyncio.get_running_loop().call_later(delay, _close_later, session)
+            task = asyncio.create_task(_close_after(session, self._lifetimes.pop(key, 0.0) + 5.0))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
+        for task in self._retiring:
+            task.cancel()
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
 
 
-def _close_later(session: aiohttp.ClientSession) -> None:
-    asyncio.ensure_future(session.close())
+async def _close_after(session: aiohttp.ClientSession, delay: float) -> None:
+    try:
+        await asyncio.sleep(delay)
+    finally:
+        await session.close()
 
 
 def is_connect_error(exc: BaseException) -> bool:

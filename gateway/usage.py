@@ -25,7 +25,7 @@ UsageReader = Callable[[Usage, dict[str, Any]], None]
 class StreamSniffer:
     """Watches an SSE byte stream on the side: usage from events that carry it, and in-stream errors.
 
-    Only events whose raw bytes mention "usage" or "error" are parsed, so plain text deltas cost a
+    Only events whose raw bytes mention usage or "error" are parsed, so plain text deltas cost a
     substring search and nothing more.
     """
 
@@ -46,13 +46,13 @@ class StreamSniffer:
             self._tail = buf
             return
         complete, self._tail = buf[:end], buf[end + 2 :]
-        if b'"usage"' in complete or b"error" in complete:
+        if b'"usage' in complete or b"error" in complete:
             for event in complete.split(b"\n\n"):
                 self._event(event)
 
     def _event(self, event: bytes) -> None:
-        if b'"usage"' not in event and b"error" not in event:
-            return
+        if b"error" not in event and (b'"usage' not in event or b'"usage":null' in event):
+            return  # OpenAI repeats "usage":null on every chunk
         for line in event.split(b"\n"):
             if not line.startswith(b"data:"):
                 continue

@@ -71,8 +71,14 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
         server.stop()
 
 
-def standard_config(anthropic: FakeUpstream, openai: FakeUpstream, extra: str = "", *,
-                    stored: bool = True, gateway: str | None = None) -> str:
+def standard_config(
+    anthropic: FakeUpstream,
+    openai: FakeUpstream,
+    extra: str = "",
+    *,
+    stored: bool = True,
+    gateway: str | None = None,
+) -> str:
     """A config with both fake upstreams, stored keys (or none), the usual globs and an open gateway."""
     keys = (
         f"""
@@ -83,10 +89,13 @@ keys:
         if stored
         else ""
     )
-    gateways = gateway or """
+    gateways = (
+        gateway
+        or """
 gateways:
   default: { auth: none, provider_keys: [stored, request] }
 """
+    )
     return f"""
 version: 1
 providers:

@@ -55,8 +55,17 @@ class GatewayServer:
         self.live = LiveConfig(config, table, env=env)
         self.app = Gateway(self.live, watch=watch, access_log=AccessLog(stream=self.log))  # type: ignore[arg-type]
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools",
-                           lifespan="on", access_log=False, log_level="warning", timeout_graceful_shutdown=2)
+            uvicorn.Config(
+                self.app,
+                host="127.0.0.1",
+                port=self.port,
+                loop="uvloop",
+                http="httptools",
+                lifespan="on",
+                access_log=False,
+                log_level="warning",
+                timeout_graceful_shutdown=2,
+            )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -46,7 +46,9 @@ from gateway.table import (
 
 NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing")
 SINGLE_SECTIONS = ("server", "state", "logs")
-RESERVED_PROVIDER_NAMES = frozenset({"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "dynamic"})
+RESERVED_PROVIDER_NAMES = frozenset(
+    {"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "dynamic"}
+)
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com/v1",
@@ -219,7 +221,9 @@ class _Compiler:
             fmt = FORMATS.get(ptype)
             if fmt is None:
                 self.error(
-                    e, ("type",), f"provider type {ptype!r} is accepted but not served yet by this version",
+                    e,
+                    ("type",),
+                    f"provider type {ptype!r} is accepted but not served yet by this version",
                     warning=True,
                 )
             t = spec.get("timeouts", {})
@@ -324,7 +328,9 @@ class _Compiler:
             lim = spec["limit"]
             budget = lim.get("budget")
             if budget is not None and budget not in self.budget_names:
-                self.error(entry, (*sub, "limit", "budget"), f"unknown budget {budget!r}{self.known('budgets')}")
+                self.error(
+                    entry, (*sub, "limit", "budget"), f"unknown budget {budget!r}{self.known('budgets')}"
+                )
             rate = lim.get("rate")
             if rate is not None:
                 self.parse(entry, (*sub, "limit", "rate", "per"), parse_duration, 0)
@@ -351,8 +357,9 @@ class _Compiler:
                 self.error(entry, (*sub, "key"), f"unknown key {key!r}{self.known('keys')}")
             elif stored.provider != target.provider:
                 self.error(
-                    entry, (*sub, "key"), f"key {key!r} belongs to provider {stored.provider!r}, "
-                    f"not {target.provider!r}",
+                    entry,
+                    (*sub, "key"),
+                    f"key {key!r} belongs to provider {stored.provider!r}, not {target.provider!r}",
                 )
         timeout = spec.get("timeout")
         return Leaf(
@@ -360,7 +367,9 @@ class _Compiler:
             target.model,
             key=key,
             params=MappingProxyType(dict(spec.get("params", {}))),
-            timeout=self.parse(entry, (*sub, "timeout"), parse_duration, None) if timeout is not None else None,
+            timeout=self.parse(entry, (*sub, "timeout"), parse_duration, None)
+            if timeout is not None
+            else None,
             retries=int(spec.get("retries", 0)),
         )
 
@@ -400,7 +409,7 @@ class _Compiler:
     # -- gateways -----------------------------------------------------------------------------------------
 
     def concrete_models(self, models: ModelMap, routes: Mapping[str, Route]) -> list[tuple[str, str]]:
-        """(id, owner) pairs GET /v1/models lists: exact aliases, routes, and provider/model names in config."""
+        """(id, owner) pairs for GET /v1/models: exact aliases, routes, provider/model names in config."""
         out: dict[str, str] = {}
         for alias, target in models.exact.items():
             out.setdefault(alias, target.lstrip("@").partition("/")[0])
@@ -459,20 +468,37 @@ class _Compiler:
             seen_digests[digest] = t["name"]
             for b in t.get("budgets", []):
                 if b not in self.budget_names:
-                    self.error(entry, ("tokens", i, "budgets"), f"unknown budget {b!r}{self.known('budgets')}")
-            tokens.append(Token(t["name"], digest, MappingProxyType(dict(t.get("metadata", {}))),
-                                tuple(t.get("budgets", ()))))
+                    self.error(
+                        entry, ("tokens", i, "budgets"), f"unknown budget {b!r}{self.known('budgets')}"
+                    )
+            tokens.append(
+                Token(
+                    t["name"],
+                    digest,
+                    MappingProxyType(dict(t.get("metadata", {}))),
+                    tuple(t.get("budgets", ())),
+                )
+            )
         names = [t["name"] for t in spec.get("tokens", [])]
         if entry is not None:
             for dup in {n for n in names if names.count(n) > 1}:
                 self.error(entry, ("tokens",), f"token name {dup!r} is used twice")
+            if auth != "tokens" and spec.get("tokens"):
+                self.error(
+                    entry,
+                    ("tokens",),
+                    "tokens are listed but auth is not `tokens`: this gateway is open to anyone",
+                    warning=True,
+                )
             if auth == "tokens" and not spec.get("tokens"):
                 self.error(entry, ("auth",), "auth: tokens needs at least one entry under tokens")
             for b in spec.get("budgets", []):
                 if b not in self.budget_names:
                     self.error(entry, ("budgets",), f"unknown budget {b!r}{self.known('budgets')}")
         allow_text = tuple(spec["allow"]) if "allow" in spec else None
-        allow = tuple(re.compile(fnmatch.translate(p)) for p in allow_text) if allow_text is not None else None
+        allow = (
+            tuple(re.compile(fnmatch.translate(p)) for p in allow_text) if allow_text is not None else None
+        )
         settings = {k: spec[k] for k in ("cache", "rate_limits", "budgets", "logs") if k in spec}
         listed = [(m, owner) for m, owner in concrete if allow is None or any(p.fullmatch(m) for p in allow)]
         return Gateway(

@@ -21,7 +21,7 @@ def validator() -> jsonschema.protocols.Validator:
     schema = json.loads(SCHEMA_PATH.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def validate(source: SourceFile) -> list[Issue]:
@@ -50,9 +50,20 @@ def _most_specific(error: ValidationError) -> ValidationError:
     return error
 
 
+SECRET_KEYS = frozenset(
+    {"secret", "sha256", "admin_token", "access_key_id", "secret_access_key", "session_token"}
+)
+
+
 def _explain(error: ValidationError) -> list[tuple[str | None, str]]:
     """Messages pointing at the key itself where jsonschema reports the parent object."""
     instance = error.instance
+    if error.absolute_path and error.absolute_path[-1] in SECRET_KEYS:
+        # Never echo a secret into errors, which reach logs and /readyz.
+        expected = (
+            error.schema.get("type", "a valid value") if isinstance(error.schema, dict) else "a valid value"
+        )
+        return [(None, f"invalid value (expected {expected}; the value is not shown because it is a secret)")]
     if error.validator == "additionalProperties" and isinstance(instance, dict):
         schema = error.schema if isinstance(error.schema, dict) else {}
         known = set(schema.get("properties", {}))

@@ -59,7 +59,8 @@ def test_default_config_serves_the_documented_models() -> None:
     [
         pytest.param(
             {"a.yaml": BASE + "models:\n  fast: nowhere/model-x\n"},
-            "a.yaml:10:3: models.fast: unknown provider 'nowhere' in 'nowhere/model-x' (defined: anthropic, openai)",
+            "a.yaml:10:3: models.fast: unknown provider 'nowhere' in 'nowhere/model-x' "
+            "(defined: anthropic, openai)",
             id="unknown-provider-in-alias",
         ),
         pytest.param(
@@ -128,14 +129,20 @@ def test_default_config_serves_the_documented_models() -> None:
             id="yaml-syntax",
         ),
         pytest.param(
-            {"a.yaml": BASE + "routes:\n  r:\n    switch:\n      - when: { metadata.t: { matches: '(' } }\n"
-                              "        to: anthropic/x\n"},
+            {
+                "a.yaml": BASE
+                + "routes:\n  r:\n    switch:\n      - when: { metadata.t: { matches: '(' } }\n"
+                "        to: anthropic/x\n"
+            },
             "routes.r.switch.0.when.metadata.t: bad regex",
             id="bad-regex",
         ),
         pytest.param(
-            {"a.yaml": BASE + "gateways:\n  g:\n    auth: tokens\n    tokens:\n      - { name: t, secret: s }\n"
-                              "      - { name: u, secret: s }\n"},
+            {
+                "a.yaml": BASE
+                + "gateways:\n  g:\n    auth: tokens\n    tokens:\n      - { name: t, secret: s }\n"
+                "      - { name: u, secret: s }\n"
+            },
             "gateways.g.tokens.1: same secret as token 't'",
             id="duplicate-token-secret",
         ),
@@ -151,7 +158,9 @@ def test_default_config_serves_the_documented_models() -> None:
         ),
     ],
 )
-def test_broken_configs_name_file_line_and_key(tmp_path: Path, files: dict[str, str], expected: str | None) -> None:
+def test_broken_configs_name_file_line_and_key(
+    tmp_path: Path, files: dict[str, str], expected: str | None
+) -> None:
     errors = errors_of(write(tmp_path, files))
     assert errors, "expected the config to be rejected"
     if expected is None:
@@ -169,23 +178,28 @@ def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_interpolation_defaults_literal_dollar_and_missing_vars(tmp_path: Path) -> None:
-    write(tmp_path, {"a.yaml": BASE.replace("sk-a", "\"${KEY:-fallback}\"") + "server:\n  admin_token: 'a$${b}'\n"})
+    write(
+        tmp_path,
+        {"a.yaml": BASE.replace("sk-a", '"${KEY:-fallback}"') + "server:\n  admin_token: 'a$${b}'\n"},
+    )
     table = compile_config(tmp_path, {})
     assert table.keys["anthropic-main"].secret == "fallback"
     assert table.keys["anthropic-main"].env_vars == ("KEY",)
     assert table.server.admin_token == "a${b}"
     assert compile_config(tmp_path, {"KEY": "from-env"}).keys["anthropic-main"].secret == "from-env"
 
-    write(tmp_path, {"a.yaml": BASE.replace("sk-a", "\"${MISSING}\"")})
-    assert any("a.yaml:6:50: keys.anthropic-main.secret: environment variable MISSING is not set" in e
-               for e in errors_of(tmp_path))
+    write(tmp_path, {"a.yaml": BASE.replace("sk-a", '"${MISSING}"')})
+    assert any(
+        "a.yaml:6:50: keys.anthropic-main.secret: environment variable MISSING is not set" in e
+        for e in errors_of(tmp_path)
+    )
     # gateway validate treats a missing variable as a warning: CI rarely holds production secrets
     table = compile_config(tmp_path, {}, strict_env=False)
     assert any("warning:" in w and "MISSING" in w for w in table.warnings)
 
 
 def test_empty_secret_makes_the_key_unavailable_not_an_error(tmp_path: Path) -> None:
-    write(tmp_path, {"a.yaml": BASE.replace("sk-a", "\"${KEY:-}\"")})
+    write(tmp_path, {"a.yaml": BASE.replace("sk-a", '"${KEY:-}"')})
     assert not compile_config(tmp_path, {}).keys["anthropic-main"].available
 
 
@@ -198,7 +212,11 @@ def test_version_is_a_content_hash(tmp_path: Path) -> None:
 
 
 def test_route_nodes_compile_to_frozen_dataclasses(tmp_path: Path) -> None:
-    write(tmp_path, {"a.yaml": BASE + textwrap.dedent("""\
+    write(
+        tmp_path,
+        {
+            "a.yaml": BASE
+            + textwrap.dedent("""\
         routes:
           support:
             switch:
@@ -216,14 +234,18 @@ def test_route_nodes_compile_to_frozen_dataclasses(tmp_path: Path) -> None:
                 on: [429, 5xx, timeout]
                 to: [{ model: anthropic/claude-opus-4-8, timeout: 120s, retries: 2 }, openai/gpt-5.2]
             otherwise: dynamic/support
-        """)})
+        """)
+        },
+    )
     table = compile_config(tmp_path, {})
     support = table.routes["support"].node
     assert isinstance(support, Switch) and isinstance(support.cases[0][1], Fallback)
     assert isinstance(support.default, Split) and support.default.sticky == "metadata.user"
     assert support.default.branches[1][1] == Leaf("openai", "gpt-5-mini", params={"temperature": 0.2})
     coding = table.routes["coding"].node
-    assert isinstance(coding, Limit) and coding.budget == "monthly" and coding.otherwise == RouteRef("support")
+    assert (
+        isinstance(coding, Limit) and coding.budget == "monthly" and coding.otherwise == RouteRef("support")
+    )
     assert isinstance(coding.to, Fallback) and coding.to.on == ("429", "5xx", "timeout")
     assert coding.to.nodes[0] == Leaf("anthropic", "claude-opus-4-8", timeout=120.0, retries=2)
     with pytest.raises(AttributeError):
@@ -231,7 +253,11 @@ def test_route_nodes_compile_to_frozen_dataclasses(tmp_path: Path) -> None:
 
 
 def test_models_list_names_aliases_routes_and_concrete_targets(tmp_path: Path) -> None:
-    write(tmp_path, {"a.yaml": BASE + textwrap.dedent("""\
+    write(
+        tmp_path,
+        {
+            "a.yaml": BASE
+            + textwrap.dedent("""\
         models:
           claude-*: anthropic/*
           fast: anthropic/claude-haiku-4-5
@@ -240,11 +266,19 @@ def test_models_list_names_aliases_routes_and_concrete_targets(tmp_path: Path) -
         gateways:
           default: {}
           narrow: { allow: [fast] }
-        """)})
+        """)
+        },
+    )
     import orjson
 
     table = compile_config(tmp_path, {})
     ids = [m["id"] for m in orjson.loads(table.gateways["default"].models_openai)["data"]]
-    assert ids == ["fast", "dynamic/r", "anthropic/claude-haiku-4-5", "openai/gpt-5.2", "anthropic/claude-opus-4-8"]
+    assert ids == [
+        "fast",
+        "dynamic/r",
+        "anthropic/claude-haiku-4-5",
+        "openai/gpt-5.2",
+        "anthropic/claude-opus-4-8",
+    ]
     narrow = orjson.loads(table.gateways["narrow"].models_anthropic)
     assert [m["id"] for m in narrow["data"]] == ["fast"] and narrow["first_id"] == "fast"

@@ -1,0 +1,96 @@
+-- Canned upstream answers for the benchmark mock (nginx + lua-nginx-module).
+-- Everything is built once when the worker first loads the module, so a request costs a body
+-- read, one pattern find and one write: the mock must stay far cheaper than any arm it serves.
+local M = {}
+
+-- About 1.4 KB, the size of a short real answer (and Bifrost's "medium" response).
+local MESSAGE = [==[{"id":"msg_01BenchMockXyZ9aBcDeFgHiJkL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Here is a short overview of the gateway benchmark. The mock upstream returns this canned message so that every arm parses and relays the same bytes. A real model would answer the question about connection pooling with a discussion of keep-alive, pool limits, and the cost of opening a new TCP connection for every request. It would mention that HTTP/1.1 clients reuse idle sockets, that an exhausted pool makes requests wait, and that a proxy which holds many slow upstream calls in flight needs a pool at least as large as its concurrency. It might add that streaming responses keep a connection busy for the whole stream, so long generations reduce the number of free sockets, and that timeouts must be set per phase: connect, first byte and idle gap between chunks. It would also warn that a client library whose pool does work proportional to its size on every request gets slower exactly when the gateway is busiest, and that the fix is a different transport rather than a bigger machine. Finally it would suggest measuring with an open-loop load generator."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":212,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":187,"service_tier":"standard"}}]==]
+
+local CHAT_COMPLETION = [==[{"id":"chatcmpl-BenchMock0123456789abcdef","object":"chat.completion","created":1763780000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Here is a short overview of the gateway benchmark. The mock upstream returns this canned message so that every arm parses and relays the same bytes. A real model would answer the question about connection pooling with a discussion of keep-alive, pool limits, and the cost of opening a new TCP connection for every request. It would mention that HTTP/1.1 clients reuse idle sockets, that an exhausted pool makes requests wait, and that a proxy which holds many slow upstream calls in flight needs a pool at least as large as its concurrency. It might add that streaming responses keep a connection busy for the whole stream, so long generations reduce the number of free sockets, and that timeouts must be set per phase: connect, first byte and idle gap between chunks. It would also warn that a client library whose pool does work proportional to its size on every request gets slower exactly when the gateway is busiest, and that the fix is a different transport rather than a bigger machine. Finally it would suggest measuring with an open-loop load generator.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":212,"completion_tokens":187,"total_tokens":399,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench0001"}]==]
+
+-- Eight text pieces; both SSE dialects carry the same text.
+local PIECES = {
+  "Here is a short overview ",
+  "of the gateway benchmark. ",
+  "The mock upstream sends ",
+  "this canned stream so that ",
+  "every arm relays the same ",
+  "eight text deltas, ",
+  "one event at a time, ",
+  "to the client.",
+}
+
+local function event(name, data)
+  return "event: " .. name .. "\ndata: " .. data .. "\n\n"
+end
+
+local function anthropic_stream()
+  local out = {
+    event("message_start", '{"type":"message_start","message":{"id":"msg_01BenchMockStream0001",'
+      .. '"type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],'
+      .. '"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":212,'
+      .. '"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}'),
+    event("content_block_start",
+      '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'),
+  }
+  for _, piece in ipairs(PIECES) do
+    out[#out + 1] = event("content_block_delta",
+      '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"' .. piece .. '"}}')
+  end
+  out[#out + 1] = event("content_block_stop", '{"type":"content_block_stop","index":0}')
+  out[#out + 1] = event("message_delta", '{"type":"message_delta","delta":{"stop_reason":"end_turn",'
+    .. '"stop_sequence":null},"usage":{"output_tokens":40}}')
+  out[#out + 1] = event("message_stop", '{"type":"message_stop"}')
+  return table.concat(out)
+end
+
+local function openai_stream()
+  local head = '{"id":"chatcmpl-BenchMockStream0001","object":"chat.completion.chunk",'
+    .. '"created":1763780000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_bench0001",'
+  local out = {}
+  for i, piece in ipairs(PIECES) do
+    local delta = '"content":"' .. piece .. '"'
+    if i == 1 then
+      delta = '"role":"assistant",' .. delta
+    end
+    local finish = "null"
+    if i == #PIECES then
+      finish = '"stop"'
+    end
+    out[#out + 1] = "data: " .. head .. '"choices":[{"index":0,"delta":{' .. delta
+      .. '},"logprobs":null,"finish_reason":' .. finish .. '}]}\n\n'
+  end
+  -- The usage chunk that stream_options.include_usage asks for: no choices, only usage.
+  out[#out + 1] = "data: " .. head
+    .. '"choices":[],"usage":{"prompt_tokens":212,"completion_tokens":40,"total_tokens":252}}\n\n'
+  out[#out + 1] = "data: [DONE]\n\n"
+  return table.concat(out)
+end
+
+local ANSWERS = {
+  anthropic = { json = MESSAGE, sse = anthropic_stream() },
+  openai = { json = CHAT_COMPLETION, sse = openai_stream() },
+}
+
+-- Serve one request in the given dialect ("anthropic" or "openai") after `delay` seconds.
+-- Any x-api-key / Authorization is accepted: the arms differ in how they forward keys.
+function M.serve(dialect, delay)
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data() or ""
+  if delay > 0 then
+    ngx.sleep(delay) -- non-blocking: other requests proceed while this one waits
+  end
+  local answer = ANSWERS[dialect]
+  -- A pattern, not a plain find, so arms that re-serialize with spaces still get SSE.
+  if string.find(body, '"stream"%s*:%s*true') then
+    ngx.header["Content-Type"] = "text/event-stream"
+    ngx.header["Cache-Control"] = "no-cache"
+    ngx.print(answer.sse) -- no Content-Length: chunked, like a real stream
+  else
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Content-Length"] = #answer.json
+    ngx.print(answer.json)
+  end
+end
+
+return M

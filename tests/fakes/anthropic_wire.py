@@ -1,0 +1,342 @@
+"""Anthropic Messages API wire format: /v1/messages (+ SSE), /v1/messages/count_tokens, /v1/models."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .common import (
+    Rejection,
+    Wire,
+    count_words,
+    estimate_tokens,
+    json_response,
+    model_endpoint,
+    new_id,
+    plain_endpoint,
+    read_json_object,
+    split_fragments,
+    split_text,
+    usage_value,
+)
+from .script import Script
+from .sse import send_events
+
+KIND = "anthropic"
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+
+# The SDK picks its exception class from the HTTP status; error.type mirrors the real API's table.
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_DEFAULT_MESSAGES = {
+    401: "invalid x-api-key",
+    403: "Your API key does not have permission to use the specified resource.",
+    404: "Not found",
+    413: "Request exceeds the maximum allowed number of bytes.",
+    429: "Number of request tokens has exceeded your per-minute rate limit",
+    500: "Internal server error",
+    504: "Request timed out",
+    529: "Overloaded",
+}
+_ROLES = ("user", "assistant", "system")
+# Fields that carry prompt tokens; count_tokens and message usage share this so they agree.
+_PROMPT_FIELDS = ("system", "messages", "tools")
+MODELS = [
+    {
+        "type": "model",
+        "id": "claude-sonnet-4-6",
+        "display_name": "Claude Sonnet 4.6",
+        "created_at": "2026-02-17T00:00:00Z",
+        "max_input_tokens": 1_000_000,
+        "max_tokens": 64_000,
+    },
+    {
+        "type": "model",
+        "id": "claude-haiku-4-5",
+        "display_name": "Claude Haiku 4.5",
+        "created_at": "2025-10-15T00:00:00Z",
+        "max_input_tokens": 200_000,
+        "max_tokens": 64_000,
+    },
+]
+
+
+def error_response(rejection: Rejection) -> web.Response:
+    status = rejection.status
+    error_type = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    message = rejection.message or _DEFAULT_MESSAGES.get(status, "Invalid request")
+    request_id = new_id("req_fake")
+    body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+    return json_response(body, status=status, headers={"request-id": request_id})
+
+
+def input_tokens_estimate(payload: dict[str, Any]) -> int:
+    """The fake's token count for a Messages/count_tokens body; tests can call it to predict usage."""
+    return estimate_tokens(payload, _PROMPT_FIELDS)
+
+
+def _check_auth(request: web.Request) -> None:
+    bearer = request.headers.get("Authorization", "")
+    has_bearer = bearer.startswith("Bearer ") and bool(bearer[len("Bearer ") :].strip())
+    if not (request.headers.get("x-api-key", "").strip() or has_bearer):
+        raise Rejection(401, "invalid x-api-key")
+
+
+def _check_version(request: web.Request) -> None:
+    if not request.headers.get("anthropic-version"):
+        raise Rejection(400, "anthropic-version: header is required")
+
+
+async def _read_body(request: web.Request) -> dict[str, Any]:
+    _check_auth(request)
+    _check_version(request)
+    payload = await read_json_object(request, "There was an error parsing the body of your request")
+    if "model" not in payload:
+        raise Rejection(400, "model: Field required")
+    if not isinstance(payload["model"], str):
+        raise Rejection(400, "model: Input should be a valid string")
+    _check_messages(payload)
+    if "system" in payload and not isinstance(payload["system"], str | list):
+        raise Rejection(400, "system: Input should be a valid string or list")
+    if "tools" in payload:
+        _check_tools(payload["tools"])
+    return payload
+
+
+def _check_messages(payload: dict[str, Any]) -> None:
+    if "messages" not in payload:
+        raise Rejection(400, "messages: Field required")
+    messages = payload["messages"]
+    if not isinstance(messages, list):
+        raise Rejection(400, "messages: Input should be a valid list")
+    if not messages:
+        raise Rejection(400, "messages: at least one message is required")
+    for index, message in enumerate(messages):
+        where = f"messages.{index}"
+        if not isinstance(message, dict):
+            raise Rejection(400, f"{where}: Input should be a valid dictionary")
+        if message.get("role") not in _ROLES:
+            raise Rejection(400, f"{where}.role: Input should be 'user', 'assistant' or 'system'")
+        if "content" not in message:
+            raise Rejection(400, f"{where}.content: Field required")
+        content = message["content"]
+        if not isinstance(content, str | list):
+            raise Rejection(400, f"{where}.content: Input should be a valid string or list")
+        is_final_assistant = index == len(messages) - 1 and message["role"] == "assistant"
+        if not content and not is_final_assistant:
+            raise Rejection(
+                400,
+                f"{where}: all messages must have non-empty content except for the optional final "
+                "assistant message",
+            )
+        if isinstance(content, list):
+            _check_blocks(content, where)
+
+
+def _check_blocks(blocks: list[Any], where: str) -> None:
+    for position, block in enumerate(blocks):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise Rejection(400, f"{where}.content.{position}.type: Field required")
+        # A classic proxy bug (empty string turned into an empty block) that the real API rejects.
+        if block["type"] == "text" and not block.get("text"):
+            raise Rejection(400, "messages: text content blocks must be non-empty")
+
+
+def _check_tools(tools: Any) -> None:
+    if not isinstance(tools, list):
+        raise Rejection(400, "tools: Input should be a valid list")
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise Rejection(400, f"tools.{index}.name: Field required")
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One computed reply; rendered either as a Message or as its SSE event sequence."""
+
+    message_id: str
+    model: str
+    blocks: list[dict[str, Any]]
+    stop_reason: str
+    usage: dict[str, int]
+
+
+def _plan_reply(payload: dict[str, Any], script: Script) -> _Reply:
+    blocks: list[dict[str, Any]] = []
+    if script.thinking is not None:
+        blocks.append({"type": "thinking", "thinking": script.thinking, "signature": _signature(script)})
+    text = script.reply_text(KIND)
+    if text:
+        blocks.append({"type": "text", "text": text})
+    for call in script.tool_calls:
+        tool_id = call.get("id") or new_id("toolu_fake")
+        blocks.append(
+            {"type": "tool_use", "id": tool_id, "name": call["name"], "input": call.get("input", {})}
+        )
+    tool_json = " ".join(orjson.dumps(call.get("input", {})).decode() for call in script.tool_calls)
+    usage = script.usage
+    return _Reply(
+        message_id=new_id("msg_fake"),
+        model=payload["model"],
+        blocks=blocks,
+        stop_reason=script.stop_reason or ("tool_use" if script.tool_calls else "end_turn"),
+        usage={
+            "input_tokens": usage_value(usage, "input_tokens", input_tokens_estimate(payload)),
+            "cache_creation_input_tokens": usage_value(usage, "cache_creation_input_tokens", 0),
+            "cache_read_input_tokens": usage_value(usage, "cache_read_input_tokens", 0),
+            # Output counts thinking too, as on the real API.
+            "output_tokens": usage_value(
+                usage, "output_tokens", max(1, count_words(text, script.thinking, tool_json))
+            ),
+        },
+    )
+
+
+def _signature(script: Script) -> str:
+    # Deterministic so tests can assert the signature survives a gateway byte-for-byte.
+    return "sig-" + hashlib.sha256((script.thinking or "").encode()).hexdigest()[:32]
+
+
+def _message(reply: _Reply) -> dict[str, Any]:
+    return {
+        "id": reply.message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": reply.model,
+        "content": reply.blocks,
+        "stop_reason": reply.stop_reason,
+        "stop_sequence": None,
+        "usage": reply.usage,
+    }
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _stream_frames(reply: _Reply, script: Script) -> list[bytes]:
+    start_usage = {**reply.usage, "output_tokens": 1}
+    message = {**_message(reply), "content": [], "stop_reason": None, "usage": start_usage}
+    frames = [_event({"type": "message_start", "message": message})]
+    ping = _event({"type": "ping"})
+    for index, block in enumerate(reply.blocks):
+        block_frames = _block_frames(index, block, script.text_chunks)
+        if index == 0:
+            # The real API pings right after the first block opens.
+            block_frames.insert(1, ping)
+        frames.extend(block_frames)
+    if not reply.blocks:
+        frames.append(ping)
+    frames.append(
+        _event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
+                "usage": reply.usage,
+            }
+        )
+    )
+    frames.append(_event({"type": "message_stop"}))
+    return frames
+
+
+def _block_frames(index: int, block: dict[str, Any], text_chunks: int) -> list[bytes]:
+    kind = block["type"]
+    if kind == "thinking":
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [
+            {"type": "thinking_delta", "thinking": p} for p in split_text(block["thinking"], text_chunks)
+        ]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "text":
+        start = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in split_text(block["text"], text_chunks)]
+    else:
+        start = {**block, "input": {}}
+        partial = orjson.dumps(block["input"]).decode()
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_fragments(partial)]
+    frames = [_event({"type": "content_block_start", "index": index, "content_block": start})]
+    frames.extend(_event({"type": "content_block_delta", "index": index, "delta": d}) for d in deltas)
+    frames.append(_event({"type": "content_block_stop", "index": index}))
+    return frames
+
+
+def _error_frame(request_id: str) -> bytes:
+    error = {"type": "overloaded_error", "message": "Overloaded"}
+    return _event({"type": "error", "error": error, "request_id": request_id})
+
+
+@model_endpoint(error_response)
+async def messages(request: web.Request, script: Script) -> web.StreamResponse:
+    payload = await _read_body(request)
+    if "max_tokens" not in payload:
+        raise Rejection(400, "max_tokens: Field required")
+    max_tokens = payload["max_tokens"]
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+        raise Rejection(400, "max_tokens: Input should be a valid integer")
+    if max_tokens < 0:
+        raise Rejection(400, "max_tokens: Input should be greater than or equal to 0")
+    stream = payload.get("stream", False)
+    if not isinstance(stream, bool):
+        raise Rejection(400, "stream: Input should be a valid boolean")
+    reply = _plan_reply(payload, script)
+    request_id = new_id("req_fake")
+    if stream:
+        headers = {**SSE_HEADERS, "request-id": request_id}
+        frames = _stream_frames(reply, script)
+        return await send_events(
+            request, frames, script, headers=headers, error_frame=_error_frame(request_id)
+        )
+    return json_response(_message(reply), status=script.status or 200, headers={"request-id": request_id})
+
+
+@model_endpoint(error_response)
+async def count_tokens(request: web.Request, script: Script) -> web.StreamResponse:
+    # Same body as /v1/messages minus max_tokens, which count_tokens does not require.
+    payload = await _read_body(request)
+    body = {"input_tokens": input_tokens_estimate(payload)}
+    return json_response(body, status=script.status or 200, headers={"request-id": new_id("req_fake")})
+
+
+@plain_endpoint(error_response)
+async def list_models(request: web.Request) -> web.StreamResponse:
+    _check_auth(request)
+    body = {"data": MODELS, "has_more": False, "first_id": MODELS[0]["id"], "last_id": MODELS[-1]["id"]}
+    return json_response(body, headers={"request-id": new_id("req_fake")})
+
+
+@plain_endpoint(error_response)
+async def get_model(request: web.Request) -> web.StreamResponse:
+    _check_auth(request)
+    model_id = request.match_info["model_id"]
+    for model in MODELS:
+        if model["id"] == model_id:
+            return json_response(model, headers={"request-id": new_id("req_fake")})
+    raise Rejection(404, f"model: {model_id}")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/v1/messages", messages),
+        web.post("/v1/messages/count_tokens", count_tokens),
+        web.get("/v1/models", list_models),
+        web.get("/v1/models/{model_id}", get_model),
+    ]
+
+
+WIRE = Wire(kind=KIND, base_path="", routes=routes, error=error_response)

@@ -1,0 +1,276 @@
+"""Google Gemini wire format: /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .common import (
+    Rejection,
+    Wire,
+    count_words,
+    estimate_tokens,
+    json_response,
+    model_endpoint,
+    new_id,
+    plain_endpoint,
+    read_json_object,
+    split_text,
+    usage_value,
+)
+from .script import Script
+from .sse import send_events
+
+KIND = "gemini"
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+# Google terminates each SSE event with CRLF CRLF; parsers that only split on "\n\n" break on it.
+EVENT_END = b"\r\n\r\n"
+_PROMPT_FIELDS = ("systemInstruction", "contents", "tools")
+_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_DEFAULT_MESSAGES = {
+    403: "Method doesn't allow unregistered callers (callers without established identity). Please use API "
+    "Key or other form of API consumer identity to call this API.",
+    404: "Requested entity was not found.",
+    429: "Resource has been exhausted (e.g. check quota).",
+    500: "An internal error has occurred. Please retry or report in "
+    "https://developers.generativeai.google/guide/troubleshooting",
+    503: "The model is overloaded. Please try again later.",
+}
+MODELS = [
+    {
+        "name": "models/gemini-2.5-flash",
+        "version": "001",
+        "displayName": "Gemini 2.5 Flash",
+        "inputTokenLimit": 1_048_576,
+        "outputTokenLimit": 65_536,
+        "supportedGenerationMethods": ["generateContent", "countTokens"],
+    },
+    {
+        "name": "models/gemini-2.5-pro",
+        "version": "001",
+        "displayName": "Gemini 2.5 Pro",
+        "inputTokenLimit": 1_048_576,
+        "outputTokenLimit": 65_536,
+        "supportedGenerationMethods": ["generateContent", "countTokens"],
+    },
+]
+
+
+def error_response(rejection: Rejection) -> web.Response:
+    status = rejection.status
+    error = {
+        "code": status,
+        "message": rejection.message
+        or _DEFAULT_MESSAGES.get(status, "Request contains an invalid argument."),
+        "status": _STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION"),
+    }
+    return json_response({"error": error}, status=status)
+
+
+def prompt_tokens_estimate(payload: dict[str, Any]) -> int:
+    """The fake's promptTokenCount for a request body; tests can call it to predict usage."""
+    return estimate_tokens(payload, _PROMPT_FIELDS)
+
+
+def _check_auth(request: web.Request) -> None:
+    if not (request.headers.get("x-goog-api-key", "").strip() or request.query.get("key", "").strip()):
+        raise Rejection(403)
+
+
+async def _read_body(request: web.Request) -> dict[str, Any]:
+    _check_auth(request)
+    return await read_json_object(request, "Invalid JSON payload received. Unexpected token.")
+
+
+def _check_contents(payload: dict[str, Any], request_name: str) -> None:
+    contents = payload.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise Rejection(400, f"* {request_name}.contents: contents is not specified\n")
+    for index, content in enumerate(contents):
+        if not isinstance(content, dict):
+            raise Rejection(400, f"Invalid value at 'contents[{index}]', expected an object.")
+        # Only user and model exist; "assistant"/"system" leaking through a gateway fails here.
+        if content.get("role") not in (None, "", "user", "model"):
+            raise Rejection(400, "Please use a valid role: user, model.")
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise Rejection(
+                400, f"* {request_name}.contents[{index}].parts: contents.parts must not be empty.\n"
+            )
+
+
+@dataclass(frozen=True)
+class _Reply:
+    response_id: str
+    model: str
+    text: str | None
+    calls: list[dict[str, Any]]
+    finish_reason: str
+    usage: dict[str, int]
+
+
+def _plan_reply(model: str, payload: dict[str, Any], script: Script) -> _Reply:
+    text = script.reply_text(KIND)
+    calls = [{"name": call["name"], "args": call.get("input", {})} for call in script.tool_calls]
+    args = " ".join(orjson.dumps(call["args"]).decode() for call in calls)
+    usage = script.usage
+    prompt = usage_value(usage, "promptTokenCount", prompt_tokens_estimate(payload))
+    candidates = usage_value(usage, "candidatesTokenCount", max(1, count_words(text, args)))
+    thoughts = usage_value(usage, "thoughtsTokenCount", 0)
+    metadata = {"promptTokenCount": prompt, "candidatesTokenCount": candidates}
+    if "cachedContentTokenCount" in usage:
+        metadata["cachedContentTokenCount"] = usage["cachedContentTokenCount"]
+    if thoughts:
+        metadata["thoughtsTokenCount"] = thoughts
+    metadata["totalTokenCount"] = prompt + candidates + thoughts
+    return _Reply(
+        response_id=new_id("fake"),
+        model=model,
+        text=text,
+        calls=calls,
+        # Gemini reports STOP for function calls too; there is no tool-specific finish reason.
+        finish_reason=script.stop_reason or "STOP",
+        usage=metadata,
+    )
+
+
+def _response(reply: _Reply, parts: list[dict[str, Any]], *, final: bool) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if final:
+        candidate["finishReason"] = reply.finish_reason
+    # Streams carry a running usageMetadata; only the last chunk has the complete numbers.
+    usage = reply.usage if final else {"promptTokenCount": reply.usage["promptTokenCount"]}
+    return {
+        "candidates": [candidate],
+        "usageMetadata": usage,
+        "modelVersion": reply.model,
+        "responseId": reply.response_id,
+    }
+
+
+def _all_parts(reply: _Reply) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+    parts.extend({"functionCall": call} for call in reply.calls)
+    return parts
+
+
+def _stream_chunks(reply: _Reply, script: Script) -> list[dict[str, Any]]:
+    pieces = [[{"text": piece}] for piece in split_text(reply.text or "", script.text_chunks)]
+    # A functionCall always arrives whole, in one chunk.
+    if reply.calls:
+        pieces.append([{"functionCall": call} for call in reply.calls])
+    if not pieces:
+        pieces.append([{"text": ""}])
+    return [_response(reply, parts, final=i == len(pieces) - 1) for i, parts in enumerate(pieces)]
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + EVENT_END
+
+
+_STREAM_ERROR = _event(
+    {
+        "error": {
+            "code": 503,
+            "message": "The model is overloaded. Please try again later.",
+            "status": "UNAVAILABLE",
+        }
+    }
+)
+
+
+def _model(request: web.Request) -> str:
+    # The route captures "{model}:{action}" as one segment.
+    return request.match_info["target"].rpartition(":")[0]
+
+
+@model_endpoint(error_response)
+async def generate_content(request: web.Request, script: Script) -> web.StreamResponse:
+    payload = await _read_body(request)
+    _check_contents(payload, "GenerateContentRequest")
+    reply = _plan_reply(_model(request), payload, script)
+    return json_response(_response(reply, _all_parts(reply), final=True), status=script.status or 200)
+
+
+@model_endpoint(error_response)
+async def stream_generate_content(request: web.Request, script: Script) -> web.StreamResponse:
+    payload = await _read_body(request)
+    _check_contents(payload, "GenerateContentRequest")
+    chunks = _stream_chunks(_plan_reply(_model(request), payload, script), script)
+    if request.query.get("alt") != "sse":
+        # Without alt=sse Google streams one JSON array instead of events.
+        return json_response(chunks, status=script.status or 200)
+    frames = [_event(chunk) for chunk in chunks]
+    return await send_events(request, frames, script, headers=SSE_HEADERS, error_frame=_STREAM_ERROR)
+
+
+@model_endpoint(error_response)
+async def count_tokens(request: web.Request, script: Script) -> web.StreamResponse:
+    payload = await _read_body(request)
+    # countTokens takes either bare contents or a whole generateContentRequest.
+    inner = payload.get("generateContentRequest")
+    if isinstance(inner, dict):
+        _check_contents(inner, "GenerateContentRequest")
+        payload = inner
+    else:
+        _check_contents(payload, "CountTokensRequest")
+    return json_response({"totalTokens": prompt_tokens_estimate(payload)}, status=script.status or 200)
+
+
+_ACTIONS = {
+    "generateContent": generate_content,
+    "streamGenerateContent": stream_generate_content,
+    "countTokens": count_tokens,
+}
+
+
+@plain_endpoint(error_response)
+async def model_action(request: web.Request) -> web.StreamResponse:
+    # aiohttp cannot split "{model}:{action}" inside one path segment, so split it here.
+    model, _, action = request.match_info["target"].rpartition(":")
+    handler = _ACTIONS.get(action)
+    if not model or handler is None:
+        raise Rejection(404, f"Unknown method {action or request.match_info['target']!r}.")
+    return await handler(request)
+
+
+@plain_endpoint(error_response)
+async def list_models(request: web.Request) -> web.StreamResponse:
+    _check_auth(request)
+    return json_response({"models": MODELS})
+
+
+@plain_endpoint(error_response)
+async def get_model(request: web.Request) -> web.StreamResponse:
+    _check_auth(request)
+    name = f"models/{request.match_info['target']}"
+    for model in MODELS:
+        if model["name"] == name:
+            return json_response(model)
+    raise Rejection(404, f"models/{request.match_info['target']} is not found for API version v1beta.")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/v1beta/models/{target}", model_action),
+        web.get("/v1beta/models", list_models),
+        web.get("/v1beta/models/{target}", get_model),
+    ]
+
+
+WIRE = Wire(kind=KIND, base_path="/v1beta", routes=routes, error=error_response)

@@ -1,0 +1,68 @@
+"""Value types shared by every fake: what a test scripts, and what the fake records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class Script:
+    """Controls the response to the next request that reaches a model endpoint.
+
+    Every field is optional; an empty ``Script()`` means "the default, valid reply".
+    """
+
+    # Plain HTTP overrides. ``status`` >= 400 without ``body`` renders the provider's error envelope.
+    status: int | None = None
+    body: bytes | dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    # Overrides the envelope's default message for a scripted error status.
+    error_message: str | None = None
+
+    # Shape of the default reply. ``text=None`` means the default sentence, unless ``tool_calls`` are
+    # given, in which case the reply is tool calls only (set ``text`` as well to get both).
+    text: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    thinking: str | None = None
+    # Raw provider value (Anthropic stop_reason / OpenAI finish_reason / Gemini finishReason).
+    stop_reason: str | None = None
+
+    # Streaming controls, applied only when the request asks for a stream.
+    chunk_delay: float = 0.0
+    cut_after: int | None = None
+    stall_after: int | None = None
+    stall_seconds: float = 3600.0
+    error_event_after: int | None = None
+    text_chunks: int = 3
+
+    def reply_text(self, kind: str) -> str | None:
+        """The assistant text to send, or None when the reply is tool calls only."""
+        if self.text is not None:
+            return self.text
+        if self.tool_calls:
+            return None
+        return f"Hello from the fake {kind} upstream."
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as it arrived at the fake, before any validation."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        """The parsed body, or None when it is empty or not JSON."""
+        try:
+            return orjson.loads(self.body) if self.body else None
+        except orjson.JSONDecodeError:
+            return None

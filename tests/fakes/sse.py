@@ -1,0 +1,57 @@
+"""Writes pre-rendered SSE frames one by one, applying a script's pacing and failure controls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+
+from .script import Script
+from .state import GENERATION_KEY, STATE_KEY
+
+
+async def send_events(
+    request: web.Request,
+    frames: Sequence[bytes],
+    script: Script,
+    *,
+    headers: Mapping[str, str],
+    error_frame: bytes,
+) -> web.StreamResponse:
+    """Stream ``frames``, each as its own write so chunk pacing is visible to the client.
+
+    The failure controls are checked before frame N (0-based), i.e. after N frames were sent, and
+    once more after the last frame so ``cut_after=len(frames)`` still breaks the chunked body.
+    """
+    response = web.StreamResponse(status=script.status or 200, headers={**headers, **script.headers})
+    try:
+        await response.prepare(request)
+        for sent in range(len(frames) + 1):
+            if script.stall_after == sent:
+                await asyncio.sleep(script.stall_seconds)
+            if script.cut_after == sent:
+                _abort(request)
+                return response
+            if script.error_event_after == sent:
+                # Provider-format error, then a clean end of body but no stream terminator.
+                await response.write(error_frame)
+                await response.write_eof()
+                return response
+            if sent == len(frames):
+                break
+            if sent and script.chunk_delay > 0:
+                await asyncio.sleep(script.chunk_delay)
+            await response.write(frames[sent])
+        await response.write_eof()
+    except ConnectionResetError:
+        # aiohttp raises ClientConnectionResetError (a ConnectionResetError) writing to a closed peer.
+        request.app[STATE_KEY].note_disconnect(request[GENERATION_KEY])
+    return response
+
+
+def _abort(request: web.Request) -> None:
+    """Drop the TCP connection without the terminating zero-length chunk."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()

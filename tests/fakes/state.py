@@ -1,0 +1,80 @@
+"""Thread-safe state shared between the test thread and the fake's event-loop thread."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from aiohttp import web
+
+from .script import RecordedRequest, Script
+
+
+class FakeState:
+    """Recorded requests, the FIFO of scripts and the disconnect counter, behind one lock."""
+
+    def __init__(self) -> None:
+        # A Condition (not a bare Lock) so tests can block until the server thread catches up.
+        self._cond = threading.Condition()
+        self._requests: list[RecordedRequest] = []
+        self._scripts: deque[Script] = deque()
+        self._disconnects = 0
+        # Bumped by reset(): a request from before a reset (say a stalled stream a session-scoped fake
+        # still holds) must not count as a disconnect in the next test when its client finally goes.
+        self._generation = 0
+        # Set while the server shuts down, so cancelled handlers are not counted as client aborts.
+        self.stopping = False
+
+    def record(self, request: RecordedRequest) -> int:
+        """Store a request; returns the generation to pass back to ``note_disconnect``."""
+        with self._cond:
+            self._requests.append(request)
+            self._cond.notify_all()
+            return self._generation
+
+    def requests(self) -> list[RecordedRequest]:
+        with self._cond:
+            return list(self._requests)
+
+    def push(self, scripts: Iterable[Script]) -> None:
+        with self._cond:
+            self._scripts.extend(scripts)
+
+    def take_script(self) -> Script:
+        with self._cond:
+            return self._scripts.popleft() if self._scripts else Script()
+
+    def pending_scripts(self) -> int:
+        with self._cond:
+            return len(self._scripts)
+
+    def note_disconnect(self, generation: int) -> None:
+        with self._cond:
+            if not self.stopping and generation == self._generation:
+                self._disconnects += 1
+                self._cond.notify_all()
+
+    def disconnects(self) -> int:
+        with self._cond:
+            return self._disconnects
+
+    def reset(self) -> None:
+        with self._cond:
+            self._requests.clear()
+            self._scripts.clear()
+            self._disconnects = 0
+            self._generation += 1
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``predicate`` is true, or the timeout passes.
+
+        The Condition's lock is re-entrant, so the predicate may call the accessors above.
+        """
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout)
+
+
+STATE_KEY = web.AppKey("fake_state", FakeState)
+# The state generation a request arrived in (see FakeState._generation).
+GENERATION_KEY = web.RequestKey("fake_generation", int)

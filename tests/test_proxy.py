@@ -1,0 +1,224 @@
+"""Upstream failures: errors pass through, timers fire, a stream never ends clean after a failure."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.conftest import GatewayFactory, standard_config
+from tests.fakes.upstream import FakeUpstream, Script
+
+ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
+MESSAGE = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def timeouts_config(anthropic_up: FakeUpstream, openai_up: FakeUpstream, timeouts: str) -> str:
+    return standard_config(anthropic_up, openai_up).replace(
+        f'base_url: "{anthropic_up.base_url}" }}',
+        f'base_url: "{anthropic_up.base_url}", timeouts: {timeouts} }}',
+    )
+
+
+def test_upstream_errors_pass_through_with_status_and_body(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    anthropic_up.push(Script(status=529, error_message="Overloaded right now"))
+    with pytest.raises(anthropic.APIStatusError) as info:
+        anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0).messages.create(**MESSAGE)
+    assert info.value.status_code == 529
+    assert info.value.body["error"] == {"type": "overloaded_error", "message": "Overloaded right now"}  # type: ignore[index]
+
+    openai_up.push(Script(status=429, headers={"retry-after": "7"}))
+    with pytest.raises(openai.RateLimitError) as oinfo:
+        openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0).chat.completions.create(**CHAT)
+    assert oinfo.value.response.headers["retry-after"] == "7"
+    recs = gw.records(2)
+    assert [r["status"] for r in recs] == [529, 429]
+    assert recs[0]["error"] == "Overloaded right now"
+
+
+def test_unreachable_upstream_is_a_502_in_the_clients_envelope(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    config = (
+        standard_config(anthropic_up, openai_up)
+        .replace(anthropic_up.base_url, dead)
+        .replace(openai_up.base_url, dead + "/v1")
+    )
+    gw = make_gateway(config)
+    resp = httpx.post(gw.url + "/v1/messages", json=MESSAGE, headers=ANTHROPIC_HEADERS)
+    assert resp.status_code == 502
+    assert (
+        resp.json()["error"]["type"] == "api_error" and "cannot connect to provider 'anthropic'" in resp.text
+    )
+    resp = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
+    assert resp.status_code == 502 and resp.json()["error"]["code"] == "upstream_error"
+
+
+def test_first_byte_timeout_is_a_504(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(timeouts_config(anthropic_up, openai_up, "{ first_byte: 300ms }"))
+    anthropic_up.push(Script(delay=3))
+    started = time.monotonic()
+    resp = httpx.post(gw.url + "/v1/messages", json=MESSAGE, headers=ANTHROPIC_HEADERS)
+    assert time.monotonic() - started < 2
+    assert resp.status_code == 504 and resp.json()["error"]["type"] == "timeout_error"
+    assert "did not start answering within 0.3s" in resp.json()["error"]["message"]
+    time.sleep(0.2)
+    assert anthropic_up.disconnects == 1  # the upstream call was abandoned, not left running
+
+
+def test_cut_stream_ends_with_an_error_event_not_a_clean_end(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    anthropic_up.push(Script(cut_after=3))
+    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as info, client.messages.stream(**MESSAGE) as stream:
+        for _ in stream:
+            pass
+    assert "the upstream stream broke" in str(info.value)
+    rec = gw.records(1)[-1]
+    assert rec["status"] == 200 and "the upstream stream broke" in rec["error"]
+
+    openai_up.push(Script(cut_after=2))
+    with (
+        pytest.raises(openai.APIError),
+        openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0).chat.completions.stream(
+            **CHAT
+        ) as ostream,
+    ):
+        for _ in ostream:
+            pass
+    openai_up.push(Script(cut_after=2))
+    raw = httpx.post(gw.url + "/v1/chat/completions", json={**CHAT, "stream": True})
+    assert b"[DONE]" not in raw.content and b'finish_reason":"stop' not in raw.content
+    assert raw.content.rstrip().endswith(b'"code":"upstream_error"}}')
+
+
+def test_idle_stall_mid_stream_fires_the_idle_timer(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(timeouts_config(anthropic_up, openai_up, "{ idle: 400ms }"))
+    anthropic_up.push(Script(stall_after=2))
+    started = time.monotonic()
+    resp = httpx.post(gw.url + "/v1/messages", json={**MESSAGE, "stream": True}, headers=ANTHROPIC_HEADERS)
+    assert time.monotonic() - started < 3
+    assert resp.status_code == 200
+    assert resp.text.count("event: ") >= 3 and "event: error" in resp.text and "message_stop" not in resp.text
+    assert '"timeout_error"' in resp.text
+
+
+def test_error_event_inside_a_200_stream_reaches_the_client_and_the_log(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    anthropic_up.push(Script(error_event_after=2))
+    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError), client.messages.stream(**MESSAGE) as stream:
+        for _ in stream:
+            pass
+    assert gw.records(1)[-1]["error"] == "Overloaded"
+
+
+def test_client_disconnect_cancels_the_upstream_call(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    # Mid-stream: the client reads two chunks and goes away.
+    anthropic_up.push(Script(chunk_delay=0.2, text_chunks=30))
+    with httpx.stream(
+        "POST", gw.url + "/v1/messages", json={**MESSAGE, "stream": True}, headers=ANTHROPIC_HEADERS
+    ) as resp:
+        chunks = resp.iter_raw()
+        next(chunks)
+        next(chunks)
+    # Before the first byte of a non-streaming answer.
+    anthropic_up.push(Script(delay=5))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(gw.url + "/v1/messages", json=MESSAGE, headers=ANTHROPIC_HEADERS, timeout=0.5)
+    deadline = time.monotonic() + 3
+    while anthropic_up.disconnects < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert anthropic_up.disconnects == 2
+    recs = gw.records(2)
+    assert [r["status"] for r in recs] == [499, 499]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "kind", "code"),
+    [
+        ("/v1/messages", b"{not json", 400, "invalid_request_error", "invalid_json"),
+        ("/v1/chat/completions", b"{not json", 400, "invalid_request_error", "invalid_json"),
+        ("/v1/chat/completions", b"[1, 2]", 400, "invalid_request_error", "invalid_json"),
+        ("/v1/messages", b'{"max_tokens": 1}', 400, "invalid_request_error", "missing_required_parameter"),
+        ("/v1/chat/completions", b'{"model": 5}', 400, "invalid_request_error", "missing_required_parameter"),
+        ("/v1/messages", b'{"model": "nope"}', 404, "not_found_error", "model_not_found"),
+        ("/v1/chat/completions", b'{"model": "nowhere/x"}', 404, "not_found_error", "model_not_found"),
+        ("/v1/messages", b'{"model": "gpt-5.2"}', 400, "invalid_request_error", None),
+        ("/v1/chat/completions", b'{"model": "claude-x"}', 400, "invalid_request_error", None),
+        (
+            "/v1/messages",
+            b'{"model": "claude-x", "pad": "' + b"x" * 3000 + b'"}',
+            413,
+            "request_too_large",
+            None,
+        ),
+    ],
+)
+def test_bad_requests_get_the_clients_envelope_and_never_reach_upstream(
+    make_gateway: GatewayFactory,
+    anthropic_up: FakeUpstream,
+    openai_up: FakeUpstream,
+    path: str,
+    body: bytes,
+    status: int,
+    kind: str,
+    code: str | None,
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra="server: { max_body: 2KiB }"))
+    resp = httpx.post(
+        gw.url + path, content=body, headers={**ANTHROPIC_HEADERS, "content-type": "application/json"}
+    )
+    assert resp.status_code == status, resp.text
+    err = resp.json()
+    if path == "/v1/messages":
+        assert err["type"] == "error" and err["error"]["type"] == kind and err["request_id"]
+    else:
+        assert err["error"]["type"] == kind and (code is None or err["error"]["code"] == code)
+    assert resp.headers["x-gateway-request-id"]
+    assert anthropic_up.requests == [] and openai_up.requests == []
+    rec = gw.records(1)[-1]
+    assert rec["status"] == status and rec["error"]
+
+
+def test_format_mismatch_names_the_endpoint_to_call(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    resp = httpx.post(
+        gw.url + "/v1/messages", json={**MESSAGE, "model": "gpt-5.2"}, headers=ANTHROPIC_HEADERS
+    )
+    assert "call /v1/chat/completions for this model" in resp.json()["error"]["message"]
+
+
+def test_routing_errors_and_unknown_paths(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    assert httpx.get(gw.url + "/v1/messages").status_code == 405
+    resp = httpx.post(gw.url + "/g/nope/v1/messages", json=MESSAGE, headers=ANTHROPIC_HEADERS)
+    assert resp.status_code == 404 and "no gateway named 'nope'" in resp.json()["error"]["message"]
+    resp = httpx.get(gw.url + "/v2/whatever")
+    assert resp.status_code == 404 and resp.json()["error"]["type"] == "not_found_error"

@@ -1,0 +1,152 @@
+"""Hot reload: atomic swaps, in-flight streams finish on their table, invalid edits keep the last good one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import GatewayFactory, standard_config
+from tests.fakes.upstream import FakeUpstream, Script
+from tests.gateway_server import free_port
+
+HEADERS = {"anthropic-version": "2023-06-01"}
+MESSAGE = {"model": "fast", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_edit_under_a_live_stream(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up), watch=True)
+    old_version = gw.live.table.version
+    config_file = gw.config / "gateway.yaml"
+    anthropic_up.push(Script(chunk_delay=0.1, text_chunks=15))
+    result: dict[str, object] = {}
+
+    def stream() -> None:
+        with httpx.stream(
+            "POST", gw.url + "/v1/messages", json={**MESSAGE, "stream": True}, headers=HEADERS, timeout=20
+        ) as resp:
+            result["version"] = resp.headers["x-gateway-config-version"]
+            result["body"] = resp.read()
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    wait_for(lambda: len(anthropic_up.requests) == 1)
+    # Remove the alias the running stream used, and point it elsewhere in the new table.
+    config_file.write_text(
+        config_file.read_text().replace("fast: anthropic/claude-haiku-4-5", "fast: anthropic/claude-opus-4-8")
+    )
+    wait_for(lambda: httpx.get(gw.url + "/readyz").json()["config_version"] != old_version, timeout=5)
+    thread.join(timeout=20)
+    body = result["body"]
+    assert isinstance(body, bytes) and body.count(b"event: content_block_delta") >= 10
+    assert body.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n') and b"error" not in body
+    assert result["version"] == old_version
+    resp = httpx.post(gw.url + "/v1/messages", json=MESSAGE, headers=HEADERS)
+    assert resp.headers["x-gateway-config-version"] != old_version
+    assert anthropic_up.requests[-1].json["model"] == "claude-opus-4-8"
+
+
+def test_invalid_edit_keeps_the_last_good_table(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up), watch=True)
+    version = gw.live.table.version
+    config_file = gw.config / "gateway.yaml"
+    good = config_file.read_text()
+    for broken in (
+        good + "\nmodels2: {}\n",
+        good.replace("fast: anthropic/", "fast: nowhere/"),
+        good + "\n  bad: [\n",
+    ):
+        config_file.write_text(broken)
+        wait_for(lambda: (httpx.get(gw.url + "/readyz").json()["last_reload"] or {}).get("ok") is False)
+        ready = httpx.get(gw.url + "/readyz")
+        assert ready.status_code == 200
+        status = ready.json()
+        assert status["status"] == "ready" and status["config_version"] == version
+        assert status["last_reload"]["errors"][0].startswith(str(config_file) + ":")
+        resp = httpx.post(gw.url + "/v1/messages", json=MESSAGE, headers=HEADERS)
+        assert resp.status_code == 200 and resp.headers["x-gateway-config-version"] == version
+        config_file.write_text(good)
+        wait_for(lambda: httpx.get(gw.url + "/readyz").json()["last_reload"]["ok"] is True)
+
+
+def test_reload_api_needs_the_admin_token_when_one_is_set(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        standard_config(anthropic_up, openai_up, extra="server: { admin_token: adm-canary-55 }")
+    )
+    assert httpx.post(gw.url + "/api/reload").status_code == 401
+    assert httpx.post(gw.url + "/api/reload", headers={"authorization": "Bearer nope"}).status_code == 401
+    resp = httpx.post(gw.url + "/api/reload", headers={"authorization": "Bearer adm-canary-55"})
+    assert resp.status_code == 200 and resp.json()["ok"] is True
+    config = httpx.get(gw.url + "/api/config", headers={"authorization": "Bearer adm-canary-55"})
+    assert "adm-canary-55" not in config.text and "sk-stored-canary" not in config.text
+    assert config.json()["keys"]["anthropic-main"]["secret"] == "sk-s...cdef"
+
+
+def _serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_sighup_reloads_a_served_config(
+    tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(standard_config(anthropic_up, openai_up))
+    port = free_port()
+    proc = _serve(config, port, "--no-watch")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _ready(url), timeout=15)
+        version = httpx.get(url + "/readyz").json()["config_version"]
+        config.write_text(config.read_text().replace("claude-haiku-4-5", "claude-sonnet-4-6"))
+        time.sleep(0.5)
+        assert httpx.get(url + "/readyz").json()["config_version"] == version  # no watcher: nothing yet
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: httpx.get(url + "/readyz").json()["config_version"] != version)
+        httpx.post(url + "/v1/messages", json=MESSAGE, headers=HEADERS)
+        assert anthropic_up.requests[-1].json["model"] == "claude-sonnet-4-6"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    # stdout carries the access log: one JSON line per request
+    assert b'"model":"claude-sonnet-4-6"' in out
+
+
+def test_serve_refuses_an_invalid_config(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("providers:\n  p: { type: nope }\n")
+    proc = _serve(config, free_port())
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 1
+    assert b"refusing to start" in err and f"{config}:2:".encode() in err
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/readyz").status_code == 200
+    except httpx.TransportError:
+        return False
