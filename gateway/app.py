@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from gateway.accesslog import AccessLog
 from gateway.admin import admin_app
@@ -82,6 +86,7 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 self.log.start()
                 self.watcher.start()
+                self._mark_draining_on_exit_signals()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.draining = True
@@ -91,6 +96,26 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _mark_draining_on_exit_signals(self) -> None:
+        """/readyz answers 503 from the moment a stop is asked for, while in-flight requests finish.
+
+        The server (uvicorn) has installed its own handlers by now; ours runs first, then defers to it.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(
+                signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
+            ) -> None:
+                self.draining = True
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
+
 
 def create_app(config: str | Path, *, watch: bool = True) -> Gateway:
     """Compile `config` (raises ConfigError when invalid) and build the app around it."""
@@ -98,8 +123,3 @@ def create_app(config: str | Path, *, watch: bool = True) -> Gateway:
 
     path = Path(config)
     return Gateway(LiveConfig(path, compile_config(path)), watch=watch)
-
-
-def _ignore_cancel(task: asyncio.Task[object]) -> None:  # pragma: no cover - defensive
-    if not task.cancelled() and task.exception():
-        log.error("background task failed", exc_info=task.exception())

@@ -150,3 +150,32 @@ def _ready(url: str) -> bool:
         return httpx.get(url + "/readyz").status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_graceful_stop_finishes_streams_in_flight_and_flushes_the_log(
+    tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(standard_config(anthropic_up, openai_up))
+    port = free_port()
+    proc = _serve(config, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(url), timeout=15)
+        anthropic_up.push(Script(chunk_delay=0.15, text_chunks=12))
+        with httpx.stream(
+            "POST", url + "/v1/messages", json={**MESSAGE, "stream": True}, headers=HEADERS, timeout=20
+        ) as resp:
+            chunks = resp.iter_raw()
+            first = next(chunks)
+            proc.send_signal(signal.SIGTERM)  # mid-stream
+            rest = b"".join(chunks)
+        body = first + rest
+        assert body.rstrip().endswith(b'{"type":"message_stop"}') and b"event: error" not in body
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # uvicorn re-raises the signal once shut down, so a graceful stop ends as "terminated by SIGTERM".
+    assert proc.returncode == -signal.SIGTERM
+    assert b'"status":200' in out and b'"stream":true' in out  # the access-log line was written before exit
