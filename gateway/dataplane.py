@@ -11,7 +11,7 @@ import orjson
 import yarl
 
 from gateway import proxy
-from gateway.accesslog import AccessLog, new_request_id
+from gateway.accesslog import AccessLog, RequestIds
 from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
 from gateway.errors import GatewayError
@@ -76,6 +76,7 @@ class DataPlane:
     def __init__(self, pool: UpstreamPool, log: AccessLog) -> None:
         self.pool = pool
         self.log = log
+        self.ids = RequestIds()
 
     async def handle(
         self, scope: Scope, receive: Receive, send: Send, table: RoutingTable, gateway: Gateway, path: str
@@ -87,7 +88,7 @@ class DataPlane:
             if endpoint
             else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
         )
-        req = Request(new_request_id(), scope, table, gateway, fmt, time.perf_counter(), headers)
+        req = Request(self.ids.next(), scope, table, gateway, fmt, time.perf_counter(), headers)
         task = asyncio.current_task()
         assert task is not None
         watcher: asyncio.Task[None] | None = None
