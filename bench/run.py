@@ -208,7 +208,7 @@ def run_upstream(
     target: targets.Target | None = None
     try:
         cpus = None if arm.kind == "direct" else args.target_cpu
-        logs = args.out / "tmp" / "logs"
+        logs = Path(result["work_dir"]) / "logs"
         target = targets.start(arm, the_mock.url(upstream), free_port(), logs, cpus, args.startup_timeout)
         result["arms"][arm.name]["commands"].append(target.command)
         smoke: dict[str, str] = {}  # mode -> "" if the arm answered correctly, else why not
@@ -283,11 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     check_tools()
     prepare_process(args.load_cpu)
-    tmp = args.out / "tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    # One folder per run (nginx prefix, arm logs): never clear a folder another run may be using.
+    args.out = args.out.resolve()
+    tmp = args.out / "tmp" / stamp
     result: dict[str, Any] = {
-        "timestamp_utc": started.strftime("%Y%m%dT%H%M%SZ"),
+        "timestamp_utc": stamp,
+        "work_dir": str(tmp),
         "meta": meta.collect(ROOT),
         "settings": {
             "arms": args.arms,

@@ -126,10 +126,10 @@ def start(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | Non
     while not ready():
         code = child.proc.poll()
         if code is not None:
-            raise ArmFailed(f"exited with code {code} before answering\n{child.log_tail()}")
+            raise ArmFailed(f"exited with code {code} before answering (log: {log})\n{child.log_tail()}")
         if time.monotonic() > deadline:
             procs.stop(child)
-            raise ArmFailed(f"not ready after {timeout:.0f} s\n{child.log_tail()}")
+            raise ArmFailed(f"not ready after {timeout:.0f} s (log: {log})\n{child.log_tail()}")
         time.sleep(0.1)
     return Target(arm=arm, url=f"http://127.0.0.1:{port}", child=child, command=command)
 
