@@ -15,12 +15,23 @@ from gateway.accesslog import AccessLog, RequestIds
 from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
 from gateway.errors import GatewayError
-from gateway.http import BodyTooLarge, ClientGone, Receive, Scope, Send, header_map, read_body, send_response
+from gateway.http import (
+    BodyTooLarge,
+    ClientGone,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    read_body,
+    send_response,
+)
 from gateway.providers import ADAPTERS, Adapter
 from gateway.redact import redact
 from gateway.resolve import resolve
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
 from gateway.upstream import UpstreamPool
+from gateway.usage import Usage
 
 # (path under a gateway's base URL) -> (client format, operation)
 MODEL_ENDPOINTS = {
@@ -56,7 +67,7 @@ class Request:
     error: str | None = None
     key: str | None = None
     ttfb_ms: float | None = None
-    usage: Any = None
+    usage: Usage | None = None
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         out = [
@@ -116,7 +127,10 @@ class DataPlane:
                     req.status = 200
                     await send_response(send, 200, models, req.response_headers())
                 else:
-                    await self.passthrough(req, path, receive, send, lambda: watch_disconnect())
+                    plan = self.passthrough_plan(req, path)
+                    body = await self._read(receive, table)
+                    watcher = asyncio.ensure_future(watch_disconnect())
+                    await self.passthrough(req, plan, body, send)
             except GatewayError as exc:
                 await self._fail(req, exc, send)
             except ClientGone:
@@ -212,7 +226,7 @@ class DataPlane:
         body: bytes,
         send: Send,
         total: float | None,
-        auth: list[tuple[bytes, bytes]],
+        auth: Headers,
     ) -> None:
         try:
             result = await proxy.exchange(
@@ -230,18 +244,19 @@ class DataPlane:
                 total,
             )
         except GatewayError as exc:
-            exc.message = redact(exc.message, [v.decode("latin-1").removeprefix("Bearer ") for _, v in auth])
+            exc.message = redact(exc.message, _secrets(auth))
             raise
         req.status = result.status
         req.ttfb_ms = result.ttfb_ms
         req.usage = result.usage
         if result.error:
-            req.error = redact(result.error, [v.decode("latin-1").removeprefix("Bearer ") for _, v in auth])
+            req.error = redact(result.error, _secrets(auth))
 
     # -- native passthrough ------------------------------------------------------------------------------
 
-    async def passthrough(self, req: Request, path: str, receive: Receive, send: Send, watch: Any) -> None:
-        name, _, _ = path.lstrip("/").partition("/")
+    def passthrough_plan(self, req: Request, path: str) -> tuple[Provider, Adapter, yarl.URL, Headers]:
+        """Check a native call before its body is read: provider, adapter, upstream URL, auth headers."""
+        name = path.lstrip("/").partition("/")[0]
         provider = req.table.providers.get(name)
         if provider is None:
             raise GatewayError(
@@ -256,34 +271,33 @@ class DataPlane:
                 "invalid_request_error", f"provider {name!r} ({provider.type}) is not served yet", status=501
             )
         req.format = provider.format
+        req.target = f"{provider.name}/"
         req.caller = authenticate(req.gateway, req.headers)
         rest = _passthrough_path(req.scope, path)
         adapter = ADAPTERS[provider.format]
-        leaf = Leaf(provider.name, "")
-        auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller, adapter)
-        body = await self._read(receive, req.table)
-        query = req.scope.get("query_string", b"")
-        url = yarl.URL(
-            provider.base_url + rest + ("?" + query.decode("latin-1") if query else ""), encoded=True
-        )
-        req.target = f"{provider.name}/"
-        try:
-            obj = orjson.loads(body) if body[:1] == b"{" else None
-        except orjson.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict):
-            if isinstance(obj.get("model"), str):
-                req.client_model = obj["model"]
-                req.target = f"{provider.name}/{obj['model']}"
-            req.stream = obj.get("stream") is True
+        auth, req.key = upstream_auth(req.table, req.gateway, Leaf(provider.name, ""), req.caller, adapter)
+        query = req.scope.get("query_string", b"").decode("latin-1")
+        url = yarl.URL(provider.base_url + rest + ("?" + query if query else ""), encoded=True)
+        return provider, adapter, url, auth
+
+    async def passthrough(
+        self, req: Request, plan: tuple[Provider, Adapter, yarl.URL, Headers], body: bytes, send: Send
+    ) -> None:
+        provider, adapter, url, auth = plan
+        if body[:1] == b"{":  # for the log only: which model, streamed or not
+            try:
+                obj = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                if isinstance(obj.get("model"), str):
+                    req.client_model = obj["model"]
+                    req.target = f"{provider.name}/{obj['model']}"
+                req.stream = obj.get("stream") is True
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
-        watcher = asyncio.ensure_future(watch())
-        try:
-            await self._exchange(
-                req, provider, adapter, req.scope["method"], url, headers, body, send, None, auth
-            )
-        finally:
-            watcher.cancel()
+        await self._exchange(
+            req, provider, adapter, req.scope["method"], url, headers, body, send, None, auth
+        )
 
     # -- access log --------------------------------------------------------------------------------------
 
@@ -317,6 +331,10 @@ class DataPlane:
                 "error": req.error,
             }
         )
+
+
+def _secrets(auth: Headers) -> list[str]:
+    return [value.decode("latin-1").removeprefix("Bearer ") for _, value in auth]
 
 
 def _passthrough_path(scope: Scope, path: str) -> str:
