@@ -213,13 +213,14 @@ class DataPlane:
         query = req.scope.get("query_string", b"")
         url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
-        await self._exchange(req, provider, adapter, "POST", url, headers, body, send, leaf.timeout, auth)
+        relay = proxy.PassthroughRelay(adapter, req.format, req.id)
+        await self._exchange(req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth)
 
     async def _exchange(
         self,
         req: Request,
         provider: Provider,
-        adapter: Adapter,
+        relay: proxy.Relay,
         method: str,
         url: str | yarl.URL,
         headers: dict[str, str],
@@ -232,7 +233,7 @@ class DataPlane:
             result = await proxy.exchange(
                 self.pool,
                 provider,
-                adapter,
+                relay,
                 req.format,
                 method,
                 url,
@@ -296,7 +297,16 @@ class DataPlane:
                 req.stream = obj.get("stream") is True
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         await self._exchange(
-            req, provider, adapter, req.scope["method"], url, headers, body, send, None, auth
+            req,
+            provider,
+            proxy.PassthroughRelay(adapter, req.format, req.id),
+            req.scope["method"],
+            url,
+            headers,
+            body,
+            send,
+            None,
+            auth,
         )
 
     # -- access log --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -65,6 +65,94 @@ DROP_RESPONSE = frozenset(
         "set-cookie",
     }
 )
+# A translated body is the gateway's own: the upstream's content type no longer describes it.
+DROP_TRANSLATED = DROP_RESPONSE | {"content-type"}
+
+
+class StreamFailure(Exception):
+    """A stream that cannot continue (translated error event, missing terminal event)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class StreamRelay(Protocol):
+    """Turns upstream stream bytes into client stream bytes, reading usage on the side."""
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+    def error_event(self, kind: str, message: str) -> bytes: ...
+
+
+class Relay(Protocol):
+    """How an upstream answer becomes the client's answer: byte-exact, or translated."""
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        """The client's content type, or None to keep the upstream's."""
+        ...
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes: ...
+
+    def stream(self) -> StreamRelay: ...
+
+
+class PassthroughRelay:
+    """Same format on both sides: every byte as the upstream sent it; usage and errors sniffed."""
+
+    __slots__ = ("adapter", "client_format", "request_id")
+
+    def __init__(self, adapter: Adapter, client_format: Format, request_id: str) -> None:
+        self.adapter = adapter
+        self.client_format = client_format
+        self.request_id = request_id
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        return None
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes:
+        if status == 200:
+            _read_usage(self.adapter, data, usage)
+        return data
+
+    def stream(self) -> StreamRelay:
+        return _PassthroughStream(self.adapter, self.client_format, self.request_id)
+
+
+class _PassthroughStream:
+    __slots__ = ("client_format", "request_id", "sniffer")
+
+    def __init__(self, adapter: Adapter, client_format: Format, request_id: str) -> None:
+        self.sniffer = StreamSniffer(adapter.read_usage)
+        self.client_format = client_format
+        self.request_id = request_id
+
+    @property
+    def usage(self) -> Usage:
+        return self.sniffer.usage
+
+    @property
+    def error(self) -> str | None:
+        return self.sniffer.error
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.sniffer.feed(chunk)
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+    def error_event(self, kind: str, message: str) -> bytes:
+        return stream_error(self.client_format, kind, message, self.request_id)
 
 
 @dataclass(slots=True)
@@ -98,7 +186,7 @@ def upstream_headers(
 async def exchange(
     pool: UpstreamPool,
     provider: Provider,
-    adapter: Adapter,
+    relay: Relay,
     client_format: Format,
     method: str,
     url: str | yarl.URL,
@@ -124,25 +212,29 @@ async def exchange(
             ) as resp:
                 result.status = resp.status
                 result.ttfb_ms = (loop.time() - started) * 1000
+                streaming = resp.content_type == "text/event-stream"
+                drop = DROP_RESPONSE if relay.content_type(streaming) is None else DROP_TRANSLATED
                 out_headers = [
                     (k.lower().encode("latin-1"), v.encode("latin-1"))
                     for k, v in resp.headers.items()
-                    if k.lower() not in DROP_RESPONSE
+                    if k.lower() not in drop
                 ]
                 out_headers.extend(extra_headers)
-                if resp.content_type == "text/event-stream":
+                content_type = relay.content_type(streaming)
+                if content_type is not None:
+                    out_headers.append((b"content-type", content_type))
+                if streaming:
                     phase = "idle"
                     await _relay_stream(
-                        resp, send, out_headers, adapter, result, timer, timeouts.idle, deadline, loop
+                        resp, send, out_headers, relay.stream(), result, timer, timeouts.idle, deadline, loop
                     )
                     return result
                 phase = "body"
                 timer.reschedule(deadline)
                 data = await resp.read()
-                if resp.status == 200 and resp.content_type == "application/json":
-                    _read_usage(adapter, data, result.usage)
-                elif resp.status >= 400:
+                if resp.status >= 400:
                     result.error = _error_summary(data)
+                data = relay.response(resp.status, data, result.usage)
                 out_headers.append((b"content-length", str(len(data)).encode()))
                 await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
                 await send({"type": "http.response.body", "body": data})
@@ -195,24 +287,30 @@ async def _relay_stream(
     resp: aiohttp.ClientResponse,
     send: Send,
     headers: list[tuple[bytes, bytes]],
-    adapter: Adapter,
+    stream: StreamRelay,
     result: Exchange,
     timer: asyncio.Timeout,
     idle: float,
     deadline: float,
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    sniffer = StreamSniffer(adapter.read_usage)
-    result.usage = sniffer.usage
+    result.usage = stream.usage
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     result.streamed = True  # from here on, failures are reported inside the stream
     timer.reschedule(min(loop.time() + idle, deadline))
-    async for chunk in resp.content.iter_any():
-        sniffer.feed(chunk)
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        timer.reschedule(min(loop.time() + idle, deadline))
-    result.error = sniffer.error
-    await send({"type": "http.response.body", "body": b""})
+    try:
+        async for chunk in resp.content.iter_any():
+            out = stream.feed(chunk)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            timer.reschedule(min(loop.time() + idle, deadline))
+        tail = stream.close()
+    except StreamFailure as exc:
+        result.error = exc.message
+        await send({"type": "http.response.body", "body": stream.error_event(exc.kind, exc.message)})
+        return
+    result.error = stream.error
+    await send({"type": "http.response.body", "body": tail})
 
 
 def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:
