@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= routes
 STAMP  := $(VENV)/.installed
+NPM    ?= npm
+CLAUDE := node_modules/.bin/claude
 
 .PHONY: run test lint bench install lock clean
 
@@ -16,10 +18,20 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Claude Code, pinned by package.json and package-lock.json, for tests/test_claude_code.py. Its
+# postinstall puts the native binary in place; it is run by hand if npm skipped install scripts.
+$(CLAUDE): package.json package-lock.json
+	@command -v $(NPM) >/dev/null 2>&1 || { echo "make: npm not found. The Claude Code tests need Node.js" \
+		"and npm (Debian/Ubuntu: apt-get install nodejs npm)." >&2; exit 1; }
+	$(NPM) ci --no-audit --no-fund
+	$@ --version >/dev/null 2>&1 || node node_modules/@anthropic-ai/claude-code/install.cjs
+	$@ --version
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/gateway serve --config $(CONFIG)
 
-test: $(STAMP)
+test: $(STAMP) $(CLAUDE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

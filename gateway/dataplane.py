@@ -28,8 +28,10 @@ from gateway.http import (
 )
 from gateway.providers import ADAPTERS, Adapter
 from gateway.redact import redact
-from gateway.resolve import resolve
+from gateway.resolve import Plan, resolve
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
+from gateway.translate import Untranslatable, gemini, pipeline
+from gateway.translate.tokens import estimate_input_tokens
 from gateway.upstream import UpstreamPool
 from gateway.usage import Usage
 
@@ -39,12 +41,6 @@ MODEL_ENDPOINTS = {
     "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
     "/v1/chat/completions": (Format.OPENAI, "chat"),
 }
-API_NAMES = {
-    Format.ANTHROPIC: "Anthropic Messages",
-    Format.OPENAI: "OpenAI Chat Completions",
-    Format.GEMINI: "Gemini",
-}
-CLIENT_ENDPOINT = {Format.ANTHROPIC: "/v1/messages", Format.OPENAI: "/v1/chat/completions"}
 
 
 @dataclass(slots=True)
@@ -195,13 +191,8 @@ class DataPlane:
                 status=501,
             )
         if provider.format is not req.format:
-            raise GatewayError(
-                "invalid_request_error",
-                f"model {model!r} is served by provider {provider.name!r} in the "
-                f"{API_NAMES[provider.format]} format, and this gateway version does not translate between "
-                f"formats yet: call "
-                f"{CLIENT_ENDPOINT.get(provider.format, 'the native passthrough')} for this model",
-            )
+            await self.translated_call(req, operation, obj, model, plan, send)
+            return
         adapter = ADAPTERS[provider.format]
         path = adapter.PATHS.get(operation)
         if path is None:
@@ -215,6 +206,56 @@ class DataPlane:
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         relay = proxy.PassthroughRelay(adapter, req.format, req.id)
         await self._exchange(req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth)
+
+    async def translated_call(
+        self, req: Request, operation: str, obj: dict[str, Any], model: str, plan: Plan, send: Send
+    ) -> None:
+        """A client in one format, a provider in another: translate through the hub, both ways."""
+        provider, leaf = plan.provider, plan.leaf
+        assert provider.format is not None
+        adapter = ADAPTERS[provider.format]
+        if leaf.params:
+            obj = {**obj, **leaf.params}
+        try:
+            if operation == "count_tokens":
+                return await self.count_tokens(req, obj, plan, send)
+            translated = pipeline.build_request(req.format, provider.format, obj, leaf.model)
+        except Untranslatable as exc:
+            raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
+        auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
+        headers = pipeline.upstream_headers(provider, auth)
+        options = obj.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        relay = pipeline.TranslationRelay(
+            req.format, provider.format, model, req.id, translated, include_usage
+        )
+        url = provider.base_url + translated.path
+        await self._exchange(
+            req, provider, relay, "POST", url, headers, translated.body, send, leaf.timeout, auth
+        )
+
+    async def count_tokens(self, req: Request, obj: dict[str, Any], plan: Plan, send: Send) -> None:
+        """count_tokens for a non-Anthropic model: Gemini's countTokens, else an offline estimate."""
+        provider, leaf = plan.provider, plan.leaf
+        hub = pipeline.to_hub(req.format, {**obj, "max_tokens": obj.get("max_tokens", 1)}, leaf.model)
+        if provider.format is Format.GEMINI:
+            adapter = ADAPTERS[provider.format]
+            auth, req.key = upstream_auth(
+                req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter
+            )
+            gemini_body = gemini.anthropic_request_to_gemini(hub)
+            body = orjson.dumps(gemini.count_tokens_request(gemini_body, model=leaf.model))
+            url = provider.base_url + gemini.GEMINI_PATHS["count"].format(model=leaf.model)
+            relay = pipeline.CountTokensRelay(req.id)
+            headers = pipeline.upstream_headers(provider, auth)
+            await self._exchange(req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth)
+            return
+        # OpenAI has no count endpoint: an offline estimate that errs high, said so in a header.
+        req.status = 200
+        answer = orjson.dumps({"input_tokens": estimate_input_tokens(hub)})
+        await send_response(
+            send, 200, answer, [*req.response_headers(), (b"x-gateway-token-count", b"estimate")]
+        )
 
     async def _exchange(
         self,

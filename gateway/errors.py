@@ -69,12 +69,13 @@ def render(
     code: str | None = None,
     param: str | None = None,
 ) -> bytes:
+    known = KINDS.get(kind, KINDS["api_error"])  # upstream error types we have no row for
     if fmt is Format.OPENAI:
         return orjson.dumps(
-            {"error": {"message": message, "type": kind, "param": param, "code": code or KINDS[kind][1]}}
+            {"error": {"message": message, "type": kind, "param": param, "code": code or known[1]}}
         )
     if fmt is Format.GEMINI:
-        status = KINDS[kind][0]
+        status = known[0]
         return orjson.dumps({"error": {"code": status, "message": message, "status": kind.upper()}})
     return orjson.dumps(
         {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import orjson
 
+from tests.conftest import CLAUDE_CODE_CAPTURE as FIXTURE
 from tests.conftest import STORED_KEY, GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
-
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "claude-code" / "say-hi.request.json"
 
 
 def anthropic_client(url: str, key: str = "client-key") -> anthropic.Anthropic:

@@ -1,0 +1,244 @@
+"""Cross-format calls: translate the request client -> hub -> provider, and the answer back, as a Relay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gateway.errors import render
+from gateway.providers import anthropic as anthropic_adapter
+from gateway.proxy import StreamFailure, stream_error
+from gateway.table import Format, Provider
+from gateway.translate import StreamIncomplete, Untranslatable, gemini, openai_chat
+from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai
+from gateway.translate.tokens import estimate_input_tokens
+from gateway.usage import Usage
+
+SSE = b"text/event-stream; charset=utf-8"
+JSON = b"application/json"
+ANTHROPIC_VERSION = "2023-06-01"  # what Anthropic requires of every call; a translated call has none
+
+
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """A request ready for the provider, and what translating its answer back needs."""
+
+    path: str  # appended to the provider's base_url
+    body: bytes
+    hub: dict[str, Any]  # the request in the hub (Anthropic) shape
+    stream: bool
+    tool_names: dict[str, str] | None  # the provider's (shortened) tool name -> the client's
+
+
+def check_request(client: Format, obj: dict[str, Any]) -> None:
+    """What the client's own API would require; a translated call must not fail later, upstream, instead."""
+    messages = obj.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise Untranslatable("messages: a non-empty list of messages is required", "messages")
+    if client is Format.ANTHROPIC and not isinstance(obj.get("max_tokens"), int):
+        raise Untranslatable("max_tokens: Field required (an integer)", "max_tokens")
+
+
+def to_hub(client: Format, obj: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+    """The client's request in the hub (Anthropic Messages) shape, addressed to the upstream model."""
+    if client is Format.OPENAI:
+        return openai_chat.openai_request_to_anthropic(obj, upstream_model)
+    return {**obj, "model": upstream_model}
+
+
+def build_request(client: Format, target: Format, obj: dict[str, Any], upstream_model: str) -> Translated:
+    """Raises Untranslatable when the request is incomplete or the target cannot express it."""
+    check_request(client, obj)
+    hub = to_hub(client, obj, upstream_model)
+    stream = hub.get("stream") is True
+    if target is Format.OPENAI:
+        body = openai_chat.anthropic_request_to_openai(hub, upstream_model)
+        return Translated(
+            "/chat/completions", orjson.dumps(body), hub, stream, openai_chat.tool_name_map(hub)
+        )
+    if target is Format.GEMINI:
+        body = gemini.anthropic_request_to_gemini(hub)
+        path = gemini.GEMINI_PATHS["stream" if stream else "generate"].format(model=upstream_model)
+        return Translated(path, orjson.dumps(body), hub, stream, gemini.gemini_tool_names(hub))
+    return Translated("/v1/messages", orjson.dumps(hub), hub, stream, None)
+
+
+class TranslationRelay:
+    """Provider answer -> hub -> client answer, for plain responses, streams and errors."""
+
+    def __init__(
+        self,
+        client: Format,
+        provider: Format,
+        client_model: str,
+        request_id: str,
+        translated: Translated,
+        include_usage: bool,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.client_model = client_model
+        self.request_id = request_id
+        self.translated = translated
+        self.include_usage = include_usage
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        return SSE if streaming else JSON
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes:
+        if status >= 400:
+            return self._error(status, data)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return render(
+                self.client,
+                "api_error",
+                "the provider answered with a body that is not JSON",
+                self.request_id,
+            )
+        if self.provider is Format.OPENAI:
+            hub = openai_chat.openai_response_to_anthropic(
+                answer, self.client_model, self.translated.tool_names
+            )
+        elif self.provider is Format.GEMINI:
+            hub = gemini.gemini_response_to_anthropic(answer, self.client_model, self.translated.tool_names)
+        else:
+            hub = {**answer, "model": self.client_model}
+        anthropic_adapter.read_usage(usage, hub)
+        if self.client is Format.OPENAI:
+            return orjson.dumps(openai_chat.anthropic_response_to_openai(hub, self.client_model))
+        return orjson.dumps(hub)
+
+    def _error(self, status: int, data: bytes) -> bytes:
+        if self.provider is Format.OPENAI:
+            hub = openai_chat.openai_error_to_anthropic(status, data)
+        elif self.provider is Format.GEMINI:
+            hub = gemini.gemini_error_to_anthropic(status, data)
+        else:
+            hub = data
+        return openai_chat.anthropic_error_to_openai(status, hub) if self.client is Format.OPENAI else hub
+
+    def stream(self) -> TranslatedStream:
+        return TranslatedStream(self)
+
+
+class TranslatedStream:
+    """Decodes the provider's SSE, converts each event to the hub and then to the client's dialect."""
+
+    def __init__(self, relay: TranslationRelay) -> None:
+        self.relay = relay
+        self.usage = Usage()
+        self.error: str | None = None
+        self._decoder = SSEDecoder()
+        estimate = estimate_input_tokens(relay.translated.hub)
+        self._to_hub: openai_chat.OpenAIStreamToAnthropic | gemini.GeminiStreamToAnthropic | None
+        if relay.provider is Format.OPENAI:
+            self._to_hub = openai_chat.OpenAIStreamToAnthropic(
+                relay.client_model, estimate, relay.translated.tool_names
+            )
+        elif relay.provider is Format.GEMINI:
+            self._to_hub = gemini.GeminiStreamToAnthropic(
+                relay.client_model, estimate, relay.translated.tool_names
+            )
+        else:
+            self._to_hub = None
+        self._to_client = (
+            openai_chat.AnthropicStreamToOpenAI(relay.client_model, relay.include_usage)
+            if relay.client is Format.OPENAI
+            else None
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        out: list[bytes] = []
+        try:
+            for event in self._decoder.feed(chunk):
+                data = event.data.strip()
+                if not data or data == "[DONE]":
+                    continue
+                try:
+                    obj = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise StreamFailure("api_error", "the provider sent a malformed stream event") from None
+                self._emit(self._hub_events(obj), out)
+        except openai_chat.StreamError as exc:
+            raise StreamFailure(exc.kind, str(exc)) from None
+        except gemini.GeminiStreamError as exc:
+            raise StreamFailure(exc.error_type, exc.message) from None
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        out: list[bytes] = []
+        try:
+            if self._to_hub is not None:
+                self._emit(self._to_hub.finish(), out)
+            if self._to_client is not None:
+                for c in self._to_client.finish():
+                    out.append(encode_openai(c))
+                out.append(OPENAI_DONE)
+        except StreamIncomplete:
+            raise StreamFailure("api_error", "the provider's stream ended before its last event") from None
+        except openai_chat.StreamError as exc:
+            raise StreamFailure(exc.kind, str(exc)) from None
+        except gemini.GeminiStreamError as exc:
+            raise StreamFailure(exc.error_type, exc.message) from None
+        return b"".join(out)
+
+    def error_event(self, kind: str, message: str) -> bytes:
+        return stream_error(self.relay.client, kind, message, self.relay.request_id)
+
+    def _hub_events(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        if self._to_hub is not None:
+            return self._to_hub.feed(obj)
+        if obj.get("type") == "error":  # an Anthropic upstream's own error event, for a non-Anthropic client
+            err = obj.get("error") or {}
+            raise StreamFailure(str(err.get("type", "api_error")), str(err.get("message", "upstream error")))
+        if obj.get("type") == "message_start":
+            obj["message"]["model"] = self.relay.client_model
+        return [obj]
+
+    def _emit(self, events: list[dict[str, Any]], out: list[bytes]) -> None:
+        for event in events:
+            anthropic_adapter.read_usage(self.usage, event)
+            if self._to_client is None:
+                out.append(encode_anthropic(event))
+            else:
+                out.extend(encode_openai(c) for c in self._to_client.feed(event))
+
+
+def upstream_headers(provider: Provider, auth: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers for a translated call: the client's own headers belong to another API, so none are sent."""
+    headers = {"content-type": "application/json"}
+    if provider.format is Format.ANTHROPIC:
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+    headers.update(provider.headers)
+    headers.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in auth)
+    return headers
+
+
+class CountTokensRelay:
+    """Gemini countTokens -> Anthropic's {"input_tokens": N}."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        return JSON
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes:
+        if status >= 400:
+            return gemini.gemini_error_to_anthropic(status, data)
+        try:
+            return orjson.dumps(gemini.count_tokens_response(orjson.loads(data)))
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            return render(
+                Format.ANTHROPIC,
+                "api_error",
+                "the provider's token count was not understood",
+                self.request_id,
+            )
+
+    def stream(self) -> TranslatedStream:
+        raise StreamFailure("api_error", "countTokens does not stream")
