@@ -64,6 +64,7 @@ class Request:
     key: str | None = None
     ttfb_ms: float | None = None
     usage: Usage | None = None
+    exchange: proxy.Exchange | None = None  # the upstream exchange, once one has started
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         out = [
@@ -135,11 +136,21 @@ class DataPlane:
             if not gone:
                 raise
             task.uncancel()
-            req.status, req.error = 499, "client disconnected"
+            self._client_left(req)
         finally:
             if watcher is not None:
                 watcher.cancel()
             self._log(req)
+
+    @staticmethod
+    def _client_left(req: Request) -> None:
+        """Log what the upstream had done by the time the client went away (usage, its own error)."""
+        req.status, req.error = 499, "client disconnected"
+        ex = req.exchange
+        if ex is not None:
+            req.ttfb_ms, req.usage = ex.ttfb_ms, ex.usage
+            if ex.upstream_error:
+                req.error = redact(f"client disconnected after the upstream reported: {ex.upstream_error}")
 
     async def _read(self, receive: Receive, table: RoutingTable) -> bytes:
         try:
@@ -270,6 +281,7 @@ class DataPlane:
         total: float | None,
         auth: Headers,
     ) -> None:
+        req.exchange = proxy.Exchange()
         try:
             result = await proxy.exchange(
                 self.pool,
@@ -284,6 +296,7 @@ class DataPlane:
                 req.response_headers(),
                 req.id,
                 total,
+                req.exchange,
             )
         except GatewayError as exc:
             exc.message = redact(exc.message, _secrets(auth))

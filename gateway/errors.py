@@ -10,8 +10,10 @@ from gateway.table import Format
 KINDS: dict[str, tuple[int, str]] = {
     "invalid_request_error": (400, "invalid_request"),
     "authentication_error": (401, "invalid_api_key"),
+    "billing_error": (402, "insufficient_quota"),
     "permission_error": (403, "permission_denied"),
     "not_found_error": (404, "model_not_found"),
+    "conflict_error": (409, "conflict"),
     "request_too_large": (413, "request_too_large"),
     "rate_limit_error": (429, "rate_limit_exceeded"),
     "api_error": (502, "upstream_error"),
@@ -19,18 +21,22 @@ KINDS: dict[str, tuple[int, str]] = {
     "overloaded_error": (529, "upstream_error"),
 }
 
-# HTTP status -> Anthropic error type, for statuses that come from an upstream or a route.
+# HTTP status -> Anthropic error type (protocols.md §3.1), for statuses from an upstream or a route.
 STATUS_KINDS = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "timeout_error",
+    409: "conflict_error",
     413: "request_too_large",
+    422: "invalid_request_error",
     429: "rate_limit_error",
     500: "api_error",
     502: "api_error",
-    503: "api_error",
+    503: "overloaded_error",  # OpenAI and Gemini answer 503 when the model is overloaded
     504: "timeout_error",
     529: "overloaded_error",
 }

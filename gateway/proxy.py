@@ -164,6 +164,11 @@ class Exchange:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     streamed: bool = False
+    stream: StreamRelay | None = None  # while streaming: what it has seen so far, should the client leave
+
+    @property
+    def upstream_error(self) -> str | None:
+        return self.error or (self.stream.error if self.stream is not None else None)
 
 
 def upstream_headers(
@@ -196,9 +201,11 @@ async def exchange(
     extra_headers: list[tuple[bytes, bytes]],
     request_id: str,
     total: float | None = None,
+    result: Exchange | None = None,
 ) -> Exchange:
-    """Run one upstream exchange and relay its answer to the client. Returns what happened."""
-    result = Exchange()
+    """Run one upstream exchange and relay its answer to the client; `result` records what happened,
+    and is readable by the caller even if the exchange is cancelled (the client went away)."""
+    result = result or Exchange()
     timeouts = provider.timeouts
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -296,6 +303,7 @@ async def _relay_stream(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     result.usage = stream.usage
+    result.stream = stream
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     result.streamed = True  # from here on, failures are reported inside the stream
     timer.reschedule(min(loop.time() + idle, deadline))

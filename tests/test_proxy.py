@@ -129,7 +129,11 @@ def test_error_event_inside_a_200_stream_reaches_the_client_and_the_log(
     with pytest.raises(anthropic.APIStatusError), client.messages.stream(**MESSAGE) as stream:
         for _ in stream:
             pass
-    assert gw.records(1)[-1]["error"] == "Overloaded"
+    # The SDK raises on the error event and may hang up before the upstream's stream has ended.
+    assert gw.records(1)[-1]["error"] in (
+        "Overloaded",
+        "client disconnected after the upstream reported: Overloaded",
+    )
 
 
 def test_client_disconnect_cancels_the_upstream_call(

@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from gateway.errors import kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
 
 JSON = dict[str, Any]
@@ -97,23 +98,6 @@ _URL_MIME_TYPES = {
     "heif": "image/heif",
     "pdf": "application/pdf",
     "txt": "text/plain",
-}
-
-# Anthropic error type by HTTP status (protocols.md §3.1). 503 is Gemini's UNAVAILABLE, "The model is
-# overloaded", which is what overloaded_error means to Anthropic clients.
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
 }
 
 
@@ -928,7 +912,7 @@ class GeminiStreamError(Exception):
     @property
     def error_type(self) -> str:
         """The Anthropic error type for an `event: error` (api_error when Gemini gave no code)."""
-        return _error_type(self.code) if self.code is not None else "api_error"
+        return kind_for_status(self.code) if self.code is not None else "api_error"
 
 
 class GeminiStreamToAnthropic:
@@ -1089,12 +1073,6 @@ def _stream_error(error: Any) -> GeminiStreamError:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _error_type(status: int) -> str:
-    if status in _ERROR_TYPES:
-        return _ERROR_TYPES[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
-
-
 _MAX_RAW_ERROR = 2000
 
 
@@ -1117,7 +1095,7 @@ def _error_message(body: bytes) -> str:
 def gemini_error_to_anthropic(status: int, body: bytes) -> bytes:
     """A Gemini error response -> Anthropic's error body; the type follows the HTTP status (§3.1)."""
     message = _error_message(body) or f"the Gemini upstream answered HTTP {status}"
-    return orjson.dumps({"type": "error", "error": {"type": _error_type(status), "message": message}})
+    return orjson.dumps({"type": "error", "error": {"type": kind_for_status(status), "message": message}})
 
 
 _COUNTED_FIELDS = ("contents", "systemInstruction", "tools")

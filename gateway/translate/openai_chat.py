@@ -64,6 +64,7 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import KINDS, STATUS_KINDS, kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
 
 JSON = dict[str, Any]
@@ -124,41 +125,6 @@ _STOP_TO_FINISH = {
     "refusal": "content_filter",
 }
 
-# HTTP status -> Anthropic error.type (protocols.md §3.1). Covers statuses an upstream sends that the
-# gateway never makes itself (402, 409), which is why this is not gateway.errors.STATUS_KINDS.
-_STATUS_KINDS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    # OpenAI answers 503 when the engine is overloaded.
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-# Anthropic error.type -> OpenAI error.code; the OpenAI `type` stays the Anthropic one, as in
-# gateway.errors, so both envelopes name the same kind.
-_OPENAI_CODES = {
-    "invalid_request_error": "invalid_request",
-    "authentication_error": "invalid_api_key",
-    "billing_error": "insufficient_quota",
-    "permission_error": "permission_denied",
-    "not_found_error": "model_not_found",
-    "conflict_error": "conflict",
-    "request_too_large": "request_too_large",
-    "rate_limit_error": "rate_limit_exceeded",
-    "api_error": "upstream_error",
-    "timeout_error": "upstream_timeout",
-    "overloaded_error": "upstream_error",
-}
 # OpenAI's context overflow message; Claude Code compacts and retries only on Anthropic's wording.
 _OPENAI_CONTEXT = re.compile(r"maximum context length is (\d+) tokens.*?resulted in (\d+) tokens", re.DOTALL)
 _ANTHROPIC_CONTEXT = "prompt is too long"
@@ -177,7 +143,7 @@ class StreamError(Exception):
         return {"type": "error", "error": {"type": self.kind, "message": self.message}}
 
     def openai_chunk(self) -> JSON:
-        code = _OPENAI_CODES.get(self.kind, "upstream_error")
+        code = KINDS.get(self.kind, KINDS["api_error"])[1]
         return {"error": {"message": self.message, "type": self.kind, "param": None, "code": code}}
 
 
@@ -1510,8 +1476,8 @@ def _openai_stream_error(error: Any) -> StreamError:
     message = str(error.get("message") or "upstream error")
     code = error.get("code")
     status = code if isinstance(code, int) else error.get("status")
-    if isinstance(status, int) and status in _STATUS_KINDS:
-        return StreamError(message, _STATUS_KINDS[status])
+    if isinstance(status, int) and status in STATUS_KINDS:
+        return StreamError(message, STATUS_KINDS[status])
     hint = f"{error.get('type')} {code}".lower()
     for needle, kind in (
         ("context_length", "invalid_request_error"),
@@ -1713,15 +1679,9 @@ def _error_message(body: bytes, status: int) -> tuple[str, JSON]:
     return f"upstream returned HTTP {status}", {}
 
 
-def _status_kind(status: int) -> str:
-    if status in _STATUS_KINDS:
-        return _STATUS_KINDS[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
-
-
 def openai_error_to_anthropic(status: int, body: bytes) -> bytes:
     message, error = _error_message(body, status)
-    kind = _status_kind(status)
+    kind = kind_for_status(status)
     if error.get("code") == "context_length_exceeded" or _OPENAI_CONTEXT.search(message):
         # Claude Code recognises an overflow (and compacts) by Anthropic's wording only.
         match = _OPENAI_CONTEXT.search(message)
@@ -1734,8 +1694,8 @@ def openai_error_to_anthropic(status: int, body: bytes) -> bytes:
 
 def anthropic_error_to_openai(status: int, body: bytes) -> bytes:
     message, error = _error_message(body, status)
-    kind = error["type"] if isinstance(error.get("type"), str) else _status_kind(status)
-    code = _OPENAI_CODES.get(kind, "upstream_error")
+    kind = error["type"] if isinstance(error.get("type"), str) else kind_for_status(status)
+    code = KINDS.get(kind, KINDS["api_error"])[1]
     if kind == "invalid_request_error" and _ANTHROPIC_CONTEXT in message.lower():
         # OpenAI clients (and LiteLLM) detect an overflow by this code.
         code = "context_length_exceeded"
