@@ -203,3 +203,20 @@ def test_claude_code_tool_round_trip_through_openai(
         assert r.json["model"] == "gpt-5.2", why
         assert r.headers.get("authorization") == f"Bearer {STORED_KEY}", why
     _assert_no_client_token(seen)
+
+
+def test_claude_code_model_discovery_accepts_the_gateways_list(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    make_gateway: GatewayFactory,
+    cc_anthropic: RespondingUpstream,
+    cc_openai: RespondingUpstream,
+) -> None:
+    config = standard_config(cc_anthropic, cc_openai, extra="routes:\n  cc-main: anthropic/claude-opus-4-8\n")
+    gw = make_gateway(config)
+    name = _test_name(request)
+    run = run_claude(name, PROMPT, gw.url, tmp_path, env={"CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"})
+    seen = cc_anthropic.requests
+    _assert_round_trip("anthropic", run, seen)
+    listed = [r for r in gw.records() if r["path"] == "/v1/models"]
+    assert listed and listed[0]["status"] == 200, _explain(run, seen)
