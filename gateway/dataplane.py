@@ -297,6 +297,7 @@ class DataPlane:
                 req.id,
                 total,
                 req.exchange,
+                tuple(s.encode("latin-1") for s in _secrets(auth) if len(s) >= 8),
             )
         except GatewayError as exc:
             exc.message = redact(exc.message, _secrets(auth))

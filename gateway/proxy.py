@@ -202,6 +202,7 @@ async def exchange(
     request_id: str,
     total: float | None = None,
     result: Exchange | None = None,
+    secrets: tuple[bytes, ...] = (),
 ) -> Exchange:
     """Run one upstream exchange and relay its answer to the client; `result` records what happened,
     and is readable by the caller even if the exchange is cancelled (the client went away)."""
@@ -241,6 +242,10 @@ async def exchange(
                 timer.reschedule(deadline)
                 data = await resp.read()
                 if resp.status >= 400:
+                    # Upstreams echo the key they were sent ("Incorrect API key provided: sk-..."); a stored
+                    # key must not reach the client that way.
+                    for secret in secrets:
+                        data = data.replace(secret, b"[redacted]")
                     result.error = _error_summary(data)
                 data = relay.response(resp.status, data, result.usage)
                 out_headers.append((b"content-length", str(len(data)).encode()))

@@ -231,3 +231,24 @@ def test_routing_errors_and_unknown_paths(
     assert resp.status_code == 404 and "no gateway named 'nope'" in resp.json()["error"]["message"]
     resp = httpx.get(gw.url + "/v2/whatever")
     assert resp.status_code == 404 and resp.json()["error"]["type"] == "not_found_error"
+
+
+@pytest.mark.parametrize("model", ["claude-x", "gpt-x"])
+def test_a_stored_key_echoed_in_an_upstream_error_never_reaches_client_or_log(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream, model: str
+) -> None:
+    from tests.conftest import STORED_KEY
+
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    upstream = anthropic_up if model.startswith("claude") else openai_up
+    echo = Script(status=401, error_message=f"Incorrect API key provided: {STORED_KEY}.")
+    upstream.push(echo, echo)  # once through the same-format path, once translated
+    for path, body in (
+        ("/v1/messages", {**MESSAGE, "model": model}),
+        ("/v1/chat/completions", {**CHAT, "model": model}),
+    ):
+        resp = httpx.post(gw.url + path, json=body, headers=ANTHROPIC_HEADERS)
+        assert resp.status_code == 401
+        assert STORED_KEY not in resp.text and "[redacted]" in resp.text
+    for rec in gw.records(2):
+        assert STORED_KEY not in str(rec)
