@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -15,6 +17,7 @@ from gateway.accesslog import AccessLog, RequestIds
 from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
 from gateway.errors import GatewayError
+from gateway.failover import DEFAULT_ON, RetryBudget, backoff, failure_matches
 from gateway.http import (
     BodyTooLarge,
     ClientGone,
@@ -28,7 +31,7 @@ from gateway.http import (
 )
 from gateway.providers import ADAPTERS, Adapter
 from gateway.redact import redact
-from gateway.resolve import Plan, resolve
+from gateway.resolve import resolve
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
 from gateway.translate import Untranslatable, gemini, pipeline
 from gateway.translate.tokens import estimate_input_tokens
@@ -65,6 +68,7 @@ class Request:
     ttfb_ms: float | None = None
     usage: Usage | None = None
     exchange: proxy.Exchange | None = None  # the upstream exchange, once one has started
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # every upstream try, in order
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         out = [
@@ -75,6 +79,8 @@ class Request:
             provider = self.target.partition("/")[0]
             out.append((b"x-gateway-provider", provider.encode()))
             out.append((b"x-gateway-model", self.target.encode()))
+            # Counted before this attempt is recorded: the one being answered now is included.
+            out.append((b"x-gateway-attempts", str(len(self.attempts) + 1).encode()))
         if self.route:
             out.append((b"x-gateway-route", self.route.encode()))
         return out
@@ -85,6 +91,8 @@ class DataPlane:
         self.pool = pool
         self.log = log
         self.ids = RequestIds()
+        self.budget = RetryBudget()
+        self.rand = random.random  # jitter; replaceable for tests
 
     async def handle(
         self, scope: Scope, receive: Receive, send: Send, table: RoutingTable, gateway: Gateway, path: str
@@ -190,9 +198,110 @@ class DataPlane:
             )
         req.client_model = model
         req.stream = obj.get("stream") is True
+        candidates = self._candidates(req, model)
+        await self._attempts(req, operation, obj, body, model, candidates, send)
+
+    def _candidates(self, req: Request, model: str) -> list[tuple[str | None, Leaf, tuple[str, ...] | None]]:
+        """The ordered targets to try: (route, leaf, `on` that allows moving past it to the next)."""
         plan = resolve(req.table, req.gateway, model)
-        provider, leaf = plan.provider, plan.leaf
-        req.route = plan.route
+        return [(plan.route, plan.leaf, None)]
+
+    async def _attempts(
+        self,
+        req: Request,
+        operation: str,
+        obj: dict[str, Any],
+        body: bytes,
+        model: str,
+        candidates: list[tuple[str | None, Leaf, tuple[str, ...] | None]],
+        send: Send,
+    ) -> None:
+        """Try each candidate (and its retries) until one answers; errors are held back while a next
+        attempt exists, so the client sees one answer: the first success, or the last failure."""
+        budget = self.budget
+        budget.active += 1
+        try:
+            for index, (route, leaf, on) in enumerate(candidates):
+                req.route = route
+                if await self._try_candidate(
+                    req, operation, obj, body, model, leaf, on, index == len(candidates) - 1, send
+                ):
+                    return
+        finally:
+            budget.active -= 1
+
+    async def _try_candidate(
+        self,
+        req: Request,
+        operation: str,
+        obj: dict[str, Any],
+        body: bytes,
+        model: str,
+        leaf: Leaf,
+        on: tuple[str, ...] | None,
+        last: bool,
+        send: Send,
+    ) -> bool:
+        """One candidate with its retries. True when the client has its answer; False to fall back."""
+        budget = self.budget
+        fallback_on = () if last else (on or ())
+        attempt = 0
+        while True:
+            # Reserve a retry slot before the attempt, so concurrent failures cannot all retry at once.
+            may_retry = attempt < leaf.retries and budget.allows()
+            if may_retry:
+                budget.retrying += 1
+            try:
+                hold = (DEFAULT_ON if may_retry else ()) + fallback_on
+                retry_on = (lambda status, h=hold: failure_matches(h, status)) if hold else None
+                started = time.perf_counter()
+                error: GatewayError | None = None
+                try:
+                    ex = await self._call_leaf(req, operation, obj, body, model, leaf, send, retry_on)
+                except GatewayError as exc:
+                    req.attempts.append(_attempt(leaf, exc.status, exc.message, started))
+                    if not failure_matches(hold, None, exc.cause):
+                        raise
+                    error, status, cause, advised = exc, None, exc.cause, None
+                else:
+                    req.attempts.append(
+                        _attempt(leaf, ex.status if ex else 200, ex.error if ex else None, started)
+                    )
+                    if ex is None or ex.held is None:
+                        return True
+                    status, cause, advised = ex.status, None, ex.retry_after
+                if may_retry and failure_matches(DEFAULT_ON, status, cause):
+                    wait = backoff(attempt, advised, self.rand)
+                    if wait is not None:
+                        await asyncio.sleep(wait)
+                        attempt += 1
+                        continue
+                if failure_matches(fallback_on, status, cause):
+                    return False
+                # Nothing left to try here or after: the client gets the failure that was held back.
+                if error is not None:
+                    raise error
+                assert ex is not None and ex.held is not None
+                await proxy.send_held(send, *ex.held)
+                req.status, req.ttfb_ms, req.usage, req.error = ex.status, ex.ttfb_ms, ex.usage, ex.error
+                return True
+            finally:
+                if may_retry:
+                    budget.retrying -= 1
+
+    async def _call_leaf(
+        self,
+        req: Request,
+        operation: str,
+        obj: dict[str, Any],
+        body: bytes,
+        model: str,
+        leaf: Leaf,
+        send: Send,
+        retry_on: Callable[[int], bool] | None,
+    ) -> proxy.Exchange | None:
+        """One upstream call for one target; None when the gateway answered itself (a local estimate)."""
+        provider = req.table.providers[leaf.provider]
         req.target = leaf.target
         if provider.format is None:
             raise GatewayError(
@@ -202,8 +311,7 @@ class DataPlane:
                 status=501,
             )
         if provider.format is not req.format:
-            await self.translated_call(req, operation, obj, model, plan, send)
-            return
+            return await self.translated_call(req, operation, obj, model, provider, leaf, send, retry_on)
         adapter = ADAPTERS[provider.format]
         path = adapter.PATHS.get(operation)
         if path is None:
@@ -216,20 +324,29 @@ class DataPlane:
         url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         relay = proxy.PassthroughRelay(adapter, req.format, req.id)
-        await self._exchange(req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth)
+        return await self._exchange(
+            req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth, retry_on
+        )
 
     async def translated_call(
-        self, req: Request, operation: str, obj: dict[str, Any], model: str, plan: Plan, send: Send
-    ) -> None:
+        self,
+        req: Request,
+        operation: str,
+        obj: dict[str, Any],
+        model: str,
+        provider: Provider,
+        leaf: Leaf,
+        send: Send,
+        retry_on: Callable[[int], bool] | None,
+    ) -> proxy.Exchange | None:
         """A client in one format, a provider in another: translate through the hub, both ways."""
-        provider, leaf = plan.provider, plan.leaf
         assert provider.format is not None
         adapter = ADAPTERS[provider.format]
         if leaf.params:
             obj = {**obj, **leaf.params}
         try:
             if operation == "count_tokens":
-                return await self.count_tokens(req, obj, plan, send)
+                return await self.count_tokens(req, obj, provider, leaf, send, retry_on)
             translated = pipeline.build_request(req.format, provider.format, obj, leaf.model)
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
@@ -241,13 +358,20 @@ class DataPlane:
             req.format, provider.format, model, req.id, translated, include_usage
         )
         url = provider.base_url + translated.path
-        await self._exchange(
-            req, provider, relay, "POST", url, headers, translated.body, send, leaf.timeout, auth
+        return await self._exchange(
+            req, provider, relay, "POST", url, headers, translated.body, send, leaf.timeout, auth, retry_on
         )
 
-    async def count_tokens(self, req: Request, obj: dict[str, Any], plan: Plan, send: Send) -> None:
+    async def count_tokens(
+        self,
+        req: Request,
+        obj: dict[str, Any],
+        provider: Provider,
+        leaf: Leaf,
+        send: Send,
+        retry_on: Callable[[int], bool] | None,
+    ) -> proxy.Exchange | None:
         """count_tokens for a non-Anthropic model: Gemini's countTokens, else an offline estimate."""
-        provider, leaf = plan.provider, plan.leaf
         hub = pipeline.to_hub(req.format, {**obj, "max_tokens": obj.get("max_tokens", 1)}, leaf.model)
         if provider.format is Format.GEMINI:
             adapter = ADAPTERS[provider.format]
@@ -259,14 +383,16 @@ class DataPlane:
             url = provider.base_url + gemini.GEMINI_PATHS["count"].format(model=leaf.model)
             relay = pipeline.CountTokensRelay(req.id)
             headers = pipeline.upstream_headers(provider, auth)
-            await self._exchange(req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth)
-            return
+            return await self._exchange(
+                req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth, retry_on
+            )
         # OpenAI has no count endpoint: an offline estimate that errs high, said so in a header.
         req.status = 200
         answer = orjson.dumps({"input_tokens": estimate_input_tokens(hub)})
         await send_response(
             send, 200, answer, [*req.response_headers(), (b"x-gateway-token-count", b"estimate")]
         )
+        return None
 
     async def _exchange(
         self,
@@ -280,7 +406,8 @@ class DataPlane:
         send: Send,
         total: float | None,
         auth: Headers,
-    ) -> None:
+        retry_on: Callable[[int], bool] | None = None,
+    ) -> proxy.Exchange:
         req.exchange = proxy.Exchange()
         try:
             result = await proxy.exchange(
@@ -298,15 +425,19 @@ class DataPlane:
                 total,
                 req.exchange,
                 tuple(s.encode("latin-1") for s in _secrets(auth) if len(s) >= 8),
+                retry_on,
             )
         except GatewayError as exc:
             exc.message = redact(exc.message, _secrets(auth))
             raise
-        req.status = result.status
-        req.ttfb_ms = result.ttfb_ms
-        req.usage = result.usage
         if result.error:
-            req.error = redact(result.error, _secrets(auth))
+            result.error = redact(result.error, _secrets(auth))
+        if result.held is None:
+            req.status = result.status
+            req.ttfb_ms = result.ttfb_ms
+            req.usage = result.usage
+            req.error = result.error
+        return result
 
     # -- native passthrough ------------------------------------------------------------------------------
 
@@ -393,9 +524,19 @@ class DataPlane:
                 "token": req.caller.token.name if req.caller and req.caller.token else None,
                 "key": req.key,
                 "config_version": req.table.version,
+                "attempts": req.attempts,
                 "error": req.error,
             }
         )
+
+
+def _attempt(leaf: Leaf, status: int, error: str | None, started: float) -> dict[str, Any]:
+    return {
+        "target": leaf.target,
+        "status": status,
+        "error": error,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
 
 
 def _secrets(auth: Headers) -> list[str]:

@@ -53,8 +53,10 @@ class GatewayError(Exception):
         status: int | None = None,
         code: str | None = None,
         param: str | None = None,
+        cause: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.cause = cause  # for fallback `on`: "timeout" or "connect" when the upstream never answered
         default_status, default_code = KINDS[kind]
         self.kind = kind
         self.message = message

@@ -9,7 +9,9 @@ stream format, never a clean-looking end.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -164,6 +166,9 @@ class Exchange:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     streamed: bool = False
+    # An error answer kept from the client (status, headers, body), for a retry or a fallback.
+    held: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+    retry_after: float | None = None  # seconds, from the upstream's retry-after(-ms) header
     stream: StreamRelay | None = None  # while streaming: what it has seen so far, should the client leave
 
     @property
@@ -203,9 +208,14 @@ async def exchange(
     total: float | None = None,
     result: Exchange | None = None,
     secrets: tuple[bytes, ...] = (),
+    retry_on: Callable[[int], bool] | None = None,
 ) -> Exchange:
     """Run one upstream exchange and relay its answer to the client; `result` records what happened,
-    and is readable by the caller even if the exchange is cancelled (the client went away)."""
+    and is readable by the caller even if the exchange is cancelled (the client went away).
+
+    With `retry_on`, a non-streamed error status it accepts is not sent: the answer is held back
+    (`result.held`) so the caller can retry or fall back while the client has seen nothing yet.
+    """
     result = result or Exchange()
     timeouts = provider.timeouts
     loop = asyncio.get_running_loop()
@@ -249,8 +259,11 @@ async def exchange(
                     result.error = _error_summary(data)
                 data = relay.response(resp.status, data, result.usage)
                 out_headers.append((b"content-length", str(len(data)).encode()))
-                await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
-                await send({"type": "http.response.body", "body": data})
+                if resp.status >= 400 and retry_on is not None and retry_on(resp.status):
+                    result.held = (resp.status, out_headers, data)
+                    result.retry_after = retry_after(resp.headers)
+                    return result
+                await send_held(send, result.status, out_headers, data)
                 return result
     except TimeoutError:
         if result.streamed:  # the response has started: the client learns of it in its stream
@@ -267,7 +280,9 @@ async def exchange(
         what = "did not start answering" if phase == "first_byte" else "did not finish answering"
         limit = timeouts.first_byte if phase == "first_byte" else (total or timeouts.total)
         raise GatewayError(
-            "timeout_error", f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)"
+            "timeout_error",
+            f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)",
+            cause="timeout",
         ) from None
     except aiohttp.ClientError as exc:
         if result.streamed:
@@ -282,7 +297,10 @@ async def exchange(
             return result
         if is_connect_error(exc):
             raise GatewayError(
-                "api_error", f"cannot connect to provider {provider.name!r}: {_reason(exc)}", status=502
+                "api_error",
+                f"cannot connect to provider {provider.name!r}: {_reason(exc)}",
+                status=502,
+                cause="connect",
             ) from None
         raise GatewayError(
             "api_error", f"provider {provider.name!r} failed: {_reason(exc)}", status=502
@@ -325,6 +343,34 @@ async def _relay_stream(
         return
     result.error = stream.error
     await send({"type": "http.response.body", "body": tail})
+
+
+async def send_held(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """Send a whole (non-streamed) answer."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date), if given."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
 
 
 def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:

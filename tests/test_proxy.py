@@ -252,3 +252,83 @@ def test_a_stored_key_echoed_in_an_upstream_error_never_reaches_client_or_log(
         assert STORED_KEY not in resp.text and "[redacted]" in resp.text
     for rec in gw.records(2):
         assert STORED_KEY not in str(rec)
+
+
+def test_leaf_retries_hold_errors_back_and_honour_retry_after(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            extra="""
+routes:
+  sturdy: { model: anthropic/claude-x, retries: 2 }
+""",
+        )
+    )
+    anthropic_up.push(
+        Script(status=503), Script(status=429, headers={"retry-after": "0.3"}), Script(text="ok")
+    )
+    started = time.monotonic()
+    resp = httpx.post(
+        gw.url + "/v1/messages", json={**MESSAGE, "model": "dynamic/sturdy"}, headers=ANTHROPIC_HEADERS
+    )
+    assert resp.status_code == 200 and resp.json()["content"][0]["text"] == "ok"
+    assert time.monotonic() - started >= 0.3  # the upstream's retry-after was honoured
+    assert resp.headers["x-gateway-attempts"] == "3" and resp.headers["x-gateway-route"] == "sturdy"
+    assert len(anthropic_up.requests) == 3
+    rec = gw.records(1)[-1]
+    assert [a["status"] for a in rec["attempts"]] == [503, 429, 200]
+    assert rec["status"] == 200 and rec["error"] is None
+
+    # Retries exhausted: the client gets the last failure, in full.
+    anthropic_up.push(Script(status=503), Script(status=503), Script(status=529, error_message="still busy"))
+    resp = httpx.post(
+        gw.url + "/v1/messages", json={**MESSAGE, "model": "dynamic/sturdy"}, headers=ANTHROPIC_HEADERS
+    )
+    assert resp.status_code == 529 and resp.json()["error"]["message"] == "still busy"
+    assert resp.headers["x-gateway-attempts"] == "3"
+    # A client error is not retried.
+    anthropic_up.reset()
+    anthropic_up.push(Script(status=400))
+    resp = httpx.post(
+        gw.url + "/v1/messages", json={**MESSAGE, "model": "dynamic/sturdy"}, headers=ANTHROPIC_HEADERS
+    )
+    assert resp.status_code == 400 and len(anthropic_up.requests) == 1
+
+
+def test_retry_budget_caps_retries_under_a_total_outage(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    import concurrent.futures
+
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            extra="""
+routes:
+  sturdy: { model: anthropic/claude-x, retries: 3 }
+""",
+        )
+    )
+    requests = 20
+    anthropic_up.push(*[Script(status=503, delay=0.2) for _ in range(requests * 4)])
+    with concurrent.futures.ThreadPoolExecutor(requests) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: (
+                    httpx.post(
+                        gw.url + "/v1/messages",
+                        json={**MESSAGE, "model": "dynamic/sturdy"},
+                        headers=ANTHROPIC_HEADERS,
+                        timeout=30,
+                    ).status_code
+                ),
+                range(requests),
+            )
+        )
+    assert statuses == [503] * requests
+    # Without a budget: 20 x 4 = 80 upstream calls. The budget lets max(3, 20% of 20) requests retry.
+    assert len(anthropic_up.requests) <= requests + 4 * 3
