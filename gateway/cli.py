@@ -1,8 +1,9 @@
-"""`gateway serve | validate | routes`."""
+"""`gateway serve | validate | routes | explain`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -35,7 +36,23 @@ def main(argv: list[str] | None = None) -> int:
     routes = sub.add_parser("routes", help="print the compiled routing table (secrets masked)")
     routes.add_argument("--config", default="routes")
 
+    explain = sub.add_parser(
+        "explain", help="show which branch a request would take and why (no upstream call)"
+    )
+    explain.add_argument("--config", default="routes")
+    explain.add_argument("--model", required=True, help="the model name a client would send")
+    explain.add_argument("--gateway", default="default")
+    explain.add_argument("--metadata", default="{}", help="request metadata, a JSON object")
+    explain.add_argument("--header", action="append", default=[], help="'Name: value' (repeatable)")
+    explain.add_argument("--token", help="the gateway token's name (its metadata is merged)")
+    explain.add_argument("--stream", action="store_true")
+    explain.add_argument("--tools", action="store_true", help="the request has tools")
+    explain.add_argument("--images", action="store_true", help="the request has images")
+    explain.add_argument("--input-tokens", type=int, default=0, help="estimated input tokens")
+
     args = parser.parse_args(argv)
+    if args.command == "explain":
+        return cmd_explain(args)
     if args.command == "validate":
         return cmd_validate(args.paths)
     if args.command == "routes":
@@ -69,6 +86,54 @@ def cmd_routes(config: str) -> int:
             print(issue, file=sys.stderr)
         return 1
     print(yaml.safe_dump(describe(table), sort_keys=False, width=120), end="")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from gateway.routing import Unresolved, explain, make_facts
+
+    try:
+        table = compile_config(args.config, strict_env=False)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    try:
+        metadata = json.loads(args.metadata)
+    except ValueError as exc:
+        print(f"gateway explain: --metadata is not JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(metadata, dict):
+        print("gateway explain: --metadata must be a JSON object", file=sys.stderr)
+        return 2
+    headers: dict[str, str] = {}
+    for header in args.header:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            print(f"gateway explain: --header {header!r} is not 'Name: value'", file=sys.stderr)
+            return 2
+        headers[name.strip().lower()] = value.strip()
+    facts = make_facts(
+        table,
+        args.gateway,
+        args.model,
+        metadata=metadata,
+        headers=headers,
+        token=args.token,
+        stream=args.stream,
+        has_tools=args.tools,
+        has_images=args.images,
+        input_tokens=args.input_tokens,
+    )
+    try:
+        lines = explain(table, args.gateway, args.model, facts)
+    except Unresolved as exc:
+        for line in exc.lines:
+            print(line)
+        print(f"does not resolve: {exc.message}")
+        return 1
+    for line in lines:
+        print(line)
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import yarl
 
-from gateway import proxy
+from gateway import proxy, routing
 from gateway.accesslog import AccessLog, RequestIds
 from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
@@ -31,7 +31,6 @@ from gateway.http import (
 )
 from gateway.providers import ADAPTERS, Adapter
 from gateway.redact import redact
-from gateway.resolve import resolve
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
 from gateway.translate import Untranslatable, gemini, pipeline
 from gateway.translate.tokens import estimate_input_tokens
@@ -198,13 +197,29 @@ class DataPlane:
             )
         req.client_model = model
         req.stream = obj.get("stream") is True
-        candidates = self._candidates(req, model)
+        candidates = self._candidates(req, model, obj, body)
         await self._attempts(req, operation, obj, body, model, candidates, send)
 
-    def _candidates(self, req: Request, model: str) -> list[tuple[str | None, Leaf, tuple[str, ...] | None]]:
+    def _candidates(
+        self, req: Request, model: str, obj: dict[str, Any], body: bytes
+    ) -> list[tuple[str | None, Leaf, tuple[str, ...] | None]]:
         """The ordered targets to try: (route, leaf, `on` that allows moving past it to the next)."""
-        plan = resolve(req.table, req.gateway, model)
-        return [(plan.route, plan.leaf, None)]
+
+        def facts() -> routing.Facts:
+            return routing.make_facts(
+                req.table,
+                req.gateway.name,
+                model,
+                headers={k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers.items()},
+                token=req.caller.token.name if req.caller and req.caller.token else None,
+                stream=req.stream,
+                has_tools=bool(obj.get("tools")),
+                has_images=b"image" in body and _has_images(obj),
+                input_tokens=len(body) // 3,  # the estimate tokens.py uses for text, without a walk
+            )
+
+        candidates = routing.plan(req.table, req.gateway, model, facts, self.rand)
+        return [(c.route, c.leaf, c.on) for c in candidates]
 
     async def _attempts(
         self,
@@ -528,6 +543,16 @@ class DataPlane:
                 "error": req.error,
             }
         )
+
+
+def _has_images(obj: dict[str, Any]) -> bool:
+    for message in obj.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") in ("image", "image_url"):
+                    return True
+    return False
 
 
 def _attempt(leaf: Leaf, status: int, error: str | None, started: float) -> dict[str, Any]:

@@ -1,11 +1,9 @@
-"""Model name -> request plan: which route, provider and upstream model serve a request."""
+"""Model name -> node: how the name a client sends finds an alias, a provider model or a route."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gateway.errors import GatewayError
-from gateway.table import Gateway, Leaf, Node, Provider, RouteRef, RoutingTable
+from gateway.table import Gateway, Leaf, Node, RouteRef, RoutingTable
 
 HOW_NAMES_RESOLVE = (
     "names resolve as: an exact alias under `models:`, then provider/model (or @provider/model), "
@@ -13,54 +11,36 @@ HOW_NAMES_RESOLVE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    route: str | None
-    leaf: Leaf
-    provider: Provider
-
-
-def resolve(table: RoutingTable, gateway: Gateway, model: str) -> Plan:
+def check_allowed(gateway: Gateway, model: str) -> None:
     if not gateway.allows(model):
         allowed = ", ".join(gateway.allow_text or ())
         raise GatewayError(
             "permission_error",
             f"model {model!r} is not allowed on gateway {gateway.name!r} (allow: {allowed})",
         )
-    route, node = _lookup(table, model)
-    seen: list[str] = []
-    while isinstance(node, RouteRef):
-        if node.route in seen:  # cycles are rejected at compile time; this guards the loop regardless
-            break
-        seen.append(node.route)
-        route = route or node.route
-        node = table.routes[node.route].node
-    if not isinstance(node, Leaf):
-        kind = type(node).__name__.lower()
-        raise GatewayError(
-            "invalid_request_error",
-            f"route {seen[-1]!r} is a {kind} node; this version executes routes whose node is a single "
-            "model (provider/model or a leaf with model:)",
-            status=501,
-        )
-    provider = table.providers[node.provider]
-    return Plan(route, node, provider)
 
 
-def _lookup(table: RoutingTable, model: str) -> tuple[str | None, Node]:
+def lookup(table: RoutingTable, model: str) -> tuple[str | None, Node]:
+    """The client's model name -> (route name or None, node). Pure; GatewayError 404 when unknown."""
+    route, node, _ = lookup_explained(table, model)
+    return route, node
+
+
+def lookup_explained(table: RoutingTable, model: str) -> tuple[str | None, Node, str]:
+    """As `lookup`, plus how the name resolved, for `gateway explain`."""
     target = table.models.exact.get(model)
     if target is not None:
-        return _target(table, target, model)
+        return (*_target(table, target, model), f"exact alias under models: {model} -> {target}")
     name = model.lstrip("@")
     provider, sep, rest = name.partition("/")
     if sep and rest:
         if provider == "dynamic" and rest in table.routes:
-            return rest, RouteRef(rest)
+            return rest, RouteRef(rest), f"route {rest} (dynamic/{rest})"
         if provider in table.providers:
-            return None, Leaf(provider, rest)
-    for _, pattern, glob_target in table.models.globs:
+            return None, Leaf(provider, rest), f"provider/model: provider {provider}, model {rest}"
+    for glob, pattern, glob_target in table.models.globs:
         if pattern.fullmatch(model):
-            return _target(table, glob_target, model)
+            return (*_target(table, glob_target, model), f"glob under models: {glob} -> {glob_target}")
     raise GatewayError("not_found_error", f"unknown model {model!r}: {HOW_NAMES_RESOLVE}")
 
 

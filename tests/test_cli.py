@@ -61,3 +61,63 @@ def test_routes_prints_the_table_with_secrets_masked(tmp_path: Path) -> None:
     assert "sk-a...1234" in result.stdout
     for word in ("gateways:", "default:", "claude-*: anthropic/*", "version:"):
         assert word in result.stdout
+
+
+REFERENCE = str(ROOT / "examples" / "configs" / "reference.yaml")
+
+
+def test_explain_enterprise_takes_the_fallback() -> None:
+    result = run(
+        "explain",
+        "--config",
+        REFERENCE,
+        "--model",
+        "dynamic/customer-support",
+        "--metadata",
+        '{"tier":"enterprise"}',
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert 'route customer-support: switch case 0 (metadata.tier = "enterprise") matched' in lines
+    assert lines[-1] == "-> anthropic/claude-sonnet-4-5, then openai/gpt-5.2 on [429, 5xx, timeout, connect]"
+
+
+def test_explain_default_shows_the_split_probabilities() -> None:
+    result = run("explain", "--config", REFERENCE, "--model", "dynamic/customer-support")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "switch: no case matched, taking default" in out
+    assert (
+        "p=0.90 (weight 90) anthropic/claude-haiku-4-5" in out
+        and "p=0.10 (weight 10) openai/gpt-5-mini" in out
+    )
+    assert out.strip().splitlines()[-1].startswith("-> ")
+    sticky = run(
+        "explain", "--config", REFERENCE, "--model", "dynamic/customer-support", "--metadata", '{"user":"u1"}'
+    )
+    assert 'chosen sticky metadata.user="u1"' in sticky.stdout
+
+
+def test_explain_headers_token_and_flags(tmp_path: Path) -> None:
+    (tmp_path / "g.yaml").write_text(
+        "providers:\n  p: { type: openai, base_url: http://127.0.0.1:1/v1 }\n"
+        "gateways:\n  g:\n    auth: tokens\n"
+        "    tokens: [{ name: bot, secret: s3cret-value-123, metadata: { team: a } }]\n"
+        "routes:\n  r:\n    switch:\n"
+        "      - when: { header.x-team: blue, stream: true, has_tools: true, input_tokens: { gt: 10 } }\n"
+        "        to: p/big\n"
+        "      - { when: { metadata.team: a, token: bot, has_images: true }, to: p/vision }\n"
+    )
+    base = ("explain", "--config", str(tmp_path), "--gateway", "g", "--model", "dynamic/r")
+    big = run(*base, "--header", "X-Team: blue", "--stream", "--tools", "--input-tokens", "11")
+    assert big.returncode == 0 and big.stdout.strip().endswith("-> p/big"), big.stdout + big.stderr
+    vision = run(*base, "--token", "bot", "--images")
+    assert vision.returncode == 0 and vision.stdout.strip().endswith("-> p/vision"), vision.stdout
+    none = run(*base)
+    assert none.returncode == 1 and "no switch case matched in route r" in none.stdout
+
+
+def test_explain_unknown_model_exits_1() -> None:
+    result = run("explain", "--config", REFERENCE, "--model", "nope/nothing")
+    assert result.returncode == 1
+    assert "does not resolve: unknown model 'nope/nothing'" in result.stdout

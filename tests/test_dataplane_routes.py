@@ -1,0 +1,102 @@
+"""Dynamic routes executed by the data plane: switch, split, fallback across providers and formats."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import anthropic
+import httpx
+
+from tests.conftest import GatewayFactory, standard_config
+from tests.fakes.upstream import FakeUpstream, Script
+
+HEADERS = {"anthropic-version": "2023-06-01"}
+ROUTES = """
+routes:
+  support:
+    switch:
+      - when: { metadata.tier: enterprise }
+        to: { fallback: [anthropic/claude-sonnet-4-5, openai/gpt-5.2] }
+    default:
+      split:
+        - { weight: 90, to: anthropic/claude-haiku-4-5 }
+        - { weight: 10, to: { model: openai/gpt-5-mini, params: { temperature: 0.2 } } }
+      sticky: metadata.user
+  picky:
+    fallback:
+      on: [timeout]
+      to: [anthropic/claude-slow, openai/gpt-5.2]
+"""
+
+
+def message(model: str, **extra: object) -> dict[str, object]:
+    return {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}], **extra}
+
+
+def test_fallback_crosses_providers_for_a_claude_code_shaped_stream(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra=ROUTES))
+    anthropic_up.push(Script(status=529))
+    openai_up.push(Script(tool_calls=[{"name": "Bash", "input": {"command": "ls"}}]))
+    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    tools = [
+        {
+            "name": "Bash",
+            "description": "Run a command",
+            "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+        }
+    ]
+    with client.messages.with_streaming_response.create(
+        **message("dynamic/support", stream=True, tools=tools),  # type: ignore[arg-type]
+        extra_headers={"x-gateway-metadata": json.dumps({"tier": "enterprise", "user": "u1"})},
+    ) as raw:
+        assert raw.headers["x-gateway-model"] == "openai/gpt-5.2"
+        assert raw.headers["x-gateway-attempts"] == "2" and raw.headers["x-gateway-route"] == "support"
+        body = raw.read().decode()
+    assert '"name":"Bash"' in body and "event: message_stop" in body and "event: error" not in body
+    assert anthropic_up.requests[-1].json["model"] == "claude-sonnet-4-5"
+    assert openai_up.requests[-1].json["model"] == "gpt-5.2"
+    rec = gw.records(1)[-1]
+    assert [(a["target"], a["status"]) for a in rec["attempts"]] == [
+        ("anthropic/claude-sonnet-4-5", 529),
+        ("openai/gpt-5.2", 200),
+    ]
+
+
+def test_fallback_on_lists_what_moves_on(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = standard_config(anthropic_up, openai_up, extra=ROUTES).replace(
+        f'base_url: "{anthropic_up.base_url}" }}',
+        f'base_url: "{anthropic_up.base_url}", timeouts: {{ first_byte: 300ms }} }}',
+    )
+    gw = make_gateway(config)
+    anthropic_up.push(Script(delay=2))  # a timeout: in `on`, so the next node serves
+    resp = httpx.post(gw.url + "/v1/messages", json=message("dynamic/picky"), headers=HEADERS)
+    assert resp.status_code == 200 and resp.headers["x-gateway-model"] == "openai/gpt-5.2"
+    anthropic_up.push(Script(status=503))  # a 503 is not in `on: [timeout]`: the client gets it
+    resp = httpx.post(gw.url + "/v1/messages", json=message("dynamic/picky"), headers=HEADERS)
+    assert resp.status_code == 503 and resp.headers["x-gateway-model"] == "anthropic/claude-slow"
+
+
+def test_split_is_sticky_per_user_and_weighted_overall(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra=ROUTES))
+    served: dict[str, set[str]] = {}
+    for user in range(60):
+        for _ in range(2):
+            resp = httpx.post(
+                gw.url + "/v1/messages",
+                json=message("dynamic/support"),
+                headers={**HEADERS, "x-gateway-metadata": json.dumps({"user": f"u{user}"})},
+            )
+            assert resp.status_code == 200
+            served.setdefault(f"u{user}", set()).add(resp.headers["x-gateway-model"])
+    assert all(len(models) == 1 for models in served.values())  # sticky: one branch per user
+    counts = Counter(next(iter(m)) for m in served.values())
+    assert counts["anthropic/claude-haiku-4-5"] > counts["openai/gpt-5-mini"]
+    mini = [r.json for r in openai_up.requests]
+    assert all(body["temperature"] == 0.2 for body in mini)  # the branch's params apply
