@@ -16,6 +16,7 @@ from gateway import proxy, routing
 from gateway.accesslog import AccessLog, RequestIds
 from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
+from gateway.config.units import parse_duration
 from gateway.errors import GatewayError
 from gateway.failover import DEFAULT_ON, RetryBudget, backoff, failure_matches
 from gateway.http import (
@@ -68,8 +69,11 @@ class Request:
     usage: Usage | None = None
     exchange: proxy.Exchange | None = None  # the upstream exchange, once one has started
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every upstream try, in order
+    timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
+    max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
 
-    def response_headers(self) -> list[tuple[bytes, bytes]]:
+    def response_headers(self, in_flight: bool = True) -> list[tuple[bytes, bytes]]:
+        """Gateway headers; `in_flight`: an upstream attempt not yet recorded is being answered."""
         out = [
             (b"x-gateway-request-id", self.id.encode()),
             (b"x-gateway-config-version", self.table.version.encode()),
@@ -78,8 +82,9 @@ class Request:
             provider = self.target.partition("/")[0]
             out.append((b"x-gateway-provider", provider.encode()))
             out.append((b"x-gateway-model", self.target.encode()))
-            # Counted before this attempt is recorded: the one being answered now is included.
-            out.append((b"x-gateway-attempts", str(len(self.attempts) + 1).encode()))
+            count = len(self.attempts) + (1 if in_flight else 0)
+            if count:
+                out.append((b"x-gateway-attempts", str(count).encode()))
         if self.route:
             out.append((b"x-gateway-route", self.route.encode()))
         return out
@@ -171,7 +176,7 @@ class DataPlane:
         req.status = exc.status
         req.error = exc.message
         body = exc.body(req.format, req.id)
-        headers = req.response_headers()
+        headers = req.response_headers(in_flight=False)
         await send_response(send, exc.status, body, headers)
 
     # -- model calls -------------------------------------------------------------------------------------
@@ -197,6 +202,7 @@ class DataPlane:
             )
         req.client_model = model
         req.stream = obj.get("stream") is True
+        req.timeout, req.max_attempts = _overrides(req.headers)
         candidates = self._candidates(req, model, obj, body)
         await self._attempts(req, operation, obj, body, model, candidates, send)
 
@@ -263,7 +269,10 @@ class DataPlane:
         attempt = 0
         while True:
             # Reserve a retry slot before the attempt, so concurrent failures cannot all retry at once.
-            may_retry = attempt < leaf.retries and budget.allows()
+            final = req.max_attempts is not None and len(req.attempts) + 1 >= req.max_attempts
+            if final:
+                fallback_on = ()
+            may_retry = not final and attempt < leaf.retries and budget.allows()
             if may_retry:
                 budget.retrying += 1
             try:
@@ -424,6 +433,8 @@ class DataPlane:
         retry_on: Callable[[int], bool] | None = None,
     ) -> proxy.Exchange:
         req.exchange = proxy.Exchange()
+        if req.timeout is not None:
+            total = min(total or provider.timeouts.total, req.timeout)
         try:
             result = await proxy.exchange(
                 self.pool,
@@ -543,6 +554,33 @@ class DataPlane:
                 "error": req.error,
             }
         )
+
+
+def _overrides(headers: dict[bytes, bytes]) -> tuple[float | None, int | None]:
+    """x-gateway-timeout (`30s`, or seconds) and x-gateway-max-attempts; both only tighten config."""
+    timeout = max_attempts = None
+    raw = headers.get(b"x-gateway-timeout")
+    if raw:
+        text = raw.decode("latin-1").strip()
+        try:
+            timeout = float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text)
+        except ValueError:
+            timeout = None
+        if timeout is None or timeout <= 0:
+            raise GatewayError(
+                "invalid_request_error",
+                f"x-gateway-timeout: {text!r} is not a duration "
+                "(use e.g. 30s, 1500ms or a number of seconds)",
+            )
+    raw = headers.get(b"x-gateway-max-attempts")
+    if raw:
+        text = raw.decode("latin-1").strip()
+        if not text.isdigit() or int(text) < 1:
+            raise GatewayError(
+                "invalid_request_error", f"x-gateway-max-attempts: {text!r} must be an integer >= 1"
+            )
+        max_attempts = int(text)
+    return timeout, max_attempts
 
 
 def _has_images(obj: dict[str, Any]) -> bool:

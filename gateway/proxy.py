@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 import yarl
 
-from gateway.errors import GatewayError, render
+from gateway.errors import KINDS, GatewayError, kind_for_status, render
 from gateway.http import Send
 from gateway.providers import Adapter
 from gateway.table import Format, Provider
@@ -244,8 +244,36 @@ async def exchange(
                     out_headers.append((b"content-type", content_type))
                 if streaming:
                     phase = "idle"
+                    first: list[bytes] = []
+                    if retry_on is not None and resp.status == 200:
+                        # Another attempt exists: an error inside the 200 stream before any content is a
+                        # failure like any other, so the stream is not started until content shows.
+                        first, failure = await _peek_stream(resp, timer, timeouts.idle, deadline, loop)
+                        if failure is not None and retry_on(KINDS.get(failure[0], KINDS["api_error"])[0]):
+                            status = KINDS.get(failure[0], KINDS["api_error"])[0]
+                            body = render(client_format, failure[0], failure[1], request_id)
+                            result.status, result.error = status, failure[1]
+                            result.held = (
+                                status,
+                                [
+                                    *extra_headers,
+                                    (b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()),
+                                ],
+                                body,
+                            )
+                            return result
                     await _relay_stream(
-                        resp, send, out_headers, relay.stream(), result, timer, timeouts.idle, deadline, loop
+                        resp,
+                        send,
+                        out_headers,
+                        relay.stream(),
+                        result,
+                        timer,
+                        timeouts.idle,
+                        deadline,
+                        loop,
+                        first,
                     )
                     return result
                 phase = "body"
@@ -324,6 +352,7 @@ async def _relay_stream(
     idle: float,
     deadline: float,
     loop: asyncio.AbstractEventLoop,
+    first: list[bytes],
 ) -> None:
     result.usage = stream.usage
     result.stream = stream
@@ -331,6 +360,10 @@ async def _relay_stream(
     result.streamed = True  # from here on, failures are reported inside the stream
     timer.reschedule(min(loop.time() + idle, deadline))
     try:
+        for chunk in first:  # what was read ahead to see whether the stream starts with content
+            out = stream.feed(chunk)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
         async for chunk in resp.content.iter_any():
             out = stream.feed(chunk)
             if out:
@@ -371,6 +404,55 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
+
+
+# Where a stream's first content shows, per wire format, and how an error event starts.
+_CONTENT_MARKS = (b"content_block_", b'"delta"', b'"candidates"')
+_ERROR_MARKS = (b"event: error", b'{"error"', b'"error":')
+
+
+async def _peek_stream(
+    resp: aiohttp.ClientResponse,
+    timer: asyncio.Timeout,
+    idle: float,
+    deadline: float,
+    loop: asyncio.AbstractEventLoop,
+) -> tuple[list[bytes], tuple[str, str] | None]:
+    """Read a stream until its first content or an error event. Returns the chunks read and, if the
+    stream failed before any content, (Anthropic error type, message)."""
+    chunks: list[bytes] = []
+    seen = b""
+    timer.reschedule(min(loop.time() + idle, deadline))
+    async for chunk in resp.content.iter_any():
+        chunks.append(chunk)
+        seen += chunk
+        timer.reschedule(min(loop.time() + idle, deadline))
+        content = min((i for i in (seen.find(m) for m in _CONTENT_MARKS) if i >= 0), default=-1)
+        error = min((i for i in (seen.find(m) for m in _ERROR_MARKS) if i >= 0), default=-1)
+        if error >= 0 and (content < 0 or error < content):
+            rest = b"".join([chunk async for chunk in resp.content.iter_any()])
+            return chunks, _stream_failure(seen + rest)
+        if content >= 0:
+            return chunks, None
+    return chunks, None
+
+
+def _stream_failure(data: bytes) -> tuple[str, str]:
+    for line in data.replace(b"\r\n", b"\n").split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            obj = orjson.loads(line[5:].strip())
+        except orjson.JSONDecodeError:
+            continue
+        err = obj.get("error") if isinstance(obj, dict) else None
+        if isinstance(err, dict):
+            kind = err.get("type")
+            status = err.get("code")
+            if kind not in KINDS:
+                kind = kind_for_status(status) if isinstance(status, int) else "api_error"
+            return str(kind), str(err.get("message") or kind)
+    return "api_error", "the upstream stream failed before any content"
 
 
 def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:

@@ -100,3 +100,29 @@ def test_split_is_sticky_per_user_and_weighted_overall(
     assert counts["anthropic/claude-haiku-4-5"] > counts["openai/gpt-5-mini"]
     mini = [r.json for r in openai_up.requests]
     assert all(body["temperature"] == 0.2 for body in mini)  # the branch's params apply
+
+
+def test_an_error_inside_a_200_stream_before_content_falls_back(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra=ROUTES))
+    anthropic_up.push(Script(error_event_after=1))  # message_start, then an overloaded error
+    openai_up.push(Script(text="from the fallback"))
+    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    with client.messages.stream(  # type: ignore[call-overload]
+        **message("dynamic/support"), extra_headers={"x-gateway-metadata": '{"tier": "enterprise"}'}
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].text == "from the fallback"  # type: ignore[union-attr]
+    rec = gw.records(1)[-1]
+    assert [a["status"] for a in rec["attempts"]] == [529, 200]
+
+    # After content has started, an error is the client's to see: no fallback, an error event.
+    anthropic_up.push(Script(error_event_after=3))
+    resp = httpx.post(
+        gw.url + "/v1/messages",
+        json=message("dynamic/support", stream=True),
+        headers={**HEADERS, "x-gateway-metadata": '{"tier": "enterprise"}'},
+    )
+    assert "event: error" in resp.text and "message_stop" not in resp.text
+    assert resp.headers["x-gateway-attempts"] == "1"

@@ -332,3 +332,40 @@ routes:
     assert statuses == [503] * requests
     # Without a budget: 20 x 4 = 80 upstream calls. The budget lets max(3, 20% of 20) requests retry.
     assert len(anthropic_up.requests) <= requests + 4 * 3
+
+
+def test_per_request_timeout_and_max_attempts_only_tighten_config(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            extra="""
+routes:
+  sturdy: { model: anthropic/claude-x, retries: 2 }
+""",
+        )
+    )
+    body = {**MESSAGE, "model": "dynamic/sturdy"}
+    anthropic_up.push(Script(status=503), Script(text="never reached"))
+    resp = httpx.post(
+        gw.url + "/v1/messages", json=body, headers={**ANTHROPIC_HEADERS, "x-gateway-max-attempts": "1"}
+    )
+    assert resp.status_code == 503 and resp.headers["x-gateway-attempts"] == "1"
+    assert len(anthropic_up.requests) == 1
+
+    anthropic_up.reset()
+    anthropic_up.push(Script(delay=3), Script(delay=3), Script(delay=3))
+    started = time.monotonic()
+    resp = httpx.post(
+        gw.url + "/v1/messages",
+        json=body,
+        headers={**ANTHROPIC_HEADERS, "x-gateway-timeout": "300ms", "x-gateway-max-attempts": "2"},
+    )
+    assert resp.status_code == 504 and time.monotonic() - started < 2.5
+    assert resp.headers["x-gateway-attempts"] == "2"
+
+    for bad in ({"x-gateway-timeout": "soon"}, {"x-gateway-max-attempts": "0"}):
+        resp = httpx.post(gw.url + "/v1/messages", json=body, headers={**ANTHROPIC_HEADERS, **bad})
+        assert resp.status_code == 400 and next(iter(bad)) in resp.json()["error"]["message"]
