@@ -152,7 +152,7 @@ def admin_app(gw: Gateway) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        status = gw.live.status()
+        status = {**gw.live.status(), "circuits": gw.data.breakers.snapshot()}
         if gw.draining:
             return JSONResponse({"status": "draining", **status}, 503)
         return JSONResponse({"status": "ready", **status})

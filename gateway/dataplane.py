@@ -16,6 +16,7 @@ from gateway import proxy, routing
 from gateway.accesslog import AccessLog, RequestIds
 from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
+from gateway.circuit import Breakers
 from gateway.config.units import parse_duration
 from gateway.errors import GatewayError
 from gateway.failover import DEFAULT_ON, RetryBudget, backoff, failure_matches
@@ -31,6 +32,7 @@ from gateway.http import (
     send_response,
 )
 from gateway.providers import ADAPTERS, Adapter
+from gateway.ratelimit import RateGates
 from gateway.redact import redact
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
 from gateway.translate import Untranslatable, gemini, pipeline
@@ -96,6 +98,8 @@ class DataPlane:
         self.log = log
         self.ids = RequestIds()
         self.budget = RetryBudget()
+        self.gates = RateGates()  # `limit: {rate: ...}` gates in routes (in memory, this process)
+        self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
         self.rand = random.random  # jitter; replaceable for tests
 
     async def handle(
@@ -224,7 +228,7 @@ class DataPlane:
                 input_tokens=len(body) // 3,  # the estimate tokens.py uses for text, without a walk
             )
 
-        candidates = routing.plan(req.table, req.gateway, model, facts, self.rand)
+        candidates = routing.plan(req.table, req.gateway, model, facts, self.rand, self.gates.gate)
         return [(c.route, c.leaf, c.on) for c in candidates]
 
     async def _attempts(
@@ -241,6 +245,8 @@ class DataPlane:
         attempt exists, so the client sees one answer: the first success, or the last failure."""
         budget = self.budget
         budget.active += 1
+        # Ejected targets are skipped; the filter never empties the list (the last one stands).
+        candidates = self.breakers.filter(candidates, key=lambda c: _breaker_key(c[1]))
         try:
             for index, (route, leaf, on) in enumerate(candidates):
                 req.route = route
@@ -284,6 +290,8 @@ class DataPlane:
                     ex = await self._call_leaf(req, operation, obj, body, model, leaf, send, retry_on)
                 except GatewayError as exc:
                     req.attempts.append(_attempt(leaf, exc.status, exc.message, started))
+                    if exc.cause is not None:
+                        self.breakers.record(_breaker_key(leaf), ok=False)
                     if not failure_matches(hold, None, exc.cause):
                         raise
                     error, status, cause, advised = exc, None, exc.cause, None
@@ -291,6 +299,10 @@ class DataPlane:
                     req.attempts.append(
                         _attempt(leaf, ex.status if ex else 200, ex.error if ex else None, started)
                     )
+                    if ex is not None:
+                        # 5xx and broken streams count against a target; 4xx (429 too) is not its fault.
+                        broken = ex.streamed and ex.error is not None and ex.status < 400
+                        self.breakers.record(_breaker_key(leaf), ok=ex.status < 500 and not broken)
                     if ex is None or ex.held is None:
                         return True
                     status, cause, advised = ex.status, None, ex.retry_after
@@ -591,6 +603,10 @@ def _has_images(obj: dict[str, Any]) -> bool:
                 if isinstance(block, dict) and block.get("type") in ("image", "image_url"):
                     return True
     return False
+
+
+def _breaker_key(leaf: Leaf) -> str:
+    return f"{leaf.target}#key:{leaf.key}" if leaf.key else leaf.target
 
 
 def _attempt(leaf: Leaf, status: int, error: str | None, started: float) -> dict[str, Any]:

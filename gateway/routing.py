@@ -491,6 +491,7 @@ def plan(
     model: str,
     facts: Callable[[], Facts],
     rand: Callable[[], float],
+    gate: Callable[..., bool] | None = None,
 ) -> tuple[Candidate, ...]:
     """The request plan: the ordered targets to try for one request. Facts are built only when the
     route has decisions to make (a plain model needs none)."""
@@ -499,7 +500,9 @@ def plan(
     if isinstance(node, Leaf):
         return (Candidate(node, route, None),)
     try:
-        return decide(table, node, facts(), rand, route=route).candidates
+        # Limits are counted per route, so equal limits in two routes stay apart.
+        scoped: Gate | None = (lambda limit, f: gate(limit, f, scope=route or "")) if gate else None
+        return decide(table, node, facts(), rand, scoped, route=route).candidates
     except LimitReached as exc:
         raise GatewayError("rate_limit_error", exc.message) from None
     except RoutingError as exc:

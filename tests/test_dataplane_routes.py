@@ -126,3 +126,69 @@ def test_an_error_inside_a_200_stream_before_content_falls_back(
     )
     assert "event: error" in resp.text and "message_stop" not in resp.text
     assert resp.headers["x-gateway-attempts"] == "1"
+
+
+def test_a_failing_target_is_ejected_and_the_fallback_serves_directly(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra=ROUTES))
+    enterprise = {**HEADERS, "x-gateway-metadata": '{"tier": "enterprise"}'}
+    anthropic_up.push(*[Script(status=500) for _ in range(5)])
+    for _ in range(5):  # five failures in a row eject anthropic/claude-sonnet-4-5
+        resp = httpx.post(gw.url + "/v1/messages", json=message("dynamic/support"), headers=enterprise)
+        assert resp.status_code == 200 and resp.headers["x-gateway-model"] == "openai/gpt-5.2"
+    before = len(anthropic_up.requests)
+    resp = httpx.post(gw.url + "/v1/messages", json=message("dynamic/support"), headers=enterprise)
+    assert resp.headers["x-gateway-attempts"] == "1" and resp.headers["x-gateway-model"] == "openai/gpt-5.2"
+    assert len(anthropic_up.requests) == before  # skipped while ejected
+    circuits = {c["target"]: c for c in httpx.get(gw.url + "/readyz").json()["circuits"]}
+    assert circuits["anthropic/claude-sonnet-4-5"]["state"] == "open"
+    # The last target standing is never ejected: a plain model keeps being tried.
+    anthropic_up.push(*[Script(status=500) for _ in range(6)])
+    for _ in range(6):
+        httpx.post(gw.url + "/v1/messages", json=message("claude-solo"), headers=HEADERS)
+    assert (
+        httpx.post(gw.url + "/v1/messages", json=message("claude-solo"), headers=HEADERS).status_code == 200
+    )
+
+
+def test_rate_gate_sends_the_overflow_to_otherwise(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            extra="""
+routes:
+  gated:
+    limit: { rate: { requests: 3, per: 1m, by: metadata.user } }
+    to: anthropic/claude-opus-4-8
+    otherwise: anthropic/claude-haiku-4-5
+  strict:
+    limit: { rate: { requests: 1, per: 1m } }
+    to: anthropic/claude-opus-4-8
+""",
+        )
+    )
+    served = []
+    for _ in range(5):
+        resp = httpx.post(
+            gw.url + "/v1/messages",
+            json=message("dynamic/gated"),
+            headers={**HEADERS, "x-gateway-metadata": '{"user": "a"}'},
+        )
+        served.append(resp.headers["x-gateway-model"])
+    assert served == ["anthropic/claude-opus-4-8"] * 3 + ["anthropic/claude-haiku-4-5"] * 2
+    other = httpx.post(
+        gw.url + "/v1/messages",
+        json=message("dynamic/gated"),
+        headers={**HEADERS, "x-gateway-metadata": '{"user": "b"}'},
+    )
+    assert other.headers["x-gateway-model"] == "anthropic/claude-opus-4-8"  # its own counter
+    assert (
+        httpx.post(gw.url + "/v1/messages", json=message("dynamic/strict"), headers=HEADERS).status_code
+        == 200
+    )
+    resp = httpx.post(gw.url + "/v1/messages", json=message("dynamic/strict"), headers=HEADERS)
+    assert resp.status_code == 429 and resp.json()["error"]["type"] == "rate_limit_error"
