@@ -35,7 +35,7 @@ from gateway.providers import ADAPTERS, Adapter
 from gateway.ratelimit import RateGates
 from gateway.redact import redact
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
-from gateway.translate import Untranslatable, gemini, pipeline
+from gateway.translate import Untranslatable, gemini, openai_chat, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 from gateway.upstream import UpstreamPool
 from gateway.usage import Usage
@@ -355,7 +355,7 @@ class DataPlane:
                 "invalid_request_error", f"provider {provider.name!r} has no {operation} endpoint"
             )
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
-        body = _apply_plan(body, obj, model, leaf)
+        body = _apply_plan(body, obj, model, leaf, provider.format)
         query = req.scope.get("query_string", b"")
         url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
@@ -642,12 +642,17 @@ def _passthrough_path(scope: Scope, path: str) -> str:
     return rest
 
 
-def _apply_plan(body: bytes, obj: dict[str, Any], model: str, leaf: Leaf) -> bytes:
-    """The body sent upstream: byte-exact, but for the model name (when resolution changed it) and params."""
+def _apply_plan(body: bytes, obj: dict[str, Any], model: str, leaf: Leaf, fmt: Format) -> bytes:
+    """The body sent upstream: byte-exact, but for the model name (when resolution changed it), params,
+    and, for Anthropic, thinking blocks without a signature."""
+    if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
+        # A conversation that was served by another provider (a fallback, a split) carries that
+        # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.
+        cleaned = openai_chat.drop_unsigned_thinking(obj)
+        if cleaned is not obj:
+            return orjson.dumps({**cleaned, **leaf.params, "model": leaf.model})
     if leaf.params:
-        obj.update(leaf.params)
-        obj["model"] = leaf.model
-        return orjson.dumps(obj)
+        return orjson.dumps({**obj, **leaf.params, "model": leaf.model})
     if leaf.model != model:
         return replace_top_level_string(body, "model", model, leaf.model)
     return body

@@ -192,3 +192,61 @@ routes:
     )
     resp = httpx.post(gw.url + "/v1/messages", json=message("dynamic/strict"), headers=HEADERS)
     assert resp.status_code == 429 and resp.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_history_from_another_provider_stays_valid_for_anthropic(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    history = [
+        {"role": "user", "content": "What is 6 x 7?"},
+        # An earlier turn served by OpenAI through the gateway: its reasoning came back unsigned.
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "six sevens", "signature": ""},
+                {"type": "text", "text": "42"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "signed", "signature": "sig-abc"},
+                {"type": "text", "text": "and more"},
+            ],
+        },
+        {"role": "user", "content": "Thanks"},
+    ]
+    resp = httpx.post(
+        gw.url + "/v1/messages",
+        headers=HEADERS,
+        json={"model": "claude-x", "max_tokens": 64, "messages": history},
+    )
+    assert resp.status_code == 200
+    sent = anthropic_up.requests[-1].json["messages"]
+    blocks = [b for m in sent if isinstance(m["content"], list) for b in m["content"]]
+    assert [b.get("signature") for b in blocks if b["type"] == "thinking"] == [
+        "sig-abc"
+    ]  # unsigned one dropped
+    assert [b["text"] for b in blocks if b["type"] == "text"] == ["42", "and more"]
+
+
+def test_connect_refused_falls_back(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    config = standard_config(anthropic_up, openai_up, extra=ROUTES).replace(
+        f'"{anthropic_up.base_url}"', f'"{dead}"'
+    )
+    gw = make_gateway(config)
+    resp = httpx.post(
+        gw.url + "/v1/messages",
+        json=message("dynamic/support"),
+        headers={**HEADERS, "x-gateway-metadata": '{"tier": "enterprise"}'},
+    )
+    assert resp.status_code == 200 and resp.headers["x-gateway-model"] == "openai/gpt-5.2"
+    assert gw.records(1)[-1]["attempts"][0]["status"] == 502
