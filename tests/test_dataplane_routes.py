@@ -10,6 +10,7 @@ import httpx
 
 from tests.conftest import GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
+from tests.gateway_server import free_port
 
 HEADERS = {"anthropic-version": "2023-06-01"}
 ROUTES = """
@@ -234,11 +235,7 @@ def test_history_from_another_provider_stays_valid_for_anthropic(
 def test_connect_refused_falls_back(
     make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"  # a port nobody listens on
     config = standard_config(anthropic_up, openai_up, extra=ROUTES).replace(
         f'"{anthropic_up.base_url}"', f'"{dead}"'
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import anthropic
@@ -12,6 +11,7 @@ import pytest
 
 from tests.conftest import GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
+from tests.gateway_server import free_port
 
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
 MESSAGE = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -47,9 +47,7 @@ def test_upstream_errors_pass_through_with_status_and_body(
 def test_unreachable_upstream_is_a_502_in_the_clients_envelope(
     make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"  # a port nobody listens on
     config = (
         standard_config(anthropic_up, openai_up)
         .replace(anthropic_up.base_url, dead)
