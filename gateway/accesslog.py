@@ -60,12 +60,20 @@ class AccessLog:
             records = [r for r in batch if r is not _STOP]
             if records:
                 try:
-                    self._stream.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+                    self._stream.write(b"".join(orjson.dumps(_formatted(r)) + b"\n" for r in records))
                     self._stream.flush()
                 except (OSError, ValueError):
                     self.dropped += len(records)
             if len(records) < len(batch):
                 return
+
+
+def _formatted(record: dict[str, Any]) -> dict[str, Any]:
+    """ISO 8601 UTC for the `ts` epoch seconds the request path records (cheaper to take than to format)."""
+    ts = record.get("ts")
+    if isinstance(ts, float):
+        record["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+    return record
 
 
 class RequestIds:

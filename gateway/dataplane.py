@@ -542,7 +542,7 @@ class DataPlane:
         provider, _, model = (req.target or "").partition("/")
         self.log.write(
             {
-                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "ts": time.time(),  # formatted by the log writer, off the event loop
                 "id": req.id,
                 "gateway": req.gateway.name,
                 "method": req.scope["method"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import anthropic
 import httpx
@@ -57,6 +58,7 @@ def test_anthropic_sdk_plain_call_with_stored_key(
         rec["provider"] == "anthropic"
         and rec["model"] == "claude-sonnet-4-6"
         and rec["key"] == "key:anthropic-main"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rec["ts"])
     )
 
 
