@@ -58,8 +58,8 @@ def test_anthropic_sdk_plain_call_with_stored_key(
         rec["provider"] == "anthropic"
         and rec["model"] == "claude-sonnet-4-6"
         and rec["key"] == "key:anthropic-main"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rec["ts"])
     )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rec["ts"])
 
 
 def test_anthropic_sdk_stream_relays_every_event_and_reads_usage(
