@@ -31,6 +31,7 @@ from gateway.http import (
     read_body,
     send_response,
 )
+from gateway.pricing import Price, PriceTable, cost, format_usd
 from gateway.providers import ADAPTERS, Adapter
 from gateway.ratelimit import RateGates
 from gateway.redact import redact
@@ -101,6 +102,7 @@ class DataPlane:
         self.gates = RateGates()  # `limit: {rate: ...}` gates in routes (in memory, this process)
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
         self.rand = random.random  # jitter; replaceable for tests
+        self._prices: tuple[str, PriceTable] | None = None  # (config version, its price table)
 
     async def handle(
         self, scope: Scope, receive: Receive, send: Send, table: RoutingTable, gateway: Gateway, path: str
@@ -464,6 +466,7 @@ class DataPlane:
                 req.exchange,
                 tuple(s.encode("latin-1") for s in _secrets(auth) if len(s) >= 8),
                 retry_on,
+                self._coster(req),
             )
         except GatewayError as exc:
             exc.message = redact(exc.message, _secrets(auth))
@@ -476,6 +479,24 @@ class DataPlane:
             req.usage = result.usage
             req.error = result.error
         return result
+
+    def _price(self, req: Request) -> Price | None:
+        if not req.target:
+            return None
+        cached = self._prices
+        if cached is None or cached[0] != req.table.version:
+            cached = self._prices = (req.table.version, PriceTable(req.table))
+        provider, _, model = req.target.partition("/")
+        return cached[1].price(provider, model) if model else None
+
+    def _coster(self, req: Request) -> Callable[[Usage], str | None]:
+        """Cost of this attempt's usage, for x-gateway-cost-usd; None when the model has no known price."""
+
+        def cost_of(usage: Usage) -> str | None:
+            price = self._price(req)
+            return format_usd(cost(price, usage)) if price is not None else None
+
+        return cost_of
 
     # -- native passthrough ------------------------------------------------------------------------------
 
@@ -561,6 +582,7 @@ class DataPlane:
                 "cache_write_tokens": usage.cache_write_tokens if usage else None,
                 "token": req.caller.token.name if req.caller and req.caller.token else None,
                 "key": req.key,
+                "cost_usd": self._coster(req)(usage) if usage else None,
                 "config_version": req.table.version,
                 "attempts": req.attempts,
                 "error": req.error,

@@ -209,6 +209,7 @@ async def exchange(
     result: Exchange | None = None,
     secrets: tuple[bytes, ...] = (),
     retry_on: Callable[[int], bool] | None = None,
+    cost: Callable[[Usage], str | None] | None = None,
 ) -> Exchange:
     """Run one upstream exchange and relay its answer to the client; `result` records what happened,
     and is readable by the caller even if the exchange is cancelled (the client went away).
@@ -287,6 +288,10 @@ async def exchange(
                     result.error = _error_summary(data)
                 data = relay.response(resp.status, data, result.usage)
                 out_headers.append((b"content-length", str(len(data)).encode()))
+                if cost is not None and resp.status == 200:
+                    usd = cost(result.usage)
+                    if usd is not None:
+                        out_headers.append((b"x-gateway-cost-usd", usd.encode()))
                 if resp.status >= 400 and retry_on is not None and retry_on(resp.status):
                     result.held = (resp.status, out_headers, data)
                     result.retry_after = retry_after(resp.headers)

@@ -380,3 +380,32 @@ def test_health_and_readiness(
     assert ready["status"] == "ready" and ready["config_version"] == gw.live.table.version
     assert ready["loaded_at"].endswith("Z") and ready["last_reload"] is None
     assert gw.records() == []  # health checks are not request-logged
+
+
+def test_cost_from_real_usage_in_header_and_log(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up))
+    usage = {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "cache_read_input_tokens": 2000,
+        "cache_creation_input_tokens": 100,
+    }
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 600, "messages": [{"role": "user", "content": "hi"}]}
+    anthropic_up.push(Script(usage=usage), Script(usage=usage), Script())
+    resp = httpx.post(gw.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
+    # $3 input, $15 output, $0.30 cache read, $3.75 cache write per million tokens
+    assert resp.headers["x-gateway-cost-usd"] == "0.011475"
+    streamed = httpx.post(
+        gw.url + "/v1/messages", json={**body, "stream": True}, headers={"anthropic-version": "2023-06-01"}
+    )
+    assert "x-gateway-cost-usd" not in streamed.headers  # known only after the headers went out
+    unpriced = httpx.post(
+        gw.url + "/v1/messages",
+        json={**body, "model": "claude-unknown-model"},
+        headers={"anthropic-version": "2023-06-01"},
+    )
+    assert "x-gateway-cost-usd" not in unpriced.headers  # never a made-up price
+    recs = gw.records(3)
+    assert [r["cost_usd"] for r in recs] == ["0.011475", "0.011475", None]
