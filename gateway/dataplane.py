@@ -49,6 +49,16 @@ MODEL_ENDPOINTS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a model call asked for, as parsed once: the same for every attempt."""
+
+    operation: str  # messages, count_tokens, chat
+    obj: dict[str, Any]  # the parsed body (never mutated: attempts make their own copies)
+    body: bytes  # the body as the client sent it
+    model: str  # the model name as the client sent it
+
+
 @dataclass(slots=True)
 class Request:
     """Per-request state, filled in as the request goes; becomes the access-log line."""
@@ -209,37 +219,32 @@ class DataPlane:
         req.client_model = model
         req.stream = obj.get("stream") is True
         req.timeout, req.max_attempts = _overrides(req.headers)
-        candidates = self._candidates(req, model, obj, body)
-        await self._attempts(req, operation, obj, body, model, candidates, send)
+        call = Call(operation, obj, body, model)
+        await self._attempts(req, call, self._candidates(req, call), send)
 
-    def _candidates(
-        self, req: Request, model: str, obj: dict[str, Any], body: bytes
-    ) -> list[tuple[str | None, Leaf, tuple[str, ...] | None]]:
+    def _candidates(self, req: Request, call: Call) -> list[tuple[str | None, Leaf, tuple[str, ...] | None]]:
         """The ordered targets to try: (route, leaf, `on` that allows moving past it to the next)."""
 
         def facts() -> routing.Facts:
             return routing.make_facts(
                 req.table,
                 req.gateway.name,
-                model,
+                call.model,
                 headers={k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers.items()},
                 token=req.caller.token.name if req.caller and req.caller.token else None,
                 stream=req.stream,
-                has_tools=bool(obj.get("tools")),
-                has_images=b"image" in body and _has_images(obj),
-                input_tokens=len(body) // 3,  # the estimate tokens.py uses for text, without a walk
+                has_tools=bool(call.obj.get("tools")),
+                has_images=b"image" in call.body and _has_images(call.obj),
+                input_tokens=len(call.body) // 3,  # the estimate tokens.py uses for text, without a walk
             )
 
-        candidates = routing.plan(req.table, req.gateway, model, facts, self.rand, self.gates.gate)
+        candidates = routing.plan(req.table, req.gateway, call.model, facts, self.rand, self.gates.gate)
         return [(c.route, c.leaf, c.on) for c in candidates]
 
     async def _attempts(
         self,
         req: Request,
-        operation: str,
-        obj: dict[str, Any],
-        body: bytes,
-        model: str,
+        call: Call,
         candidates: list[tuple[str | None, Leaf, tuple[str, ...] | None]],
         send: Send,
     ) -> None:
@@ -252,9 +257,7 @@ class DataPlane:
         try:
             for index, (route, leaf, on) in enumerate(candidates):
                 req.route = route
-                if await self._try_candidate(
-                    req, operation, obj, body, model, leaf, on, index == len(candidates) - 1, send
-                ):
+                if await self._try_candidate(req, call, leaf, on, index == len(candidates) - 1, send):
                     return
         finally:
             budget.active -= 1
@@ -262,10 +265,7 @@ class DataPlane:
     async def _try_candidate(
         self,
         req: Request,
-        operation: str,
-        obj: dict[str, Any],
-        body: bytes,
-        model: str,
+        call: Call,
         leaf: Leaf,
         on: tuple[str, ...] | None,
         last: bool,
@@ -289,7 +289,7 @@ class DataPlane:
                 started = time.perf_counter()
                 error: GatewayError | None = None
                 try:
-                    ex = await self._call_leaf(req, operation, obj, body, model, leaf, send, retry_on)
+                    ex = await self._call_leaf(req, call, leaf, send, retry_on)
                 except GatewayError as exc:
                     req.attempts.append(_attempt(leaf, exc.status, exc.message, started))
                     if exc.cause is not None:
@@ -330,10 +330,7 @@ class DataPlane:
     async def _call_leaf(
         self,
         req: Request,
-        operation: str,
-        obj: dict[str, Any],
-        body: bytes,
-        model: str,
+        call: Call,
         leaf: Leaf,
         send: Send,
         retry_on: Callable[[int], bool] | None,
@@ -349,15 +346,15 @@ class DataPlane:
                 status=501,
             )
         if provider.format is not req.format:
-            return await self.translated_call(req, operation, obj, model, provider, leaf, send, retry_on)
+            return await self.translated_call(req, call, provider, leaf, send, retry_on)
         adapter = ADAPTERS[provider.format]
-        path = adapter.PATHS.get(operation)
+        path = adapter.PATHS.get(call.operation)
         if path is None:
             raise GatewayError(
-                "invalid_request_error", f"provider {provider.name!r} has no {operation} endpoint"
+                "invalid_request_error", f"provider {provider.name!r} has no {call.operation} endpoint"
             )
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
-        body = _apply_plan(body, obj, model, leaf, provider.format)
+        body = _apply_plan(call, leaf, provider.format)
         query = req.scope.get("query_string", b"")
         url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
@@ -369,9 +366,7 @@ class DataPlane:
     async def translated_call(
         self,
         req: Request,
-        operation: str,
-        obj: dict[str, Any],
-        model: str,
+        call: Call,
         provider: Provider,
         leaf: Leaf,
         send: Send,
@@ -380,10 +375,9 @@ class DataPlane:
         """A client in one format, a provider in another: translate through the hub, both ways."""
         assert provider.format is not None
         adapter = ADAPTERS[provider.format]
-        if leaf.params:
-            obj = {**obj, **leaf.params}
+        obj = {**call.obj, **leaf.params} if leaf.params else call.obj
         try:
-            if operation == "count_tokens":
+            if call.operation == "count_tokens":
                 return await self.count_tokens(req, obj, provider, leaf, send, retry_on)
             translated = pipeline.build_request(req.format, provider.format, obj, leaf.model)
         except Untranslatable as exc:
@@ -393,7 +387,7 @@ class DataPlane:
         options = obj.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         relay = pipeline.TranslationRelay(
-            req.format, provider.format, model, req.id, translated, include_usage
+            req.format, provider.format, call.model, req.id, translated, include_usage
         )
         url = provider.base_url + translated.path
         return await self._exchange(
@@ -664,9 +658,10 @@ def _passthrough_path(scope: Scope, path: str) -> str:
     return rest
 
 
-def _apply_plan(body: bytes, obj: dict[str, Any], model: str, leaf: Leaf, fmt: Format) -> bytes:
+def _apply_plan(call: Call, leaf: Leaf, fmt: Format) -> bytes:
     """The body sent upstream: byte-exact, but for the model name (when resolution changed it), params,
     and, for Anthropic, thinking blocks without a signature."""
+    body, obj, model = call.body, call.obj, call.model
     if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
         # A conversation that was served by another provider (a fallback, a split) carries that
         # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.
