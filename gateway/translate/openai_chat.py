@@ -59,6 +59,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -384,6 +385,18 @@ def _trim_prefill(turns: list[JSON]) -> None:
 
 def _text_blocks(content: Any, where: str) -> list[JSON]:
     """System, developer and tool content: a string or text parts only."""
+    return _content_blocks(content, where, _text_part)
+
+
+def _text_part(part: Any, where: str) -> JSON | None:
+    if not isinstance(part, dict) or part.get("type") != "text":
+        raise Untranslatable("only text parts are allowed here", where)
+    text = part.get("text")
+    return _text_block(text, part) if isinstance(text, str) and text.strip() else None
+
+
+def _content_blocks(content: Any, where: str, convert: Callable[[Any, str], JSON | None]) -> list[JSON]:
+    """A message's content (a string, or parts each converted by `convert`) as Anthropic blocks."""
     if content is None:
         return []
     if isinstance(content, str):
@@ -392,11 +405,9 @@ def _text_blocks(content: Any, where: str) -> list[JSON]:
         raise Untranslatable("content must be a string or an array of parts", f"{where}.content")
     blocks: list[JSON] = []
     for j, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") != "text":
-            raise Untranslatable("only text parts are allowed here", f"{where}.content[{j}]")
-        text = part.get("text")
-        if isinstance(text, str) and text.strip():
-            blocks.append(_text_block(text, part))
+        block = convert(part, f"{where}.content[{j}]")
+        if block is not None:
+            blocks.append(block)
     return blocks
 
 
@@ -409,18 +420,7 @@ def _text_block(text: str, part: JSON) -> JSON:
 
 
 def _user_blocks(content: Any, where: str) -> list[JSON]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content.strip() else []
-    if not isinstance(content, list):
-        raise Untranslatable("content must be a string or an array of parts", f"{where}.content")
-    blocks: list[JSON] = []
-    for j, part in enumerate(content):
-        block = _user_part(part, f"{where}.content[{j}]")
-        if block is not None:
-            blocks.append(block)
-    return blocks
+    return _content_blocks(content, where, _user_part)
 
 
 def _user_part(part: Any, where: str) -> JSON | None:
