@@ -14,6 +14,8 @@ from starlette.routing import Route
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
+from gateway import state_views
+from gateway.state import StoreUnavailable
 from gateway.table import Leaf, RoutingTable
 
 
@@ -152,10 +154,32 @@ def admin_app(gw: Gateway) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        status = {**gw.live.status(), "circuits": gw.data.breakers.snapshot()}
+        table = gw.live.table
+        state = await state_views.store_health(gw.data.admission.store(table), table)
+        status = {**gw.live.status(), "circuits": gw.data.breakers.snapshot(), "state": state}
         if gw.draining:
             return JSONResponse({"status": "draining", **status}, 503)
+        if not state["ok"] and table.state.on_unavailable == "closed":
+            # Requests under a budget or rate limit are refused until the store is back.
+            return JSONResponse({"status": "state store unavailable", **status}, 503)
         return JSONResponse({"status": "ready", **status})
+
+    async def budgets(request: Request) -> Response:
+        if not authorized(request, gw.live.table.server.admin_token):
+            return denied()
+        return await _state_view(state_views.budgets)
+
+    async def limits(request: Request) -> Response:
+        if not authorized(request, gw.live.table.server.admin_token):
+            return denied()
+        return await _state_view(state_views.limits)
+
+    async def _state_view(view: Any) -> Response:
+        table = gw.live.table
+        try:
+            return JSONResponse({"data": await view(gw.data.admission.store(table), table)})
+        except StoreUnavailable as exc:
+            return JSONResponse({"error": str(exc)}, 503)
 
     async def reload(request: Request) -> Response:
         if not authorized(request, gw.live.table.server.admin_token):
@@ -188,5 +212,7 @@ def admin_app(gw: Gateway) -> Starlette:
             Route("/api/reload", reload, methods=["POST"]),
             Route("/api/config", config),
             Route("/api/explain", explain, methods=["POST"]),
+            Route("/api/budgets", budgets),
+            Route("/api/limits", limits),
         ]
     )

@@ -91,6 +91,7 @@ class Gateway:
             elif message["type"] == "lifespan.shutdown":
                 self.draining = True
                 await self.watcher.stop()
+                await self.data.admission.drain()
                 await self.pool.close()
                 self.log.stop()
                 await send({"type": "lifespan.shutdown.complete"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -12,8 +13,9 @@ from typing import Any
 import orjson
 import yarl
 
-from gateway import proxy, routing
+from gateway import cache, proxy, routing
 from gateway.accesslog import AccessLog, RequestIds
+from gateway.admission import Admission, Ask, Ticket
 from gateway.auth import Caller, authenticate, upstream_auth
 from gateway.body import replace_top_level_string
 from gateway.circuit import Breakers
@@ -24,6 +26,7 @@ from gateway.http import (
     BodyTooLarge,
     ClientGone,
     Headers,
+    Message,
     Receive,
     Scope,
     Send,
@@ -31,10 +34,10 @@ from gateway.http import (
     read_body,
     send_response,
 )
-from gateway.pricing import Price, PriceTable, cost, format_usd
+from gateway.pricing import Prices, cost, format_usd
 from gateway.providers import ADAPTERS, Adapter
-from gateway.ratelimit import RateGates
 from gateway.redact import redact
+from gateway.state import StoreUnavailable
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
 from gateway.translate import Untranslatable, gemini, openai_chat, pipeline
 from gateway.translate.tokens import estimate_input_tokens
@@ -84,6 +87,8 @@ class Request:
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every upstream try, in order
     timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
     max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
+    ticket: Ticket | None = None  # what the request holds in the state store (limits, budgets)
+    cache: str | None = None  # HIT, MISS or BYPASS when the cache applies
 
     def response_headers(self, in_flight: bool = True) -> list[tuple[bytes, bytes]]:
         """Gateway headers; `in_flight`: an upstream attempt not yet recorded is being answered."""
@@ -100,6 +105,10 @@ class Request:
                 out.append((b"x-gateway-attempts", str(count).encode()))
         if self.route:
             out.append((b"x-gateway-route", self.route.encode()))
+        if self.cache:
+            out.append((b"x-gateway-cache", self.cache.encode()))
+        if self.ticket is not None and self.ticket.warnings:
+            out.append((b"x-gateway-budget-warning", "; ".join(self.ticket.warnings).encode()))
         return out
 
 
@@ -109,10 +118,10 @@ class DataPlane:
         self.log = log
         self.ids = RequestIds()
         self.budget = RetryBudget()
-        self.gates = RateGates()  # `limit: {rate: ...}` gates in routes (in memory, this process)
+        self.prices = Prices()
+        self.admission = Admission(self.prices)  # rate limits, limit gates and budgets
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
         self.rand = random.random  # jitter; replaceable for tests
-        self._prices: tuple[str, PriceTable] | None = None  # (config version, its price table)
 
     async def handle(
         self, scope: Scope, receive: Receive, send: Send, table: RoutingTable, gateway: Gateway, path: str
@@ -168,6 +177,8 @@ class DataPlane:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if req.ticket is not None:
+                self._settle(req)
             self._log(req)
 
     @staticmethod
@@ -192,8 +203,18 @@ class DataPlane:
         req.status = exc.status
         req.error = exc.message
         body = exc.body(req.format, req.id)
-        headers = req.response_headers(in_flight=False)
+        headers = req.response_headers(in_flight=False) + exc.headers
+        if req.ticket is not None:
+            headers += req.ticket.report.headers()
         await send_response(send, exc.status, body, headers)
+
+    def _settle(self, req: Request) -> None:
+        """Budgets and token windows learn what the request really used (a cache hit used nothing)."""
+        assert req.ticket is not None
+        usage = req.usage if req.cache != "HIT" else None
+        price = self.prices.price(req.table, req.target) if usage and req.target else None
+        spent = cost(price, usage) if price is not None and usage is not None else None
+        self.admission.settle(req.ticket, spent, usage)
 
     # -- model calls -------------------------------------------------------------------------------------
 
@@ -220,26 +241,71 @@ class DataPlane:
         req.stream = obj.get("stream") is True
         req.timeout, req.max_attempts = _overrides(req.headers)
         call = Call(operation, obj, body, model)
-        await self._attempts(req, call, self._candidates(req, call), send)
+        ticket = req.ticket = Ticket()
+        ask = self._ask(req, call)
+        await self.admission.gateway_limits(ticket, ask)
+        cacheable = operation != "count_tokens"
+        policy = cache.policy(req.gateway, req.headers, operation, obj) if cacheable else None
+        recorder: cache.Recorder | None = None
+        if policy is not None:
+            req.cache = "BYPASS" if policy.mode == "bypass" else "MISS"
+            if policy.mode == "use":
+                entry = await self._cached(req, policy.key)
+                if entry is not None:
+                    req.cache, req.status, req.usage = "HIT", entry.status, entry.usage
+                    req.target, req.route = entry.target, entry.route
+                    await cache.replay(send, entry, req.response_headers() + ticket.report.headers())
+                    return
+                send = recorder = cache.Recorder(send)
+        found = await self.admission.plan(ticket, ask, self.rand)
+        if ticket.report.requests or ticket.report.tokens:
+            send = _with_rate_headers(send, ticket)
+        await self._attempts(req, call, [(c.route, c.leaf, c.on) for c in found], send)
+        if recorder is not None and policy is not None:
+            await self._store_answer(req, recorder, policy)
 
-    def _candidates(self, req: Request, call: Call) -> list[tuple[str | None, Leaf, tuple[str, ...] | None]]:
-        """The ordered targets to try: (route, leaf, `on` that allows moving past it to the next)."""
+    def _ask(self, req: Request, call: Call) -> Ask:
+        made: list[routing.Facts] = []
 
         def facts() -> routing.Facts:
-            return routing.make_facts(
-                req.table,
-                req.gateway.name,
-                call.model,
-                headers={k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers.items()},
-                token=req.caller.token.name if req.caller and req.caller.token else None,
-                stream=req.stream,
-                has_tools=bool(call.obj.get("tools")),
-                has_images=b"image" in call.body and _has_images(call.obj),
-                input_tokens=len(call.body) // 3,  # the estimate tokens.py uses for text, without a walk
-            )
+            """Built once, and only if a route, limit or budget needs them."""
+            if not made:
+                made.append(
+                    routing.make_facts(
+                        req.table,
+                        req.gateway.name,
+                        call.model,
+                        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers.items()},
+                        token=req.caller.token.name if req.caller and req.caller.token else None,
+                        stream=req.stream,
+                        has_tools=bool(call.obj.get("tools")),
+                        has_images=b"image" in call.body and _has_images(call.obj),
+                        input_tokens=len(call.body) // 3,  # tokens.py's estimate for text, without a walk
+                    )
+                )
+            return made[0]
 
-        candidates = routing.plan(req.table, req.gateway, call.model, facts, self.rand, self.gates.gate)
-        return [(c.route, c.leaf, c.on) for c in candidates]
+        token = req.caller.token.name if req.caller and req.caller.token else None
+        return Ask(req.table, req.gateway, token, req.format, call.model, call.obj, facts)
+
+    async def _cached(self, req: Request, key: str) -> cache.Entry | None:
+        try:
+            data = await self.admission.store(req.table).cache_get(key)
+        except StoreUnavailable:
+            return None  # an unreachable cache is a miss, never an error
+        return cache.Entry.decode(data) if data is not None else None
+
+    async def _store_answer(self, req: Request, recorder: cache.Recorder, policy: cache.Policy) -> None:
+        """Keep a complete 200 answer (never an error, a cut stream or an oversized one)."""
+        if not (recorder.complete and recorder.status == 200 and req.status == 200 and req.error is None):
+            return
+        if recorder.too_large:
+            return
+        entry = cache.Entry(
+            200, recorder.content_type, recorder.chunks, req.target, req.route, req.usage or Usage()
+        )
+        with contextlib.suppress(StoreUnavailable):  # not kept this time; the answer was sent
+            await self.admission.store(req.table).cache_put(policy.key, entry.encode(), policy.ttl)
 
     async def _attempts(
         self,
@@ -474,20 +540,11 @@ class DataPlane:
             req.error = result.error
         return result
 
-    def _price(self, req: Request) -> Price | None:
-        if not req.target:
-            return None
-        cached = self._prices
-        if cached is None or cached[0] != req.table.version:
-            cached = self._prices = (req.table.version, PriceTable(req.table))
-        provider, _, model = req.target.partition("/")
-        return cached[1].price(provider, model) if model else None
-
     def _coster(self, req: Request) -> Callable[[Usage], str | None]:
         """Cost of this attempt's usage, for x-gateway-cost-usd; None when the model has no known price."""
 
         def cost_of(usage: Usage) -> str | None:
-            price = self._price(req)
+            price = self.prices.price(req.table, req.target) if req.target else None
             return format_usd(cost(price, usage)) if price is not None else None
 
         return cost_of
@@ -576,7 +633,9 @@ class DataPlane:
                 "cache_write_tokens": usage.cache_write_tokens if usage else None,
                 "token": req.caller.token.name if req.caller and req.caller.token else None,
                 "key": req.key,
-                "cost_usd": self._coster(req)(usage) if usage else None,
+                "cost_usd": ("0" if req.cache == "HIT" else self._coster(req)(usage)) if usage else None,
+                "cache": req.cache,
+                "state_error": req.ticket.unavailable if req.ticket else None,
                 "config_version": req.table.version,
                 "attempts": req.attempts,
                 "error": req.error,
@@ -609,6 +668,18 @@ def _overrides(headers: dict[bytes, bytes]) -> tuple[float | None, int | None]:
             )
         max_attempts = int(text)
     return timeout, max_attempts
+
+
+def _with_rate_headers(send: Send, ticket: Ticket) -> Send:
+    """The gateway's x-ratelimit-* headers replace any the upstream sent (they describe its own key)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(k, v) for k, v in message.get("headers", ()) if not k.startswith(b"x-ratelimit-")]
+            message = {**message, "headers": kept + ticket.report.headers()}
+        await send(message)
+
+    return sending
 
 
 def _has_images(obj: dict[str, Any]) -> bool:

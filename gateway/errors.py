@@ -54,8 +54,10 @@ class GatewayError(Exception):
         code: str | None = None,
         param: str | None = None,
         cause: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers or []  # sent with the error, e.g. retry-after
         self.cause = cause  # for fallback `on`: "timeout" or "connect" when the upstream never answered
         default_status, default_code = KINDS[kind]
         self.kind = kind

@@ -265,3 +265,20 @@ def _from_package(model_price: ModelPrice, provider_type: str) -> Price | None:
         return base
     tiers = tuple((start, flat(start + 1)) for start in starts)
     return Price(base.input, base.output, base.cache_read, base.cache_write, base.source, tiers)
+
+
+class Prices:
+    """The price table of the live config, rebuilt only when the config version changes."""
+
+    def __init__(self) -> None:
+        self._current: tuple[str, PriceTable] | None = None
+
+    def of(self, table: RoutingTable) -> PriceTable:
+        current = self._current
+        if current is None or current[0] != table.version:
+            current = self._current = (table.version, PriceTable(table))
+        return current[1]
+
+    def price(self, table: RoutingTable, target: str) -> Price | None:
+        provider, _, model = target.partition("/")
+        return self.of(table).price(provider, model) if model else None

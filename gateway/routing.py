@@ -199,7 +199,8 @@ class LimitReached(RoutingError):
         self.limit = limit
 
 
-Gate = Callable[[Limit, "Facts"], bool]
+# A limit node's gate: (limit, facts, the route it is in) -> True when the limit is spent.
+Gate = Callable[[Limit, "Facts", str | None], bool]
 
 
 def sticky_point(route: str | None, value: Any) -> float:
@@ -237,10 +238,7 @@ def describe_node(node: Node) -> str:
 def describe_limit(limit: Limit) -> str:
     if limit.budget is not None:
         return f"budget {limit.budget}"
-    rate = dict(limit.rate or {})
-    amount = next((f"{rate[k]} {k}" for k in ("requests", "tokens") if k in rate), "?")
-    by = f" by {rate['by']}" if rate.get("by") else ""
-    return f"rate {amount} per {rate.get('per', '?')}{by}"
+    return f"rate {limit.rate.describe()}" if limit.rate is not None else "rate ?"
 
 
 def _seconds(value: float) -> str:
@@ -338,9 +336,9 @@ class _Walk:
     def limit(self, node: Limit, outer: str | None, route: str | None) -> list[Candidate]:
         what = describe_limit(node)
         if self.gate is None:
-            self.step(route, f"limit {what}: not enforced yet, taking 'to'")
+            self.step(route, f"limit {what}: assumed not spent (explain counts nothing), taking 'to'")
             return self.walk(node.to, outer, route)
-        if not self.gate(node, self.facts):
+        if not self.gate(node, self.facts, route):
             self.step(route, f"limit {what}: not spent, taking 'to'")
             return self.walk(node.to, outer, route)
         if node.otherwise is None:
@@ -491,7 +489,7 @@ def plan(
     model: str,
     facts: Callable[[], Facts],
     rand: Callable[[], float],
-    gate: Callable[..., bool] | None = None,
+    gate: Gate | None = None,
 ) -> tuple[Candidate, ...]:
     """The request plan: the ordered targets to try for one request. Facts are built only when the
     route has decisions to make (a plain model needs none)."""
@@ -500,9 +498,7 @@ def plan(
     if isinstance(node, Leaf):
         return (Candidate(node, route, None),)
     try:
-        # Limits are counted per route, so equal limits in two routes stay apart.
-        scoped: Gate | None = (lambda limit, f: gate(limit, f, scope=route or "")) if gate else None
-        return decide(table, node, facts(), rand, scoped, route=route).candidates
+        return decide(table, node, facts(), rand, gate, route=route).candidates
     except LimitReached as exc:
         raise GatewayError("rate_limit_error", exc.message) from None
     except RoutingError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -109,9 +110,38 @@ class Switch:
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """A rate limit: `amount` requests or tokens per `per` seconds, one counter per value of `by`."""
+
+    kind: str  # requests | tokens
+    amount: int
+    per: float
+    per_text: str  # as written, e.g. "1m"
+    by: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.amount} {self.kind} per {self.per_text}" + (f" by {self.by}" if self.by else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    name: str
+    usd: Decimal
+    period: str  # day | week | month | total (calendar, UTC)
+    by: str | None = None
+    warn_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    store: str = "memory"  # memory | redis://...
+    on_unavailable: str = "closed"  # closed | open
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     budget: str | None
-    rate: Mapping[str, Any] | None
+    rate: Rate | None
     to: Node
     otherwise: Node | None
 
@@ -149,6 +179,9 @@ class Gateway:
     models_anthropic: bytes  # GET /v1/models answers, rendered once at compile time
     models_openai: bytes
     location: Location
+    rate_limits: tuple[Rate, ...] = ()
+    budgets: tuple[str, ...] = ()
+    cache_ttl: float | None = None  # seconds; None: the cache is off unless a request asks for it
 
     def allows(self, model: str) -> bool:
         return self.allow is None or any(p.fullmatch(model) for p in self.allow)
@@ -185,3 +218,5 @@ class RoutingTable:
     # Sections executed by later stages (budgets, pricing, state, logs), validated and kept as data.
     extra: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
+    budgets: Mapping[str, Budget] = field(default_factory=dict)
+    state: State = State()

@@ -112,3 +112,20 @@ models:
 {gateways}
 {extra}
 """
+
+
+@pytest.fixture(scope="session")
+def _redis_server() -> Iterator[str]:
+    from tests.services import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(_redis_server: str) -> str:
+    """A real, empty Redis (flushed before each test)."""
+    from tests.services import flush
+
+    flush(_redis_server)
+    return _redis_server

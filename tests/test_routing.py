@@ -253,19 +253,22 @@ def test_coding_limit_takes_to_then_falls_back(reference: RoutingTable) -> None:
     assert (opus.leaf.target, opus.leaf.timeout, opus.leaf.retries) == ("anthropic/claude-opus-4-8", 120.0, 2)
     assert opus.on == ("429", "5xx", "timeout") and opus.route == "coding"
     assert gpt.leaf.target == "openai/gpt-5.2" and gpt.on is None
-    assert "route coding: limit budget coding-monthly: not enforced yet, taking 'to'" in decision.steps
+    assert (
+        "route coding: limit budget coding-monthly: assumed not spent (explain counts nothing), taking 'to'"
+        in decision.steps
+    )
 
 
 def test_limit_gate_hook(reference: RoutingTable) -> None:
     seen: list[Limit] = []
 
-    def spent(limit: Limit, facts: Facts) -> bool:
+    def spent(limit: Limit, facts: Facts, route: str | None) -> bool:
         seen.append(limit)
         return True
 
     cands = route_decide(reference, "coding", Facts(), gate=spent)
     assert targets(cands) == ["anthropic/claude-haiku-4-5"] and seen[0].budget == "coding-monthly"
-    assert targets(route_decide(reference, "coding", Facts(), gate=lambda lim, f: False))[0].endswith(
+    assert targets(route_decide(reference, "coding", Facts(), gate=lambda lim, f, r: False))[0].endswith(
         "opus-4-8"
     )
 
@@ -281,7 +284,7 @@ routes:
     )
     assert targets(route_decide(table, "r", Facts())) == ["openai/a"]
     with pytest.raises(LimitReached) as info:
-        route_decide(table, "r", Facts(), gate=lambda lim, f: True)
+        route_decide(table, "r", Facts(), gate=lambda lim, f, r: True)
     assert "rate 5 requests per 1m by metadata.user" in info.value.message and info.value.steps
 
 

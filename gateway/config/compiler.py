@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +25,7 @@ from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
 from gateway.table import (
     EMPTY,
+    Budget,
     Fallback,
     Format,
     Gateway,
@@ -33,11 +35,13 @@ from gateway.table import (
     ModelMap,
     Node,
     Provider,
+    Rate,
     Route,
     RouteRef,
     RoutingTable,
     Server,
     Split,
+    State,
     StoredKey,
     Switch,
     Timeouts,
@@ -151,10 +155,12 @@ class _Compiler:
         keys_by_provider: dict[str, list[StoredKey]] = {}
         for key in keys.values():
             keys_by_provider.setdefault(key.provider, []).append(key)
+        server = self.server()
+        state = self.state(gateways, server)
         return RoutingTable(
             version=self.version(),
             files=tuple(s.path for s in self.sources),
-            server=self.server(),
+            server=server,
             providers=MappingProxyType(providers),
             keys=MappingProxyType(keys),
             keys_by_provider=MappingProxyType({p: tuple(k) for p, k in keys_by_provider.items()}),
@@ -170,6 +176,8 @@ class _Compiler:
                 }
             ),
             warnings=tuple(str(i) for i in self.issues if i.warning),
+            budgets=MappingProxyType(self.budgets()),
+            state=state,
         )
 
     def version(self) -> str:
@@ -207,6 +215,40 @@ class _Compiler:
         except ValueError as exc:
             self.error(entry, sub, str(exc))
             return default
+
+    def rate(self, entry: Entry, sub: KeyPath, spec: Mapping[str, Any]) -> Rate:
+        kind = "tokens" if "tokens" in spec else "requests"
+        per = self.parse(entry, (*sub, "per"), parse_duration, 1.0)
+        if per <= 0:
+            self.error(entry, (*sub, "per"), "a rate window must be longer than 0")
+        return Rate(kind, int(spec[kind]), per or 1.0, str(spec["per"]), spec.get("by"))
+
+    def budgets(self) -> dict[str, Budget]:
+        return {
+            name: Budget(
+                name,
+                Decimal(str(e.value["usd"])),
+                e.value["period"],
+                e.value.get("by"),
+                e.value.get("warn_at"),
+            )
+            for name, e in self.sections["budgets"].items()
+        }
+
+    def state(self, gateways: Mapping[str, Gateway], server: Server) -> State:
+        state = State(**{k: str(e.value) for k, e in self.sections["state"].items()})
+        shared = any(g.rate_limits or g.budgets or g.cache_ttl for g in gateways.values())
+        if server.workers > 1 and state.store == "memory" and (shared or self.budget_names):
+            where = self.sections["server"].get("workers")
+            if where is not None:
+                self.error(
+                    where,
+                    (),
+                    f"server.workers is {server.workers} but state.store is memory: each worker keeps its "
+                    "own budgets, limits and cache (use redis://... to share them)",
+                    warning=True,
+                )
+        return state
 
     def providers(self) -> dict[str, Provider]:
         result: dict[str, Provider] = {}
@@ -332,12 +374,10 @@ class _Compiler:
                     entry, (*sub, "limit", "budget"), f"unknown budget {budget!r}{self.known('budgets')}"
                 )
             rate = lim.get("rate")
-            if rate is not None:
-                self.parse(entry, (*sub, "limit", "rate", "per"), parse_duration, 0)
             otherwise = spec.get("otherwise")
             return Limit(
                 budget,
-                MappingProxyType(dict(rate)) if rate else None,
+                self.rate(entry, (*sub, "limit", "rate"), rate) if rate else None,
                 self.node(entry, (*sub, "to"), spec["to"]),
                 self.node(entry, (*sub, "otherwise"), otherwise) if otherwise is not None else None,
             )
@@ -512,7 +552,20 @@ class _Compiler:
             models_anthropic=_anthropic_models(listed),
             models_openai=_openai_models(listed),
             location=entry.location if entry else Location("(built-in)", 1, 1),
+            rate_limits=tuple(
+                self.rate(entry, ("rate_limits", i), r) for i, r in enumerate(spec.get("rate_limits", ()))
+            )
+            if entry is not None
+            else (),
+            budgets=tuple(spec.get("budgets", ())),
+            cache_ttl=self.cache_ttl(entry, spec.get("cache")),
         )
+
+    def cache_ttl(self, entry: Entry | None, spec: Mapping[str, Any] | None) -> float | None:
+        if entry is None or not spec or spec.get("enabled") is False:
+            return None
+        ttl: float | None = self.parse(entry, ("cache", "ttl"), parse_duration, None)
+        return ttl if ttl and ttl > 0 else None
 
 
 def _matcher(spec: Any) -> Matcher:
