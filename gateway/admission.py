@@ -106,6 +106,7 @@ class Admission:
                 message = refusal_message(rate, f"gateway {ask.gateway.name!r}", window)
                 raise GatewayError("rate_limit_error", message, headers=_retry_after(window.reset))
             if rate.kind == "tokens":
+                ticket.store = self.store(ask.table)
                 ticket.token_windows.append((key, rate))
 
     async def plan(self, ticket: Ticket, ask: Ask, rand: Callable[[], float]) -> tuple[Candidate, ...]:
@@ -179,6 +180,7 @@ class Admission:
                 return GatewayError("rate_limit_error", message, headers=_retry_after(window.reset))
             passed.add(id(limit))
             if rate.kind == "tokens":
+                ticket.store = self.store(ask.table)
                 ticket.token_windows.append((key, rate))
         return None
 

@@ -92,7 +92,8 @@ def spent_message(budget: Budget, c: Counter, spent: int, reserved: int, amount:
     who = f" for {budget.by}={by}" if budget.by else ""
     return (
         f"budget {budget.name!r}{who} is spent: ${format_usd(to_usd(spent))} of "
-        f"${format_usd(budget.usd)} per {budget.period}{held}; this request may cost up to "
+        f"${format_usd(budget.usd)} {'in total' if budget.period == 'total' else 'per ' + budget.period}"
+        f"{held}; this request may cost up to "
         f"${format_usd(to_usd(amount))}. It resets {reset_text(c)}."
     )
 

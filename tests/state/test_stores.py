@@ -185,7 +185,7 @@ def test_unreachable_redis_is_reported_as_unavailable() -> None:
     async def case() -> None:
         store = open_store(f"redis://127.0.0.1:{free_port()}/0")
         try:
-            with pytest.raises(StoreUnavailable, match="redis at redis://127.0.0.1"):
+            with pytest.raises(StoreUnavailable, match=r"redis at redis://127\.0\.0\.1"):
                 await store.hit("k", 1, 1)
             with pytest.raises(StoreUnavailable):
                 await store.ping()

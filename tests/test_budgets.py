@@ -1,0 +1,380 @@
+"""Budgets end to end: reservations under concurrency (one process, and two sharing Redis), no leaked
+holds after errors, disconnects and timeouts, limit gates that downgrade, warnings, unpriced models,
+and an unreachable store. Clients are the official SDKs; upstreams are the fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import textwrap
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.conftest import GatewayFactory, standard_config
+from tests.fakes.upstream import FakeUpstream, Script
+from tests.gateway_process import GatewayProcess
+from tests.gateway_server import free_port
+
+# $100 per million output tokens and free input: a 1,000-token cap is a $0.10 worst case, and an answer
+# of N output tokens costs N * $0.0001.
+PRICING = """
+pricing:
+  anthropic/claude-metered: { input: 0, output: 100 }
+  openai/gpt-metered: { input: 0, output: 100 }
+  anthropic/claude-cheap: { input: 0, output: 1 }
+"""
+PER_TOKEN = Decimal("0.0001")
+
+
+def budget_config(anthropic_up: FakeUpstream, openai_up: FakeUpstream, store: str, budgets: str) -> str:
+    return standard_config(
+        anthropic_up,
+        openai_up,
+        PRICING + textwrap.dedent(budgets) + f"\nstate: {{ store: '{store}' }}\n",
+        gateway="""
+gateways:
+  default: { auth: none, budgets: [race] }
+""",
+    )
+
+
+RACE = """
+budgets:
+  race: { usd: 1.00, period: total, by: metadata.round }
+"""
+
+
+def sdk_message(exc: anthropic.APIStatusError) -> str:
+    """The error message of the gateway's Anthropic envelope, as the SDK parsed it."""
+    body: Any = exc.body
+    return str(body["error"]["message"])
+
+
+def budget_view(url: str, name: str) -> dict[str, Any]:
+    answer = httpx.get(url + "/api/budgets", timeout=5).json()
+    return next(b for b in answer["data"] if b["name"] == name)
+
+
+def counter(url: str, name: str, by: str | None = None) -> dict[str, Any] | None:
+    for c in budget_view(url, name)["counters"]:
+        if c["by"] == by:
+            return c
+    return None
+
+
+def settled(url: str, name: str, by: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
+    """The counter once no reservation is open any more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = counter(url, name, by)
+        if c is not None and c["open_reservations"] == 0:
+            return c
+        if time.monotonic() > deadline:
+            raise AssertionError(f"reservations still open: {c}")
+        time.sleep(0.05)
+
+
+async def race_round(urls: list[str], round_id: str, n: int = 50) -> list[tuple[int, Decimal]]:
+    """n concurrent requests, each with a $0.10 worst case, spread over the gateways at `urls`."""
+    clients = [anthropic.AsyncAnthropic(base_url=u, api_key="k", max_retries=0) for u in urls]
+    metadata = json.dumps({"round": round_id})
+
+    async def one(i: int) -> tuple[int, Decimal]:
+        try:
+            raw = await clients[i % len(clients)].messages.with_raw_response.create(
+                model="claude-metered",
+                max_tokens=1000,
+                messages=[{"role": "user", "content": f"request {i}"}],
+                extra_headers={"x-gateway-metadata": metadata},
+            )
+        except anthropic.RateLimitError as exc:
+            assert "budget 'race' for metadata.round=" in sdk_message(exc)
+            return 429, Decimal(0)
+        return raw.http_response.status_code, Decimal(raw.headers["x-gateway-cost-usd"])
+
+    try:
+        return await asyncio.gather(*(one(i) for i in range(n)))
+    finally:
+        for c in clients:
+            await c.close()
+
+
+def push_race_scripts(anthropic_up: FakeUpstream, rng: random.Random, n: int = 50) -> None:
+    # A slow upstream (every admitted request is in flight together) and real costs of $0.02-$0.10.
+    for _ in range(n):
+        anthropic_up.push(Script(delay=1.0, usage={"output_tokens": rng.randint(200, 1000)}))
+
+
+def check_round(url: str, round_id: str, results: list[tuple[int, Decimal]]) -> None:
+    statuses = [s for s, _ in results]
+    assert set(statuses) <= {200, 429}, statuses
+    spent = sum((c for _, c in results), Decimal(0))
+    assert spent <= Decimal("1.00")
+    # Every request was in flight at once: only the ten worst cases that fit were let through.
+    assert statuses.count(200) == 10, statuses
+    ledger = settled(url, "race", json.dumps(round_id))
+    assert Decimal(ledger["spent_usd"]) == spent  # the ledger is the sum of real costs, exactly
+    assert ledger["reserved_usd"] == "0"
+
+
+def test_budget_race_in_one_process(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(budget_config(anthropic_up, openai_up, "memory", RACE))
+    rng = random.Random(7)
+    for r in range(3):
+        anthropic_up.reset()
+        push_race_scripts(anthropic_up, rng)
+        check_round(gw.url, f"r{r}", asyncio.run(race_round([gw.url], f"r{r}")))
+
+
+def test_budget_race_across_two_processes_sharing_redis(
+    tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream, redis_url: str
+) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        textwrap.dedent(budget_config(anthropic_up, openai_up, redis_url, RACE))
+    )
+    rng = random.Random(11)
+    with GatewayProcess(tmp_path) as one, GatewayProcess(tmp_path) as two:
+        for r in range(3):
+            anthropic_up.reset()
+            push_race_scripts(anthropic_up, rng)
+            results = asyncio.run(race_round([one.url, two.url], f"r{r}"))
+            check_round(one.url, f"r{r}", results)
+            # Both replicas see the same ledger.
+            assert counter(two.url, "race", json.dumps(f"r{r}")) == counter(
+                one.url, "race", json.dumps(f"r{r}")
+            )
+
+
+LEAK = """
+budgets:
+  race: { usd: 100, period: month }
+"""
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_no_reservation_leaks_after_errors_disconnects_and_timeouts(
+    request: pytest.FixtureRequest,
+    make_gateway: GatewayFactory,
+    anthropic_up: FakeUpstream,
+    openai_up: FakeUpstream,
+    store: str,
+) -> None:
+    url = "memory" if store == "memory" else request.getfixturevalue("redis_url")
+    gw = make_gateway(budget_config(anthropic_up, openai_up, url, LEAK))
+    body = {"model": "claude-metered", "max_tokens": 1000, "messages": [{"role": "user", "content": "x"}]}
+    headers = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
+    expected = Decimal(0)
+
+    async def group(n: int, script: Script, *, stream: bool = False, **how: Any) -> list[Any]:
+        for _ in range(n):
+            anthropic_up.push(script)
+        async with httpx.AsyncClient(base_url=gw.url) as client:
+            return await asyncio.gather(*(call(client, stream, **how) for _ in range(n)))
+
+    async def call(
+        client: httpx.AsyncClient,
+        stream: bool,
+        timeout: float = 10,
+        header_timeout: str | None = None,
+        read_events: int | None = None,
+    ) -> Any:
+        extra = {"x-gateway-timeout": header_timeout} if header_timeout else {}
+        payload = {**body, "stream": stream}
+        try:
+            if read_events is not None:
+                async with client.stream(
+                    "POST", "/v1/messages", json=payload, headers={**headers, **extra}
+                ) as r:
+                    seen = 0
+                    async for line in r.aiter_lines():
+                        seen += line.startswith("event:")
+                        if seen >= read_events:
+                            return "left mid-stream"
+                return "stream ended"
+            r = await client.post("/v1/messages", json=payload, headers={**headers, **extra}, timeout=timeout)
+            return r
+        except httpx.TimeoutException:
+            return "client gave up"
+
+    async def scenario() -> None:
+        nonlocal expected
+        ok = await group(6, Script(usage={"output_tokens": 321}))
+        assert all(r.status_code == 200 for r in ok)
+        expected += 6 * 321 * PER_TOKEN
+        streamed = await group(4, Script(usage={"output_tokens": 77}), stream=True, timeout=10)
+        assert all(r.status_code == 200 for r in streamed)
+        expected += 4 * 77 * PER_TOKEN
+        failed = await group(5, Script(status=500))
+        assert all(r.status_code == 500 for r in failed)
+        timed_out = await group(4, Script(delay=3), header_timeout="300ms")
+        assert all(r.status_code == 504 for r in timed_out)
+        gone = await group(4, Script(delay=3), timeout=0.3)
+        assert gone == ["client gave up"] * 4
+        left = await group(3, Script(chunk_delay=0.3, text_chunks=8), stream=True, read_events=2)
+        assert left == ["left mid-stream"] * 3
+
+    asyncio.run(scenario())
+    ledger = settled(gw.url, "race", None, timeout=10)
+    assert ledger["reserved_usd"] == "0"
+    records = gw.records(wait_for=26)
+    logged = sum((Decimal(r["cost_usd"]) for r in records if r.get("cost_usd")), Decimal(0))
+    # Completed answers cost exactly their usage; streams cut by the client are billed what they streamed.
+    assert Decimal(ledger["spent_usd"]) == logged
+    assert logged >= expected
+    assert sum(1 for r in records if r["status"] == 499) == 7
+
+
+def test_spent_budget_is_a_429_in_each_clients_format_naming_the_budget(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        budget_config(anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 0.15, period: day }\n")
+    )
+    anthropic_up.push(Script(usage={"output_tokens": 1000}))  # $0.10 of $0.15 spent
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk.messages.create(model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "a"}])
+    settled(gw.url, "race")
+    with pytest.raises(anthropic.RateLimitError) as info:
+        sdk.messages.create(
+            model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "b"}]
+        )
+    message = sdk_message(info.value)
+    assert "budget 'race' is spent: $0.1 of $0.15 per day" in message
+    assert "may cost up to $0.1" in message and "It resets 20" in message and "T00:00:00Z" in message
+    assert info.value.response.headers["retry-after"].isdigit()
+    oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.RateLimitError) as oinfo:
+        oai.chat.completions.create(
+            model="gpt-metered", max_tokens=1000, messages=[{"role": "user", "content": "c"}]
+        )
+    assert oinfo.value.code == "budget_exceeded" and "budget 'race'" in oinfo.value.message
+    # A smaller worst case still fits in what is left.
+    anthropic_up.push(Script(usage={"output_tokens": 10}))
+    sdk.messages.create(model="claude-metered", max_tokens=400, messages=[{"role": "user", "content": "d"}])
+    assert len(anthropic_up.requests) == 2
+    refused = [r for r in gw.records(wait_for=4) if r["status"] == 429]
+    assert len(refused) == 2 and all("budget 'race'" in r["error"] for r in refused)
+
+
+def test_a_budget_gate_downgrades_to_otherwise_when_spent(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = standard_config(
+        anthropic_up,
+        openai_up,
+        PRICING
+        + """
+budgets:
+  coding: { usd: 0.25, period: month, by: metadata.user }
+routes:
+  coding:
+    limit: { budget: coding }
+    to: anthropic/claude-metered
+    otherwise: anthropic/claude-cheap
+""",
+    )
+    gw = make_gateway(config)
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+
+    def ask(user: str) -> str:
+        anthropic_up.push(Script(usage={"output_tokens": 1000}))
+        raw = sdk.messages.with_raw_response.create(
+            model="dynamic/coding",
+            max_tokens=1000,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-gateway-metadata": json.dumps({"user": user})},
+        )
+        return raw.headers["x-gateway-model"]
+
+    models = [ask("ana") for _ in range(3)]
+    assert models == ["anthropic/claude-metered", "anthropic/claude-metered", "anthropic/claude-cheap"]
+    assert ask("bob") == "anthropic/claude-metered"  # one budget per user
+    time.sleep(0.1)
+    assert counter(gw.url, "coding", '"ana"')["spent_usd"] == "0.2"  # type: ignore[index]
+
+
+def test_warning_header_past_warn_at(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        budget_config(
+            anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 1, period: week, warn_at: 0.5 }\n"
+        )
+    )
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    warnings = []
+    for _ in range(3):
+        anthropic_up.push(Script(usage={"output_tokens": 3000}))  # $0.30 each
+        raw = sdk.messages.with_raw_response.create(
+            model="claude-metered", max_tokens=3000, messages=[{"role": "user", "content": "hi"}]
+        )
+        warnings.append(raw.headers.get("x-gateway-budget-warning"))
+        settled(gw.url, "race")
+    assert warnings == [None, None, "race: 60% spent ($0.6 of $1)"]
+
+
+def test_unpriced_model_under_a_budget_is_refused_with_the_entry_to_add(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(budget_config(anthropic_up, openai_up, "memory", RACE))
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        sdk.messages.create(
+            model="claude-homebrew-9", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    message = sdk_message(info.value)
+    assert "model anthropic/claude-homebrew-9 has no known price" in message
+    assert "`pricing:`" in message and "anthropic/claude-homebrew-9: {input:" in message
+    assert anthropic_up.requests == []
+    # Known models are priced by the built-in table (no config needed).
+    anthropic_up.push(Script())
+    sdk.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.mark.parametrize("rule", ["closed", "open"])
+def test_unreachable_store_follows_on_unavailable(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream, rule: str
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    config = budget_config(anthropic_up, openai_up, dead, RACE).replace(
+        f"state: {{ store: '{dead}' }}", f"state: {{ store: '{dead}', on_unavailable: {rule} }}"
+    )
+    config = config.replace(
+        "gateways:\n  default: { auth: none, budgets: [race] }",
+        "gateways:\n  default: { auth: none, budgets: [race] }\n  free: { auth: none }",
+    )
+    gw = make_gateway(config)
+    ready = httpx.get(gw.url + "/readyz", timeout=5)
+    assert (
+        ready.json()["state"]["ok"] is False
+        and "redis at redis://127.0.0.1" in ready.json()["state"]["error"]
+    )
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    anthropic_up.push(Script(), Script())
+    if rule == "closed":
+        assert ready.status_code == 503
+        with pytest.raises(anthropic.APIStatusError) as info:
+            sdk.messages.create(
+                model="claude-metered", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
+        assert info.value.status_code == 503 and "state store is unreachable" in sdk_message(info.value)
+    else:
+        assert ready.status_code == 200
+        sdk.messages.create(
+            model="claude-metered", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+        record = gw.records(wait_for=1)[-1]
+        assert record["status"] == 200 and "redis at" in record["state_error"]
+    # A gateway without budgets or limits never needs the store.
+    free = anthropic.Anthropic(base_url=gw.url + "/g/free", api_key="k", max_retries=0)
+    free.messages.create(model="claude-metered", max_tokens=10, messages=[{"role": "user", "content": "x"}])
