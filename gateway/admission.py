@@ -31,7 +31,7 @@ from gateway.ratelimit import Report, check, refusal_message, window_key
 from gateway.routing import Candidate, Facts
 from gateway.state import Store, StoreUnavailable, open_store
 from gateway.state.store import Counter, Refusal, to_units
-from gateway.table import Budget, Format, Gateway, Limit, Rate, RoutingTable
+from gateway.table import Budget, Format, Gateway, Leaf, Limit, Rate, RoutingTable
 from gateway.translate import Untranslatable, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 from gateway.usage import Usage
@@ -155,6 +155,12 @@ class Admission:
                 return candidates
             spent.add(id(refused_gate))
         raise GatewayError("rate_limit_error", "every limit gate on this route is spent")
+
+    async def direct(self, ticket: Ticket, ask: Ask, leaf: Leaf) -> None:
+        """A native passthrough call to one known target: the gateway's and token's budgets."""
+        budgets: list[tuple[str, Limit | None]] = [(b, None) for b in _budget_names(ask)]
+        if budgets:
+            await self._reserve(ticket, ask, budgets, (Candidate(leaf, None, None),))
 
     async def _rate_gates(
         self,

@@ -581,7 +581,8 @@ class DataPlane:
         self, req: Request, plan: tuple[Provider, Adapter, yarl.URL, Headers], body: bytes, send: Send
     ) -> None:
         provider, adapter, url, auth = plan
-        if body[:1] == b"{":  # for the log only: which model, streamed or not
+        obj: Any = None
+        if body[:1] == b"{":  # which model (for the log and budgets), streamed or not
             try:
                 obj = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -591,6 +592,9 @@ class DataPlane:
                     req.client_model = obj["model"]
                     req.target = f"{provider.name}/{obj['model']}"
                 req.stream = obj.get("stream") is True
+        await self._admit_native(req, provider, obj if isinstance(obj, dict) else {})
+        if req.ticket is not None and (req.ticket.report.requests or req.ticket.report.tokens):
+            send = _with_rate_headers(send, req.ticket)
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         await self._exchange(
             req,
@@ -604,6 +608,28 @@ class DataPlane:
             None,
             auth,
         )
+
+    async def _admit_native(self, req: Request, provider: Provider, obj: dict[str, Any]) -> None:
+        """The gateway's rate limits and budgets apply to native calls too; a POST under a budget must
+        name its model, so that it can be priced."""
+        gateway = req.gateway
+        token = req.caller.token if req.caller else None
+        under_budget = bool(gateway.budgets or (token and token.budgets)) and req.scope["method"] == "POST"
+        if not gateway.rate_limits and not under_budget:
+            return
+        model = req.client_model or ""
+        call = Call("native", obj, b"", model)
+        ticket = req.ticket = Ticket()
+        ask = self._ask(req, call)
+        await self.admission.gateway_limits(ticket, ask)
+        if under_budget:
+            if not model:
+                raise GatewayError(
+                    "permission_error",
+                    "this gateway has a budget, so a native call must name its `model` in a JSON body "
+                    "(it is priced before it is sent)",
+                )
+            await self.admission.direct(ticket, ask, Leaf(provider.name, model))
 
     # -- access log --------------------------------------------------------------------------------------
 

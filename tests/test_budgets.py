@@ -378,3 +378,65 @@ def test_unreachable_store_follows_on_unavailable(
     # A gateway without budgets or limits never needs the store.
     free = anthropic.Anthropic(base_url=gw.url + "/g/free", api_key="k", max_retries=0)
     free.messages.create(model="claude-metered", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+
+
+def test_native_passthrough_is_under_the_same_budget(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        budget_config(anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 0.15, period: day }\n")
+    )
+    native = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="k", max_retries=0)
+    anthropic_up.push(Script(usage={"output_tokens": 1000}))
+    raw = native.messages.with_raw_response.create(
+        model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "a"}]
+    )
+    assert raw.http_response.status_code == 200
+    assert settled(gw.url, "race")["spent_usd"] == "0.1"
+    with pytest.raises(anthropic.RateLimitError):
+        native.messages.create(
+            model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "b"}]
+        )
+    # Reading calls cost nothing and pass; a POST that names no model cannot be priced.
+    assert httpx.get(gw.url + "/anthropic/v1/models", headers={"x-api-key": "k"}).status_code == 200
+    unnamed = httpx.post(
+        gw.url + "/anthropic/v1/messages",
+        json={"max_tokens": 5, "messages": []},
+        headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+    )
+    assert unnamed.status_code == 403 and "must name its `model`" in unnamed.json()["error"]["message"]
+    assert len(anthropic_up.requests) == 2
+
+
+# Budget arithmetic (gateway/budgets.py) ---------------------------------------------------------------------
+
+
+def test_calendar_periods_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    from gateway.budgets import period
+
+    at = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert period("day", at) == ("2026-12-31", datetime(2027, 1, 1, tzinfo=UTC))
+    assert period("month", at) == ("2026-12", datetime(2027, 1, 1, tzinfo=UTC))
+    assert period("week", at) == (
+        "2026-W53",
+        datetime(2027, 1, 4, tzinfo=UTC),
+    )  # Thursday; weeks start Monday
+    assert period("total", at) == ("total", None)
+    monday = datetime(2026, 11, 23, 0, 0, 0, tzinfo=UTC)
+    assert period("week", monday)[0] == "2026-W48"
+
+
+def test_worst_case_takes_the_dearest_input_rate_and_target() -> None:
+    from gateway.budgets import DEFAULT_MAX_OUTPUT, output_cap, worst_case
+    from gateway.pricing import Price
+
+    sonnet = Price(Decimal(3), Decimal(15), Decimal("0.3"), Decimal("3.75"), "test")
+    mini = Price(Decimal("0.25"), Decimal(2), Decimal("0.025"), Decimal("0.25"), "test")
+    # 10,000 input tokens at the cache-write rate, 1,000 output tokens.
+    assert worst_case([(sonnet, 1000), (mini, 1000)], 10_000) == Decimal("0.0525")
+    assert worst_case([(mini, 4000)], 0) == Decimal("0.008")
+    assert output_cap({"max_tokens": 50}, {"max_tokens": 4000}) == 50  # a leaf's params win
+    assert output_cap({}, {"max_completion_tokens": 700}) == 700
+    assert output_cap({}, {"max_tokens": True}) == DEFAULT_MAX_OUTPUT

@@ -282,3 +282,56 @@ def test_models_list_names_aliases_routes_and_concrete_targets(tmp_path: Path) -
     ]
     narrow = orjson.loads(table.gateways["narrow"].models_anthropic)
     assert [m["id"] for m in narrow["data"]] == ["fast"] and narrow["first_id"] == "fast"
+
+
+def test_budgets_rate_limits_cache_and_state_compile(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from gateway.table import Budget, Rate, State
+
+    write(
+        tmp_path,
+        {
+            "a.yaml": BASE
+            + """\
+  team: { usd: 12.5, period: week, by: metadata.team, warn_at: 0.8 }
+gateways:
+  support:
+    auth: none
+    cache: { ttl: 10m }
+    rate_limits:
+      - { requests: 600, per: 1m }
+      - { tokens: 2000000, per: 1d, by: metadata.user }
+    budgets: [monthly]
+  quiet: { auth: none, cache: { enabled: false } }
+routes:
+  gated: { limit: { rate: { requests: 5, per: 30s, by: token } }, to: anthropic/claude-x }
+state: { store: "redis://127.0.0.1:6379/0", on_unavailable: open }
+"""
+        },
+    )
+    table = compile_config(tmp_path, {})
+    assert table.budgets["team"] == Budget("team", Decimal("12.5"), "week", "metadata.team", 0.8)
+    assert table.budgets["monthly"].usd == Decimal(10)
+    support = table.gateways["support"]
+    assert support.rate_limits == (
+        Rate("requests", 600, 60.0, "1m"),
+        Rate("tokens", 2_000_000, 86400.0, "1d", "metadata.user"),
+    )
+    assert support.budgets == ("monthly",) and support.cache_ttl == 600.0
+    assert table.gateways["quiet"].cache_ttl is None
+    node = table.routes["gated"].node
+    assert isinstance(node, Limit) and node.rate == Rate("requests", 5, 30.0, "30s", "token")
+    assert table.state == State("redis://127.0.0.1:6379/0", "open")
+
+
+def test_several_workers_with_a_memory_store_warn(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "a.yaml": BASE
+            + "server: { workers: 4 }\ngateways:\n  default: { auth: none, budgets: [monthly] }\n"
+        },
+    )
+    warnings = compile_config(tmp_path, {}).warnings
+    assert any("a.yaml:" in w and "workers is 4 but state.store is memory" in w for w in warnings), warnings
