@@ -65,7 +65,7 @@ class Ticket:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request, and frozen dataclasses are slower to build
 class Ask:
     """What admission needs to know of a model call."""
 

@@ -20,27 +20,51 @@ def check_allowed(gateway: Gateway, model: str) -> None:
         )
 
 
+MEMO_SIZE = 4096  # names remembered per table; `provider/anything` resolves, so clients pick the names
+
+
 def lookup(table: RoutingTable, model: str) -> tuple[str | None, Node]:
-    """The client's model name -> (route name or None, node). Pure; GatewayError 404 when unknown."""
-    route, node, _ = lookup_explained(table, model)
-    return route, node
+    """The client's model name -> (route name or None, node). GatewayError 404 when unknown."""
+    found = table.lookups.get(model)
+    if found is None:
+        route, node, _ = _find(table, model)
+        found = (route, node)
+        if len(table.lookups) < MEMO_SIZE:
+            table.lookups[model] = found
+    return found
 
 
 def lookup_explained(table: RoutingTable, model: str) -> tuple[str | None, Node, str]:
     """As `lookup`, plus how the name resolved, for `gateway explain`."""
+    route, node, (how, *parts) = _find(table, model)
+    if how == "exact":
+        text = f"exact alias under models: {model} -> {parts[0]}"
+    elif how == "route":
+        text = f"route {route} (dynamic/{route})"
+    elif how == "provider":
+        assert isinstance(node, Leaf)
+        text = f"provider/model: provider {node.provider}, model {node.model}"
+    else:
+        text = f"glob under models: {parts[0]} -> {parts[1]}"
+    return route, node, text
+
+
+def _find(table: RoutingTable, model: str) -> tuple[str | None, Node, tuple[str, ...]]:
+    """(route, node, how it resolved); the explanation is only formatted when asked for, since this runs
+    on every request."""
     target = table.models.exact.get(model)
     if target is not None:
-        return (*_target(table, target, model), f"exact alias under models: {model} -> {target}")
+        return (*_target(table, target, model), ("exact", target))
     name = model.lstrip("@")
     provider, sep, rest = name.partition("/")
     if sep and rest:
         if provider == "dynamic" and rest in table.routes:
-            return rest, RouteRef(rest), f"route {rest} (dynamic/{rest})"
+            return rest, RouteRef(rest), ("route",)
         if provider in table.providers:
-            return None, Leaf(provider, rest), f"provider/model: provider {provider}, model {rest}"
+            return None, Leaf(provider, rest), ("provider",)
     for glob, pattern, glob_target in table.models.globs:
         if pattern.fullmatch(model):
-            return (*_target(table, glob_target, model), f"glob under models: {glob} -> {glob_target}")
+            return (*_target(table, glob_target, model), ("glob", glob, glob_target))
     raise GatewayError("not_found_error", f"unknown model {model!r}: {HOW_NAMES_RESOLVE}")
 
 

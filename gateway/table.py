@@ -220,3 +220,6 @@ class RoutingTable:
     warnings: tuple[str, ...] = ()
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     state: State = State()
+    # resolve.lookup's answers by model name: resolving builds a node per call, which is measurable on
+    # the hot path. The only mutable part of a table; bounded (resolve.MEMO_SIZE), never iterated.
+    lookups: dict[str, tuple[str | None, Node]] = field(default_factory=dict, compare=False, repr=False)
