@@ -26,6 +26,7 @@ import orjson
 from gateway import routing
 from gateway.budgets import counter, output_cap, spent_message, warning, worst_case
 from gateway.errors import GatewayError
+from gateway.failover import MAX_RETRY_AFTER
 from gateway.pricing import Prices
 from gateway.ratelimit import Report, check, refusal_message, window_key
 from gateway.routing import Candidate, Facts
@@ -38,7 +39,7 @@ from gateway.usage import Usage
 
 log = logging.getLogger("gateway.admission")
 
-LEASE_MARGIN = 60.0  # seconds a hold outlives the longest the request may take
+LEASE_MARGIN = 10.0  # seconds a hold outlives the longest the request may take, for its settlement
 MAX_PLANS = 8  # route plans per request (each spent gate costs one more)
 
 T = TypeVar("T")
@@ -58,11 +59,10 @@ class Ticket:
     unavailable: str | None = None  # the store error, when on_unavailable: open let the request pass
     settled: bool = False
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        out = self.report.headers()
-        if self.warnings:
-            out.append((b"x-gateway-budget-warning", "; ".join(self.warnings).encode()))
-        return out
+    @property
+    def metered(self) -> bool:
+        """Whether the request's real usage must be known (a budget hold or a token window)."""
+        return bool(self.counters or self.token_windows)
 
 
 @dataclass(slots=True)  # not frozen: built per request, and frozen dataclasses are slower to build
@@ -222,8 +222,10 @@ class Admission:
         now = datetime.now(UTC)
         counters = tuple(counter(b, ask.facts(), now) for b, _ in chosen)
         hold = uuid.uuid4().hex
+        # The longest the request may take: every attempt to its total timeout, every retry's wait.
         lease = LEASE_MARGIN + sum(
             (c.leaf.timeout or table.providers[c.leaf.provider].timeouts.total) * (1 + c.leaf.retries)
+            + MAX_RETRY_AFTER * c.leaf.retries
             for c in candidates
         )
         store = self.store(table)
@@ -267,15 +269,19 @@ class Admission:
 
     # -- after the call ----------------------------------------------------------------------------------
 
-    def settle(self, ticket: Ticket, cost: Decimal | None, usage: Usage | None) -> None:
-        """Settle in the background: the client already has its answer. `cost` None: nothing was used
-        (release the hold); a usage without a cost (no price) is charged the reservation."""
-        if ticket.settled or (not ticket.counters and not ticket.token_windows):
+    def settle(
+        self, ticket: Ticket, cost: Decimal | None, usage: Usage | None, *, answered: bool = False
+    ) -> None:
+        """Settle in the background: the client already has its answer. With a cost, that is spent;
+        without one, a request that used something unmeasurable (usage without a price, or an answer
+        that reported no usage) is charged its reservation, and one that used nothing is released."""
+        if ticket.settled or not ticket.metered:
             return
         ticket.settled = True
-        if cost is not None:
+        used = usage is not None and _tokens(usage) > 0
+        if cost is not None and used:
             amount: int | None = to_units(cost)
-        elif usage is not None and _tokens(usage):
+        elif used or answered:
             amount = ticket.reserved
         else:
             amount = None

@@ -214,7 +214,7 @@ class DataPlane:
         usage = req.usage if req.cache != "HIT" else None
         price = self.prices.price(req.table, req.target) if usage and req.target else None
         spent = cost(price, usage) if price is not None and usage is not None else None
-        self.admission.settle(req.ticket, spent, usage)
+        self.admission.settle(req.ticket, spent, usage, answered=req.status == 200 and req.cache != "HIT")
 
     # -- model calls -------------------------------------------------------------------------------------
 
@@ -420,7 +420,8 @@ class DataPlane:
                 "invalid_request_error", f"provider {provider.name!r} has no {call.operation} endpoint"
             )
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
-        body = _apply_plan(call, leaf, provider.format)
+        metered = req.ticket is not None and req.ticket.metered
+        body = _apply_plan(call, leaf, provider.format, metered)
         query = req.scope.get("query_string", b"")
         url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
@@ -755,10 +756,17 @@ def _passthrough_path(scope: Scope, path: str) -> str:
     return rest
 
 
-def _apply_plan(call: Call, leaf: Leaf, fmt: Format) -> bytes:
+def _apply_plan(call: Call, leaf: Leaf, fmt: Format, metered: bool = False) -> bytes:
     """The body sent upstream: byte-exact, but for the model name (when resolution changed it), params,
-    and, for Anthropic, thinking blocks without a signature."""
+    for Anthropic, thinking blocks without a signature, and for a metered OpenAI stream, usage."""
     body, obj, model = call.body, call.obj, call.model
+    if metered and fmt is Format.OPENAI and obj.get("stream") is True:
+        options = obj.get("stream_options")
+        if not (isinstance(options, dict) and options.get("include_usage") is True):
+            # Budgets and token limits need the real usage, which an OpenAI stream only reports when
+            # asked: the client gets one more chunk (empty `choices`, the usage), as OpenAI documents.
+            extra = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            return orjson.dumps({**obj, **leaf.params, "model": leaf.model, "stream_options": extra})
     if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
         # A conversation that was served by another provider (a fallback, a split) carries that
         # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.

@@ -5,9 +5,11 @@ and an unreachable store. Clients are the official SDKs; upstreams are the fakes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import textwrap
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +34,7 @@ pricing:
   anthropic/claude-cheap: { input: 0, output: 1 }
 """
 PER_TOKEN = Decimal("0.0001")
+HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
 
 
 def budget_config(anthropic_up: FakeUpstream, openai_up: FakeUpstream, store: str, budgets: str) -> str:
@@ -440,3 +443,68 @@ def test_worst_case_takes_the_dearest_input_rate_and_target() -> None:
     assert output_cap({"max_tokens": 50}, {"max_tokens": 4000}) == 50  # a leaf's params win
     assert output_cap({}, {"max_completion_tokens": 700}) == 700
     assert output_cap({}, {"max_tokens": True}) == DEFAULT_MAX_OUTPUT
+
+
+def test_holds_of_a_killed_replica_end_with_their_lease(
+    tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream, redis_url: str
+) -> None:
+    config = budget_config(anthropic_up, openai_up, redis_url, LEAK).replace(
+        f'anthropic: {{ type: anthropic, base_url: "{anthropic_up.base_url}" }}',
+        f'anthropic: {{ type: anthropic, base_url: "{anthropic_up.base_url}", timeouts: {{ total: 2s }} }}',
+    )
+    assert "total: 2s" in config
+    (tmp_path / "gateway.yaml").write_text(textwrap.dedent(config))
+    with GatewayProcess(tmp_path) as doomed, GatewayProcess(tmp_path) as survivor:
+        anthropic_up.push(Script(delay=30))
+        body = {"model": "claude-metered", "max_tokens": 1000, "messages": [{"role": "user", "content": "x"}]}
+        with httpx.Client(base_url=doomed.url, timeout=30) as client:
+            threading.Thread(target=_post_ignoring_errors, args=(client, body), daemon=True).start()
+            assert anthropic_up.wait_for_requests(1, timeout=10)
+            assert doomed.proc is not None
+            doomed.proc.kill()  # kill -9: nothing settles this request's hold
+            doomed.proc.wait(5)
+            held = counter(survivor.url, "race")
+            assert held is not None and (held["reserved_usd"], held["open_reservations"]) == ("0.1", 1)
+            # Its lease is the provider's 2 s total timeout plus a margin for settling.
+            deadline = time.monotonic() + 30
+            while counter(survivor.url, "race")["open_reservations"]:  # type: ignore[index]
+                assert time.monotonic() < deadline, "the hold outlived its lease"
+                time.sleep(0.5)
+            assert counter(survivor.url, "race") == {
+                **held,
+                "reserved_usd": "0",
+                "open_reservations": 0,
+                "remaining_usd": "100",
+            }
+
+
+def _post_ignoring_errors(client: httpx.Client, body: dict[str, Any]) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        client.post("/v1/messages", json=body, headers=HEADERS)
+
+
+def test_openai_streams_under_a_budget_report_usage(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(budget_config(anthropic_up, openai_up, "memory", LEAK))
+    openai_up.push(Script(text="counted", usage={"prompt_tokens": 5, "completion_tokens": 250}))
+    oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    chunks = list(
+        oai.chat.completions.create(
+            model="gpt-metered", max_tokens=1000, stream=True, messages=[{"role": "user", "content": "x"}]
+        )
+    )
+    # The client did not ask for usage; the gateway did, so the budget is charged the real cost.
+    assert openai_up.requests[-1].json["stream_options"] == {"include_usage": True}
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "counted"
+    assert settled(gw.url, "race")["spent_usd"] == "0.025"
+    # A native call is forwarded untouched; an answer without usage is charged its reservation.
+    openai_up.push(Script(text="unmetered"))
+    native = openai.OpenAI(base_url=gw.url + "/openai", api_key="k", max_retries=0)
+    list(
+        native.chat.completions.create(
+            model="gpt-metered", max_tokens=1000, stream=True, messages=[{"role": "user", "content": "x"}]
+        )
+    )
+    assert "stream_options" not in openai_up.requests[-1].json
+    assert settled(gw.url, "race")["spent_usd"] == "0.125"

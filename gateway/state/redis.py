@@ -24,12 +24,9 @@ TIMEOUT = 2.0  # seconds for connecting and for each command
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
-# KEYS: counter keys. ARGV: amount, hold id, lease seconds, then (limit, expires_at or 0) per key.
-_RESERVE = (
-    _NOW
-    + """
-local amount = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
+# Drops the holds of KEYS[i] whose lease has ended (their process died before settling).
+_EXPIRE = """
+local function expire(key)
   local expired = redis.call('ZRANGEBYSCORE', key .. ':leases', '-inf', now)
   for _, old in ipairs(expired) do
     local held = redis.call('HGET', key .. ':holds', old)
@@ -39,6 +36,17 @@ for i, key in ipairs(KEYS) do
     end
     redis.call('ZREM', key .. ':leases', old)
   end
+end
+"""
+
+# KEYS: counter keys. ARGV: amount, hold id, lease seconds, then (limit, expires_at or 0) per key.
+_RESERVE = (
+    _NOW
+    + _EXPIRE
+    + """
+local amount = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  expire(key)
   local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
   local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
   if spent + reserved + amount > tonumber(ARGV[2 + 2 * i]) then
@@ -77,6 +85,17 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+
+# KEYS[1]: one counter. Returns {spent, reserved, open holds} after dropping ended leases.
+_READ = (
+    _NOW
+    + _EXPIRE
+    + """
+expire(KEYS[1])
+return {redis.call('HGET', KEYS[1], 'spent') or '0', redis.call('HGET', KEYS[1], 'reserved') or '0',
+        redis.call('HLEN', KEYS[1] .. ':holds')}
+"""
+)
 
 # KEYS: the window list. ARGV: limit, window seconds. Returns {admitted, remaining, reset seconds}.
 _HIT = (
@@ -132,6 +151,7 @@ class RedisStore:
         )
         self._reserve = self._redis.register_script(_RESERVE)
         self._settle = self._redis.register_script(_SETTLE)
+        self._read = self._redis.register_script(_READ)
         self._hit = self._redis.register_script(_HIT)
         self._tokens = self._redis.register_script(_TOKENS)
 
@@ -170,10 +190,8 @@ class RedisStore:
                 key = raw.decode()
                 if key.endswith((":holds", ":leases")):
                     continue
-                values = await self._redis.hmget(key, "spent", "reserved")
-                holds = await self._redis.hlen(key + ":holds")
-                spent, reserved = (int(v or 0) for v in values)
-                out.append(CounterState(key[len(start) :], spent, reserved, holds))
+                spent, reserved, holds = await self._read(keys=[key])
+                out.append(CounterState(key[len(start) :], int(spent), int(reserved), int(holds)))
             return out
 
         return await self._run(read)

@@ -197,3 +197,17 @@ def test_unreachable_redis_is_reported_as_unavailable() -> None:
 
 def test_redis_name_hides_the_password() -> None:
     assert open_store("redis://:hunter2-canary@127.0.0.1:6379/0").name == "redis://:***@127.0.0.1:6379/0"
+
+
+def test_reading_counters_drops_ended_leases(run: Callable[[Case], Any]) -> None:
+    c = Counter("view|total|*", 100, None)
+
+    async def case(store: Store) -> Any:
+        await store.reserve([c], 40, "crashed", 0.2)
+        before = await store.counters("view|")
+        await asyncio.sleep(0.3)
+        return before, await store.counters("view|")
+
+    (before,), (after,) = run(case)
+    assert (before.reserved, before.holds) == (40, 1)
+    assert (after.reserved, after.holds) == (0, 0)
