@@ -246,23 +246,35 @@ class DataPlane:
         await self.admission.gateway_limits(ticket, ask)
         cacheable = operation != "count_tokens"
         policy = cache.policy(req.gateway, req.headers, operation, obj) if cacheable else None
-        recorder: cache.Recorder | None = None
-        if policy is not None:
-            req.cache = "BYPASS" if policy.mode == "bypass" else "MISS"
-            if policy.mode == "use":
-                entry = await self._cached(req, policy.key)
-                if entry is not None:
-                    req.cache, req.status, req.usage = "HIT", entry.status, entry.usage
-                    req.target, req.route = entry.target, entry.route
-                    await cache.replay(send, entry, req.response_headers() + ticket.report.headers())
-                    return
-                send = recorder = cache.Recorder(send)
+        answered, send, recorder = await self._try_cache(req, policy, send)
+        if answered:
+            return
         found = await self.admission.plan(ticket, ask, self.rand)
         if ticket.report.requests or ticket.report.tokens:
             send = _with_rate_headers(send, ticket)
         await self._attempts(req, call, [(c.route, c.leaf, c.on) for c in found], send)
         if recorder is not None and policy is not None:
             await self._store_answer(req, recorder, policy)
+
+    async def _try_cache(
+        self, req: Request, policy: cache.Policy | None, send: Send
+    ) -> tuple[bool, Send, cache.Recorder | None]:
+        """(answered from the cache, the send to answer with, the recorder that keeps a miss's answer)."""
+        if policy is None:
+            return False, send, None
+        if policy.mode == "bypass":
+            req.cache = "BYPASS"
+            return False, send, None
+        req.cache = "MISS"
+        entry = await self._cached(req, policy.key)
+        if entry is None:
+            recorder = cache.Recorder(send)
+            return False, recorder, recorder
+        req.cache, req.status, req.usage = "HIT", entry.status, entry.usage
+        req.target, req.route = entry.target, entry.route
+        report = req.ticket.report.headers() if req.ticket is not None else []
+        await cache.replay(send, entry, req.response_headers() + report)
+        return True, send, None
 
     def _ask(self, req: Request, call: Call) -> Ask:
         made: list[routing.Facts] = []
@@ -593,7 +605,16 @@ class DataPlane:
                     req.client_model = obj["model"]
                     req.target = f"{provider.name}/{obj['model']}"
                 req.stream = obj.get("stream") is True
-        await self._admit_native(req, provider, obj if isinstance(obj, dict) else {})
+        obj = obj if isinstance(obj, dict) else {}
+        ask = await self._native_limits(req, provider, obj)
+        policy = None
+        if req.scope["method"] == "POST" and obj:
+            policy = cache.policy(req.gateway, req.headers, f"{provider.name}{url.raw_path}", obj)
+        answered, send, recorder = await self._try_cache(req, policy, send)
+        if answered:
+            return
+        if ask is not None:
+            await self._native_budget(req, provider, ask)
         if req.ticket is not None and (req.ticket.report.requests or req.ticket.report.tokens):
             send = _with_rate_headers(send, req.ticket)
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
@@ -609,28 +630,32 @@ class DataPlane:
             None,
             auth,
         )
+        if recorder is not None and policy is not None:
+            await self._store_answer(req, recorder, policy)
 
-    async def _admit_native(self, req: Request, provider: Provider, obj: dict[str, Any]) -> None:
-        """The gateway's rate limits and budgets apply to native calls too; a POST under a budget must
-        name its model, so that it can be priced."""
+    async def _native_limits(self, req: Request, provider: Provider, obj: dict[str, Any]) -> Ask | None:
+        """The gateway's rate limits apply to native calls too. Returns the request for admission when
+        it is a POST under a budget (priced by `_native_budget` once the cache has had its say)."""
         gateway = req.gateway
         token = req.caller.token if req.caller else None
         under_budget = bool(gateway.budgets or (token and token.budgets)) and req.scope["method"] == "POST"
         if not gateway.rate_limits and not under_budget:
-            return
-        model = req.client_model or ""
-        call = Call("native", obj, b"", model)
+            return None
         ticket = req.ticket = Ticket()
-        ask = self._ask(req, call)
+        ask = self._ask(req, Call("native", obj, b"", req.client_model or ""))
         await self.admission.gateway_limits(ticket, ask)
-        if under_budget:
-            if not model:
-                raise GatewayError(
-                    "permission_error",
-                    "this gateway has a budget, so a native call must name its `model` in a JSON body "
-                    "(it is priced before it is sent)",
-                )
-            await self.admission.direct(ticket, ask, Leaf(provider.name, model))
+        return ask if under_budget else None
+
+    async def _native_budget(self, req: Request, provider: Provider, ask: Ask) -> None:
+        """A native POST under a budget must name its model, so that it can be priced."""
+        assert req.ticket is not None
+        if not ask.model:
+            raise GatewayError(
+                "permission_error",
+                "this gateway has a budget, so a native call must name its `model` in a JSON body "
+                "(it is priced before it is sent)",
+            )
+        await self.admission.direct(req.ticket, ask, Leaf(provider.name, ask.model))
 
     # -- access log --------------------------------------------------------------------------------------
 

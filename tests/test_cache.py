@@ -225,3 +225,26 @@ gateways:
         sdk.messages.create(
             model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "?"}]
         )
+
+
+def test_native_passthrough_calls_are_cached_too(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    url = cached_gateway(make_gateway, anthropic_up, openai_up).url
+    anthropic_up.push(Script(text="native"))
+    native = anthropic.Anthropic(base_url=url + "/anthropic", api_key="k", max_retries=0)
+    seen = []
+    for _ in range(2):
+        raw = native.messages.with_raw_response.create(
+            model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES
+        )
+        seen.append((raw.parse().content[0].text, raw.headers["x-gateway-cache"]))  # type: ignore[union-attr]
+    assert seen == [("native", "MISS"), ("native", "HIT")]
+    # A native call and a model call are different endpoints: separate entries.
+    anthropic_up.push(Script(text="model call"))
+    text, headers = ask(url)
+    assert (text, headers["x-gateway-cache"]) == ("model call", "MISS")
+    assert len(anthropic_up.requests) == 2
+    assert (
+        "x-gateway-cache" not in httpx.get(url + "/anthropic/v1/models", headers={"x-api-key": "k"}).headers
+    )
