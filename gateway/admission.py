@@ -76,6 +76,7 @@ class Ask:
     model: str
     obj: dict[str, Any]
     facts: Callable[[], Facts]
+    priced: bool = True  # False for calls that cost nothing (count_tokens): no budget applies
 
 
 class Admission:
@@ -146,8 +147,10 @@ class Admission:
             refusal = await self._rate_gates(ticket, ask, pending, passed, spent)
             if refusal is not None:
                 continue
-            budgets: list[tuple[str, Limit | None]] = [(b, None) for b in _budget_names(ask)]
-            budgets += [(limit.budget, limit) for limit, _ in pending if limit.budget is not None]
+            budgets: list[tuple[str, Limit | None]] = []
+            if ask.priced:
+                budgets += [(b, None) for b in _budget_names(ask)]
+                budgets += [(limit.budget, limit) for limit, _ in pending if limit.budget is not None]
             if not budgets:
                 return candidates
             refused_gate, refusal = await self._reserve(ticket, ask, budgets, candidates)

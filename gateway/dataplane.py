@@ -298,7 +298,8 @@ class DataPlane:
             return made[0]
 
         token = req.caller.token.name if req.caller and req.caller.token else None
-        return Ask(req.table, req.gateway, token, req.format, call.model, call.obj, facts)
+        priced = call.operation != "count_tokens"
+        return Ask(req.table, req.gateway, token, req.format, call.model, call.obj, facts, priced)
 
     async def _cached(self, req: Request, key: str) -> cache.Entry | None:
         try:

@@ -508,3 +508,19 @@ def test_openai_streams_under_a_budget_report_usage(
     )
     assert "stream_options" not in openai_up.requests[-1].json
     assert settled(gw.url, "race")["spent_usd"] == "0.125"
+
+
+def test_count_tokens_costs_nothing_even_when_the_budget_is_spent(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        budget_config(anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 0.1, period: day }\n")
+    )
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    anthropic_up.push(Script(usage={"output_tokens": 1000}))
+    sdk.messages.create(model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "a"}])
+    for model in ("claude-metered", "gpt-metered"):  # forwarded, and estimated offline
+        counted = sdk.messages.count_tokens(model=model, messages=[{"role": "user", "content": "hello"}])
+        assert counted.input_tokens > 0
+    time.sleep(0.1)
+    assert settled(gw.url, "race")["spent_usd"] == "0.1"
