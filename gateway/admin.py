@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 from gateway import state_views
+from gateway.pricing import format_usd
 from gateway.state import StoreUnavailable
+from gateway.state.store import display_url
 from gateway.table import Leaf, RoutingTable
 
 
@@ -63,9 +65,17 @@ def describe(table: RoutingTable) -> dict[str, Any]:
                 "tokens": [t.name for t in g.tokens],
                 "allow": list(g.allow_text) if g.allow_text is not None else "all",
                 "provider_keys": list(g.provider_keys),
+                "budgets": list(g.budgets),
+                "rate_limits": [r.describe() for r in g.rate_limits],
+                "cache_ttl": g.cache_ttl,
             }
             for g in table.gateways.values()
         },
+        "budgets": {
+            b.name: {"usd": format_usd(b.usd), "period": b.period, "by": b.by, "warn_at": b.warn_at}
+            for b in table.budgets.values()
+        },
+        "state": {"store": display_url(table.state.store), "on_unavailable": table.state.on_unavailable},
         "routes": {
             r.name: (r.node.target if isinstance(r.node, Leaf) else type(r.node).__name__.lower())
             for r in table.routes.values()

@@ -15,9 +15,16 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
-import yarl
 
-from gateway.state.store import Counter, CounterState, Refusal, StoreUnavailable, Window, WindowState
+from gateway.state.store import (
+    Counter,
+    CounterState,
+    Refusal,
+    StoreUnavailable,
+    Window,
+    WindowState,
+    display_url,
+)
 
 PREFIX = "gateway:"
 TIMEOUT = 2.0  # seconds for connecting and for each command
@@ -144,8 +151,7 @@ T = TypeVar("T")
 
 class RedisStore:
     def __init__(self, url: str) -> None:
-        parsed = yarl.URL(url)
-        self.name = str(parsed.with_password("***") if parsed.password else parsed)
+        self.name = display_url(url)
         self._redis = aioredis.Redis.from_url(
             url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
         )

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Protocol
 
+import yarl
+
 UNITS_PER_USD = 10**10
 
 
@@ -32,6 +34,12 @@ def to_units(usd: Decimal, *, up: bool = False) -> int:
 
 def to_usd(units: int) -> Decimal:
     return Decimal(units) / UNITS_PER_USD
+
+
+def display_url(url: str) -> str:
+    """A store URL fit to show: the password masked."""
+    parsed = yarl.URL(url)
+    return str(parsed.with_password("***")) if parsed.password else url
 
 
 class StoreUnavailable(Exception):
