@@ -14,7 +14,7 @@ from bench.mock import port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-GATEWAY_CONFIG = ROOT / "bench" / "configs" / "gateway.yaml"
+CONFIGS = ROOT / "bench" / "configs"
 PATH = "/v1/messages"
 # What wrk sends (bench/wrk/post.lua); the smoke check sends the same.
 REQUEST_HEADERS = {
@@ -30,6 +30,7 @@ class Arm:
     kind: str  # "direct" | "refproxy" | "gateway"
     what: str
     client: str | None = None  # REFPROXY_CLIENT for refproxy arms
+    config: str = "gateway.yaml"  # under bench/configs, for gateway arms
 
 
 ARMS: dict[str, Arm] = {
@@ -45,6 +46,14 @@ ARMS: dict[str, Arm] = {
         ),
         Arm("ref-aiohttp", "refproxy", "bench/refproxy.py, aiohttp.ClientSession (limit 1000)", "aiohttp"),
         Arm("gateway", "gateway", "our gateway, bench/configs/gateway.yaml", None),
+        Arm(
+            "gateway-metered",
+            "gateway",
+            "our gateway with a rate limit, a token limit and a budget (memory store): "
+            "bench/configs/gateway-metered.yaml",
+            None,
+            "gateway-metered.yaml",
+        ),
     )
 }
 
@@ -87,7 +96,7 @@ def _command(arm: Arm, port: int) -> list[str]:
             str(BIN / "gateway"),
             "serve",
             "--config",
-            str(GATEWAY_CONFIG.relative_to(ROOT)),
+            str((CONFIGS / arm.config).relative_to(ROOT)),
             "--host",
             "127.0.0.1",
             "--port",

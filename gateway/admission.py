@@ -12,19 +12,20 @@ tokens to token windows, in the background. A state store that cannot be reached
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
 
 from gateway import routing
-from gateway.budgets import counter, output_cap, spent_message, warning, worst_case
+from gateway.budgets import Periods, counter, output_cap, spent_message, warning, worst_case
 from gateway.errors import GatewayError
 from gateway.failover import MAX_RETRY_AFTER
 from gateway.pricing import Prices
@@ -82,6 +83,10 @@ class Ask:
 class Admission:
     def __init__(self, prices: Prices) -> None:
         self.prices = prices
+        self.periods = Periods()
+        # Hold ids: unique across replicas (a random prefix per process) without a uuid per request.
+        self._holder = uuid.uuid4().hex[:16]
+        self._holds = itertools.count()
         self._stores: dict[str, Store] = {}
         self._settling: set[asyncio.Task[None]] = set()
 
@@ -222,9 +227,9 @@ class Admission:
                 )
             targets.append((price, output_cap(c.leaf.params, ask.obj)))
         amount = to_units(worst_case(targets, _input_tokens(ask)), up=True)
-        now = datetime.now(UTC)
-        counters = tuple(counter(b, ask.facts(), now) for b, _ in chosen)
-        hold = uuid.uuid4().hex
+        now = time.time()
+        counters = tuple(counter(b, ask.facts(), self.periods.current(b.period, now)) for b, _ in chosen)
+        hold = f"{self._holder}-{next(self._holds)}"
         # The longest the request may take: every attempt to its total timeout, every retry's wait.
         lease = LEASE_MARGIN + sum(
             (c.leaf.timeout or table.providers[c.leaf.provider].timeouts.total) * (1 + c.leaf.retries)
@@ -239,7 +244,7 @@ class Admission:
             budget, gate = chosen[result.index]
             full = counters[result.index]
             message = spent_message(budget, full, result.spent, result.reserved, amount)
-            reset = (full.expires_at - now.timestamp()) if full.expires_at is not None else None
+            reset = (full.expires_at - now) if full.expires_at is not None else None
             error = GatewayError(
                 "rate_limit_error",
                 message,

@@ -50,10 +50,24 @@ def by_part(field: str | None, facts: Facts) -> str:
     return show_value(value) if present else ABSENT
 
 
-def counter(budget: Budget, facts: Facts, now: datetime) -> Counter:
-    label, end = period(budget.period, now)
-    key = f"{budget.name}|{label}|{by_part(budget.by, facts)}"
-    return Counter(key, to_units(budget.usd), end.timestamp() if end else None)
+class Periods:
+    """The current period of each kind, recomputed only when it ends (not on every request)."""
+
+    def __init__(self) -> None:
+        self._current: dict[str, tuple[str, float | None]] = {}
+
+    def current(self, name: str, now: float) -> tuple[str, float | None]:
+        found = self._current.get(name)
+        if found is None or (found[1] is not None and now >= found[1]):
+            label, end = period(name, datetime.fromtimestamp(now, UTC))
+            found = self._current[name] = (label, end.timestamp() if end else None)
+        return found
+
+
+def counter(budget: Budget, facts: Facts, current: tuple[str, float | None]) -> Counter:
+    """The counter a request counts against, in the period `current` = (label, end)."""
+    label, end = current
+    return Counter(f"{budget.name}|{label}|{by_part(budget.by, facts)}", budget.units, end)
 
 
 def worst_case(targets: Iterable[tuple[Price, int]], input_tokens: int) -> Decimal:

@@ -214,7 +214,11 @@ class DataPlane:
         usage = req.usage if req.cache != "HIT" else None
         price = self.prices.price(req.table, req.target) if usage and req.target else None
         spent = cost(price, usage) if price is not None and usage is not None else None
-        self.admission.settle(req.ticket, spent, usage, answered=req.status == 200 and req.cache != "HIT")
+        # Answered: the upstream said 200 (the client may have left after its last byte, or mid-stream).
+        answered = req.cache != "HIT" and (
+            req.status == 200 or (req.exchange is not None and req.exchange.status == 200)
+        )
+        self.admission.settle(req.ticket, spent, usage, answered=answered)
 
     # -- model calls -------------------------------------------------------------------------------------
 

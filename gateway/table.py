@@ -131,6 +131,11 @@ class Budget:
     by: str | None = None
     warn_at: float | None = None
 
+    @property
+    def units(self) -> int:
+        """The limit in the stores' integer units (1e-10 USD)."""
+        return int(self.usd * 10**10)
+
 
 @dataclass(frozen=True, slots=True)
 class State:

@@ -3,6 +3,7 @@ operation is atomic; state is lost on restart and not shared between workers (us
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import OrderedDict, deque
@@ -20,13 +21,27 @@ class _Budget:
     expires_at: float | None
     spent: int = 0
     reserved: int = 0
-    holds: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (amount, lease end)
+    holds: dict[str, int] = field(default_factory=dict)  # id -> amount
+    leases: list[tuple[float, str]] = field(default_factory=list)  # heap of (lease end, id)
+
+    def hold(self, hold: str, amount: int, until: float) -> None:
+        self.holds[hold] = amount
+        self.reserved += amount
+        heapq.heappush(self.leases, (until, hold))
+
+    def drop(self, hold: str) -> None:
+        amount = self.holds.pop(hold, None)
+        if amount is not None:
+            self.reserved -= amount
 
     def expire_holds(self, now: float) -> None:
-        for hold, (amount, until) in list(self.holds.items()):
-            if until <= now:
-                del self.holds[hold]
-                self.reserved -= amount
+        """Holds whose lease has ended are dropped (settled ones left their lease in the heap)."""
+        leases = self.leases
+        while leases and leases[0][0] <= now:
+            self.drop(heapq.heappop(leases)[1])
+        if len(leases) > 2 * len(self.holds) + 64:  # mostly settled holds: rebuild
+            self.leases = [entry for entry in leases if entry[1] in self.holds]
+            heapq.heapify(self.leases)
 
 
 @dataclass(slots=True)
@@ -79,8 +94,7 @@ class MemoryStore:
                 return Refusal(i, b.spent, b.reserved)
             found.append(b)
         for b in found:
-            b.reserved += amount
-            b.holds[hold] = (amount, now + lease)
+            b.hold(hold, amount, now + lease)
         return tuple(b.spent for b in found)
 
     async def settle(self, counters: Sequence[Counter], hold: str, amount: int | None) -> None:
@@ -88,9 +102,7 @@ class MemoryStore:
             b = self._budgets.get(c.key)
             if b is None:
                 b = self._budgets[c.key] = _Budget(c.expires_at)
-            held = b.holds.pop(hold, None)
-            if held is not None:
-                b.reserved -= held[0]
+            b.drop(hold)
             if amount is not None:
                 b.spent += amount
 
