@@ -71,9 +71,13 @@ class AccessLog:
 def _formatted(record: dict[str, Any]) -> dict[str, Any]:
     """ISO 8601 UTC for the `ts` epoch seconds the request path records (cheaper to take than to format)."""
     ts = record.get("ts")
-    if isinstance(ts, float):
-        record["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+    if isinstance(ts, float):  # a copy: other consumers of the record read it too
+        return {**record, "ts": iso_ts(ts)}
     return record
+
+
+def iso_ts(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
 class RequestIds:

@@ -118,6 +118,8 @@ class DataPlane:
         self.log = log
         self.ids = RequestIds()
         self.budget = RetryBudget()
+        # Called with each request's record once it is done (on the event loop: they must be quick).
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
         self.prices = Prices()
         self.admission = Admission(self.prices)  # rate limits, limit gates and budgets
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
@@ -665,39 +667,41 @@ class DataPlane:
     # -- access log --------------------------------------------------------------------------------------
 
     def _log(self, req: Request) -> None:
-        if not self.log.enabled:
+        """One record per request, for the access log and every observer (metrics, the log store)."""
+        if not self.log.enabled and not self.observers:
             return
         usage = req.usage
         provider, _, model = (req.target or "").partition("/")
-        self.log.write(
-            {
-                "ts": time.time(),  # formatted by the log writer, off the event loop
-                "id": req.id,
-                "gateway": req.gateway.name,
-                "method": req.scope["method"],
-                "path": req.scope["path"],
-                "route": req.route,
-                "provider": provider or None,
-                "model": model or None,
-                "client_model": req.client_model,
-                "status": req.status,
-                "stream": req.stream,
-                "latency_ms": round((time.perf_counter() - req.started) * 1000, 3),
-                "ttfb_ms": round(req.ttfb_ms, 3) if req.ttfb_ms is not None else None,
-                "input_tokens": usage.input_tokens if usage else None,
-                "output_tokens": usage.output_tokens if usage else None,
-                "cache_read_tokens": usage.cache_read_tokens if usage else None,
-                "cache_write_tokens": usage.cache_write_tokens if usage else None,
-                "token": req.caller.token.name if req.caller and req.caller.token else None,
-                "key": req.key,
-                "cost_usd": ("0" if req.cache == "HIT" else self._coster(req)(usage)) if usage else None,
-                "cache": req.cache,
-                "state_error": req.ticket.unavailable if req.ticket else None,
-                "config_version": req.table.version,
-                "attempts": req.attempts,
-                "error": req.error,
-            }
-        )
+        record = {
+            "ts": time.time(),  # formatted by the log writer, off the event loop
+            "id": req.id,
+            "gateway": req.gateway.name,
+            "method": req.scope["method"],
+            "path": req.scope["path"],
+            "route": req.route,
+            "provider": provider or None,
+            "model": model or None,
+            "client_model": req.client_model,
+            "status": req.status,
+            "stream": req.stream,
+            "latency_ms": round((time.perf_counter() - req.started) * 1000, 3),
+            "ttfb_ms": round(req.ttfb_ms, 3) if req.ttfb_ms is not None else None,
+            "input_tokens": usage.input_tokens if usage else None,
+            "output_tokens": usage.output_tokens if usage else None,
+            "cache_read_tokens": usage.cache_read_tokens if usage else None,
+            "cache_write_tokens": usage.cache_write_tokens if usage else None,
+            "token": req.caller.token.name if req.caller and req.caller.token else None,
+            "key": req.key,
+            "cost_usd": ("0" if req.cache == "HIT" else self._coster(req)(usage)) if usage else None,
+            "cache": req.cache,
+            "state_error": req.ticket.unavailable if req.ticket else None,
+            "config_version": req.table.version,
+            "attempts": req.attempts,
+            "error": req.error,
+        }
+        self.log.write(record)
+        for observe in self.observers:
+            observe(record)
 
 
 def _overrides(headers: dict[bytes, bytes]) -> tuple[float | None, int | None]:
