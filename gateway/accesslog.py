@@ -40,6 +40,10 @@ class AccessLog:
         except queue.Full:
             self.dropped += 1
 
+    def depth(self) -> int:
+        """Records queued and not yet written (approximate: the writer thread drains concurrently)."""
+        return self._queue.qsize()
+
     def stop(self) -> None:
         """Drain what is queued, then stop the writer (records queued before this call are written)."""
         if self._thread is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 from gateway import state_views
+from gateway.logstore import query
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.pricing import format_usd
 from gateway.state import StoreUnavailable
 from gateway.state.store import display_url
@@ -166,13 +169,45 @@ def admin_app(gw: Gateway) -> Starlette:
     async def readyz(request: Request) -> Response:
         table = gw.live.table
         state = await state_views.store_health(gw.data.admission.store(table), table)
-        status = {**gw.live.status(), "circuits": gw.data.breakers.snapshot(), "state": state}
+        status = {
+            **gw.live.status(),
+            "circuits": gw.data.breakers.snapshot(),
+            "state": state,
+            "logs": gw.requests.health(),
+        }
         if gw.draining:
             return JSONResponse({"status": "draining", **status}, 503)
         if not state["ok"] and table.state.on_unavailable == "closed":
             # Requests under a budget or rate limit are refused until the store is back.
             return JSONResponse({"status": "state store unavailable", **status}, 503)
         return JSONResponse({"status": "ready", **status})
+
+    async def logs(request: Request) -> Response:
+        if not authorized(request, gw.live.table.server.admin_token):
+            return denied()
+        return await _log_query(query.page, dict(request.query_params))
+
+    async def log_record(request: Request) -> Response:
+        if not authorized(request, gw.live.table.server.admin_token):
+            return denied()
+        ident = request.path_params["id"]
+        found = await asyncio.to_thread(query.one, gw.requests.backend, ident)
+        if found is None:
+            return JSONResponse({"error": f"no request {ident!r} in the log (it may be past retention)"}, 404)
+        return JSONResponse(found)
+
+    async def analytics(request: Request) -> Response:
+        if not authorized(request, gw.live.table.server.admin_token):
+            return denied()
+        return await _log_query(query.analytics, dict(request.query_params))
+
+    async def _log_query(run: Any, params: dict[str, str]) -> Response:
+        try:
+            return JSONResponse(await asyncio.to_thread(run, gw.requests.backend, params))
+        except query.BadQuery as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        except Exception as exc:  # the database: unreachable, locked, ... say so, don't crash
+            return JSONResponse({"error": f"log store {gw.requests.backend.name}: {exc}"}, 503)
 
     async def budgets(request: Request) -> Response:
         if not authorized(request, gw.live.table.server.admin_token):
@@ -202,6 +237,11 @@ def admin_app(gw: Gateway) -> Starlette:
             return denied()
         return JSONResponse(describe(gw.live.table))
 
+    async def metrics(request: Request) -> Response:
+        if not authorized(request, gw.live.table.server.admin_token):
+            return denied()
+        return Response(await gw.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
     async def explain(request: Request) -> Response:
         if not authorized(request, gw.live.table.server.admin_token):
             return denied()
@@ -215,14 +255,21 @@ def admin_app(gw: Gateway) -> Starlette:
         status, answer = explain_answer(gw.live.table, body)
         return JSONResponse(answer, status)
 
+    from gateway import dashboard  # here, not at the top: the dashboard imports this module
+
     return Starlette(
         routes=[
+            *dashboard.routes(gw),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/api/reload", reload, methods=["POST"]),
             Route("/api/config", config),
             Route("/api/explain", explain, methods=["POST"]),
             Route("/api/budgets", budgets),
+            Route("/api/logs", logs),
+            Route("/api/logs/{id}", log_record),
+            Route("/api/analytics", analytics),
             Route("/api/limits", limits),
+            Route("/metrics", metrics),
         ]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -10,13 +11,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from gateway import state_views, tracing
 from gateway.accesslog import AccessLog
 from gateway.admin import admin_app
 from gateway.dataplane import DataPlane
 from gateway.errors import GatewayError
 from gateway.http import Receive, Scope, Send, send_response
+from gateway.logstore.service import DEFAULT_STORE, RequestLog
+from gateway.metrics import Metrics, Readers
 from gateway.reload import LiveConfig, Watcher
 from gateway.table import Format, RoutingTable
+from gateway.tracing import Tracing
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("gateway")
@@ -27,15 +32,48 @@ ADMIN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/", "/api", "/dashboar
 class Gateway:
     """One process's gateway: the live table, the upstream pool, the access log and the watcher."""
 
-    def __init__(self, live: LiveConfig, *, watch: bool = True, access_log: AccessLog | None = None) -> None:
+    def __init__(
+        self,
+        live: LiveConfig,
+        *,
+        watch: bool = True,
+        access_log: AccessLog | None = None,
+        default_log_store: str = DEFAULT_STORE,
+    ) -> None:
         self.live = live
         self.pool = UpstreamPool()
         self.log = access_log or AccessLog(enabled=live.table.server.access_log)
         self.data = DataPlane(self.pool, self.log)
+        self.requests = RequestLog(live.table, default_log_store)  # the durable log behind /api/logs
+        self.data.observers.append(self.requests.observe)
+        live.listeners.append(self.requests.on_swap)
+        self.tracing = Tracing(self._provider_type) if tracing.enabled() else None  # OpenTelemetry
+        if self.tracing is not None:
+            self.data.observers.append(self.tracing.observe)
+        self.metrics = Metrics(
+            Readers(
+                # Both logs: the access log (stdout) and the request log (the store).
+                log_depth=lambda: self.log.depth() + self.requests.writer.depth(),
+                log_dropped=lambda: self.log.dropped + self.requests.writer.dropped,
+                circuits=self.data.breakers.snapshot,
+                config_version=lambda: self.live.table.version,
+                budgets=self._budget_views,
+            )
+        )
+        self.data.observers.append(self.metrics.observe)
+        live.reload_listeners.append(self.metrics.on_reload)
         self.admin = admin_app(self)
         self.watcher = Watcher(live, files=watch)
         self.draining = False
         live.listeners.append(self._on_swap)
+
+    async def _budget_views(self) -> list[dict[str, Any]]:
+        table = self.live.table  # one snapshot for the store and the budgets
+        return await state_views.budgets(self.data.admission.store(table), table)
+
+    def _provider_type(self, name: str) -> str | None:
+        provider = self.live.table.providers.get(name)
+        return provider.type if provider is not None else None
 
     def _on_swap(self, table: RoutingTable) -> None:
         self.log.enabled = table.server.access_log
@@ -85,6 +123,7 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.log.start()
+                self.requests.start()
                 self.watcher.start()
                 self._mark_draining_on_exit_signals()
                 await send({"type": "lifespan.startup.complete"})
@@ -94,6 +133,9 @@ class Gateway:
                 await self.data.admission.drain()
                 await self.pool.close()
                 self.log.stop()
+                await asyncio.to_thread(self.requests.stop)  # every queued record is written
+                if self.tracing is not None:
+                    await asyncio.to_thread(self.tracing.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

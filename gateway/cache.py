@@ -16,11 +16,10 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError
-from gateway.http import Message, Send
+from gateway.http import Send
 from gateway.table import Gateway
 from gateway.usage import Usage
 
-MAX_ENTRY = 4 * 1024 * 1024  # larger answers are served but not stored
 MAX_TTL = 30 * 24 * 3600.0
 IGNORED_FIELDS = frozenset({"metadata", "user"})  # who asked, not what
 
@@ -118,37 +117,6 @@ class Entry:
             )
         except (ValueError, KeyError, TypeError):
             return None
-
-
-class Recorder:
-    """Wraps `send` to keep a copy of what the client is sent, up to MAX_ENTRY bytes."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.status = 0
-        self.content_type = b""
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.complete = False
-        self.too_large = False
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            for name, value in message.get("headers", ()):
-                if name == b"content-type":
-                    self.content_type = value
-        elif message["type"] == "http.response.body":
-            chunk = message.get("body", b"")
-            if chunk and not self.too_large:
-                self.size += len(chunk)
-                if self.size > MAX_ENTRY:
-                    self.too_large, self.chunks = True, []
-                else:
-                    self.chunks.append(bytes(chunk))
-            if not message.get("more_body", False):
-                self.complete = True
-        await self._send(message)
 
 
 async def replay(send: Send, entry: Entry, headers: list[tuple[bytes, bytes]]) -> None:

@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from gateway.http import (
     Headers,
     Message,
     Receive,
+    Recorder,
     Scope,
     Send,
     header_map,
@@ -50,6 +52,13 @@ MODEL_ENDPOINTS = {
     "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
     "/v1/chat/completions": (Format.OPENAI, "chat"),
 }
+
+
+_UNSET = object()
+
+
+def _usd(value: Decimal | None) -> str | None:
+    return format_usd(value) if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +97,10 @@ class Request:
     timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
     max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
     ticket: Ticket | None = None  # what the request holds in the state store (limits, budgets)
+    request_body: bytes | None = None  # kept for the log when the gateway logs bodies
+    response: Recorder | None = None  # what the client was sent, likewise
     cache: str | None = None  # HIT, MISS or BYPASS when the cache applies
+    final_cost: object = _UNSET  # Decimal | None once computed (see DataPlane._final_cost)
 
     def response_headers(self, in_flight: bool = True) -> list[tuple[bytes, bytes]]:
         """Gateway headers; `in_flight`: an upstream attempt not yet recorded is being answered."""
@@ -144,7 +156,9 @@ class DataPlane:
         async def watch_disconnect() -> None:
             nonlocal gone
             message = await receive()
-            if message["type"] == "http.disconnect" and req.status == 0:
+            # A client that closes after its last byte (SDKs do, at once) has not left early.
+            done = req.exchange is not None and req.exchange.complete
+            if message["type"] == "http.disconnect" and req.status == 0 and not done:
                 gone = True
                 task.cancel()
 
@@ -156,7 +170,7 @@ class DataPlane:
                     req.caller = authenticate(gateway, headers)
                     body = await self._read(receive, table)
                     watcher = asyncio.ensure_future(watch_disconnect())
-                    await self.model_call(req, endpoint[1], body, send)
+                    await self.model_call(req, endpoint[1], body, self._capture(req, body, send))
                 elif path == "/v1/models":
                     req.caller = authenticate(gateway, headers)
                     models = gateway.models_anthropic if fmt is Format.ANTHROPIC else gateway.models_openai
@@ -166,7 +180,7 @@ class DataPlane:
                     plan = self.passthrough_plan(req, path)
                     body = await self._read(receive, table)
                     watcher = asyncio.ensure_future(watch_disconnect())
-                    await self.passthrough(req, plan, body, send)
+                    await self.passthrough(req, plan, body, self._capture(req, body, send))
             except GatewayError as exc:
                 await self._fail(req, exc, send)
             except ClientGone:
@@ -182,6 +196,16 @@ class DataPlane:
             if req.ticket is not None:
                 self._settle(req)
             self._log(req)
+
+    @staticmethod
+    def _capture(req: Request, body: bytes, send: Send) -> Send:
+        """With `logs.bodies`, keep the request body and a copy of the answer for the log record."""
+        bodies = req.gateway.log_bodies
+        if not (req.table.logs.bodies if bodies is None else bodies):
+            return send
+        req.request_body = body
+        req.response = Recorder(send, LOGGED_BODY_LIMIT)
+        return req.response
 
     @staticmethod
     def _client_left(req: Request) -> None:
@@ -210,12 +234,21 @@ class DataPlane:
             headers += req.ticket.report.headers()
         await send_response(send, exc.status, body, headers)
 
+    def _final_cost(self, req: Request) -> Decimal | None:
+        """The request's cost from its final usage (0 for a cache hit; None without a price), computed
+        once for the budget settlement and the log."""
+        if req.cache == "HIT":
+            return Decimal(0)
+        if req.final_cost is _UNSET:
+            price = self.prices.price(req.table, req.target) if req.usage and req.target else None
+            req.final_cost = cost(price, req.usage) if price is not None and req.usage is not None else None
+        return req.final_cost  # type: ignore[return-value]
+
     def _settle(self, req: Request) -> None:
         """Budgets and token windows learn what the request really used (a cache hit used nothing)."""
         assert req.ticket is not None
         usage = req.usage if req.cache != "HIT" else None
-        price = self.prices.price(req.table, req.target) if usage and req.target else None
-        spent = cost(price, usage) if price is not None and usage is not None else None
+        spent = self._final_cost(req) if usage is not None else None
         # Answered: the upstream said 200 (the client may have left after its last byte, or mid-stream).
         answered = req.cache != "HIT" and (
             req.status == 200 or (req.exchange is not None and req.exchange.status == 200)
@@ -264,7 +297,7 @@ class DataPlane:
 
     async def _try_cache(
         self, req: Request, policy: cache.Policy | None, send: Send
-    ) -> tuple[bool, Send, cache.Recorder | None]:
+    ) -> tuple[bool, Send, Recorder | None]:
         """(answered from the cache, the send to answer with, the recorder that keeps a miss's answer)."""
         if policy is None:
             return False, send, None
@@ -274,7 +307,7 @@ class DataPlane:
         req.cache = "MISS"
         entry = await self._cached(req, policy.key)
         if entry is None:
-            recorder = cache.Recorder(send)
+            recorder = Recorder(send)
             return False, recorder, recorder
         req.cache, req.status, req.usage = "HIT", entry.status, entry.usage
         req.target, req.route = entry.target, entry.route
@@ -314,7 +347,7 @@ class DataPlane:
             return None  # an unreachable cache is a miss, never an error
         return cache.Entry.decode(data) if data is not None else None
 
-    async def _store_answer(self, req: Request, recorder: cache.Recorder, policy: cache.Policy) -> None:
+    async def _store_answer(self, req: Request, recorder: Recorder, policy: cache.Policy) -> None:
         """Keep a complete 200 answer (never an error, a cut stream or an oversized one)."""
         if not (recorder.complete and recorder.status == 200 and req.status == 200 and req.error is None):
             return
@@ -376,7 +409,7 @@ class DataPlane:
                 try:
                     ex = await self._call_leaf(req, call, leaf, send, retry_on)
                 except GatewayError as exc:
-                    req.attempts.append(_attempt(leaf, exc.status, exc.message, started))
+                    req.attempts.append(_attempt(leaf, exc.status, exc.message, started, req.started))
                     if exc.cause is not None:
                         self.breakers.record(_breaker_key(leaf), ok=False)
                     if not failure_matches(hold, None, exc.cause):
@@ -384,7 +417,9 @@ class DataPlane:
                     error, status, cause, advised = exc, None, exc.cause, None
                 else:
                     req.attempts.append(
-                        _attempt(leaf, ex.status if ex else 200, ex.error if ex else None, started)
+                        _attempt(
+                            leaf, ex.status if ex else 200, ex.error if ex else None, started, req.started
+                        )
                     )
                     if ex is not None:
                         # 5xx and broken streams count against a target; 4xx (429 too) is not its fault.
@@ -692,16 +727,63 @@ class DataPlane:
             "cache_write_tokens": usage.cache_write_tokens if usage else None,
             "token": req.caller.token.name if req.caller and req.caller.token else None,
             "key": req.key,
-            "cost_usd": ("0" if req.cache == "HIT" else self._coster(req)(usage)) if usage else None,
+            "cost_usd": _usd(self._final_cost(req)) if usage else None,
             "cache": req.cache,
             "state_error": req.ticket.unavailable if req.ticket else None,
             "config_version": req.table.version,
             "attempts": req.attempts,
             "error": req.error,
         }
+        if req.caller is not None or b"x-gateway-metadata" in req.headers:
+            record["metadata"] = _metadata(req)
+        parent = req.headers.get(b"traceparent")
+        if parent is not None:  # for OpenTelemetry: the request's span continues the client's trace
+            record["traceparent"] = parent.decode("latin-1")
+        if req.request_body is not None:
+            secrets = _client_secrets(req)
+            record["request_body"] = redact(req.request_body.decode("utf-8", "replace"), secrets)
+            sent = req.response
+            if sent is not None:
+                text = (
+                    "(over 1 MiB: not kept)"
+                    if sent.too_large
+                    else b"".join(sent.chunks).decode("utf-8", "replace")
+                )
+                record["response_body"] = redact(text, secrets)
         self.log.write(record)
         for observe in self.observers:
             observe(record)
+
+
+LOGGED_BODY_LIMIT = 1024 * 1024
+
+
+def _metadata(req: Request) -> dict[str, Any]:
+    """The request's metadata as routing sees it: the header's, overridden by the token's."""
+    merged: dict[str, Any] = {}
+    raw = req.headers.get(b"x-gateway-metadata")
+    if raw:
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            merged.update(parsed)
+    token = req.caller.token if req.caller is not None else None
+    if token is not None:
+        merged.update(token.metadata)
+    return merged
+
+
+def _client_secrets(req: Request) -> list[str]:
+    """Every credential the client sent and every stored key: none may reach a logged body."""
+    found = [
+        value.decode("latin-1").removeprefix("Bearer ").strip()
+        for name, value in req.headers.items()
+        if name
+        in (b"authorization", b"x-api-key", b"x-goog-api-key", b"x-gateway-key", b"cf-aig-authorization")
+    ]
+    return found + [k.secret for k in req.table.keys.values() if k.secret]
 
 
 def _overrides(headers: dict[bytes, bytes]) -> tuple[float | None, int | None]:
@@ -757,12 +839,14 @@ def _breaker_key(leaf: Leaf) -> str:
     return f"{leaf.target}#key:{leaf.key}" if leaf.key else leaf.target
 
 
-def _attempt(leaf: Leaf, status: int, error: str | None, started: float) -> dict[str, Any]:
+def _attempt(leaf: Leaf, status: int, error: str | None, started: float, request: float) -> dict[str, Any]:
+    now = time.perf_counter()
     return {
         "target": leaf.target,
         "status": status,
         "error": error,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        "start_ms": round((started - request) * 1000, 3),  # since the request arrived
+        "duration_ms": round((now - started) * 1000, 3),
     }
 
 

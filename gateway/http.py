@@ -66,3 +66,36 @@ async def send_response(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class Recorder:
+    """Wraps `send` to keep a copy of what the client is sent (for the cache and logged bodies), up to
+    `limit` bytes; past that it keeps nothing and says `too_large`."""
+
+    def __init__(self, send: Send, limit: int = 4 * 1024 * 1024) -> None:
+        self._send = send
+        self.limit = limit
+        self.status = 0
+        self.content_type = b""
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.complete = False
+        self.too_large = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            for name, value in message.get("headers", ()):
+                if name == b"content-type":
+                    self.content_type = value
+        elif message["type"] == "http.response.body":
+            chunk = message.get("body", b"")
+            if chunk and not self.too_large:
+                self.size += len(chunk)
+                if self.size > self.limit:
+                    self.too_large, self.chunks = True, []
+                else:
+                    self.chunks.append(bytes(chunk))
+            if not message.get("more_body", False):
+                self.complete = True
+        await self._send(message)

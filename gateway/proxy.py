@@ -170,6 +170,7 @@ class Exchange:
     held: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
     retry_after: float | None = None  # seconds, from the upstream's retry-after(-ms) header
     stream: StreamRelay | None = None  # while streaming: what it has seen so far, should the client leave
+    complete: bool = False  # the client has been sent the last byte: a disconnect now is not leaving
 
     @property
     def upstream_error(self) -> str | None:
@@ -297,6 +298,7 @@ async def exchange(
                     result.retry_after = retry_after(resp.headers)
                     return result
                 await send_held(send, result.status, out_headers, data)
+                result.complete = True
                 return result
     except TimeoutError:
         if result.streamed:  # the response has started: the client learns of it in its stream
@@ -345,6 +347,7 @@ async def _end_stream_with_error(
 ) -> None:
     result.error = message
     await send({"type": "http.response.body", "body": stream_error(fmt, kind, message, request_id)})
+    result.complete = True
 
 
 async def _relay_stream(
@@ -378,9 +381,11 @@ async def _relay_stream(
     except StreamFailure as exc:
         result.error = exc.message
         await send({"type": "http.response.body", "body": stream.error_event(exc.kind, exc.message)})
+        result.complete = True
         return
     result.error = stream.error
     await send({"type": "http.response.body", "body": tail})
+    result.complete = True
 
 
 async def send_held(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

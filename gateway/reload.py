@@ -40,6 +40,8 @@ class LiveConfig:
     loaded_at: float = field(default_factory=time.time)
     last_reload: ReloadResult | None = None
     listeners: list[Callable[[RoutingTable], None]] = field(default_factory=list)
+    # Called with every reload's outcome, rejected ones too (listeners above only see swaps).
+    reload_listeners: list[Callable[[ReloadResult], None]] = field(default_factory=list)
     reloads: dict[str, int] = field(default_factory=lambda: {"ok": 0, "rejected": 0})
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -52,6 +54,12 @@ class LiveConfig:
 
     def apply(self, outcome: RoutingTable | ConfigError) -> ReloadResult:
         """Swap a compiled table in, or record why the edit was rejected and keep the current one."""
+        result = self._apply(outcome)
+        for listener in self.reload_listeners:
+            listener(result)
+        return result
+
+    def _apply(self, outcome: RoutingTable | ConfigError) -> ReloadResult:
         if isinstance(outcome, ConfigError):
             self.reloads["rejected"] += 1
             errors = tuple(str(i) for i in outcome.errors)

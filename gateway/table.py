@@ -144,6 +144,13 @@ class State:
 
 
 @dataclass(frozen=True, slots=True)
+class Logs:
+    store: str | None = None  # None: the app's default (sqlite:///./data/gateway.db)
+    bodies: bool = False  # for gateways that don't say
+    retention: float | None = None  # seconds; None: kept until deleted by hand
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     budget: str | None
     rate: Rate | None
@@ -187,6 +194,7 @@ class Gateway:
     rate_limits: tuple[Rate, ...] = ()
     budgets: tuple[str, ...] = ()
     cache_ttl: float | None = None  # seconds; None: the cache is off unless a request asks for it
+    log_bodies: bool | None = None  # None: logs.bodies decides
 
     def allows(self, model: str) -> bool:
         return self.allow is None or any(p.fullmatch(model) for p in self.allow)
@@ -225,6 +233,7 @@ class RoutingTable:
     warnings: tuple[str, ...] = ()
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     state: State = State()
+    logs: Logs = Logs()
     # resolve.lookup's answers by model name: resolving builds a node per call, which is measurable on
     # the hot path. The only mutable part of a table; bounded (resolve.MEMO_SIZE), never iterated.
     lookups: dict[str, tuple[str | None, Node]] = field(default_factory=dict, compare=False, repr=False)

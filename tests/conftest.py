@@ -129,3 +129,22 @@ def redis_url(_redis_server: str) -> str:
 
     flush(_redis_server)
     return _redis_server
+
+
+@pytest.fixture(scope="session")
+def _postgres_server() -> Iterator[str]:
+    from tests.services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(_postgres_server: str) -> str:
+    """A real PostgreSQL with an empty `requests` log (dropped before each test)."""
+    import psycopg
+
+    with psycopg.connect(_postgres_server, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS requests")
+        conn.execute("DROP TABLE IF EXISTS gateway_schema")
+    return _postgres_server

@@ -33,6 +33,7 @@ class GatewayProcess:
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env=self.env,
+            cwd=self.config if self.config.is_dir() else self.config.parent,  # its ./data/ stays there
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

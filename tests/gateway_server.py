@@ -53,7 +53,14 @@ class GatewayServer:
         self.log = CapturedLog()
         table = compile_config(config, env)
         self.live = LiveConfig(config, table, env=env)
-        self.app = Gateway(self.live, watch=watch, access_log=AccessLog(stream=self.log))  # type: ignore[arg-type]
+        # The request log goes beside the config folder, never into the working directory.
+        self.log_db = config.parent / f"{config.name}-requests.db"
+        self.app = Gateway(
+            self.live,
+            watch=watch,
+            access_log=AccessLog(stream=self.log),  # type: ignore[arg-type]
+            default_log_store=f"sqlite:///{self.log_db}",
+        )
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.app,

@@ -3,6 +3,7 @@ its tests; in CI (CI=true) it fails them, so a broken install can never pass as 
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
@@ -22,7 +23,7 @@ def require(binary: str) -> str:
         (p for p in (f"/usr/bin/{binary}", f"/usr/sbin/{binary}") if os.path.exists(p)), None
     )
     if path is None:
-        message = f"{binary} is not installed (apt-get install redis-server; .ci/run does)"
+        message = f"{binary} is not installed (.ci/run installs it with apt-get)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -65,3 +66,41 @@ def flush(url: str) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
         s.sendall(b"FLUSHALL\r\n")
         s.recv(16)
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    return require(name)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (trust auth, loopback only); yields its URL. PostgreSQL refuses to
+    run as root, so as root the cluster belongs to the `postgres` user the Debian package creates."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    folder = tempfile.mkdtemp(prefix="gateway-pg-")
+    if as_root:
+        shutil.chown(folder, "postgres")
+    data = os.path.join(folder, "data")
+    port = free_port()
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
+    try:
+        subprocess.run([*prefix, initdb, "-D", data, "-A", "trust", "-U", "postgres"], check=True, **quiet)
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", data, "-o", options, "-l", os.path.join(folder, "log"), "-w", "start"],
+            check=True,
+            **quiet,
+        )
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.fail(f"PostgreSQL did not start: {exc}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", data, "-m", "immediate", "stop"], check=False, **quiet)
+        shutil.rmtree(folder, ignore_errors=True)

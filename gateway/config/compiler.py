@@ -31,6 +31,7 @@ from gateway.table import (
     Gateway,
     Leaf,
     Limit,
+    Logs,
     Matcher,
     ModelMap,
     Node,
@@ -178,6 +179,7 @@ class _Compiler:
             warnings=tuple(str(i) for i in self.issues if i.warning),
             budgets=MappingProxyType(self.budgets()),
             state=state,
+            logs=self.logs(),
         )
 
     def version(self) -> str:
@@ -234,6 +236,15 @@ class _Compiler:
             )
             for name, e in self.sections["budgets"].items()
         }
+
+    def logs(self) -> Logs:
+        s = self.sections["logs"]
+        retention = self.parse(s["retention"], (), parse_duration, None) if "retention" in s else None
+        return Logs(
+            str(s["store"].value) if "store" in s else None,
+            bool(s["bodies"].value) if "bodies" in s else False,
+            retention,
+        )
 
     def state(self, gateways: Mapping[str, Gateway], server: Server) -> State:
         state = State(**{k: str(e.value) for k, e in self.sections["state"].items()})
@@ -559,6 +570,7 @@ class _Compiler:
             else (),
             budgets=tuple(spec.get("budgets", ())),
             cache_ttl=self.cache_ttl(entry, spec.get("cache")),
+            log_bodies=spec["logs"].get("bodies") if isinstance(spec.get("logs"), dict) else None,
         )
 
     def cache_ttl(self, entry: Entry | None, spec: Mapping[str, Any] | None) -> float | None:

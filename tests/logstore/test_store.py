@@ -1,0 +1,179 @@
+"""The log store on both databases: migration, batched writes, filters, cursor pages, one record,
+analytics and retention. SQLite in a temp folder; PostgreSQL is a real server (tests/services.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.logstore import open_backend
+from gateway.logstore.query import BadQuery, analytics, one, page
+from gateway.logstore.writer import LogWriter
+
+NOW = time.time()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
+def writer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogWriter]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/logs.db"
+    elif request.param == "memory":
+        url = "memory"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    w = LogWriter(open_backend(url), retention=None)
+    w.start()
+    yield w
+    w.stop()
+
+
+def record(i: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": f"req-{i:04d}",
+        "ts": NOW - 3600 + i,
+        "gateway": "default",
+        "route": None,
+        "provider": "anthropic",
+        "model": "claude-haiku-4-5",
+        "status": 200,
+        "stream": i % 2 == 0,
+        "latency_ms": float(i),
+        "ttfb_ms": 1.0,
+        "input_tokens": 10,
+        "output_tokens": i,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "cost_usd": "0.0001",
+        "cache": None,
+        "token": None,
+        "metadata": {"user": f"u{i % 3}", "tier": "pro"},
+        "attempts": [
+            {"target": "anthropic/claude-haiku-4-5", "status": 200, "error": None, "duration_ms": 1.0}
+        ],
+        "config_version": "abc",
+        "error": None,
+        **fields,
+    }
+
+
+def fill(w: LogWriter, records: list[dict[str, Any]]) -> None:
+    for r in records:
+        w.write(r)
+    assert w.flush()
+    assert w.error is None and w.dropped == 0
+
+
+def test_pages_newest_first_with_a_cursor(writer: LogWriter) -> None:
+    fill(writer, [record(i) for i in range(25)])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "10", **({"cursor": cursor} if cursor else {})}
+        answer = page(writer.backend, params)
+        seen += [r["id"] for r in answer["data"]]
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"req-{i:04d}" for i in reversed(range(25))]
+    first = page(writer.backend, {"limit": "1"})["data"][0]
+    assert first["ts"].endswith("Z") and first["metadata"] == {"user": "u0", "tier": "pro"}
+    assert first["attempts"][0]["target"] == "anthropic/claude-haiku-4-5" and "request_body" not in first
+
+
+def test_filters(writer: LogWriter) -> None:
+    fill(
+        writer,
+        [record(i) for i in range(6)]
+        + [record(10, model="gpt-5", provider="openai", status=502, cache="MISS", token="bot")]
+        + [record(11, status=429, gateway="support", metadata={"user": 7})],
+    )
+
+    def ids(**params: str) -> list[str]:
+        return [r["id"] for r in page(writer.backend, params)["data"]]
+
+    assert ids(model="gpt-5") == ["req-0010"]
+    assert ids(provider="openai", status="502") == ["req-0010"]
+    assert ids(status="4xx") == ["req-0011"]
+    assert ids(token="bot", cache="MISS") == ["req-0010"]
+    assert ids(gateway="support") == ["req-0011"]
+    assert ids(**{"metadata.user": "u1"}) == ["req-0010", "req-0004", "req-0001"]
+    assert ids(**{"metadata.user": "7"}) == ["req-0011"]
+    assert ids(since=str(NOW - 3600 + 4), until=str(NOW - 3600 + 6)) == ["req-0005", "req-0004"]
+    assert len(ids(since="2h")) == 8
+    with pytest.raises(BadQuery, match="status"):
+        ids(status="fine")
+    with pytest.raises(BadQuery, match="since"):
+        ids(since="yesterday-ish")
+    with pytest.raises(BadQuery, match="cursor"):
+        ids(cursor="not-a-cursor")
+
+
+def test_one_record_with_bodies_and_writes_are_idempotent(writer: LogWriter) -> None:
+    fill(writer, [record(1, request_body='{"q": 1}', response_body="answer"), record(1)])
+    found = one(writer.backend, "req-0001")
+    assert found is not None and found["request_body"] == '{"q": 1}' and found["response_body"] == "answer"
+    assert one(writer.backend, "nope") is None
+
+
+def test_analytics_buckets_groups_and_percentiles(writer: LogWriter) -> None:
+    base = NOW - 7200
+    rows = [
+        record(
+            i, ts=base + i * 60, latency_ms=float(i + 1), cost_usd="0.001", cache="HIT" if i < 3 else "MISS"
+        )
+        for i in range(10)
+    ]
+    rows += [record(50, ts=base + 3700, model="gpt-5", status=500, latency_ms=100.0, cost_usd=None)]
+    fill(writer, rows)
+    answer = analytics(writer.backend, {"since": str(base), "until": str(base + 7200), "bucket": "1h"})
+    totals = answer["totals"]
+    assert totals["requests"] == 11 and totals["errors"] == 1
+    assert totals["cost_usd"] == "0.01" and totals["output_tokens"] == sum(range(10)) + 50
+    assert totals["latency_ms_p50"] == 6.0 and totals["latency_ms_p99"] == 100.0
+    assert totals["cache_hit_rate"] == 0.3  # 3 hits of the 10 requests the cache applied to
+    assert [b["requests"] for b in answer["buckets"]] == [10, 1]
+    grouped = analytics(
+        writer.backend, {"since": str(base), "until": str(base + 7200), "bucket": "2h", "group_by": "model"}
+    )
+    assert {b["group"]: b["requests"] for b in grouped["buckets"]} == {"claude-haiku-4-5": 10, "gpt-5": 1}
+    by_user = analytics(
+        writer.backend,
+        {"since": str(base), "until": str(base + 7200), "bucket": "2h", "group_by": "metadata.user"},
+    )
+    assert {b["group"]: b["requests"] for b in by_user["buckets"]} == {"u0": 4, "u1": 3, "u2": 4}
+    with pytest.raises(BadQuery, match="group_by"):
+        analytics(writer.backend, {"group_by": "password"})
+    with pytest.raises(BadQuery, match="bucket"):
+        analytics(writer.backend, {"bucket": "1ms"})
+
+
+def test_retention_deletes_old_records(tmp_path: Path) -> None:
+    w = LogWriter(open_backend(f"sqlite:///{tmp_path}/r.db"), retention=1800)
+    w.start()
+    try:
+        fill(w, [record(0, ts=NOW - 7200), record(1, ts=NOW - 60)])
+        assert [r["id"] for r in page(w.backend, {})["data"]] == ["req-0001"]
+    finally:
+        w.stop()
+
+
+def test_a_database_that_is_down_counts_dropped_records(tmp_path: Path) -> None:
+    from tests.gateway_server import free_port
+
+    w = LogWriter(
+        open_backend(f"postgresql://nobody:pw-canary-991@127.0.0.1:{free_port()}/x"), retention=None
+    )
+    w.start()
+    try:
+        w.write(record(0))
+        deadline = time.monotonic() + 10
+        while w.dropped == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert w.dropped == 1 and w.error is not None and "pw-canary-991" not in w.error
+    finally:
+        w.stop()
