@@ -11,7 +11,8 @@ from gateway.providers import Adapter
 from gateway.table import EMPTY, Gateway, Leaf, RoutingTable, Token
 
 # Where a gateway token may be, in the order config.md gives.
-TOKEN_HEADERS = (b"x-gateway-key", b"authorization", b"x-api-key")
+# Where a gateway token may come, in order; cf-aig-authorization is Cloudflare AI Gateway's name for it.
+TOKEN_HEADERS = (b"x-gateway-key", b"cf-aig-authorization", b"authorization", b"x-api-key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ def _credential(headers: dict[bytes, bytes], name: bytes) -> bytes | None:
         if scheme.lower() != b"bearer":
             return None
         value = rest.strip()
+    elif name == b"cf-aig-authorization" and value[:7].lower() == b"bearer ":
+        value = value[7:].strip()
     return value or None
 
 
@@ -67,7 +70,7 @@ def authenticate(gateway: Gateway, headers: dict[bytes, bytes]) -> Caller:
             token_header = name
             break
     if token is None:
-        where = "x-gateway-key, Authorization: Bearer or x-api-key"
+        where = "x-gateway-key (or cf-aig-authorization), Authorization: Bearer or x-api-key"
         if presented_any:
             raise GatewayError("authentication_error", f"invalid gateway token for gateway {gateway.name!r}")
         raise GatewayError(

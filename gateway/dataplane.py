@@ -734,7 +734,7 @@ class DataPlane:
             "attempts": req.attempts,
             "error": req.error,
         }
-        if req.caller is not None or b"x-gateway-metadata" in req.headers:
+        if req.caller is not None or any(h in req.headers for h in _METADATA_HEADERS):
             record["metadata"] = _metadata(req)
         parent = req.headers.get(b"traceparent")
         if parent is not None:  # for OpenTelemetry: the request's span continues the client's trace
@@ -756,12 +756,13 @@ class DataPlane:
 
 
 LOGGED_BODY_LIMIT = 1024 * 1024
+_METADATA_HEADERS = tuple(h.encode() for h in routing.METADATA_HEADERS)
 
 
 def _metadata(req: Request) -> dict[str, Any]:
     """The request's metadata as routing sees it: the header's, overridden by the token's."""
     merged: dict[str, Any] = {}
-    raw = req.headers.get(b"x-gateway-metadata")
+    raw = next((req.headers[h] for h in _METADATA_HEADERS if h in req.headers), None)
     if raw:
         try:
             parsed = orjson.loads(raw)

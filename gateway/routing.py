@@ -450,6 +450,10 @@ def explain(table: RoutingTable, gateway_name: str, model: str, facts: Facts) ->
     return explain_decision(table, gateway_name, model, facts).lines
 
 
+# The request metadata header, then the names Cloudflare AI Gateway and Portkey give it (for migrations).
+METADATA_HEADERS = ("x-gateway-metadata", "cf-aig-metadata", "x-portkey-metadata")
+
+
 def make_facts(
     table: RoutingTable,
     gateway_name: str,
@@ -466,7 +470,7 @@ def make_facts(
     """Facts for explain: the `x-gateway-metadata` header, metadata, then the token's metadata, merged."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     merged: dict[str, MetadataValue] = {}
-    raw = lowered.get("x-gateway-metadata")
+    raw = next((lowered[h] for h in METADATA_HEADERS if h in lowered), None)
     if raw:
         try:
             parsed = json.loads(raw)

@@ -199,9 +199,12 @@ gateways:
     raw = db.read_bytes() + (
         db.with_name(db.name + "-wal").read_bytes() if db.with_name(db.name + "-wal").exists() else b""
     )
+    stdout = b"".join(gw.log.lines)  # the access log the gateway writes to stdout
+    assert b'"request_body"' in stdout
     for secret in (client_key, token, STORED_KEY):
         assert secret not in shown
         assert secret.encode() not in raw
+        assert secret.encode() not in stdout
 
 
 def _serve_config(tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream) -> Path:
