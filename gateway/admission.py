@@ -101,19 +101,31 @@ class Admission:
 
     async def gateway_limits(self, ticket: Ticket, ask: Ask) -> None:
         """The gateway's `rate_limits`; raises a 429 with retry-after when one is reached."""
-        scope = f"gateway:{ask.gateway.name}"
         for rate in ask.gateway.rate_limits:
-            key = window_key(scope, rate, ask.facts())
-            window = await self._call(ticket, ask.table, check(self.store(ask.table), key, rate))
-            if window is None:
-                return
-            ticket.report.add(rate, window)
-            if not window.admitted:
-                message = refusal_message(rate, f"gateway {ask.gateway.name!r}", window)
-                raise GatewayError("rate_limit_error", message, headers=_retry_after(window.reset))
-            if rate.kind == "tokens":
-                ticket.store = self.store(ask.table)
-                ticket.token_windows.append((key, rate))
+            refusal = await self._count(
+                ticket, ask, rate, f"gateway:{ask.gateway.name}", f"gateway {ask.gateway.name!r}"
+            )
+            if refusal is not None:
+                raise refusal
+
+    async def _count(
+        self, ticket: Ticket, ask: Ask, rate: Rate, scope: str, where: str
+    ) -> GatewayError | None:
+        """Count this request in one rate limit's window: the 429 to answer when the limit is reached,
+        else None (also when the store is down and `on_unavailable: open` lets it pass)."""
+        key = window_key(scope, rate, ask.facts())
+        store = self.store(ask.table)
+        window = await self._call(ticket, ask.table, check(store, key, rate))
+        if window is None:
+            return None
+        ticket.report.add(rate, window)
+        if not window.admitted:
+            message = refusal_message(rate, where, window)
+            return GatewayError("rate_limit_error", message, headers=_retry_after(window.reset))
+        if rate.kind == "tokens":
+            ticket.store = store
+            ticket.token_windows.append((key, rate))
+        return None
 
     async def plan(self, ticket: Ticket, ask: Ask, rand: Callable[[], float]) -> tuple[Candidate, ...]:
         """The route plan, with its gates passed and its budgets reserved."""
@@ -179,23 +191,13 @@ class Admission:
         spent: set[int],
     ) -> GatewayError | None:
         for limit, route in pending:
-            rate = limit.rate
-            if rate is None:
+            if limit.rate is None:
                 continue
-            key = window_key(f"route:{route}", rate, ask.facts())
-            window = await self._call(ticket, ask.table, check(self.store(ask.table), key, rate))
-            if window is None:
-                passed.add(id(limit))
-                continue
-            ticket.report.add(rate, window)
-            if not window.admitted:
+            refusal = await self._count(ticket, ask, limit.rate, f"route:{route}", f"route {route!r}")
+            if refusal is not None:
                 spent.add(id(limit))
-                message = refusal_message(rate, f"route {route!r}", window)
-                return GatewayError("rate_limit_error", message, headers=_retry_after(window.reset))
+                return refusal
             passed.add(id(limit))
-            if rate.kind == "tokens":
-                ticket.store = self.store(ask.table)
-                ticket.token_windows.append((key, rate))
         return None
 
     async def _reserve(
