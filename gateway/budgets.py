@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.pricing import MILLION, Price, format_usd
 from gateway.routing import Facts, show_value
-from gateway.state.store import Counter, to_units, to_usd
+from gateway.state.store import Counter, to_usd
 from gateway.table import Budget
 
 # When a request does not say how long its answer may be (OpenAI's max_tokens is optional), its worst
@@ -116,7 +116,7 @@ def warning(budget: Budget, spent: int) -> str | None:
     """The x-gateway-budget-warning text once spend passes `warn_at`, else None."""
     if budget.warn_at is None:
         return None
-    limit = to_units(budget.usd)
+    limit = budget.units
     if spent < limit * budget.warn_at:
         return None
     shown = f"${format_usd(to_usd(spent))} of ${format_usd(budget.usd)}"

@@ -11,7 +11,7 @@ from typing import Any
 from gateway.budgets import period, reset_text
 from gateway.pricing import format_usd
 from gateway.state import Store, StoreUnavailable
-from gateway.state.store import Counter, to_units, to_usd
+from gateway.state.store import Counter, to_usd
 from gateway.table import Fallback, Limit, Node, Rate, RouteRef, RoutingTable, Split, Switch
 
 PING_TIMEOUT = 1.0
@@ -37,7 +37,7 @@ async def budgets(store: Store, table: RoutingTable) -> list[dict[str, Any]]:
     out = []
     for b in table.budgets.values():
         label, end = period(b.period, now)
-        limit = to_units(b.usd)
+        limit = b.units
         reset = reset_text(Counter("", limit, end.timestamp() if end else None))
         counters = []
         for c in sorted(await store.counters(f"{b.name}|{label}|"), key=lambda c: c.key):

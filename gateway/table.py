@@ -134,7 +134,7 @@ class Budget:
     @property
     def units(self) -> int:
         """The limit in the stores' integer units (1e-10 USD)."""
-        return int(self.usd * 10**10)
+        return int(self.usd * 10**10)  # = state.store.to_units (table.py imports nothing from stores)
 
 
 @dataclass(frozen=True, slots=True)
