@@ -13,6 +13,8 @@ from gateway.table import EMPTY, Gateway, Leaf, RoutingTable, Token
 # Where a gateway token may be, in the order config.md gives.
 # Where a gateway token may come, in order; cf-aig-authorization is Cloudflare AI Gateway's name for it.
 TOKEN_HEADERS = (b"x-gateway-key", b"cf-aig-authorization", b"authorization", b"x-api-key")
+# Where a client's own provider key may come, in order; api-key is Azure OpenAI's header.
+CLIENT_KEY_HEADERS = (b"x-api-key", b"authorization", b"api-key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ def _match_token(tokens: tuple[Token, ...], presented: bytes) -> Token | None:
 
 def authenticate(gateway: Gateway, headers: dict[bytes, bytes]) -> Caller:
     if gateway.auth == "none":
-        for name in (b"x-api-key", b"authorization"):
+        for name in CLIENT_KEY_HEADERS:
             value = _credential(headers, name)
             if value is not None:
                 return Caller(None, (name, value))
@@ -78,7 +80,7 @@ def authenticate(gateway: Gateway, headers: dict[bytes, bytes]) -> Caller:
             f"gateway {gateway.name!r} requires a gateway token: send it in {where}",
         )
     client_key = None
-    for name in (b"x-api-key", b"authorization"):
+    for name in CLIENT_KEY_HEADERS:
         if name != token_header:
             value = _credential(headers, name)
             if value is not None:

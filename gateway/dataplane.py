@@ -37,7 +37,7 @@ from gateway.http import (
     send_response,
 )
 from gateway.pricing import Prices, cost, format_usd
-from gateway.providers import ADAPTERS, Adapter
+from gateway.providers import Adapter, adapter_for, model_url
 from gateway.redact import redact
 from gateway.state import StoreUnavailable
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
@@ -467,7 +467,7 @@ class DataPlane:
             )
         if provider.format is not req.format:
             return await self.translated_call(req, call, provider, leaf, send, retry_on)
-        adapter = ADAPTERS[provider.format]
+        adapter = adapter_for(provider)
         path = adapter.PATHS.get(call.operation)
         if path is None:
             raise GatewayError(
@@ -477,7 +477,10 @@ class DataPlane:
         metered = req.ticket is not None and req.ticket.metered
         body = _apply_plan(call, leaf, provider.format, metered)
         query = req.scope.get("query_string", b"")
-        url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
+        if provider.type == "azure-openai":  # the URL names the deployment and the api-version
+            url = model_url(provider, path, leaf.model)
+        else:
+            url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         relay = proxy.PassthroughRelay(adapter, req.format, req.id)
         return await self._exchange(
@@ -495,7 +498,7 @@ class DataPlane:
     ) -> proxy.Exchange | None:
         """A client in one format, a provider in another: translate through the hub, both ways."""
         assert provider.format is not None
-        adapter = ADAPTERS[provider.format]
+        adapter = adapter_for(provider)
         obj = {**call.obj, **leaf.params} if leaf.params else call.obj
         try:
             if call.operation == "count_tokens":
@@ -510,7 +513,7 @@ class DataPlane:
         relay = pipeline.TranslationRelay(
             req.format, provider.format, call.model, req.id, translated, include_usage
         )
-        url = provider.base_url + translated.path
+        url = model_url(provider, translated.path, leaf.model)
         return await self._exchange(
             req, provider, relay, "POST", url, headers, translated.body, send, leaf.timeout, auth, retry_on
         )
@@ -527,7 +530,7 @@ class DataPlane:
         """count_tokens for a non-Anthropic model: Gemini's countTokens, else an offline estimate."""
         hub = pipeline.to_hub(req.format, {**obj, "max_tokens": obj.get("max_tokens", 1)}, leaf.model)
         if provider.format is Format.GEMINI:
-            adapter = ADAPTERS[provider.format]
+            adapter = adapter_for(provider)
             auth, req.key = upstream_auth(
                 req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter
             )
@@ -626,7 +629,7 @@ class DataPlane:
         req.target = f"{provider.name}/"
         req.caller = authenticate(req.gateway, req.headers)
         rest = _passthrough_path(req.scope, path)
-        adapter = ADAPTERS[provider.format]
+        adapter = adapter_for(provider)
         auth, req.key = upstream_auth(req.table, req.gateway, Leaf(provider.name, ""), req.caller, adapter)
         query = req.scope.get("query_string", b"").decode("latin-1")
         url = yarl.URL(provider.base_url + rest + ("?" + query if query else ""), encoded=True)

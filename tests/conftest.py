@@ -47,6 +47,18 @@ def openai_up(_openai_upstream: FakeUpstream) -> FakeUpstream:
     return _openai_upstream
 
 
+@pytest.fixture(scope="session")
+def _azure_upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream("azure") as fake:
+        yield fake
+
+
+@pytest.fixture
+def azure_up(_azure_upstream: FakeUpstream) -> FakeUpstream:
+    _azure_upstream.reset()
+    return _azure_upstream
+
+
 @pytest.fixture
 def gemini_up(_gemini_upstream: FakeUpstream) -> FakeUpstream:
     _gemini_upstream.reset()

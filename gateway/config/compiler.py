@@ -61,7 +61,12 @@ DEFAULT_BASE_URLS = {
     "bedrock": "https://bedrock-runtime.{region}.amazonaws.com",
     "vertex": "https://{region}-aiplatform.googleapis.com/v1",
 }
-FORMATS = {"anthropic": Format.ANTHROPIC, "openai": Format.OPENAI, "gemini": Format.GEMINI}
+FORMATS = {
+    "anthropic": Format.ANTHROPIC,
+    "openai": Format.OPENAI,
+    "gemini": Format.GEMINI,
+    "azure-openai": Format.OPENAI,  # OpenAI's wire format at Azure's URLs, with an api-key header
+}
 DEFAULT_FALLBACK_ON = ("429", "5xx", "timeout", "connect")
 
 
@@ -272,6 +277,8 @@ class _Compiler:
             if "{region}" in base_url:
                 base_url = base_url.format(region=spec.get("region", ""))
             fmt = FORMATS.get(ptype)
+            if ptype == "azure-openai" and not spec.get("api_version"):  # the schema says so too
+                self.error(e, ("api_version",), "'api_version' is required for an azure-openai provider")
             if fmt is None:
                 self.error(
                     e,

@@ -1,11 +1,12 @@
-"""Provider adapters: one small module per wire format (URLs, auth headers, usage)."""
+"""Provider adapters: one small module per wire format (URLs, auth headers, usage), plus provider
+types that speak a format with their own URLs and auth (Azure OpenAI)."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from gateway.providers import anthropic, gemini, openai
-from gateway.table import Format
+from gateway.providers import anthropic, azure_openai, gemini, openai
+from gateway.table import Format, Provider
 from gateway.usage import Usage
 
 
@@ -29,3 +30,22 @@ ADAPTERS: dict[Format, Adapter] = {
     Format.OPENAI: openai,
     Format.GEMINI: gemini,
 }
+
+# Provider types whose URLs and auth differ from their wire format's usual ones.
+TYPE_ADAPTERS: dict[str, Adapter] = {"azure-openai": azure_openai}
+
+
+def adapter_for(provider: Provider) -> Adapter:
+    """The adapter for a served provider (format not None): by type first, else by wire format."""
+    adapter = TYPE_ADAPTERS.get(provider.type)
+    if adapter is not None:
+        return adapter
+    assert provider.format is not None
+    return ADAPTERS[provider.format]
+
+
+def model_url(provider: Provider, path: str, model: str) -> str:
+    """Where a model call for `model` goes: `path` below base_url, or the type's own URL scheme."""
+    if provider.type == "azure-openai":
+        return azure_openai.chat_url(provider, model)
+    return provider.base_url + path

@@ -77,6 +77,11 @@ def _check_auth(request: web.Request) -> None:
 
 async def _read_body(request: web.Request) -> dict[str, Any]:
     _check_auth(request)
+    return await read_payload(request)
+
+
+async def read_payload(request: web.Request) -> dict[str, Any]:
+    """The request body, checked as the real API checks it (auth aside: Azure checks its own header)."""
     payload = await read_json_object(
         request,
         "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -316,7 +321,11 @@ _STREAM_ERROR = _data(
 
 @model_endpoint(error_response)
 async def chat_completions(request: web.Request, script: Script) -> web.StreamResponse:
-    payload = await _read_body(request)
+    return await answer(request, script, await _read_body(request))
+
+
+async def answer(request: web.Request, script: Script, payload: dict[str, Any]) -> web.StreamResponse:
+    """A chat.completion or its stream for a validated payload (shared with the Azure fake)."""
     reply = _plan_reply(payload, script)
     headers = {"x-request-id": new_id("req_fake"), "openai-processing-ms": "1"}
     if payload.get("stream") is True:

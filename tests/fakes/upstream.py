@@ -1,6 +1,6 @@
 """``FakeUpstream``: a provider-shaped aiohttp server on 127.0.0.1, run in its own thread and loop.
 
-    with FakeUpstream("anthropic") as fake:        # or "openai" / "gemini"; also .start() / .stop()
+    with FakeUpstream("anthropic") as fake:        # or "openai" / "gemini" / "azure"; also .start() / .stop()
         fake.push(Script(status=529), Script(text="hi"))   # FIFO, one per model-endpoint request
         ...                                         # point the client at fake.base_url
         fake.requests[-1].json                      # what arrived (every path is recorded)
@@ -19,7 +19,7 @@ from typing import Literal, Self
 
 from aiohttp import web
 
-from . import anthropic_wire, gemini_wire, openai_wire
+from . import anthropic_wire, azure_wire, gemini_wire, openai_wire
 from .app import build_app
 from .common import Wire
 from .script import RecordedRequest, Script
@@ -27,11 +27,12 @@ from .state import FakeState
 
 __all__ = ["FakeUpstream", "Kind", "RecordedRequest", "Script"]
 
-Kind = Literal["anthropic", "openai", "gemini"]
+Kind = Literal["anthropic", "openai", "gemini", "azure"]
 _WIRES: dict[str, Wire] = {
     "anthropic": anthropic_wire.WIRE,
     "openai": openai_wire.WIRE,
     "gemini": gemini_wire.WIRE,
+    "azure": azure_wire.WIRE,  # Azure OpenAI: deployment URLs, api-version, api-key
 }
 # In-flight handlers (stalled streams) get this long on stop() before being cancelled; keeps stop fast.
 _SHUTDOWN_GRACE = 0.2
