@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from gateway.errors import GatewayError
 from gateway.providers import Adapter
+from gateway.providers.presets import needs_key
 from gateway.table import EMPTY, Gateway, Leaf, RoutingTable, Token
 
 # Where a gateway token may be, in the order config.md gives.
@@ -105,6 +106,9 @@ def upstream_auth(
                     return adapter.auth_headers(stored.secret), f"key:{stored.name}"
         elif source == "request" and caller.client_key is not None:
             return adapter.client_auth_headers(*caller.client_key), "request"
+    provider = table.providers.get(leaf.provider)
+    if provider is not None and not needs_key(provider.type):  # a local server (ollama, vllm, ...)
+        return [], "none"
     raise GatewayError("authentication_error", _missing_key_message(table, gateway, leaf, adapter))
 
 

@@ -37,7 +37,7 @@ from gateway.http import (
     send_response,
 )
 from gateway.pricing import Prices, cost, format_usd
-from gateway.providers import Adapter, adapter_for, model_url
+from gateway.providers import Adapter, adapter_for, model_url, presets
 from gateway.redact import redact
 from gateway.state import StoreUnavailable
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
@@ -475,7 +475,7 @@ class DataPlane:
             )
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
         metered = req.ticket is not None and req.ticket.metered
-        body = _apply_plan(call, leaf, provider.format, metered)
+        body = _apply_plan(call, leaf, provider.format, metered, provider.type)
         query = req.scope.get("query_string", b"")
         if provider.type == "azure-openai":  # the URL names the deployment and the api-version
             url = model_url(provider, path, leaf.model)
@@ -514,8 +514,9 @@ class DataPlane:
             req.format, provider.format, call.model, req.id, translated, include_usage
         )
         url = model_url(provider, translated.path, leaf.model)
+        body = presets.clean_body(provider.type, translated.body)  # fields the preset's API rejects
         return await self._exchange(
-            req, provider, relay, "POST", url, headers, translated.body, send, leaf.timeout, auth, retry_on
+            req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth, retry_on
         )
 
     async def count_tokens(
@@ -878,9 +879,17 @@ def _passthrough_path(scope: Scope, path: str) -> str:
     return rest
 
 
-def _apply_plan(call: Call, leaf: Leaf, fmt: Format, metered: bool = False) -> bytes:
+def _apply_plan(call: Call, leaf: Leaf, fmt: Format, metered: bool = False, ptype: str = "") -> bytes:
     """The body sent upstream: byte-exact, but for the model name (when resolution changed it), params,
-    for Anthropic, thinking blocks without a signature, and for a metered OpenAI stream, usage."""
+    for Anthropic, thinking blocks without a signature, for a metered OpenAI stream, usage, and for an
+    OpenAI-compatible preset, the request fields its API rejects."""
+    body = _planned_body(call, leaf, fmt, metered)
+    if presets.unsupported_in(ptype, {**call.obj, **leaf.params} if leaf.params else call.obj):
+        return presets.clean_body(ptype, body)
+    return body
+
+
+def _planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
     body, obj, model = call.body, call.obj, call.model
     if metered and fmt is Format.OPENAI and obj.get("stream") is True:
         options = obj.get("stream_options")

@@ -60,6 +60,15 @@ PACKAGE_PROVIDERS: Mapping[str, str] = {
     "vertex": "google",
     "bedrock": "aws",
     "azure-openai": "azure",
+    # OpenAI-compatible presets (gateway.providers.presets); the local ones (ollama, ...) have no prices.
+    "groq": "groq",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "xai": "x-ai",
+    "together": "together",
+    "fireworks": "fireworks",
+    "openrouter": "openrouter",
+    "cerebras": "cerebras",
 }
 # (cache read, cache write) as multiples of the input price, when no one gives a number.
 _CACHE_MULTIPLIERS: Mapping[str, tuple[Decimal, Decimal]] = {

@@ -23,6 +23,7 @@ from gateway.config import schema
 from gateway.config.issues import ConfigError, Issue, KeyPath, Location
 from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
+from gateway.providers.presets import PRESETS
 from gateway.table import (
     EMPTY,
     Budget,
@@ -60,12 +61,14 @@ DEFAULT_BASE_URLS = {
     "gemini": "https://generativelanguage.googleapis.com/v1beta",
     "bedrock": "https://bedrock-runtime.{region}.amazonaws.com",
     "vertex": "https://{region}-aiplatform.googleapis.com/v1",
+    **{ptype: preset.base_url for ptype, preset in PRESETS.items()},  # groq, ollama, ...
 }
 FORMATS = {
     "anthropic": Format.ANTHROPIC,
     "openai": Format.OPENAI,
     "gemini": Format.GEMINI,
     "azure-openai": Format.OPENAI,  # OpenAI's wire format at Azure's URLs, with an api-key header
+    **dict.fromkeys(PRESETS, Format.OPENAI),  # OpenAI-compatible presets: OpenAI's format and adapter
 }
 DEFAULT_FALLBACK_ON = ("429", "5xx", "timeout", "connect")
 

@@ -1,0 +1,107 @@
+"""OpenAI-compatible presets: a provider `type` that is the OpenAI wire format and adapter with a
+default base_url, whether a key is needed, and the request fields its API rejects.
+
+Read by the compiler (default base_url, wire format) and the data plane (fields dropped before the
+request goes upstream, the no-key rule for local servers). Only documented rejections are listed:
+
+- groq: https://console.groq.com/docs/openai ("Currently Unsupported OpenAI Features": `logprobs`,
+  `logit_bias`, `top_logprobs` and `messages[].name` "will result in a 400 error"; "If N is supplied,
+  it must be equal to 1").
+
+Other presets drop nothing: no rejection is documented in the project's reference material.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("gateway.presets")
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    base_url: str
+    needs_key: bool  # False: a local server; without a key the request goes without Authorization
+    unsupported: tuple[str, ...] = ()  # top-level request fields the API rejects
+    n_must_be_one: bool = False  # `n` other than 1 is rejected
+    message_name: bool = True  # False: `messages[].name` is rejected
+
+
+PRESETS: dict[str, Preset] = {
+    "groq": Preset(
+        "https://api.groq.com/openai/v1",
+        True,
+        unsupported=("logprobs", "logit_bias", "top_logprobs"),
+        n_must_be_one=True,
+        message_name=False,
+    ),
+    "mistral": Preset("https://api.mistral.ai/v1", True),
+    "deepseek": Preset("https://api.deepseek.com/v1", True),
+    "xai": Preset("https://api.x.ai/v1", True),
+    "together": Preset("https://api.together.xyz/v1", True),
+    "fireworks": Preset("https://api.fireworks.ai/inference/v1", True),
+    "openrouter": Preset("https://openrouter.ai/api/v1", True),
+    "cerebras": Preset("https://api.cerebras.ai/v1", True),
+    "ollama": Preset("http://127.0.0.1:11434/v1", False),
+    "vllm": Preset("http://127.0.0.1:8000/v1", False),
+    "lmstudio": Preset("http://127.0.0.1:1234/v1", False),
+    "llamacpp": Preset("http://127.0.0.1:8080/v1", False),
+}
+
+
+def needs_key(provider_type: str) -> bool:
+    """False only for a local preset: its server takes requests without a key."""
+    preset = PRESETS.get(provider_type)
+    return preset is None or preset.needs_key
+
+
+def _has_quirks(preset: Preset) -> bool:
+    return bool(preset.unsupported) or preset.n_must_be_one or not preset.message_name
+
+
+def unsupported_in(provider_type: str, obj: dict[str, Any]) -> list[str]:
+    """The fields of an OpenAI chat request that this type's API rejects (empty: send it as is)."""
+    preset = PRESETS.get(provider_type)
+    if preset is None or not _has_quirks(preset):
+        return []
+    found = [name for name in preset.unsupported if name in obj]
+    if preset.n_must_be_one and "n" in obj and obj["n"] != 1:
+        found.append("n")
+    messages = obj.get("messages")
+    if (
+        not preset.message_name
+        and isinstance(messages, list)
+        and any(isinstance(m, dict) and "name" in m for m in messages)
+    ):
+        found.append("messages[].name")
+    return found
+
+
+def drop_unsupported(provider_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` without the fields this type's API rejects; `obj` itself when there are none."""
+    found = unsupported_in(provider_type, obj)
+    if not found:
+        return obj
+    log.debug("dropped request fields unsupported by %s: %s", provider_type, ", ".join(found))
+    cleaned = {k: v for k, v in obj.items() if k not in found}
+    if "messages[].name" in found:
+        cleaned["messages"] = [
+            {k: v for k, v in m.items() if k != "name"} if isinstance(m, dict) else m for m in obj["messages"]
+        ]
+    return cleaned
+
+
+def clean_body(provider_type: str, body: bytes) -> bytes:
+    """A serialized request without the fields this type's API rejects; `body` itself when none."""
+    preset = PRESETS.get(provider_type)
+    if preset is None or not _has_quirks(preset):
+        return body
+    obj = orjson.loads(body)
+    if not isinstance(obj, dict):
+        return body
+    cleaned = drop_unsupported(provider_type, obj)
+    return body if cleaned is obj else orjson.dumps(cleaned)
