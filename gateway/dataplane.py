@@ -765,15 +765,9 @@ _METADATA_HEADERS = tuple(h.encode() for h in routing.METADATA_HEADERS)
 
 def _metadata(req: Request) -> dict[str, Any]:
     """The request's metadata as routing sees it: the header's, overridden by the token's."""
-    merged: dict[str, Any] = {}
-    raw = next((req.headers[h] for h in _METADATA_HEADERS if h in req.headers), None)
-    if raw:
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            merged.update(parsed)
+    merged: dict[str, Any] = routing.header_metadata(
+        next((req.headers[h] for h in _METADATA_HEADERS if h in req.headers), None)
+    )
     token = req.caller.token if req.caller is not None else None
     if token is not None:
         merged.update(token.metadata)

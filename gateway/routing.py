@@ -454,6 +454,17 @@ def explain(table: RoutingTable, gateway_name: str, model: str, facts: Facts) ->
 METADATA_HEADERS = ("x-gateway-metadata", "cf-aig-metadata", "x-portkey-metadata")
 
 
+def header_metadata(raw: str | bytes | None) -> dict[str, MetadataValue]:
+    """The metadata header's JSON object; anything else (absent, malformed, not an object) is none."""
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def make_facts(
     table: RoutingTable,
     gateway_name: str,
@@ -469,15 +480,7 @@ def make_facts(
 ) -> Facts:
     """Facts for explain: the `x-gateway-metadata` header, metadata, then the token's metadata, merged."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    merged: dict[str, MetadataValue] = {}
-    raw = next((lowered[h] for h in METADATA_HEADERS if h in lowered), None)
-    if raw:
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            merged.update(parsed)
+    merged = header_metadata(next((lowered[h] for h in METADATA_HEADERS if h in lowered), None))
     merged.update(metadata or {})
     gateway = table.gateways.get(gateway_name)
     if token is not None and gateway is not None:
