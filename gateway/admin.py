@@ -53,10 +53,7 @@ def describe(table: RoutingTable) -> dict[str, Any]:
             "max_body": table.server.max_body,
             "workers": table.server.workers,
         },
-        "providers": {
-            p.name: {"type": p.type, "base_url": p.base_url, "served": p.format is not None}
-            for p in table.providers.values()
-        },
+        "providers": {p.name: {"type": p.type, "base_url": p.base_url} for p in table.providers.values()},
         "keys": {
             k.name: {"provider": k.provider, "secret": k.masked, "available": k.available}
             for k in table.keys.values()

@@ -7,11 +7,11 @@ import hmac
 from dataclasses import dataclass
 
 from gateway.errors import GatewayError
-from gateway.providers import Adapter
+from gateway.providers import CLOUD_TYPES, Adapter
 from gateway.providers.presets import needs_key
-from gateway.table import EMPTY, Gateway, Leaf, RoutingTable, Token
+from gateway.table import EMPTY, Gateway, Leaf, RoutingTable, StoredKey, Token
 
-# Where a gateway token may be, in the order config.md gives.
+AMBIENT = "ambient"  # the auth label of a cloud call made with the gateway's own environment credentials
 # Where a gateway token may come, in order; cf-aig-authorization is Cloudflare AI Gateway's name for it.
 TOKEN_HEADERS = (b"x-gateway-key", b"cf-aig-authorization", b"authorization", b"x-api-key")
 # Where a client's own provider key may come, in order; api-key is Azure OpenAI's header.
@@ -94,22 +94,37 @@ def upstream_auth(
     table: RoutingTable, gateway: Gateway, leaf: Leaf, caller: Caller, adapter: Adapter
 ) -> tuple[list[tuple[bytes, bytes]], str]:
     """Auth headers for the upstream call and a label for the log ('key:<name>' or 'request')."""
+    provider = table.providers.get(leaf.provider)
     for source in gateway.provider_keys:
         if source == "stored":
             if leaf.key is not None:
                 stored = table.keys.get(leaf.key)
                 if stored is not None and stored.available:
-                    return adapter.auth_headers(stored.secret), f"key:{stored.name}"
+                    return _stored_headers(adapter, stored), f"key:{stored.name}"
                 continue
-            for stored in table.keys_by_provider.get(leaf.provider, ()):
+            keys = table.keys_by_provider.get(leaf.provider, ())
+            for stored in keys:
                 if stored.available:
-                    return adapter.auth_headers(stored.secret), f"key:{stored.name}"
+                    return _stored_headers(adapter, stored), f"key:{stored.name}"
+            if not keys and provider is not None and provider.type in CLOUD_TYPES:
+                # No stored key: the gateway's own cloud identity (AWS chain, Google default credentials).
+                return [], AMBIENT
         elif source == "request" and caller.client_key is not None:
             return adapter.client_auth_headers(*caller.client_key), "request"
-    provider = table.providers.get(leaf.provider)
     if provider is not None and not needs_key(provider.type):  # a local server (ollama, vllm, ...)
         return [], "none"
     raise GatewayError("authentication_error", _missing_key_message(table, gateway, leaf, adapter))
+
+
+def _stored_headers(adapter: Adapter, stored: StoredKey) -> list[tuple[bytes, bytes]]:
+    """An API key is sent as the provider wants it; cloud credentials (no `secret`) sign the call or mint
+    its token later, once the body is final (`providers.credentials`)."""
+    return adapter.auth_headers(stored.secret) if stored.secret else []
+
+
+def stored_key(table: RoutingTable, label: str) -> StoredKey | None:
+    """The stored key an `upstream_auth` label names (`key:<name>`), if any."""
+    return table.keys.get(label[4:]) if label.startswith("key:") else None
 
 
 def _missing_key_message(table: RoutingTable, gateway: Gateway, leaf: Leaf, adapter: Adapter) -> str:

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 import yarl
 
-from gateway import cache, proxy, routing
+from gateway import cache, catalogue, proxy, routing
 from gateway.accesslog import AccessLog, RequestIds
 from gateway.admission import Admission, Ask, Ticket
-from gateway.auth import Caller, authenticate, upstream_auth
+from gateway.auth import Caller, authenticate, stored_key, upstream_auth
 from gateway.body import replace_top_level_string
 from gateway.circuit import Breakers
 from gateway.config.units import parse_duration
@@ -37,7 +37,18 @@ from gateway.http import (
     send_response,
 )
 from gateway.pricing import Prices, cost, format_usd
-from gateway.providers import Adapter, adapter_for, model_url, presets
+from gateway.providers import (
+    CLOUD_TYPES,
+    Adapter,
+    Decoder,
+    adapter_for,
+    bedrock,
+    model_url,
+    presets,
+    vertex,
+    wire_format,
+)
+from gateway.providers.credentials import CloudCredentials
 from gateway.redact import redact
 from gateway.state import StoreUnavailable
 from gateway.table import Format, Gateway, Leaf, Provider, RoutingTable
@@ -125,9 +136,12 @@ class Request:
 
 
 class DataPlane:
-    def __init__(self, pool: UpstreamPool, log: AccessLog) -> None:
+    def __init__(
+        self, pool: UpstreamPool, log: AccessLog, credentials: CloudCredentials | None = None
+    ) -> None:
         self.pool = pool
         self.log = log
+        self.credentials = credentials or CloudCredentials()  # Bedrock signatures, Vertex access tokens
         self.ids = RequestIds()
         self.budget = RetryBudget()
         # Called with each request's record once it is done (on the event loop: they must be quick).
@@ -173,7 +187,8 @@ class DataPlane:
                     await self.model_call(req, endpoint[1], body, self._capture(req, body, send))
                 elif path == "/v1/models":
                     req.caller = authenticate(gateway, headers)
-                    models = gateway.models_anthropic if fmt is Format.ANTHROPIC else gateway.models_openai
+                    query = scope.get("query_string", b"")
+                    models = await catalogue.models_answer(table, gateway, fmt, query)
                     req.status = 200
                     await send_response(send, 200, models, req.response_headers())
                 else:
@@ -458,15 +473,9 @@ class DataPlane:
         """One upstream call for one target; None when the gateway answered itself (a local estimate)."""
         provider = req.table.providers[leaf.provider]
         req.target = leaf.target
-        if provider.format is None:
-            raise GatewayError(
-                "invalid_request_error",
-                f"provider {provider.name!r} has type {provider.type!r}, which this version "
-                "does not serve yet",
-                status=501,
-            )
-        if provider.format is not req.format:
-            return await self.translated_call(req, call, provider, leaf, send, retry_on)
+        fmt = wire_format(provider, leaf.model)
+        if fmt is not req.format:
+            return await self.translated_call(req, call, provider, leaf, send, retry_on, fmt)
         adapter = adapter_for(provider)
         path = adapter.PATHS.get(call.operation)
         if path is None:
@@ -475,16 +484,53 @@ class DataPlane:
             )
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
         metered = req.ticket is not None and req.ticket.metered
-        body = _apply_plan(call, leaf, provider.format, metered, provider.type)
+        body = _apply_plan(call, leaf, fmt, metered, provider.type)
+        headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
+        relay = proxy.PassthroughRelay(adapter, req.format, req.id)
+        if provider.type in CLOUD_TYPES:
+            return await self.cloud_call(
+                req, call.operation, provider, leaf, relay, headers, body, send, auth, retry_on
+            )
         query = req.scope.get("query_string", b"")
         if provider.type == "azure-openai":  # the URL names the deployment and the api-version
             url = model_url(provider, path, leaf.model)
         else:
             url = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
-        headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
-        relay = proxy.PassthroughRelay(adapter, req.format, req.id)
         return await self._exchange(
             req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth, retry_on
+        )
+
+    async def cloud_call(
+        self,
+        req: Request,
+        operation: str,
+        provider: Provider,
+        leaf: Leaf,
+        relay: proxy.Relay,
+        headers: dict[str, str],
+        body: bytes,
+        send: Send,
+        auth: Headers,
+        retry_on: Callable[[int], bool] | None,
+    ) -> proxy.Exchange:
+        """An Anthropic Messages call to Claude on Bedrock or Vertex AI (or a Converse model on Bedrock):
+        the cloud's URL and body, and a decoder for its answer."""
+        decoder: Decoder
+        try:
+            if provider.type == "bedrock":
+                prepared = bedrock.request(
+                    provider, leaf.model, operation, body, headers.get("anthropic-beta")
+                )
+                url, body = prepared.url, prepared.body
+                decoder = bedrock.Decoder(leaf.model, req.id, prepared)
+            else:
+                url, body = vertex.claude_request(provider, leaf.model, operation, body)
+                decoder = vertex.Decoder(req.id)
+        except Untranslatable as exc:
+            raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
+        headers["content-type"] = "application/json"
+        return await self._exchange(
+            req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth, retry_on, decoder
         )
 
     async def translated_call(
@@ -495,24 +541,26 @@ class DataPlane:
         leaf: Leaf,
         send: Send,
         retry_on: Callable[[int], bool] | None,
+        fmt: Format,
     ) -> proxy.Exchange | None:
         """A client in one format, a provider in another: translate through the hub, both ways."""
-        assert provider.format is not None
         adapter = adapter_for(provider)
         obj = {**call.obj, **leaf.params} if leaf.params else call.obj
         try:
             if call.operation == "count_tokens":
-                return await self.count_tokens(req, obj, provider, leaf, send, retry_on)
-            translated = pipeline.build_request(req.format, provider.format, obj, leaf.model)
+                return await self.count_tokens(req, obj, provider, leaf, send, retry_on, fmt)
+            translated = pipeline.build_request(req.format, fmt, obj, leaf.model)
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter)
-        headers = pipeline.upstream_headers(provider, auth)
+        headers = pipeline.upstream_headers(fmt, provider, auth)
         options = obj.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        relay = pipeline.TranslationRelay(
-            req.format, provider.format, call.model, req.id, translated, include_usage
-        )
+        relay = pipeline.TranslationRelay(req.format, fmt, call.model, req.id, translated, include_usage)
+        if provider.type in CLOUD_TYPES and fmt is Format.ANTHROPIC:
+            return await self.cloud_call(
+                req, call.operation, provider, leaf, relay, headers, translated.body, send, auth, retry_on
+            )
         url = model_url(provider, translated.path, leaf.model)
         body = presets.clean_body(provider.type, translated.body)  # fields the preset's API rejects
         return await self._exchange(
@@ -527,19 +575,22 @@ class DataPlane:
         leaf: Leaf,
         send: Send,
         retry_on: Callable[[int], bool] | None,
+        fmt: Format,
     ) -> proxy.Exchange | None:
         """count_tokens for a non-Anthropic model: Gemini's countTokens, else an offline estimate."""
         hub = pipeline.to_hub(req.format, {**obj, "max_tokens": obj.get("max_tokens", 1)}, leaf.model)
-        if provider.format is Format.GEMINI:
+        if fmt is Format.GEMINI:
             adapter = adapter_for(provider)
             auth, req.key = upstream_auth(
                 req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter
             )
             gemini_body = gemini.anthropic_request_to_gemini(hub)
-            body = orjson.dumps(gemini.count_tokens_request(gemini_body, model=leaf.model))
-            url = provider.base_url + gemini.GEMINI_PATHS["count"].format(model=leaf.model)
+            # Vertex names the model in its URL only; AI Studio wants it inside the request too.
+            named = None if provider.type == "vertex" else leaf.model
+            body = orjson.dumps(gemini.count_tokens_request(gemini_body, model=named))
+            url = model_url(provider, gemini.GEMINI_PATHS["count"].format(model=leaf.model), leaf.model)
             relay = pipeline.CountTokensRelay(req.id)
-            headers = pipeline.upstream_headers(provider, auth)
+            headers = pipeline.upstream_headers(fmt, provider, auth)
             return await self._exchange(
                 req, provider, relay, "POST", url, headers, body, send, leaf.timeout, auth, retry_on
             )
@@ -564,10 +615,14 @@ class DataPlane:
         total: float | None,
         auth: Headers,
         retry_on: Callable[[int], bool] | None = None,
+        decoder: Decoder | None = None,
     ) -> proxy.Exchange:
         req.exchange = proxy.Exchange()
         if req.timeout is not None:
             total = min(total or provider.timeouts.total, req.timeout)
+        if provider.type in CLOUD_TYPES and not auth:  # signed, or a minted token, once the body is final
+            key = stored_key(req.table, req.key or "")
+            headers = await self.credentials.authorize(provider, key, method, str(url), headers, body)
         try:
             result = await proxy.exchange(
                 self.pool,
@@ -586,6 +641,7 @@ class DataPlane:
                 tuple(s.encode("latin-1") for s in _secrets(auth) if len(s) >= 8),
                 retry_on,
                 self._coster(req),
+                decoder,
             )
         except GatewayError as exc:
             exc.message = redact(exc.message, _secrets(auth))
@@ -621,10 +677,6 @@ class DataPlane:
                 "calls go to /v1/messages or /v1/chat/completions, native calls to "
                 "/<provider>/<path> for a configured provider",
                 code="not_found",
-            )
-        if provider.format is None:
-            raise GatewayError(
-                "invalid_request_error", f"provider {name!r} ({provider.type}) is not served yet", status=501
             )
         req.format = provider.format
         req.target = f"{provider.name}/"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ import yarl
 
 from gateway.errors import KINDS, GatewayError, kind_for_status, render
 from gateway.http import Send
-from gateway.providers import Adapter
+from gateway.providers import Adapter, Decoder
 from gateway.table import Format, Provider
 from gateway.upstream import UpstreamPool, is_connect_error
 from gateway.usage import StreamSniffer, Usage
@@ -51,6 +51,10 @@ DROP_REQUEST = frozenset(
         b"x-forwarded-host",
         b"x-forwarded-proto",
         b"x-real-ip",
+        # A native Bedrock client's own SigV4 signature parts: the gateway signs the call itself.
+        b"x-amz-date",
+        b"x-amz-security-token",
+        b"x-amz-content-sha256",
     }
 )
 DROP_REQUEST_PREFIXES = (b"x-gateway-", b"cf-aig-", b"x-portkey-")
@@ -69,6 +73,8 @@ DROP_RESPONSE = frozenset(
 )
 # A translated body is the gateway's own: the upstream's content type no longer describes it.
 DROP_TRANSLATED = DROP_RESPONSE | {"content-type"}
+# Streamed answers: SSE, and AWS event-stream framing (Bedrock), which a Decoder turns into SSE.
+STREAM_TYPES = frozenset({"text/event-stream", "application/vnd.amazon.eventstream"})
 
 
 class StreamFailure(Exception):
@@ -211,12 +217,14 @@ async def exchange(
     secrets: tuple[bytes, ...] = (),
     retry_on: Callable[[int], bool] | None = None,
     cost: Callable[[Usage], str | None] | None = None,
+    decoder: Decoder | None = None,
 ) -> Exchange:
     """Run one upstream exchange and relay its answer to the client; `result` records what happened,
     and is readable by the caller even if the exchange is cancelled (the client went away).
 
     With `retry_on`, a non-streamed error status it accepts is not sent: the answer is held back
     (`result.held`) so the caller can retry or fall back while the client has seen nothing yet.
+    A `decoder` turns a cloud's answer into the wire format the relay reads, before anything else.
     """
     result = result or Exchange()
     timeouts = provider.timeouts
@@ -233,24 +241,27 @@ async def exchange(
             ) as resp:
                 result.status = resp.status
                 result.ttfb_ms = (time.perf_counter() - clock) * 1000
-                streaming = resp.content_type == "text/event-stream"
-                drop = DROP_RESPONSE if relay.content_type(streaming) is None else DROP_TRANSLATED
+                streaming = resp.content_type in STREAM_TYPES
+                content_type = relay.content_type(streaming)
+                if content_type is None and decoder is not None:
+                    content_type = decoder.content_type(streaming)
+                drop = DROP_RESPONSE if content_type is None else DROP_TRANSLATED
                 out_headers = [
                     (k.lower().encode("latin-1"), v.encode("latin-1"))
                     for k, v in resp.headers.items()
                     if k.lower() not in drop
                 ]
                 out_headers.extend(extra_headers)
-                content_type = relay.content_type(streaming)
                 if content_type is not None:
                     out_headers.append((b"content-type", content_type))
                 if streaming:
                     phase = "idle"
                     first: list[bytes] = []
+                    chunks = resp.content.iter_any() if decoder is None else _decoded(resp, decoder)
                     if retry_on is not None and resp.status == 200:
                         # Another attempt exists: an error inside the 200 stream before any content is a
                         # failure like any other, so the stream is not started until content shows.
-                        first, failure = await _peek_stream(resp, timer, timeouts.idle, deadline, loop)
+                        first, failure = await _peek_stream(chunks, timer, timeouts.idle, deadline, loop)
                         if failure is not None and retry_on(KINDS.get(failure[0], KINDS["api_error"])[0]):
                             status = KINDS.get(failure[0], KINDS["api_error"])[0]
                             body = render(client_format, failure[0], failure[1], request_id)
@@ -266,7 +277,8 @@ async def exchange(
                             )
                             return result
                     await _relay_stream(
-                        resp,
+                        resp.status,
+                        chunks,
                         send,
                         out_headers,
                         relay.stream(),
@@ -281,6 +293,8 @@ async def exchange(
                 phase = "body"
                 timer.reschedule(deadline)
                 data = await resp.read()
+                if decoder is not None:
+                    data = decoder.body(resp.status, resp.headers, data)
                 if resp.status >= 400:
                     # Upstreams echo the key they were sent ("Incorrect API key provided: sk-..."); a stored
                     # key must not reach the client that way.
@@ -350,8 +364,20 @@ async def _end_stream_with_error(
     result.complete = True
 
 
+async def _decoded(resp: aiohttp.ClientResponse, decoder: Decoder) -> AsyncIterator[bytes]:
+    """The answer's body as it arrives, through the decoder."""
+    async for chunk in resp.content.iter_any():
+        out = decoder.feed(chunk)
+        if out:
+            yield out
+    tail = decoder.close()
+    if tail:
+        yield tail
+
+
 async def _relay_stream(
-    resp: aiohttp.ClientResponse,
+    status: int,
+    chunks: AsyncIterator[bytes],
     send: Send,
     headers: list[tuple[bytes, bytes]],
     stream: StreamRelay,
@@ -364,7 +390,7 @@ async def _relay_stream(
 ) -> None:
     result.usage = stream.usage
     result.stream = stream
-    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     result.streamed = True  # from here on, failures are reported inside the stream
     timer.reschedule(min(loop.time() + idle, deadline))
     try:
@@ -372,7 +398,7 @@ async def _relay_stream(
             out = stream.feed(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
-        async for chunk in resp.content.iter_any():
+        async for chunk in chunks:
             out = stream.feed(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -422,7 +448,7 @@ _ERROR_MARKS = (b"event: error", b'{"error"', b'"error":')
 
 
 async def _peek_stream(
-    resp: aiohttp.ClientResponse,
+    chunks_in: AsyncIterator[bytes],
     timer: asyncio.Timeout,
     idle: float,
     deadline: float,
@@ -433,14 +459,14 @@ async def _peek_stream(
     chunks: list[bytes] = []
     seen = b""
     timer.reschedule(min(loop.time() + idle, deadline))
-    async for chunk in resp.content.iter_any():
+    async for chunk in chunks_in:
         chunks.append(chunk)
         seen += chunk
         timer.reschedule(min(loop.time() + idle, deadline))
         content = min((i for i in (seen.find(m) for m in _CONTENT_MARKS) if i >= 0), default=-1)
         error = min((i for i in (seen.find(m) for m in _ERROR_MARKS) if i >= 0), default=-1)
         if error >= 0 and (content < 0 or error < content):
-            rest = b"".join([chunk async for chunk in resp.content.iter_any()])
+            rest = b"".join([chunk async for chunk in chunks_in])
             return chunks, _stream_failure(seen + rest)
         if content >= 0:
             return chunks, None

@@ -36,7 +36,7 @@ class Provider:
     name: str
     type: str
     base_url: str
-    format: Format | None  # None: the adapter for this type is not implemented yet
+    format: Format  # the wire format its calls speak (Vertex: per model, see providers.wire_format)
     timeouts: Timeouts
     max_connections: int
     headers: tuple[tuple[str, str], ...]
@@ -51,14 +51,26 @@ class StoredKey:
     secret: str = field(repr=False)
     env_vars: tuple[str, ...]  # where the secret came from, to say what to set when it is empty
     location: Location
+    # Cloud credentials instead of an API key: access_key_id, secret_access_key, session_token (Bedrock),
+    # credentials_file (Vertex). Used to sign requests or mint tokens, never sent as they are.
+    cloud: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def available(self) -> bool:
-        return bool(self.secret)
+        if self.secret:
+            return True
+        if self.cloud.get("access_key_id") and self.cloud.get("secret_access_key"):
+            return True
+        return bool(self.cloud.get("credentials_file"))
 
     @property
     def masked(self) -> str:
         if not self.secret:
+            key_id = self.cloud.get("access_key_id")
+            if key_id and self.available:
+                return f"{key_id[:4]}...{key_id[-4:]}" if len(key_id) > 12 else "****"
+            if self.cloud.get("credentials_file"):
+                return "(credentials file)"
             return "(empty)"
         return f"{self.secret[:4]}...{self.secret[-4:]}" if len(self.secret) > 12 else "****"
 
@@ -188,13 +200,13 @@ class Gateway:
     allow_text: tuple[str, ...] | None
     provider_keys: tuple[str, ...]  # stored / request, in order of preference
     settings: Mapping[str, Any]  # cache, rate_limits, budgets, logs: executed by later stages
-    models_anthropic: bytes  # GET /v1/models answers, rendered once at compile time
-    models_openai: bytes
     location: Location
     rate_limits: tuple[Rate, ...] = ()
     budgets: tuple[str, ...] = ()
     cache_ttl: float | None = None  # seconds; None: the cache is off unless a request asks for it
     log_bodies: bool | None = None  # None: logs.bodies decides
+    # (name, owner) of every name config gives this gateway, in GET /v1/models order (gateway.catalogue)
+    listed: tuple[tuple[str, str], ...] = ()
 
     def allows(self, model: str) -> bool:
         return self.allow is None or any(p.fullmatch(model) for p in self.allow)
@@ -237,3 +249,6 @@ class RoutingTable:
     # resolve.lookup's answers by model name: resolving builds a node per call, which is measurable on
     # the hot path. The only mutable part of a table; bounded (resolve.MEMO_SIZE), never iterated.
     lookups: dict[str, tuple[str | None, Node]] = field(default_factory=dict, compare=False, repr=False)
+    # Views of the whole table built on first use and kept with it (gateway.catalogue's model catalogue),
+    # so a reload (a new table) rebuilds them and requests never do.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

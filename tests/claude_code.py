@@ -50,8 +50,8 @@ _CHOSEN: contextvars.ContextVar[Script | None] = contextvars.ContextVar("chosen_
 
 
 class _RespondingState(FakeState):
-    def __init__(self, kind: Kind, responder: Responder) -> None:
-        super().__init__()
+    def __init__(self, kind: Kind, responder: Responder, settings: Callable[[], Any] | None) -> None:
+        super().__init__(settings)
         self._kind = kind
         self._responder = responder
 
@@ -72,7 +72,7 @@ class RespondingUpstream(FakeUpstream):
 
     def __init__(self, kind: Kind, responder: Responder | None = None) -> None:
         super().__init__(kind)
-        self._state = _RespondingState(kind, responder or agent_reply)
+        self._state = _RespondingState(kind, responder or agent_reply, self._wire.settings)
 
 
 # -- reading requests ------------------------------------------------------------------------------
@@ -85,20 +85,22 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
 
 
 def tool_names(kind: Kind, body: Mapping[str, Any]) -> list[str]:
-    """Names of the tools a request offers, in either wire format."""
+    """Names of the tools a request offers, in any of the wire formats (OpenAI, Anthropic, Converse)."""
     names = []
-    for tool in body.get("tools") or []:
+    converse = (body.get("toolConfig") or {}).get("tools") or []
+    for tool in body.get("tools") or converse:
         if not isinstance(tool, dict):
             continue
-        function = tool.get("function") if kind == "openai" else None
-        name = (function or tool).get("name")
+        spec = tool.get("function") if kind == "openai" else tool.get("toolSpec")
+        name = (spec or tool).get("name")
         if isinstance(name, str):
             names.append(name)
     return names
 
 
 def tool_results(kind: Kind, body: Mapping[str, Any]) -> list[str]:
-    """Tool output the request sends back: its last turn's tool_result blocks, or OpenAI tool messages."""
+    """Tool output the request sends back: its last turn's tool_result (Converse: toolResult) blocks, or
+    OpenAI tool messages."""
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     if kind == "openai":
         # The tool messages answering the last assistant turn.
@@ -107,7 +109,9 @@ def tool_results(kind: Kind, body: Mapping[str, Any]) -> list[str]:
     if not messages or messages[-1].get("role") != "user":
         return []
     blocks = _blocks(messages[-1].get("content"))
-    return [_text_of(block.get("content")) for block in blocks if block.get("type") == "tool_result"]
+    results = [_text_of(block.get("content")) for block in blocks if block.get("type") == "tool_result"]
+    converse = [block["toolResult"] for block in blocks if isinstance(block.get("toolResult"), dict)]
+    return results + [_text_of(r.get("content")) for r in converse]
 
 
 def _text_of(content: Any) -> str:
@@ -116,8 +120,22 @@ def _text_of(content: Any) -> str:
     return "".join(str(block.get("text", "")) for block in _blocks(content))
 
 
+# Model call paths: Anthropic, OpenAI, Bedrock (InvokeModel, Converse) and Vertex (rawPredict).
+MODEL_PATHS = (
+    "/messages",
+    "/chat/completions",
+    "/invoke",
+    "/invoke-with-response-stream",
+    "/converse",
+    "/converse-stream",
+    ":rawPredict",
+    ":streamRawPredict",
+)
+
+
 def is_model_call(request: RecordedRequest) -> bool:
-    return request.method == "POST" and request.path.rstrip("/").endswith(("/messages", "/chat/completions"))
+    path = request.path.rstrip("/")
+    return request.method == "POST" and path.endswith(MODEL_PATHS) and "count-tokens" not in path
 
 
 def agent_reply(kind: Kind, request: RecordedRequest) -> Script | None:

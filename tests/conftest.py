@@ -65,6 +65,32 @@ def gemini_up(_gemini_upstream: FakeUpstream) -> FakeUpstream:
     return _gemini_upstream
 
 
+@pytest.fixture(scope="session")
+def _bedrock_upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream("bedrock") as fake:
+        yield fake
+
+
+@pytest.fixture
+def bedrock_up(_bedrock_upstream: FakeUpstream) -> FakeUpstream:
+    """Fake Bedrock Runtime; ``.settings`` (credentials, API keys, region) back at defaults per test."""
+    _bedrock_upstream.reset()
+    return _bedrock_upstream
+
+
+@pytest.fixture(scope="session")
+def _vertex_upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream("vertex") as fake:
+        yield fake
+
+
+@pytest.fixture
+def vertex_up(_vertex_upstream: FakeUpstream) -> FakeUpstream:
+    """Fake Vertex AI + token endpoint; ``.settings`` (service accounts, tokens, counters) reset per test."""
+    _vertex_upstream.reset()
+    return _vertex_upstream
+
+
 GatewayFactory = Callable[..., GatewayServer]
 
 
@@ -124,6 +150,30 @@ models:
 {gateways}
 {extra}
 """
+
+
+def with_clouds(config: str, bedrock: FakeUpstream, vertex: FakeUpstream, tmp_path: Path, models: str) -> str:
+    """`config` (from standard_config) plus the Bedrock and Vertex fakes as providers `bedrock` and
+    `vertex`, their stored keys (the fake's access key; a service account made and trusted here) and
+    `models` (YAML lines under `models:`)."""
+    from tests.fakes import bedrock_wire
+    from tests.fakes.gcp import make_service_account
+
+    account = make_service_account(vertex.url + "/token", tmp_path / "sa.json")
+    vertex.settings.register_service_account(account)
+    providers = f"""providers:
+  bedrock: {{ type: bedrock, region: us-east-1, base_url: "{bedrock.url}" }}
+  vertex: {{ type: vertex, project: test-project, region: us-east5, base_url: "{vertex.base_url}" }}
+"""
+    access_key, secret = bedrock_wire.DEFAULT_ACCESS_KEY, bedrock_wire.DEFAULT_SECRET_KEY
+    keys = f"""keys:
+  aws: {{ provider: bedrock, access_key_id: {access_key}, secret_access_key: "{secret}" }}
+  gcp: {{ provider: vertex, credentials_file: "{account.path}" }}
+"""
+    config = config.replace("providers:\n", providers, 1).replace("keys:\n", keys, 1)
+    return config.replace(
+        "models:\n", "models:\n" + textwrap.indent(textwrap.dedent(models).strip() + "\n", "  "), 1
+    )
 
 
 @pytest.fixture(scope="session")

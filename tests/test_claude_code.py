@@ -33,7 +33,7 @@ from tests.claude_code import (
     run_claude,
     tool_results,
 )
-from tests.conftest import STORED_KEY, GatewayFactory, standard_config
+from tests.conftest import STORED_KEY, GatewayFactory, standard_config, with_clouds
 from tests.fakes.script import RecordedRequest
 from tests.fakes.upstream import Kind
 
@@ -220,3 +220,59 @@ def test_claude_code_model_discovery_accepts_the_gateways_list(
     _assert_round_trip("anthropic", run, seen)
     listed = [r for r in gw.records() if r["path"] == "/v1/models"]
     assert listed and listed[0]["status"] == 200, _explain(run, seen)
+
+
+@pytest.fixture(scope="module")
+def _cc_bedrock() -> Iterator[RespondingUpstream]:
+    with RespondingUpstream("bedrock") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def _cc_vertex() -> Iterator[RespondingUpstream]:
+    with RespondingUpstream("vertex") as fake:
+        yield fake
+
+
+# Claude Code -> gateway (Anthropic Messages) -> a cloud: Claude on Bedrock (InvokeModel, event-stream),
+# a non-Claude model on Bedrock (Converse), Claude on Vertex (streamRawPredict with an OAuth token).
+CLOUD_CASES = {
+    "bedrock-claude": ("bedrock", "cc-bedrock", "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/"),
+    "bedrock-converse": ("bedrock", "cc-llama", "/model/meta.llama3-3-70b-instruct-v1:0/converse"),
+    "vertex-claude": ("vertex", "cc-vertex", "/publishers/anthropic/models/claude-sonnet-4-5@20250929:"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLOUD_CASES))
+def test_claude_code_tool_round_trip_through_clouds(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    make_gateway: GatewayFactory,
+    cc_anthropic: RespondingUpstream,
+    cc_openai: RespondingUpstream,
+    _cc_bedrock: RespondingUpstream,
+    _cc_vertex: RespondingUpstream,
+    case: str,
+) -> None:
+    cloud, model, path_part = CLOUD_CASES[case]
+    fake = _cc_bedrock if cloud == "bedrock" else _cc_vertex
+    fake.reset()
+    models = """
+        cc-bedrock: "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        cc-llama: "bedrock/meta.llama3-3-70b-instruct-v1:0"
+        cc-vertex: vertex/claude-sonnet-4-5@20250929
+    """
+    config = with_clouds(standard_config(cc_anthropic, cc_openai), _cc_bedrock, _cc_vertex, tmp_path, models)
+    gw = make_gateway(config)
+    name = _test_name(request)
+    run = run_claude(name, PROMPT, gw.url, tmp_path, args=("--model", model))
+    seen = [r for r in fake.requests if r.path != "/token"]
+    dump_requests(name, seen)
+    kind = "anthropic"  # the tool checks read Anthropic bodies and Converse bodies alike
+    main = _assert_round_trip(kind, run, seen)
+    why = _explain(run, seen)
+    assert not [r for r in cc_anthropic.requests if is_model_call(r)], why
+    assert all(path_part in r.path for r in main), why
+    _assert_no_client_token(seen)
+    records = gw.records(len([r for r in seen if is_model_call(r)]))
+    assert {rec["status"] for rec in records} == {200}, records

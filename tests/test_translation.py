@@ -1,24 +1,36 @@
-"""Any client to any provider: {anthropic, openai SDK} x {anthropic, openai, gemini} x {plain, stream}.
+"""Any client to any provider: {anthropic, openai SDK} x {anthropic, openai, gemini, Claude on Bedrock,
+Converse on Bedrock, Claude on Vertex, Gemini on Vertex} x {plain, stream}.
 
 Each cell runs through a real gateway over loopback against fake upstreams that validate requests as
-strictly as the real APIs; streams are read with the SDKs' own stream helpers.
+strictly as the real APIs (the cloud fakes check SigV4 signatures and OAuth tokens as AWS and Google
+do); streams are read with the SDKs' own stream helpers.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from tests.conftest import GatewayFactory, standard_config
+from tests.conftest import GatewayFactory, standard_config, with_clouds
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer
 
-MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-5.2", "gemini": "gemini-2.5-flash"}
+MODELS = {
+    "anthropic": "claude-sonnet-4-6",
+    "openai": "gpt-5.2",
+    "gemini": "gemini-2.5-flash",
+    "bedrock": "br-claude",  # InvokeModel
+    "converse": "br-llama",  # Bedrock's Converse API
+    "vertex": "vx-claude",  # rawPredict
+    "vertex-gemini": "vx-gemini",  # generateContent on Vertex
+}
+UPSTREAMS = tuple(MODELS)
 PNG = base64.b64encode(
     bytes.fromhex(
         "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -40,7 +52,13 @@ CALLS = [{"name": "get_weather", "input": {"city": "Paris"}}, {"name": "get_time
 
 @pytest.fixture
 def gw(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream, gemini_up: FakeUpstream
+    make_gateway: GatewayFactory,
+    anthropic_up: FakeUpstream,
+    openai_up: FakeUpstream,
+    gemini_up: FakeUpstream,
+    bedrock_up: FakeUpstream,
+    vertex_up: FakeUpstream,
+    tmp_path: Path,
 ) -> GatewayServer:
     config = standard_config(anthropic_up, openai_up)
     config = config.replace(
@@ -49,15 +67,34 @@ def gw(
     config = config.replace(
         "keys:\n", 'keys:\n  google-main: { provider: google, secret: "gemini-stored-key" }\n'
     )
-    config = config.replace("models:\n", "models:\n  gemini-*: google/*\n")
+    models = """
+        gemini-*: google/*
+        br-claude: "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        br-llama: "bedrock/meta.llama3-3-70b-instruct-v1:0"
+        vx-claude: vertex/claude-sonnet-4-5@20250929
+        vx-gemini: vertex/gemini-2.5-flash
+    """
+    config = with_clouds(config, bedrock_up, vertex_up, tmp_path, models)
     return make_gateway(config)
 
 
 @pytest.fixture
 def ups(
-    anthropic_up: FakeUpstream, openai_up: FakeUpstream, gemini_up: FakeUpstream
+    anthropic_up: FakeUpstream,
+    openai_up: FakeUpstream,
+    gemini_up: FakeUpstream,
+    bedrock_up: FakeUpstream,
+    vertex_up: FakeUpstream,
 ) -> dict[str, FakeUpstream]:
-    return {"anthropic": anthropic_up, "openai": openai_up, "gemini": gemini_up}
+    return {
+        "anthropic": anthropic_up,
+        "openai": openai_up,
+        "gemini": gemini_up,
+        "bedrock": bedrock_up,
+        "converse": bedrock_up,
+        "vertex": vertex_up,
+        "vertex-gemini": vertex_up,
+    }
 
 
 def anthropic_tools() -> list[dict[str, Any]]:
@@ -137,12 +174,7 @@ def call(
     }
 
 
-CELLS = [
-    (c, u, s)
-    for c in ("anthropic", "openai")
-    for u in ("anthropic", "openai", "gemini")
-    for s in (False, True)
-]
+CELLS = [(c, u, s) for c in ("anthropic", "openai") for u in UPSTREAMS for s in (False, True)]
 IDS = [f"{c}-sdk->{u}-{'stream' if s else 'plain'}" for c, u, s in CELLS]
 
 
@@ -224,10 +256,7 @@ def test_tool_round_trip_keeps_ids(
     assert "sunny, 21C" in sent  # the tool result reached the upstream in its own format
 
 
-@pytest.mark.parametrize(
-    ("client", "upstream"),
-    [(c, u) for c in ("anthropic", "openai") for u in ("anthropic", "openai", "gemini")],
-)
+@pytest.mark.parametrize(("client", "upstream"), [(c, u) for c in ("anthropic", "openai") for u in UPSTREAMS])
 def test_images_reach_the_upstream_in_its_format(
     gw: GatewayServer, ups: dict[str, FakeUpstream], client: str, upstream: str
 ) -> None:
@@ -246,8 +275,10 @@ def test_images_reach_the_upstream_in_its_format(
     sent = ups[upstream].requests[-1].json
     blob = json.dumps(sent)
     assert PNG in blob
-    if upstream == "gemini":
+    if upstream in ("gemini", "vertex-gemini"):
         assert "inlineData" in blob
+    elif upstream == "converse":
+        assert '"image": {"format": "png"' in blob
     elif upstream == "openai":
         assert f"data:image/png;base64,{PNG}" in blob
 
@@ -335,9 +366,16 @@ def test_upstream_errors_keep_status_and_meaning(
         call(gw, client, upstream, stream=stream)
 
 
+# Same-format pairs forward the stream as it is; every other pair (and Bedrock's event-stream framing,
+# which is always decoded) must turn a cut stream into an error.
 @pytest.mark.parametrize(
     ("client", "upstream"),
-    [(c, u) for c in ("anthropic", "openai") for u in ("anthropic", "openai", "gemini") if c != u],
+    [
+        (c, u)
+        for c in ("anthropic", "openai")
+        for u in UPSTREAMS
+        if c != u and not (c == "anthropic" and u == "vertex")
+    ],
 )
 def test_mid_stream_failure_is_an_error_never_a_clean_end(
     gw: GatewayServer, ups: dict[str, FakeUpstream], client: str, upstream: str

@@ -24,6 +24,7 @@ from gateway.config.issues import ConfigError, Issue, KeyPath, Location
 from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
 from gateway.providers.presets import PRESETS
+from gateway.providers.vertex import vertex_base_url
 from gateway.table import (
     EMPTY,
     Budget,
@@ -68,7 +69,20 @@ FORMATS = {
     "openai": Format.OPENAI,
     "gemini": Format.GEMINI,
     "azure-openai": Format.OPENAI,  # OpenAI's wire format at Azure's URLs, with an api-key header
+    # Bedrock speaks Anthropic's format to Claude (InvokeModel) and is translated from it for other
+    # models (Converse); Vertex speaks it to Claude (rawPredict) and Gemini's to Gemini: the format of a
+    # call is chosen per model (`providers.wire_format`), this is the provider's default.
+    "bedrock": Format.ANTHROPIC,
+    "vertex": Format.ANTHROPIC,
     **dict.fromkeys(PRESETS, Format.OPENAI),  # OpenAI-compatible presets: OpenAI's format and adapter
+}
+# Key fields that are cloud credentials rather than an API key, and the provider types they belong to.
+CLOUD_KEY_FIELDS = ("access_key_id", "secret_access_key", "session_token", "credentials_file")
+CLOUD_KEY_TYPES = {
+    "access_key_id": ("bedrock",),
+    "secret_access_key": ("bedrock",),
+    "session_token": ("bedrock",),
+    "credentials_file": ("vertex",),
 }
 DEFAULT_FALLBACK_ON = ("429", "5xx", "timeout", "connect")
 
@@ -277,18 +291,13 @@ class _Compiler:
                 self.error(e, (), f"provider name {name!r} is reserved (it is a gateway path or prefix)")
             ptype = spec["type"]
             base_url = spec.get("base_url") or DEFAULT_BASE_URLS.get(ptype, "")
-            if "{region}" in base_url:
+            if ptype == "vertex" and not spec.get("base_url"):
+                base_url = vertex_base_url(str(spec.get("region", "")))
+            elif "{region}" in base_url:
                 base_url = base_url.format(region=spec.get("region", ""))
-            fmt = FORMATS.get(ptype)
+            fmt = FORMATS[ptype]  # the schema admits only the types listed there
             if ptype == "azure-openai" and not spec.get("api_version"):  # the schema says so too
                 self.error(e, ("api_version",), "'api_version' is required for an azure-openai provider")
-            if fmt is None:
-                self.error(
-                    e,
-                    ("type",),
-                    f"provider type {ptype!r} is accepted but not served yet by this version",
-                    warning=True,
-                )
             t = spec.get("timeouts", {})
             defaults = Timeouts()
             timeouts = Timeouts(
@@ -319,8 +328,20 @@ class _Compiler:
             if provider not in providers:
                 self.error(e, ("provider",), f"unknown provider {provider!r}{self.known('providers')}")
             secret = str(e.value.get("secret") or "")
-            refs = e.source.env_refs.get((*e.path, "secret"), ())
-            result[name] = StoredKey(name, provider, secret, refs, e.location)
+            cloud = {f: str(e.value[f]) for f in CLOUD_KEY_FIELDS if e.value.get(f)}
+            refs = tuple(
+                ref for f in ("secret", *CLOUD_KEY_FIELDS) for ref in e.source.env_refs.get((*e.path, f), ())
+            )
+            ptype = providers[provider].type if provider in providers else None
+            wrong = [f for f in cloud if ptype is not None and ptype not in CLOUD_KEY_TYPES[f]]
+            if wrong:
+                self.error(
+                    e,
+                    (wrong[0],),
+                    f"{wrong[0]} is for {' or '.join(CLOUD_KEY_TYPES[wrong[0]])} providers; provider "
+                    f"{provider!r} has type {ptype!r} (give it a `secret`)",
+                )
+            result[name] = StoredKey(name, provider, secret, refs, e.location, MappingProxyType(cloud))
         return result
 
     def known(self, section: str) -> str:
@@ -570,8 +591,6 @@ class _Compiler:
             allow_text=allow_text,
             provider_keys=tuple(spec.get("provider_keys", ("stored", "request"))),
             settings=MappingProxyType(settings) if settings else EMPTY,
-            models_anthropic=_anthropic_models(listed),
-            models_openai=_openai_models(listed),
             location=entry.location if entry else Location("(built-in)", 1, 1),
             rate_limits=tuple(
                 self.rate(entry, ("rate_limits", i), r) for i, r in enumerate(spec.get("rate_limits", ()))
@@ -581,6 +600,7 @@ class _Compiler:
             budgets=tuple(spec.get("budgets", ())),
             cache_ttl=self.cache_ttl(entry, spec.get("cache")),
             log_bodies=spec["logs"].get("bodies") if isinstance(spec.get("logs"), dict) else None,
+            listed=tuple(listed),
         )
 
     def cache_ttl(self, entry: Entry | None, spec: Mapping[str, Any] | None) -> float | None:
@@ -599,22 +619,3 @@ def _matcher(spec: Any) -> Matcher:
             return Matcher("in", tuple(value))
         return Matcher(op, value)
     return Matcher("eq", spec)
-
-
-def _anthropic_models(models: list[tuple[str, str]]) -> bytes:
-    data = [
-        {"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"} for m, _ in models
-    ]
-    return orjson.dumps(
-        {
-            "data": data,
-            "has_more": False,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
-    )
-
-
-def _openai_models(models: list[tuple[str, str]]) -> bytes:
-    data = [{"id": m, "object": "model", "created": 0, "owned_by": owner} for m, owner in models]
-    return orjson.dumps({"object": "list", "data": data})

@@ -1,4 +1,5 @@
-"""The web dashboard at /dashboard: overview charts, the request log, one request, the live config.
+"""The web dashboard at /dashboard: overview charts, the request log, one request, the live config,
+the model catalogue.
 
 `routes(gw)` gives the Starlette routes the admin app mounts. Pages are rendered on the server from the
 package's own templates; the static files (stylesheet, chart code, the vendored uPlot) are served by the
@@ -28,6 +29,7 @@ def routes(gw: Gateway) -> list[BaseRoute]:
         Route("/dashboard/logs", guarded(views.logs)),
         Route("/dashboard/logs/{id}", guarded(views.record)),
         Route("/dashboard/config", guarded(views.config)),
+        Route("/dashboard/models", guarded(views.models)),
         Route("/dashboard/login", views.login, methods=["GET", "POST"]),
         Route("/dashboard/logout", views.logout, methods=["POST"]),
         # Public on purpose: the stylesheet and chart code hold no data, and the login page needs them.

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway import admin, state_views
+from gateway.catalogue import Catalogue, Entry, catalogue_for, pricing
 from gateway.dashboard import auth
 from gateway.dashboard.overview import DEFAULT_RANGE, RANGES, overview_data
 from gateway.dashboard.render import page
@@ -193,6 +194,20 @@ class Views:
         )
         return page("config.html", ctx)
 
+    async def models(self, request: Request) -> Response:
+        """The model catalogue of one gateway (the names GET /v1/models lists), per provider."""
+        table = self.gw.live.table
+        found = await catalogue_for(table)
+        names = list(found.gateways)
+        form = {k: request.query_params.get(k, "").strip() for k in ("gateway", "provider", "q")}
+        gateway = form["gateway"] or ("default" if "default" in found.gateways else names[0])
+        ctx = self.context(request, "models", form={**form, "gateway": gateway}, gateways=names)
+        ctx["providers"] = sorted(table.providers)
+        if gateway not in found.gateways:
+            error = f"No gateway named {gateway!r}."
+            return page("models.html", {**ctx, "configured": [], "groups": [], "error": error}, 404)
+        return page("models.html", {**ctx, **models_view(found, gateway, form["provider"], form["q"])})
+
     # Helpers -----------------------------------------------------------------------------------------
 
     def _store_error(self, exc: Exception) -> str:
@@ -210,6 +225,41 @@ class Views:
             "since": ["15m", "1h", "24h", "7d"],
             "until": [],
         }
+
+
+MODELS_OPEN = 40  # a provider's list starts open on the Models page when it is at most this long
+
+
+def models_view(found: Catalogue, gateway: str, provider: str, text: str) -> dict[str, Any]:
+    """The Models page's data: the names from config, then each provider's catalogue (filtered by
+    provider and by a substring of the name)."""
+    needle = text.lower()
+
+    def row(e: Entry) -> dict[str, Any]:
+        return {"entry": e, "pricing": pricing(e.price) if e.price is not None else None}
+
+    def keep(e: Entry) -> bool:
+        if provider and e.provider != provider:
+            return False
+        return not needle or needle in e.id.lower() or needle in (e.name or "").lower()
+
+    entries = found.gateways[gateway].entries
+    configured = [row(e) for e in entries if e.kind != "catalogue" and keep(e)]
+    groups = []
+    for name, p in found.providers.items():
+        if provider and name != provider:
+            continue
+        rows = [row(e) for e in entries if e.kind == "catalogue" and e.provider == name and keep(e)]
+        groups.append(
+            {
+                "name": name,
+                "type": p.type,
+                "source": p.source,
+                "rows": rows,
+                "open": bool(provider or needle) or len(rows) <= MODELS_OPEN,
+            }
+        )
+    return {"configured": configured, "groups": groups, "error": None}
 
 
 def timeline(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,11 +1,12 @@
 """Provider adapters: one small module per wire format (URLs, auth headers, usage), plus provider
-types that speak a format with their own URLs and auth (Azure OpenAI)."""
+types that speak a format with their own URLs and auth (Azure OpenAI, Bedrock, Vertex AI)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from gateway.providers import anthropic, azure_openai, gemini, openai
+from gateway.providers import anthropic, azure_openai, bedrock, gemini, openai, vertex
 from gateway.table import Format, Provider
 from gateway.usage import Usage
 
@@ -31,21 +32,45 @@ ADAPTERS: dict[Format, Adapter] = {
     Format.GEMINI: gemini,
 }
 
+
+class Decoder(Protocol):
+    """A cloud's answer in the wire format the rest of the gateway expects (Anthropic's or Gemini's):
+    its error envelope, its non-SSE stream framing (Bedrock's event-stream), its Converse shapes."""
+
+    def content_type(self, streaming: bool) -> bytes: ...
+
+    def body(self, status: int, headers: Mapping[str, str], data: bytes) -> bytes: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+
 # Provider types whose URLs and auth differ from their wire format's usual ones.
-TYPE_ADAPTERS: dict[str, Adapter] = {"azure-openai": azure_openai}
+TYPE_ADAPTERS: dict[str, Adapter] = {"azure-openai": azure_openai, "bedrock": bedrock, "vertex": vertex}
+# Types whose calls are signed or carry a minted token (credentials.py), and are prepared per model.
+CLOUD_TYPES = frozenset({"bedrock", "vertex"})
 
 
 def adapter_for(provider: Provider) -> Adapter:
-    """The adapter for a served provider (format not None): by type first, else by wire format."""
+    """The adapter for a provider: by type first, else by wire format."""
     adapter = TYPE_ADAPTERS.get(provider.type)
     if adapter is not None:
         return adapter
-    assert provider.format is not None
     return ADAPTERS[provider.format]
+
+
+def wire_format(provider: Provider, model: str) -> Format:
+    """The format a call to `model` speaks upstream: the provider's, except Gemini models on Vertex."""
+    if provider.type == "vertex":
+        return vertex.wire_format(model)
+    return provider.format
 
 
 def model_url(provider: Provider, path: str, model: str) -> str:
     """Where a model call for `model` goes: `path` below base_url, or the type's own URL scheme."""
     if provider.type == "azure-openai":
         return azure_openai.chat_url(provider, model)
+    if provider.type == "vertex":  # only Gemini calls get here; Claude's are prepared by vertex.py
+        return vertex.gemini_url(provider, path)
     return provider.base_url + path

@@ -1,4 +1,4 @@
-"""Google AI Studio (Gemini) generateContent; served through native passthrough for now."""
+"""Gemini API (generateContent): auth, usage; calls are translated (gateway/translate/gemini.py) or native."""
 
 from __future__ import annotations
 

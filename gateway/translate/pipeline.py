@@ -208,10 +208,10 @@ class TranslatedStream:
                 out.extend(encode_openai(c) for c in self._to_client.feed(event))
 
 
-def upstream_headers(provider: Provider, auth: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def upstream_headers(fmt: Format, provider: Provider, auth: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Headers for a translated call: the client's own headers belong to another API, so none are sent."""
     headers = {"content-type": "application/json"}
-    if provider.format is Format.ANTHROPIC:
+    if fmt is Format.ANTHROPIC:
         headers["anthropic-version"] = ANTHROPIC_VERSION
     headers.update(provider.headers)
     headers.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in auth)

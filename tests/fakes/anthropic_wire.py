@@ -76,11 +76,11 @@ MODELS = [
 ]
 
 
-def error_response(rejection: Rejection) -> web.Response:
+def error_response(rejection: Rejection, *, request_prefix: str = "req_fake") -> web.Response:
     status = rejection.status
     error_type = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     message = rejection.message or _DEFAULT_MESSAGES.get(status, "Invalid request")
-    request_id = new_id("req_fake")
+    request_id = new_id(request_prefix)
     body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
     return json_response(body, status=status, headers={"request-id": request_id})
 
@@ -110,12 +110,32 @@ async def _read_body(request: web.Request) -> dict[str, Any]:
         raise Rejection(400, "model: Field required")
     if not isinstance(payload["model"], str):
         raise Rejection(400, "model: Input should be a valid string")
+    check_request(payload)
+    return payload
+
+
+def check_request(payload: dict[str, Any]) -> None:
+    """Validate a Messages body past its ``model`` (cloud platforms carry the model in the URL)."""
     _check_messages(payload)
     if "system" in payload and not isinstance(payload["system"], str | list):
         raise Rejection(400, "system: Input should be a valid string or list")
     if "tools" in payload:
         _check_tools(payload["tools"])
-    return payload
+
+
+def check_generation(payload: dict[str, Any]) -> bool:
+    """Validate ``max_tokens`` and ``stream`` of a Messages body; returns whether it asks for a stream."""
+    if "max_tokens" not in payload:
+        raise Rejection(400, "max_tokens: Field required")
+    max_tokens = payload["max_tokens"]
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+        raise Rejection(400, "max_tokens: Input should be a valid integer")
+    if max_tokens < 0:
+        raise Rejection(400, "max_tokens: Input should be greater than or equal to 0")
+    stream = payload.get("stream", False)
+    if not isinstance(stream, bool):
+        raise Rejection(400, "stream: Input should be a valid boolean")
+    return stream
 
 
 def _check_messages(payload: dict[str, Any]) -> None:
@@ -166,7 +186,7 @@ def _check_tools(tools: Any) -> None:
 
 
 @dataclass(frozen=True)
-class _Reply:
+class Reply:
     """One computed reply; rendered either as a Message or as its SSE event sequence."""
 
     message_id: str
@@ -176,11 +196,20 @@ class _Reply:
     usage: dict[str, int]
 
 
-def _plan_reply(payload: dict[str, Any], script: Script) -> _Reply:
+def plan_reply(
+    payload: dict[str, Any],
+    script: Script,
+    *,
+    model: str | None = None,
+    id_prefix: str = "msg_fake",
+    kind: str = KIND,
+) -> Reply:
+    """The reply the fake gives ``payload`` under ``script`` (``model`` defaults to the body's;
+    ``kind`` names the upstream in the default text, so tests can tell which fake answered)."""
     blocks: list[dict[str, Any]] = []
     if script.thinking is not None:
         blocks.append({"type": "thinking", "thinking": script.thinking, "signature": _signature(script)})
-    text = script.reply_text(KIND)
+    text = script.reply_text(kind)
     if text:
         blocks.append({"type": "text", "text": text})
     for call in script.tool_calls:
@@ -190,9 +219,9 @@ def _plan_reply(payload: dict[str, Any], script: Script) -> _Reply:
         )
     tool_json = " ".join(orjson.dumps(call.get("input", {})).decode() for call in script.tool_calls)
     usage = script.usage
-    return _Reply(
-        message_id=new_id("msg_fake"),
-        model=payload["model"],
+    return Reply(
+        message_id=new_id(id_prefix),
+        model=payload["model"] if model is None else model,
         blocks=blocks,
         stop_reason=script.stop_reason or ("tool_use" if script.tool_calls else "end_turn"),
         usage={
@@ -212,7 +241,8 @@ def _signature(script: Script) -> str:
     return "sig-" + hashlib.sha256((script.thinking or "").encode()).hexdigest()[:32]
 
 
-def _message(reply: _Reply) -> dict[str, Any]:
+def message(reply: Reply) -> dict[str, Any]:
+    """The reply as a Messages API Message object."""
     return {
         "id": reply.message_id,
         "type": "message",
@@ -225,37 +255,37 @@ def _message(reply: _Reply) -> dict[str, Any]:
     }
 
 
-def _event(payload: dict[str, Any]) -> bytes:
+def sse_frame(payload: dict[str, Any]) -> bytes:
+    """One Anthropic SSE event (``event:`` line named after the payload's type)."""
     return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
-def _stream_frames(reply: _Reply, script: Script) -> list[bytes]:
+def stream_events(reply: Reply, script: Script, *, pings: bool = True) -> list[dict[str, Any]]:
+    """The reply as its sequence of stream event payloads, in the order the real API sends them."""
     start_usage = {**reply.usage, "output_tokens": 1}
-    message = {**_message(reply), "content": [], "stop_reason": None, "usage": start_usage}
-    frames = [_event({"type": "message_start", "message": message})]
-    ping = _event({"type": "ping"})
+    start = {**message(reply), "content": [], "stop_reason": None, "usage": start_usage}
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+    ping = [{"type": "ping"}] if pings else []
     for index, block in enumerate(reply.blocks):
-        block_frames = _block_frames(index, block, script.text_chunks)
+        block_events = _block_events(index, block, script.text_chunks)
         if index == 0:
             # The real API pings right after the first block opens.
-            block_frames.insert(1, ping)
-        frames.extend(block_frames)
+            block_events[1:1] = ping
+        events.extend(block_events)
     if not reply.blocks:
-        frames.append(ping)
-    frames.append(
-        _event(
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                "usage": reply.usage,
-            }
-        )
+        events.extend(ping)
+    events.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
+            "usage": reply.usage,
+        }
     )
-    frames.append(_event({"type": "message_stop"}))
-    return frames
+    events.append({"type": "message_stop"})
+    return events
 
 
-def _block_frames(index: int, block: dict[str, Any], text_chunks: int) -> list[bytes]:
+def _block_events(index: int, block: dict[str, Any], text_chunks: int) -> list[dict[str, Any]]:
     kind = block["type"]
     if kind == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
@@ -270,39 +300,41 @@ def _block_frames(index: int, block: dict[str, Any], text_chunks: int) -> list[b
         start = {**block, "input": {}}
         partial = orjson.dumps(block["input"]).decode()
         deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_fragments(partial)]
-    frames = [_event({"type": "content_block_start", "index": index, "content_block": start})]
-    frames.extend(_event({"type": "content_block_delta", "index": index, "delta": d}) for d in deltas)
-    frames.append(_event({"type": "content_block_stop", "index": index}))
-    return frames
+    events = [{"type": "content_block_start", "index": index, "content_block": start}]
+    events.extend({"type": "content_block_delta", "index": index, "delta": d} for d in deltas)
+    events.append({"type": "content_block_stop", "index": index})
+    return events
 
 
 def _error_frame(request_id: str) -> bytes:
     error = {"type": "overloaded_error", "message": "Overloaded"}
-    return _event({"type": "error", "error": error, "request_id": request_id})
+    return sse_frame({"type": "error", "error": error, "request_id": request_id})
+
+
+async def answer(
+    request: web.Request,
+    script: Script,
+    reply: Reply,
+    *,
+    stream: bool,
+    request_id: str,
+) -> web.StreamResponse:
+    """Send ``reply`` as a Message (JSON) or as SSE, with the script's stream controls."""
+    if stream:
+        headers = {**SSE_HEADERS, "request-id": request_id}
+        frames = [sse_frame(event) for event in stream_events(reply, script)]
+        return await send_events(
+            request, frames, script, headers=headers, error_frame=_error_frame(request_id)
+        )
+    return json_response(message(reply), status=script.status or 200, headers={"request-id": request_id})
 
 
 @model_endpoint(error_response)
 async def messages(request: web.Request, script: Script) -> web.StreamResponse:
     payload = await _read_body(request)
-    if "max_tokens" not in payload:
-        raise Rejection(400, "max_tokens: Field required")
-    max_tokens = payload["max_tokens"]
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-        raise Rejection(400, "max_tokens: Input should be a valid integer")
-    if max_tokens < 0:
-        raise Rejection(400, "max_tokens: Input should be greater than or equal to 0")
-    stream = payload.get("stream", False)
-    if not isinstance(stream, bool):
-        raise Rejection(400, "stream: Input should be a valid boolean")
-    reply = _plan_reply(payload, script)
-    request_id = new_id("req_fake")
-    if stream:
-        headers = {**SSE_HEADERS, "request-id": request_id}
-        frames = _stream_frames(reply, script)
-        return await send_events(
-            request, frames, script, headers=headers, error_frame=_error_frame(request_id)
-        )
-    return json_response(_message(reply), status=script.status or 200, headers={"request-id": request_id})
+    stream = check_generation(payload)
+    reply = plan_reply(payload, script)
+    return await answer(request, script, reply, stream=stream, request_id=new_id("req_fake"))
 
 
 @model_endpoint(error_response)

@@ -25,6 +25,7 @@ def build_app(wire: Wire, state: FakeState) -> web.Application:
                 query=request.query_string,
                 headers=_lowercase_headers(request),
                 body=body,
+                raw_path=request.raw_path,
             )
         )
         try:

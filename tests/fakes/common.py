@@ -17,6 +17,8 @@ from .state import STATE_KEY
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ScriptedHandler = Callable[[web.Request, Script], Awaitable[web.StreamResponse]]
+# Checks a request before any script is consumed; raises Rejection to refuse it.
+FrontDoor = Callable[[web.Request], Awaitable[None]]
 
 
 class Rejection(Exception):
@@ -44,6 +46,8 @@ class Wire:
     base_path: str
     routes: Callable[[], list[web.RouteDef]]
     error: ErrorFactory
+    # Builds the per-test settings object (``FakeUpstream.settings``); None for providers without any.
+    settings: Callable[[], Any] | None = None
 
 
 def new_id(prefix: str) -> str:
@@ -67,15 +71,24 @@ def exact_body_response(script: Script) -> web.Response:
     return web.Response(body=body, status=script.status or 200, headers=headers)
 
 
-def model_endpoint(error: ErrorFactory) -> Callable[[ScriptedHandler], Handler]:
+def model_endpoint(
+    error: ErrorFactory, front_door: FrontDoor | None = None
+) -> Callable[[ScriptedHandler], Handler]:
     """Wrap a model endpoint: consume one script, apply delay/overrides, render rejections.
 
     Scripted ``body``/error ``status`` win over validation on purpose: a test that scripts a 529
     wants a 529 whatever the request looked like (inspect ``fake.requests`` to check the request).
+    ``front_door`` (cloud providers: auth, project, region) runs first and may raise a Rejection; a
+    request it rejects never reaches the model, so it consumes no script.
     """
 
     def decorate(handler: ScriptedHandler) -> Handler:
         async def endpoint(request: web.Request) -> web.StreamResponse:
+            if front_door is not None:
+                try:
+                    await front_door(request)
+                except Rejection as rejection:
+                    return error(rejection)
             script = request.app[STATE_KEY].take_script()
             if script.delay > 0:
                 await asyncio.sleep(script.delay)

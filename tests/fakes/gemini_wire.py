@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -92,9 +92,14 @@ def _check_auth(request: web.Request) -> None:
         raise Rejection(403)
 
 
+async def read_payload(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object (no auth check: Vertex AI authenticates differently)."""
+    return await read_json_object(request, "Invalid JSON payload received. Unexpected token.")
+
+
 async def _read_body(request: web.Request) -> dict[str, Any]:
     _check_auth(request)
-    return await read_json_object(request, "Invalid JSON payload received. Unexpected token.")
+    return await read_payload(request)
 
 
 def _check_contents(payload: dict[str, Any], request_name: str) -> None:
@@ -124,8 +129,8 @@ class _Reply:
     usage: dict[str, int]
 
 
-def _plan_reply(model: str, payload: dict[str, Any], script: Script) -> _Reply:
-    text = script.reply_text(KIND)
+def _plan_reply(model: str, payload: dict[str, Any], script: Script, kind: str = KIND) -> _Reply:
+    text = script.reply_text(kind)
     calls = [{"name": call["name"], "args": call.get("input", {})} for call in script.tool_calls]
     args = " ".join(orjson.dumps(call["args"]).decode() for call in calls)
     usage = script.usage
@@ -199,19 +204,27 @@ def _model(request: web.Request) -> str:
     return request.match_info["target"].rpartition(":")[0]
 
 
-@model_endpoint(error_response)
-async def generate_content(request: web.Request, script: Script) -> web.StreamResponse:
-    payload = await _read_body(request)
+class Answer(Protocol):
+    """Answers one model action for an authenticated request; ``kind`` names the upstream in the text."""
+
+    async def __call__(
+        self, request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = ...
+    ) -> web.StreamResponse: ...
+
+
+async def answer_generate_content(
+    request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = KIND
+) -> web.StreamResponse:
     _check_contents(payload, "GenerateContentRequest")
-    reply = _plan_reply(_model(request), payload, script)
+    reply = _plan_reply(model, payload, script, kind)
     return json_response(_response(reply, _all_parts(reply), final=True), status=script.status or 200)
 
 
-@model_endpoint(error_response)
-async def stream_generate_content(request: web.Request, script: Script) -> web.StreamResponse:
-    payload = await _read_body(request)
+async def answer_stream_generate_content(
+    request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = KIND
+) -> web.StreamResponse:
     _check_contents(payload, "GenerateContentRequest")
-    chunks = _stream_chunks(_plan_reply(_model(request), payload, script), script)
+    chunks = _stream_chunks(_plan_reply(model, payload, script, kind), script)
     if request.query.get("alt") != "sse":
         # Without alt=sse Google streams one JSON array instead of events.
         return json_response(chunks, status=script.status or 200)
@@ -219,9 +232,9 @@ async def stream_generate_content(request: web.Request, script: Script) -> web.S
     return await send_events(request, frames, script, headers=SSE_HEADERS, error_frame=_STREAM_ERROR)
 
 
-@model_endpoint(error_response)
-async def count_tokens(request: web.Request, script: Script) -> web.StreamResponse:
-    payload = await _read_body(request)
+async def answer_count_tokens(
+    request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = KIND
+) -> web.StreamResponse:
     # countTokens takes either bare contents or a whole generateContentRequest.
     inner = payload.get("generateContentRequest")
     if isinstance(inner, dict):
@@ -230,6 +243,28 @@ async def count_tokens(request: web.Request, script: Script) -> web.StreamRespon
     else:
         _check_contents(payload, "CountTokensRequest")
     return json_response({"totalTokens": prompt_tokens_estimate(payload)}, status=script.status or 200)
+
+
+ANSWERS: dict[str, Answer] = {
+    "generateContent": answer_generate_content,
+    "streamGenerateContent": answer_stream_generate_content,
+    "countTokens": answer_count_tokens,
+}
+
+
+@model_endpoint(error_response)
+async def generate_content(request: web.Request, script: Script) -> web.StreamResponse:
+    return await answer_generate_content(request, script, await _read_body(request), _model(request))
+
+
+@model_endpoint(error_response)
+async def stream_generate_content(request: web.Request, script: Script) -> web.StreamResponse:
+    return await answer_stream_generate_content(request, script, await _read_body(request), _model(request))
+
+
+@model_endpoint(error_response)
+async def count_tokens(request: web.Request, script: Script) -> web.StreamResponse:
+    return await answer_count_tokens(request, script, await _read_body(request), _model(request))
 
 
 _ACTIONS = {

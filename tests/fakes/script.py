@@ -38,6 +38,9 @@ class Script:
     stall_after: int | None = None
     stall_seconds: float = 3600.0
     error_event_after: int | None = None
+    # The provider's error kind for that mid-stream error, where the provider has several (Bedrock: the
+    # event-stream ``:exception-type``, e.g. "throttlingException"); None = the provider's default.
+    error_event_type: str | None = None
     text_chunks: int = 3
 
     def reply_text(self, kind: str) -> str | None:
@@ -58,6 +61,8 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: bytes
+    # The path exactly as sent, percent-encoding and query included (``path`` is decoded, no query).
+    raw_path: str = ""
 
     @property
     def json(self) -> Any:

@@ -18,11 +18,14 @@ async def send_events(
     *,
     headers: Mapping[str, str],
     error_frame: bytes,
+    cut_mid_frame: bool = False,
 ) -> web.StreamResponse:
     """Stream ``frames``, each as its own write so chunk pacing is visible to the client.
 
     The failure controls are checked before frame N (0-based), i.e. after N frames were sent, and
     once more after the last frame so ``cut_after=len(frames)`` still breaks the chunked body.
+    With ``cut_mid_frame`` a cut first sends half of frame N (binary framings, where a torn frame is
+    what a dropped connection really leaves behind).
     """
     response = web.StreamResponse(status=script.status or 200, headers={**headers, **script.headers})
     try:
@@ -31,6 +34,8 @@ async def send_events(
             if script.stall_after == sent:
                 await asyncio.sleep(script.stall_seconds)
             if script.cut_after == sent:
+                if cut_mid_frame and sent < len(frames):
+                    await response.write(frames[sent][: len(frames[sent]) // 2])
                 _abort(request)
                 return response
             if script.error_event_after == sent:

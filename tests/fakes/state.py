@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 
@@ -14,7 +15,10 @@ from .script import RecordedRequest, Script
 class FakeState:
     """Recorded requests, the FIFO of scripts and the disconnect counter, behind one lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings_factory: Callable[[], Any] | None = None) -> None:
+        # Per-test provider settings (credentials, service accounts...), rebuilt with defaults on reset().
+        self._settings_factory = settings_factory
+        self.settings: Any = settings_factory() if settings_factory is not None else None
         # A Condition (not a bare Lock) so tests can block until the server thread catches up.
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
@@ -65,6 +69,8 @@ class FakeState:
             self._scripts.clear()
             self._disconnects = 0
             self._generation += 1
+            if self._settings_factory is not None:
+                self.settings = self._settings_factory()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Block until ``predicate`` is true, or the timeout passes.

@@ -1,6 +1,6 @@
 """``FakeUpstream``: a provider-shaped aiohttp server on 127.0.0.1, run in its own thread and loop.
 
-    with FakeUpstream("anthropic") as fake:        # or "openai" / "gemini" / "azure"; also .start() / .stop()
+    with FakeUpstream("anthropic") as fake:        # or "openai" / "gemini" / "azure" / "bedrock" / "vertex"
         fake.push(Script(status=529), Script(text="hi"))   # FIFO, one per model-endpoint request
         ...                                         # point the client at fake.base_url
         fake.requests[-1].json                      # what arrived (every path is recorded)
@@ -8,6 +8,10 @@
 
 Beyond the brief: ``pending_scripts``, ``wait_for_requests`` and ``wait_for_disconnects``; ``reset()``
 also zeroes ``disconnects``. Each wire module exposes its token estimator so tests can predict usage.
+
+Cloud kinds carry per-test ``settings`` (``reset()`` restores their defaults): "bedrock" a
+``bedrock_wire.BedrockSettings`` (region, access keys, API keys), "vertex" a
+``vertex_wire.VertexSettings`` (project, region, service accounts, token lifetime and counters).
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from . import anthropic_wire, azure_wire, gemini_wire, openai_wire
+from . import anthropic_wire, azure_wire, bedrock_wire, gemini_wire, openai_wire, vertex_wire
 from .app import build_app
 from .common import Wire
 from .script import RecordedRequest, Script
@@ -27,12 +31,14 @@ from .state import FakeState
 
 __all__ = ["FakeUpstream", "Kind", "RecordedRequest", "Script"]
 
-Kind = Literal["anthropic", "openai", "gemini", "azure"]
+Kind = Literal["anthropic", "openai", "gemini", "azure", "bedrock", "vertex"]
 _WIRES: dict[str, Wire] = {
     "anthropic": anthropic_wire.WIRE,
     "openai": openai_wire.WIRE,
     "gemini": gemini_wire.WIRE,
     "azure": azure_wire.WIRE,  # Azure OpenAI: deployment URLs, api-version, api-key
+    "bedrock": bedrock_wire.WIRE,  # Amazon Bedrock Runtime: SigV4 / API keys, InvokeModel, Converse
+    "vertex": vertex_wire.WIRE,  # Vertex AI: OAuth token endpoint, Anthropic and Gemini publishers
 }
 # In-flight handlers (stalled streams) get this long on stop() before being cancelled; keeps stop fast.
 _SHUTDOWN_GRACE = 0.2
@@ -47,7 +53,7 @@ class FakeUpstream:
             raise ValueError(f"unknown upstream kind {kind!r}; expected one of {sorted(_WIRES)}")
         self.kind = kind
         self._wire = _WIRES[kind]
-        self._state = FakeState()
+        self._state = FakeState(self._wire.settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -146,6 +152,11 @@ class FakeUpstream:
         return self.url + self._wire.base_path
 
     # -- scripting and inspection ----------------------------------------------------------------
+
+    @property
+    def settings(self) -> Any:
+        """Per-test provider settings (see the module docstring); None for kinds without any."""
+        return self._state.settings
 
     def push(self, *scripts: Script) -> None:
         """Queue behaviours, consumed one per request to a model endpoint (FIFO)."""

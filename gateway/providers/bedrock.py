@@ -1,0 +1,233 @@
+"""AWS Bedrock (bedrock-runtime): Claude through InvokeModel, other models through Converse.
+
+The rest of the gateway sees an Anthropic Messages provider. For Claude (a model id naming
+`anthropic.`, e.g. `anthropic.claude-sonnet-4-5-20250929-v1:0` or the inference profile
+`us.anthropic.claude-...`) the body is Anthropic's without `model` and `stream`, plus
+`anthropic_version: bedrock-2023-05-31` and the `anthropic-beta` header as `anthropic_beta`, as the
+official `AnthropicBedrock` client sends it; the answer is Anthropic's, and a stream arrives in AWS
+event-stream framing, decoded here (with botocore) back into Anthropic's SSE. Any other model goes
+through Converse / ConverseStream, translated from and back to the Anthropic shape.
+
+Auth: SigV4 (see `credentials.py`) with a stored key's access key or the AWS credential chain, or a
+Bedrock API key as `Authorization: Bearer` (a stored key's `secret`, or the client's own key).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
+
+from gateway.errors import kind_for_status, render
+from gateway.providers.anthropic import read_usage as read_usage  # Claude's usage, or Converse's translated
+from gateway.table import Format, Provider
+from gateway.translate import StreamIncomplete, converse
+from gateway.translate.sse import encode_anthropic
+from gateway.translate.tokens import estimate_input_tokens
+
+FORMAT = Format.ANTHROPIC
+PATHS = {
+    "messages": "/v1/messages",
+    "count_tokens": "/v1/messages/count_tokens",
+}  # operations; URLs per model
+DISPLAY = "AWS Bedrock"
+CLIENT_KEY_HINT = "Authorization: Bearer (a Bedrock API key)"
+SERVICE = "bedrock"
+VERSION = "bedrock-2023-05-31"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+JSON = b"application/json"
+SSE = b"text/event-stream; charset=utf-8"
+# Keys of an Anthropic request that are not part of a Bedrock InvokeModel body.
+_NOT_IN_BODY = frozenset({"model", "stream"})
+# What CountTokens takes of a Converse request.
+_COUNTED = frozenset({"messages", "system", "toolConfig", "additionalModelRequestFields"})
+
+
+def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
+    """A stored key's `secret` is a Bedrock API key (access keys are signed with, not sent)."""
+    return [(b"authorization", b"Bearer " + secret.encode())]
+
+
+def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", b"Bearer " + value)]
+
+
+def is_claude(model: str) -> bool:
+    return "anthropic." in model or "claude" in model
+
+
+def model_path(model: str) -> str:
+    # As AnthropicBedrock quotes it: `:` stays (`...-v1:0`), `/` of an ARN is encoded.
+    return "/model/" + quote(model, safe=":")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A Bedrock call prepared from an Anthropic Messages body."""
+
+    url: str
+    body: bytes
+    claude: bool  # InvokeModel with Anthropic's body; else Converse
+    stream: bool
+    count: bool  # CountTokens for that body, answered as Anthropic's {"input_tokens": N}
+    estimate: int  # input tokens, for a Converse stream's message_start (it reports usage last)
+    tool_names: dict[str, str] | None  # Converse's (shortened) tool name -> the client's
+
+
+def request(provider: Provider, model: str, operation: str, body: bytes, betas: str | None) -> Call:
+    """Raises Untranslatable for a Converse model that cannot take the request."""
+    hub = orjson.loads(body)
+    count = operation == "count_tokens"
+    stream = hub.get("stream") is True and not count
+    base = provider.base_url + model_path(model)
+    if is_claude(model):
+        out: dict[str, Any] = {k: v for k, v in hub.items() if k not in _NOT_IN_BODY}
+        out.setdefault("anthropic_version", VERSION)
+        if betas:
+            out.setdefault("anthropic_beta", [b.strip() for b in betas.split(",") if b.strip()])
+        if count:  # the body InvokeModel would get, which needs max_tokens
+            out.setdefault("max_tokens", 1)
+            wrapped = {"input": {"invokeModel": {"body": base64.b64encode(orjson.dumps(out)).decode()}}}
+            return Call(f"{base}/count-tokens", orjson.dumps(wrapped), True, False, True, 0, None)
+        action = "invoke-with-response-stream" if stream else "invoke"
+        return Call(f"{base}/{action}", orjson.dumps(out), True, stream, False, 0, None)
+    # Betas are Claude features: like every translation, a call to another model goes without them.
+    converted = converse.anthropic_request_to_converse({"max_tokens": 1, **hub}, model=model)
+    names = converse.converse_tool_names(hub)
+    if count:
+        counted = {k: v for k, v in converted.items() if k in _COUNTED}
+        return Call(
+            f"{base}/count-tokens",
+            orjson.dumps({"input": {"converse": counted}}),
+            False,
+            False,
+            True,
+            0,
+            names,
+        )
+    estimate = estimate_input_tokens(hub) if stream else 0
+    url = f"{base}/{'converse-stream' if stream else 'converse'}"
+    return Call(url, orjson.dumps(converted), False, stream, False, estimate, names)
+
+
+class Decoder:
+    """Bedrock's answer -> Anthropic's: errors into Anthropic's envelope, Converse into a Message, and
+    event-stream frames into SSE events."""
+
+    def __init__(self, model: str, request_id: str, call: Call) -> None:
+        self.model = model
+        self.request_id = request_id
+        self.call = call
+        self.streamer = (
+            converse.ConverseStreamToAnthropic(model, call.estimate, call.tool_names)
+            if call.stream and not call.claude
+            else None
+        )
+        self._buffer = EventStreamBuffer()
+        self._stopped = False
+
+    def content_type(self, streaming: bool) -> bytes:
+        return SSE if streaming else JSON
+
+    def body(self, status: int, headers: Mapping[str, str], data: bytes) -> bytes:
+        if status >= 400:
+            return error_body(status, headers, data, self.request_id)
+        if self.call.count:
+            try:
+                return orjson.dumps({"input_tokens": int(orjson.loads(data)["inputTokens"])})
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return render(
+                    FORMAT, "api_error", "Bedrock's token count was not understood", self.request_id
+                )
+        if self.call.claude:
+            return data
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return render(
+                FORMAT, "api_error", "Bedrock answered with a body that is not JSON", self.request_id
+            )
+        return orjson.dumps(converse.converse_response_to_anthropic(answer, self.model, self.call.tool_names))
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._buffer.add_data(chunk)
+        out: list[bytes] = []
+        try:
+            for message in self._buffer:
+                out.append(self._event(message))
+        except ParserError:
+            out.append(self._error("api_error", "Bedrock sent a malformed event-stream frame"))
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        if self._stopped:
+            return b""
+        if self.streamer is not None:
+            try:
+                return b"".join(encode_anthropic(e) for e in self.streamer.finish())
+            except StreamIncomplete:
+                pass
+        # A stream cut before its last event must not look finished: the relay sees no message_stop
+        # and reports the end as an error.
+        return b""
+
+    def _event(self, message: EventStreamMessage) -> bytes:
+        headers = message.headers
+        kind = headers.get(":message-type")
+        if kind != "event":  # an exception (or error) frame: Bedrock's way to fail mid-stream
+            name = str(
+                headers.get(":exception-type") or headers.get(":error-code") or "InternalServerException"
+            )
+            text = _message(message.payload) or name
+            return self._error(converse.exception_kind(name), text)
+        event_type = str(headers.get(":event-type", ""))
+        try:
+            payload = orjson.loads(message.payload) if message.payload else {}
+        except orjson.JSONDecodeError:
+            return self._error("api_error", "Bedrock sent a stream event that is not JSON")
+        if self.streamer is not None:
+            try:
+                return b"".join(encode_anthropic(e) for e in self.streamer.feed(event_type, payload))
+            except converse.ConverseStreamError as exc:
+                return self._error(exc.kind, exc.message)
+        if event_type != "chunk":
+            return b""
+        try:
+            raw = base64.b64decode(payload.get("bytes", ""), validate=True)
+            event = orjson.loads(raw)
+        except (binascii.Error, orjson.JSONDecodeError, TypeError):
+            return self._error("api_error", "Bedrock sent a stream chunk that is not an Anthropic event")
+        if not isinstance(event, dict):
+            return b""
+        # Anthropic's own JSON, byte for byte (Bedrock adds its invocation metrics to message_stop).
+        return b"event: " + str(event.get("type", "")).encode() + b"\ndata: " + raw + b"\n\n"
+
+    def _error(self, kind: str, message: str) -> bytes:
+        self._stopped = True
+        return encode_anthropic({"type": "error", "error": {"type": kind, "message": message}})
+
+
+def error_body(status: int, headers: Mapping[str, str], data: bytes, request_id: str) -> bytes:
+    """Bedrock's `{"message": ...}` with `x-amzn-ErrorType` -> Anthropic's error envelope."""
+    name = headers.get("x-amzn-ErrorType") or headers.get("x-amzn-errortype") or ""
+    kind = converse.exception_kind(name) if name else kind_for_status(status)
+    text = _message(data) or name.partition(":")[0] or f"Bedrock answered {status}"
+    return render(FORMAT, kind, text, request_id)
+
+
+def _message(data: bytes) -> str:
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data[:300].decode("utf-8", "replace").strip()
+    if isinstance(obj, dict):
+        text = obj.get("message") or obj.get("Message")
+        if isinstance(text, str):
+            return text
+    return ""
