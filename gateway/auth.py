@@ -7,7 +7,7 @@ import hmac
 from dataclasses import dataclass
 
 from gateway.errors import GatewayError
-from gateway.providers import CLOUD_TYPES, Adapter
+from gateway.providers import Adapter, minted
 from gateway.providers.presets import needs_key
 from gateway.table import EMPTY, Gateway, Leaf, RoutingTable, StoredKey, Token
 
@@ -106,7 +106,7 @@ def upstream_auth(
             for stored in keys:
                 if stored.available:
                     return _stored_headers(adapter, stored), f"key:{stored.name}"
-            if not keys and provider is not None and provider.type in CLOUD_TYPES:
+            if not keys and provider is not None and minted(provider):
                 # No stored key: the gateway's own cloud identity (AWS chain, Google default credentials).
                 return [], AMBIENT
         elif source == "request" and caller.client_key is not None:

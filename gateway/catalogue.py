@@ -56,7 +56,7 @@ from genai_prices.types import ClauseEquals, ClauseOr, ModelInfo
 from genai_prices.types import Provider as PackageProvider
 
 from gateway.errors import GatewayError
-from gateway.pricing import _DATE_SUFFIX, PACKAGE_PROVIDERS, Price, PriceTable, format_usd
+from gateway.pricing import DATE_SUFFIX, PACKAGE_PROVIDERS, Price, PriceTable, format_usd
 from gateway.providers.presets import needs_key
 from gateway.table import Fallback, Format, Gateway, Leaf, Node, Provider, RouteRef, RoutingTable, Split
 
@@ -408,7 +408,7 @@ def _model_info(table: RoutingTable, provider_name: str, model: str) -> ModelInf
     ]
     snapshot = get_snapshot()
     names = [model]
-    stripped = _DATE_SUFFIX.sub("", model)
+    stripped = DATE_SUFFIX.sub("", model)
     if stripped != model:
         names.append(stripped)
     for name in names:

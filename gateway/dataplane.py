@@ -43,6 +43,7 @@ from gateway.providers import (
     Decoder,
     adapter_for,
     bedrock,
+    minted,
     model_url,
     presets,
     vertex,
@@ -620,7 +621,7 @@ class DataPlane:
         req.exchange = proxy.Exchange()
         if req.timeout is not None:
             total = min(total or provider.timeouts.total, req.timeout)
-        if provider.type in CLOUD_TYPES and not auth:  # signed, or a minted token, once the body is final
+        if not auth and minted(provider):  # signed, or a minted token, once the body is final
             key = stored_key(req.table, req.key or "")
             headers = await self.credentials.authorize(provider, key, method, str(url), headers, body)
         try:

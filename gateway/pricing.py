@@ -75,7 +75,7 @@ _CACHE_MULTIPLIERS: Mapping[str, tuple[Decimal, Decimal]] = {
     "anthropic": (Decimal("0.1"), Decimal("1.25")),
 }
 _NO_MULTIPLIERS = (Decimal(1), Decimal(1))
-_DATE_SUFFIX = re.compile(r"[-@](?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
+DATE_SUFFIX = re.compile(r"[-@](?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +202,7 @@ class PriceTable:
             return None
         model_price = self._package_price(provider_name, provider_type, model)
         if model_price is None:
-            stripped = _DATE_SUFFIX.sub("", model)
+            stripped = DATE_SUFFIX.sub("", model)
             if stripped != model:
                 model_price = self._package_price(provider_name, provider_type, stripped)
         if model_price is None:

@@ -307,3 +307,75 @@ def test_the_azure_fake_front_door(
     resp = httpx.post(azure_up.url + path, headers=headers, json={"model": "gpt-5", "messages": HI})
     assert resp.status_code == status
     assert resp.json()["error"]["code"] == code
+
+
+def entra_config(azure: FakeUpstream) -> str:
+    return azure_config(azure, stored=False, provider_keys="[stored, request]").replace(
+        f'    api_version: "{API_VERSION}"\n', f'    api_version: "{API_VERSION}"\n    auth: entra-id\n'
+    )
+
+
+def test_entra_id_token_from_the_gateways_managed_identity_is_cached(
+    make_gateway: GatewayFactory, azure_up: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import azure_wire
+
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", azure_up.url + azure_wire.IDENTITY_PATH)
+    monkeypatch.setenv("IDENTITY_HEADER", azure_wire.IDENTITY_HEADER)
+    gw = make_gateway(entra_config(azure_up))
+    azure_up.push(Script(text="one"), Script(text="two"), Script(text="three"))
+    for text in ("one", "two"):
+        done = openai_client(gw.url).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
+        assert done.choices[0].message.content == text
+    msg = anthropic_client(gw.url).messages.create(model="claude-x", max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    assert msg.content[0].text == "three"  # type: ignore[union-attr]
+    seen = azure_up.requests[-1]
+    assert seen.headers["authorization"].startswith("Bearer eyJ") and "api-key" not in seen.headers
+    assert azure_up.settings.token_requests == 1  # one token for all three calls
+    assert {r["key"] for r in gw.records(3)} == {"ambient"}
+
+
+def test_entra_id_without_an_azure_identity_is_a_clear_502(
+    make_gateway: GatewayFactory, azure_up: FakeUpstream, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in (
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "MSI_ENDPOINT",
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no az, azd or pwsh to ask
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9")  # IMDS probe: refused
+    gw = make_gateway(entra_config(azure_up))
+    with pytest.raises(openai.APIStatusError) as info:
+        openai_client(gw.url).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
+    assert info.value.status_code == 502
+    assert "cannot get a Microsoft Entra ID token for provider 'azure'" in str(info.value)
+    assert azure_up.requests == []
+
+
+def test_a_clients_own_entra_id_token_is_passed_as_bearer(
+    make_gateway: GatewayFactory, azure_up: FakeUpstream
+) -> None:
+    token, _ = azure_up.settings.issue()
+    gw = make_gateway(azure_config(azure_up, stored=False, provider_keys="[request]"))
+    azure_up.push(Script(text="mine"))
+    done = openai_client(gw.url, key=token).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
+    assert done.choices[0].message.content == "mine"
+    seen = azure_up.requests[-1]
+    assert seen.headers["authorization"] == f"Bearer {token}" and "api-key" not in seen.headers
+
+
+def test_entra_id_provider_with_a_stored_key_is_a_config_error(
+    tmp_path: Path, azure_up: FakeUpstream
+) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        entra_config(azure_up).replace("models:\n", 'keys:\n  k: { provider: azure, secret: "x" }\nmodels:\n')
+    )
+    with pytest.raises(ConfigError) as info:
+        compile_config(tmp_path, {})
+    assert "auth: entra-id" in str(info.value) and "keys.k.provider" in str(info.value)

@@ -333,6 +333,13 @@ class _Compiler:
                 ref for f in ("secret", *CLOUD_KEY_FIELDS) for ref in e.source.env_refs.get((*e.path, f), ())
             )
             ptype = providers[provider].type if provider in providers else None
+            if ptype == "azure-openai" and providers[provider].options.get("auth") == "entra-id":
+                self.error(
+                    e,
+                    ("provider",),
+                    f"provider {provider!r} has auth: entra-id, so its calls carry the gateway's Entra ID "
+                    "token and take no stored key (remove this key, or the provider's auth setting)",
+                )
             wrong = [f for f in cloud if ptype is not None and ptype not in CLOUD_KEY_TYPES[f]]
             if wrong:
                 self.error(

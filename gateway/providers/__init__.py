@@ -48,8 +48,17 @@ class Decoder(Protocol):
 
 # Provider types whose URLs and auth differ from their wire format's usual ones.
 TYPE_ADAPTERS: dict[str, Adapter] = {"azure-openai": azure_openai, "bedrock": bedrock, "vertex": vertex}
-# Types whose calls are signed or carry a minted token (credentials.py), and are prepared per model.
+# Types whose calls are prepared per model (URL, body, answer decoding) and signed or given a minted
+# token (credentials.py).
 CLOUD_TYPES = frozenset({"bedrock", "vertex"})
+
+
+def minted(provider: Provider) -> bool:
+    """Whether the gateway's own cloud identity authorizes this provider's calls when no key is given:
+    the AWS chain, Google default credentials, or Microsoft Entra ID (`auth: entra-id`)."""
+    return provider.type in CLOUD_TYPES or (
+        provider.type == "azure-openai" and azure_openai.entra_id(provider)
+    )
 
 
 def adapter_for(provider: Provider) -> Adapter:

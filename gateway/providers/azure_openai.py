@@ -1,7 +1,10 @@
 """Azure OpenAI: OpenAI Chat Completions at {base_url}/openai/deployments/{deployment}/chat/completions.
 
 The URL names the deployment and carries `?api-version=`; the key travels in `api-key`, not
-Authorization. Bodies, streams, usage and errors are OpenAI's (Azure ignores the body's `model`).
+Authorization, unless the provider has `auth: entra-id`: then a Microsoft Entra ID token from the
+gateway's Azure identity goes as `Authorization: Bearer` (`credentials.py`). A client's own Entra ID
+token (a JWT) is passed as a bearer token too. Bodies, streams, usage and errors are OpenAI's (Azure
+ignores the body's `model`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from gateway.table import Format, Provider
 FORMAT = Format.OPENAI
 PATHS = {"chat": "/chat/completions"}  # below /openai/deployments/<deployment>
 DISPLAY = "Azure OpenAI"
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 CLIENT_KEY_HINT = "the api-key header (or Authorization: Bearer)"
 
 
@@ -22,8 +26,14 @@ def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
 
 
 def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    """Whichever header the client's own key came in, Azure wants it as api-key."""
+    """An Entra ID token (a JWT) stays a bearer token; a key, whichever header it came in, is api-key."""
+    if value.startswith(b"eyJ") and value.count(b".") == 2:
+        return [(b"authorization", b"Bearer " + value)]
     return [(b"api-key", value)]
+
+
+def entra_id(provider: Provider) -> bool:
+    return provider.options.get("auth") == "entra-id"
 
 
 def deployment(provider: Provider, model: str) -> str:

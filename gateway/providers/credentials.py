@@ -1,10 +1,12 @@
-"""Cloud credentials for Bedrock (SigV4 signatures) and Vertex AI (OAuth access tokens).
+"""Cloud credentials: Bedrock's SigV4 signatures, Vertex AI's OAuth access tokens, and Microsoft Entra ID
+tokens for Azure OpenAI (`auth: entra-id`).
 
-Both come from maintained libraries: botocore signs (and resolves the AWS credential chain: env vars,
+All come from maintained libraries: botocore signs (and resolves the AWS credential chain: env vars,
 shared config/profile, SSO, container and instance roles), google-auth mints tokens from a service
-account file or the Google default credentials. Their network and file I/O runs in a thread, never on
-the event loop; an access token is reused until `REFRESH_BEFORE` of its expiry, and one refresh at a
-time runs per credential, however many requests wait for it.
+account file or the Google default credentials, azure-identity from the gateway's Azure identity
+(service principal env vars, workload or managed identity, Azure CLI). Their network and file I/O
+runs in a thread, never on the event loop; a token is reused until `REFRESH_BEFORE` its expiry, and
+one refresh at a time runs per credential, however many requests wait for it.
 
 Which credential a call uses comes from `auth.upstream_auth`: a stored key (`key:<name>`) or, with no
 stored key, the environment's (`ambient`). Everything is cached per (provider, key) and rebuilt when
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -25,18 +28,18 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.session import Session as BotocoreSession
 
 from gateway.errors import GatewayError
-from gateway.providers import bedrock, vertex
+from gateway.providers import azure_openai, bedrock, vertex
 from gateway.table import Provider, StoredKey
 
-REFRESH_BEFORE = dt.timedelta(minutes=5)
+REFRESH_BEFORE = 300.0  # seconds before a token's expiry when it is replaced
 
 
 class CloudCredentials:
-    """Per-process cache of AWS credentials and Google access tokens."""
+    """Per-process cache of AWS credentials and bearer tokens (Google, Microsoft Entra ID)."""
 
     def __init__(self) -> None:
         self._aws: dict[tuple[str, ...], Any] = {}
-        self._google: dict[tuple[str, ...], _TokenSource] = {}
+        self._tokens: dict[tuple[str, ...], _TokenSource] = {}
 
     async def authorize(
         self,
@@ -47,7 +50,7 @@ class CloudCredentials:
         headers: dict[str, str],
         body: bytes,
     ) -> dict[str, str]:
-        """Headers with the call's signature (Bedrock) or access token (Vertex) added."""
+        """Headers with the call's signature (Bedrock) or bearer token (Vertex, Azure with Entra ID)."""
         if provider.type == "bedrock":
             creds = await self._aws_credentials(provider, key)
             return sign_aws(creds, str(provider.options.get("region", "")), method, url, headers, body)
@@ -82,10 +85,16 @@ class CloudCredentials:
 
     def _token_source(self, provider: Provider, key: StoredKey | None) -> _TokenSource:
         path = key.cloud.get("credentials_file", "") if key is not None else ""
-        cache_key = (provider.name, path)
-        source = self._google.get(cache_key)
+        cache_key = (provider.name, provider.type, path)
+        source = self._tokens.get(cache_key)
         if source is None:
-            source = self._google[cache_key] = _TokenSource(provider.name, path)
+            if provider.type == "azure-openai":
+                source = _TokenSource(provider.name, "Microsoft Entra ID token", _azure_fetch)
+            else:
+                source = _TokenSource(
+                    provider.name, "Google access token", _google_fetch(provider.name, path)
+                )
+            self._tokens[cache_key] = source
         return source
 
 
@@ -112,12 +121,15 @@ def _no_aws(provider: Provider) -> str:
 
 
 class _TokenSource:
-    """An OAuth access token for one Google credential, refreshed before it expires."""
+    """A bearer token from one identity, reused until `REFRESH_BEFORE` its expiry; one refresh at a time,
+    in a thread (the identity libraries do blocking I/O)."""
 
-    def __init__(self, provider: str, path: str) -> None:
+    def __init__(self, provider: str, who: str, fetch: Callable[[], tuple[str, float]]) -> None:
         self.provider = provider
-        self.path = path
-        self._credentials: Any = None
+        self.who = who  # "Google access token", "Microsoft Entra ID token"
+        self._fetch = fetch  # -> (token, expiry as a Unix time)
+        self._token: str | None = None
+        self._expires = 0.0
         self._lock = asyncio.Lock()
 
     async def token(self) -> str:
@@ -129,58 +141,76 @@ class _TokenSource:
             if token is not None:
                 return token
             try:
-                await asyncio.to_thread(self._refresh)
+                fetched, self._expires = await asyncio.to_thread(self._fetch)
             except GatewayError:
                 raise
-            except Exception as exc:  # google-auth raises its own and requests' errors
+            except Exception as exc:  # the libraries raise their own and their transports' errors
                 raise GatewayError(
                     "authentication_error",
-                    f"cannot get a Google access token for provider {self.provider!r}: "
+                    f"cannot get a {self.who} for provider {self.provider!r}: "
                     f"{type(exc).__name__}: {str(exc)[:300]}",
                     status=502,
                 ) from None
-            token = self._credentials.token
-            assert isinstance(token, str)
-            return token
+            self._token = fetched
+            return fetched
 
     def _fresh(self) -> str | None:
-        creds = self._credentials
-        if creds is None or not creds.token:
+        if self._token is None or self._expires - REFRESH_BEFORE <= time.time():
             return None
-        expiry = creds.expiry  # naive UTC, as google-auth keeps it
-        if expiry is not None and expiry - REFRESH_BEFORE <= dt.datetime.now(dt.UTC).replace(tzinfo=None):
-            return None
-        token: str = creds.token
-        return token
+        return self._token
 
-    def _refresh(self) -> None:
-        """In a thread: load the credential once, then ask its token endpoint for a new token."""
+
+def _google_fetch(provider: str, path: str) -> Callable[[], tuple[str, float]]:
+    """A service account file's credentials, or Google's default credentials, loaded on first use."""
+    loaded: list[Any] = []
+
+    def fetch() -> tuple[str, float]:
         import google.auth
         from google.auth.transport.requests import Request
         from google.oauth2 import service_account
 
-        if self._credentials is None:
-            if self.path:
+        if not loaded:
+            if path:
                 try:
-                    self._credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                        self.path, scopes=list(vertex.SCOPES)
+                    loaded.append(
+                        service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                            path, scopes=list(vertex.SCOPES)
+                        )
                     )
                 except (OSError, ValueError) as exc:
                     raise GatewayError(
                         "authentication_error",
-                        f"cannot read the service account file of provider {self.provider!r} "
-                        f"({self.path}): {type(exc).__name__}",
+                        f"cannot read the service account file of provider {provider!r} "
+                        f"({path}): {type(exc).__name__}",
                         status=502,
                     ) from None
             else:
                 try:
-                    self._credentials, _ = google.auth.default(scopes=list(vertex.SCOPES))
+                    loaded.append(google.auth.default(scopes=list(vertex.SCOPES))[0])
                 except google.auth.exceptions.DefaultCredentialsError:
                     raise GatewayError(
                         "authentication_error",
-                        f"no Google credentials for provider {self.provider!r}: add a stored key with "
+                        f"no Google credentials for provider {provider!r}: add a stored key with "
                         "credentials_file (a service account JSON file), or give the gateway Google "
                         "default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud auth "
                         "application-default login, or a workload identity)",
                     ) from None
-        self._credentials.refresh(Request())
+        credentials = loaded[0]
+        credentials.refresh(Request())
+        expiry = credentials.expiry  # naive UTC, as google-auth keeps it
+        expires = expiry.replace(tzinfo=dt.UTC).timestamp() if expiry is not None else time.time() + 3600
+        return str(credentials.token), expires
+
+    return fetch
+
+
+def _azure_fetch() -> tuple[str, float]:
+    """A Microsoft Entra ID token for Azure OpenAI from the gateway's Azure identity."""
+    from azure.identity import DefaultAzureCredential
+
+    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    try:
+        token = credential.get_token(azure_openai.ENTRA_SCOPE)
+    finally:
+        credential.close()
+    return token.token, float(token.expires_on)

@@ -1,17 +1,29 @@
 """Azure OpenAI wire format: OpenAI Chat Completions at /openai/deployments/{deployment}/chat/completions.
 
 Checked as Azure checks them: the `api-version` query (missing: 404 "Resource not found"; unknown:
-400), the `api-key` header (401 without it; Authorization: Bearer is not Azure's key header) and the
-deployment (404 DeploymentNotFound). Then it answers exactly as the OpenAI fake does.
+400), the `api-key` header, or instead a Microsoft Entra ID token as `Authorization: Bearer` that this
+fake issued (401 without either, or with a token it did not issue or that expired), and the deployment
+(404 DeploymentNotFound). Then it answers exactly as the OpenAI fake does.
+
+Entra ID tokens come from `GET /msi/token`, the App Service managed identity endpoint azure-identity
+calls when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set (header `X-IDENTITY-HEADER`,
+`?api-version=2019-08-01&resource=https://cognitiveservices.azure.com`); see `AzureSettings`.
 """
 
 from __future__ import annotations
 
+import base64
+import secrets
+import threading
+import time
+
+import orjson
 from aiohttp import web
 
 from . import openai_wire
 from .common import Rejection, Wire, json_response, model_endpoint, new_id
 from .script import Script
+from .state import STATE_KEY
 
 KIND = "azure"
 API_VERSIONS = frozenset({"2024-06-01", "2024-10-21", "2025-01-01-preview", "2025-04-01-preview"})
@@ -30,6 +42,73 @@ _AZURE_MESSAGES = {
         "exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.",
     ),
 }
+
+
+IDENTITY_PATH = "/msi/token"
+IDENTITY_HEADER = "fake-identity-header-secret"
+ENTRA_RESOURCE = "https://cognitiveservices.azure.com"
+_ENTRA_DENIED = (
+    "Unauthorized. Access token is missing, invalid, audience is incorrect "
+    "(https://cognitiveservices.azure.com), or have expired."
+)
+
+
+class AzureSettings:
+    """Per-test state of the fake managed identity: the tokens it issued, and their lifetime."""
+
+    def __init__(self) -> None:
+        self.token_lifetime = 3600  # seconds
+        self._lock = threading.Lock()
+        self._tokens: dict[str, float] = {}  # token -> expiry (Unix time)
+        self._token_requests = 0
+
+    @property
+    def token_requests(self) -> int:
+        with self._lock:
+            return self._token_requests
+
+    def issue(self) -> tuple[str, float]:
+        claims = {
+            "aud": ENTRA_RESOURCE,
+            "iss": "https://sts.windows.net/fake-tenant/",
+            "nonce": secrets.token_hex(8),
+        }
+        payload = base64.urlsafe_b64encode(orjson.dumps(claims)).rstrip(b"=").decode()
+        token = f"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{payload}.{secrets.token_urlsafe(16)}"
+        expires = time.time() + self.token_lifetime
+        with self._lock:
+            self._token_requests += 1
+            self._tokens[token] = expires
+        return token, expires
+
+    def valid(self, token: str) -> bool:
+        with self._lock:
+            return self._tokens.get(token, 0.0) > time.time()
+
+
+def _settings(request: web.Request) -> AzureSettings:
+    settings = request.app[STATE_KEY].settings
+    assert isinstance(settings, AzureSettings)
+    return settings
+
+
+async def identity_token(request: web.Request) -> web.Response:
+    """App Service's managed identity endpoint (api-version 2019-08-01)."""
+    if request.headers.get("X-IDENTITY-HEADER") != IDENTITY_HEADER:
+        return json_response({"statusCode": 401, "message": "Unauthorized"}, status=401)
+    if request.query.get("resource", "").rstrip("/") != ENTRA_RESOURCE:
+        return json_response({"statusCode": 400, "message": "Invalid resource"}, status=400)
+    settings = _settings(request)
+    token, expires = settings.issue()
+    return json_response(
+        {
+            "access_token": token,
+            "expires_on": str(int(expires)),
+            "resource": ENTRA_RESOURCE,
+            "token_type": "Bearer",
+            "client_id": "00000000-0000-0000-0000-fakeidentity",
+        }
+    )
 
 
 def error_response(rejection: Rejection) -> web.Response:
@@ -52,7 +131,11 @@ def _check_front_door(request: web.Request) -> None:
         raise Rejection(404, "Resource not found", code="404")
     if version not in API_VERSIONS:
         raise Rejection(400, "API version not supported", code="BadRequest")
-    if not request.headers.get("api-key", "").strip():
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer ") and not request.headers.get("api-key"):
+        if not _settings(request).valid(bearer[7:].strip()):
+            raise Rejection(401, _ENTRA_DENIED, code="401")
+    elif not request.headers.get("api-key", "").strip():
         raise Rejection(401, _DENIED, code="401")
     if request.match_info["deployment"] not in DEPLOYMENTS:
         raise Rejection(
@@ -70,7 +153,10 @@ async def chat_completions(request: web.Request, script: Script) -> web.StreamRe
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.post("/openai/deployments/{deployment}/chat/completions", chat_completions)]
+    return [
+        web.post("/openai/deployments/{deployment}/chat/completions", chat_completions),
+        web.get(IDENTITY_PATH, identity_token),
+    ]
 
 
-WIRE = Wire(kind=KIND, base_path="", routes=routes, error=error_response)
+WIRE = Wire(kind=KIND, base_path="", routes=routes, error=error_response, settings=AzureSettings)
