@@ -18,11 +18,10 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
-from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
 
 from gateway.errors import kind_for_status, render
 from gateway.providers.anthropic import read_usage as read_usage  # Claude's usage, or Converse's translated
@@ -30,6 +29,9 @@ from gateway.table import Format, Provider
 from gateway.translate import StreamIncomplete, converse
 from gateway.translate.sse import encode_anthropic
 from gateway.translate.tokens import estimate_input_tokens
+
+if TYPE_CHECKING:  # botocore is imported on first use (see credentials.py)
+    from botocore.eventstream import EventStreamMessage
 
 FORMAT = Format.ANTHROPIC
 PATHS = {
@@ -129,6 +131,8 @@ class Decoder:
             if call.stream and not call.claude
             else None
         )
+        from botocore.eventstream import EventStreamBuffer
+
         self._buffer = EventStreamBuffer()
         self._stopped = False
 
@@ -156,6 +160,8 @@ class Decoder:
         return orjson.dumps(converse.converse_response_to_anthropic(answer, self.model, self.call.tool_names))
 
     def feed(self, chunk: bytes) -> bytes:
+        from botocore.eventstream import ParserError
+
         self._buffer.add_data(chunk)
         out: list[bytes] = []
         try:

@@ -19,17 +19,14 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials as AWSCredentials
-from botocore.credentials import ReadOnlyCredentials
-from botocore.session import Session as BotocoreSession
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import GatewayError
 from gateway.providers import azure_openai, bedrock, vertex
 from gateway.table import Provider, StoredKey
+
+if TYPE_CHECKING:  # botocore is imported on first use: ~20 MiB a gateway without Bedrock never needs
+    from botocore.credentials import ReadOnlyCredentials
 
 REFRESH_BEFORE = 300.0  # seconds before a token's expiry when it is replaced
 
@@ -67,6 +64,8 @@ class CloudCredentials:
         )
         creds = self._aws.get(cache_key)
         if creds is None:
+            from botocore.credentials import Credentials as AWSCredentials
+
             if fields.get("access_key_id"):
                 creds = AWSCredentials(
                     fields["access_key_id"], fields["secret_access_key"], fields.get("session_token") or None
@@ -102,6 +101,9 @@ def sign_aws(
     creds: ReadOnlyCredentials, region: str, method: str, url: str, headers: Mapping[str, str], body: bytes
 ) -> dict[str, str]:
     """SigV4 over exactly what will be sent: method, URL, these headers and this body."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
     SigV4Auth(creds, bedrock.SERVICE, region).add_auth(request)
     return dict(request.headers.items())
@@ -109,7 +111,9 @@ def sign_aws(
 
 def _aws_chain() -> Any:
     """The AWS SDKs' default credential chain (env, profile, SSO, container, instance metadata)."""
-    return BotocoreSession().get_credentials()
+    from botocore.session import Session
+
+    return Session().get_credentials()
 
 
 def _no_aws(provider: Provider) -> str:
