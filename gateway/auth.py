@@ -107,7 +107,7 @@ def upstream_auth(
                 if stored.available:
                     return _stored_headers(adapter, stored), f"key:{stored.name}"
             if not keys and provider is not None and minted(provider):
-                # No stored key: the gateway's own cloud identity (AWS chain, Google default credentials).
+                # No stored key: the gateway's own cloud identity (AWS chain, Google credentials, Entra ID).
                 return [], AMBIENT
         elif source == "request" and caller.client_key is not None:
             return adapter.client_auth_headers(*caller.client_key), "request"
