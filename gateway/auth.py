@@ -102,12 +102,12 @@ def upstream_auth(
                 if stored is not None and stored.available:
                     return _stored_headers(adapter, stored), f"key:{stored.name}"
                 continue
-            keys = table.keys_by_provider.get(leaf.provider, ())
-            for stored in keys:
+            for stored in table.keys_by_provider.get(leaf.provider, ()):
                 if stored.available:
                     return _stored_headers(adapter, stored), f"key:{stored.name}"
-            if not keys and provider is not None and minted(provider):
-                # No stored key: the gateway's own cloud identity (AWS chain, Google credentials, Entra ID).
+            if provider is not None and minted(provider):
+                # No stored key, or only empty ones (`${AWS_ACCESS_KEY_ID:-}` unset on an instance with a
+                # role): the gateway's own cloud identity (AWS chain, Google credentials, Entra ID).
                 return [], AMBIENT
         elif source == "request" and caller.client_key is not None:
             return adapter.client_auth_headers(*caller.client_key), "request"

@@ -198,7 +198,12 @@ def test_without_a_stored_key_the_aws_credential_chain_is_used(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", bedrock_wire.DEFAULT_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", bedrock_wire.DEFAULT_SECRET_KEY)
-    gw = make_gateway(bedrock_config(bedrock_up, key=""))
+    # A key whose env vars are unset (config.md's example on an instance with a role) is no key.
+    empty = (
+        'aws: { provider: bedrock, access_key_id: "${UNSET_KEY_ID:-}", '
+        'secret_access_key: "${UNSET_SECRET:-}" }'
+    )
+    gw = make_gateway(bedrock_config(bedrock_up, key=empty))
     bedrock_up.push(Script(text="from the chain"), Script(text="again"))
     for expected in ("from the chain", "again"):
         msg = claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
@@ -358,3 +363,14 @@ def test_cloud_secrets_never_reach_config_views_or_logs(
     assert '"secret":"AKIA...SKEY"' in config  # the key id, masked
     for text in (config, page, logs, json.dumps(gw.records(1))):
         assert canary not in text and "canary-session-token" not in text
+
+
+def test_a_large_body_is_signed_off_the_event_loop_and_verifies(
+    make_gateway: GatewayFactory, bedrock_up: FakeUpstream
+) -> None:
+    gw = make_gateway(bedrock_config(bedrock_up))
+    bedrock_up.push(Script(text="read it all"))
+    big: Any = [{"role": "user", "content": "word " * 300_000}]  # 1.5 MB: over credentials.BIG_BODY
+    msg = claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=big)
+    assert msg.content[0].text == "read it all"  # type: ignore[union-attr]
+    assert len(bedrock_up.requests[-1].body) > 1 << 20

@@ -1,5 +1,6 @@
 """Any client to any provider: {anthropic, openai SDK} x {anthropic, openai, gemini, Claude on Bedrock,
-Converse on Bedrock, Claude on Vertex, Gemini on Vertex} x {plain, stream}.
+Converse on Bedrock, Claude on Vertex, Gemini on Vertex, Azure OpenAI, an OpenAI-compatible preset}
+x {plain, stream}.
 
 Each cell runs through a real gateway over loopback against fake upstreams that validate requests as
 strictly as the real APIs (the cloud fakes check SigV4 signatures and OAuth tokens as AWS and Google
@@ -29,6 +30,8 @@ MODELS = {
     "converse": "br-llama",  # Bedrock's Converse API
     "vertex": "vx-claude",  # rawPredict
     "vertex-gemini": "vx-gemini",  # generateContent on Vertex
+    "azure": "az-gpt",  # Azure OpenAI deployment
+    "groq": "groq-llama",  # an OpenAI-compatible preset (against the OpenAI fake)
 }
 UPSTREAMS = tuple(MODELS)
 PNG = base64.b64encode(
@@ -58,14 +61,25 @@ def gw(
     gemini_up: FakeUpstream,
     bedrock_up: FakeUpstream,
     vertex_up: FakeUpstream,
+    azure_up: FakeUpstream,
     tmp_path: Path,
 ) -> GatewayServer:
     config = standard_config(anthropic_up, openai_up)
     config = config.replace(
-        "providers:\n", f'providers:\n  google: {{ type: gemini, base_url: "{gemini_up.base_url}" }}\n'
+        "providers:\n",
+        f"""providers:
+  google: {{ type: gemini, base_url: "{gemini_up.base_url}" }}
+  azure: {{ type: azure-openai, base_url: "{azure_up.url}", api_version: "2024-10-21" }}
+  groq: {{ type: groq, base_url: "{openai_up.base_url}" }}
+""",
     )
     config = config.replace(
-        "keys:\n", 'keys:\n  google-main: { provider: google, secret: "gemini-stored-key" }\n'
+        "keys:\n",
+        """keys:
+  google-main: { provider: google, secret: "gemini-stored-key" }
+  azure-main: { provider: azure, secret: "azure-stored-key" }
+  groq-main: { provider: groq, secret: "groq-stored-key" }
+""",
     )
     models = """
         gemini-*: google/*
@@ -73,6 +87,8 @@ def gw(
         br-llama: "bedrock/meta.llama3-3-70b-instruct-v1:0"
         vx-claude: vertex/claude-sonnet-4-5@20250929
         vx-gemini: vertex/gemini-2.5-flash
+        az-gpt: azure/gpt-5
+        groq-llama: groq/llama-3.3-70b-versatile
     """
     config = with_clouds(config, bedrock_up, vertex_up, tmp_path, models)
     return make_gateway(config)
@@ -85,6 +101,7 @@ def ups(
     gemini_up: FakeUpstream,
     bedrock_up: FakeUpstream,
     vertex_up: FakeUpstream,
+    azure_up: FakeUpstream,
 ) -> dict[str, FakeUpstream]:
     return {
         "anthropic": anthropic_up,
@@ -94,6 +111,8 @@ def ups(
         "converse": bedrock_up,
         "vertex": vertex_up,
         "vertex-gemini": vertex_up,
+        "azure": azure_up,
+        "groq": openai_up,
     }
 
 
@@ -279,7 +298,7 @@ def test_images_reach_the_upstream_in_its_format(
         assert "inlineData" in blob
     elif upstream == "converse":
         assert '"image": {"format": "png"' in blob
-    elif upstream == "openai":
+    elif upstream in ("openai", "azure", "groq"):
         assert f"data:image/png;base64,{PNG}" in blob
 
 
@@ -368,14 +387,18 @@ def test_upstream_errors_keep_status_and_meaning(
 
 # Same-format pairs forward the stream as it is; every other pair (and Bedrock's event-stream framing,
 # which is always decoded) must turn a cut stream into an error.
+PASSTHROUGH = {
+    ("anthropic", "anthropic"),
+    ("anthropic", "vertex"),
+    ("openai", "openai"),
+    ("openai", "azure"),
+    ("openai", "groq"),
+}
+
+
 @pytest.mark.parametrize(
     ("client", "upstream"),
-    [
-        (c, u)
-        for c in ("anthropic", "openai")
-        for u in UPSTREAMS
-        if c != u and not (c == "anthropic" and u == "vertex")
-    ],
+    [(c, u) for c in ("anthropic", "openai") for u in UPSTREAMS if (c, u) not in PASSTHROUGH],
 )
 def test_mid_stream_failure_is_an_error_never_a_clean_end(
     gw: GatewayServer, ups: dict[str, FakeUpstream], client: str, upstream: str

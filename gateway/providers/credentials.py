@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # botocore is imported on first use: ~20 MiB a gateway withou
     from botocore.credentials import ReadOnlyCredentials
 
 REFRESH_BEFORE = 300.0  # seconds before a token's expiry when it is replaced
+BIG_BODY = 1 << 20  # bytes; larger bodies are signed in a thread
 
 
 class CloudCredentials:
@@ -50,7 +51,10 @@ class CloudCredentials:
         """Headers with the call's signature (Bedrock) or bearer token (Vertex, Azure with Entra ID)."""
         if provider.type == "bedrock":
             creds = await self._aws_credentials(provider, key)
-            return sign_aws(creds, str(provider.options.get("region", "")), method, url, headers, body)
+            region = str(provider.options.get("region", ""))
+            if len(body) > BIG_BODY:  # hashing megabytes of images or PDFs would stall the event loop
+                return await asyncio.to_thread(sign_aws, creds, region, method, url, headers, body)
+            return sign_aws(creds, region, method, url, headers, body)  # ~0.2 ms
         token = await self._token_source(provider, key).token()
         return {**headers, "authorization": f"Bearer {token}"}
 
