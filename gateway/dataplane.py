@@ -49,6 +49,7 @@ from gateway.providers import (
     vertex,
     wire_format,
 )
+from gateway.providers import gemini as gemini_adapter
 from gateway.providers.credentials import CloudCredentials
 from gateway.redact import redact
 from gateway.state import StoreUnavailable
@@ -586,9 +587,13 @@ class DataPlane:
                 req.table, req.gateway, leaf, req.caller or Caller(None, None), adapter
             )
             gemini_body = gemini.anthropic_request_to_gemini(hub)
-            # Vertex names the model in its URL only; AI Studio wants it inside the request too.
-            named = None if provider.type == "vertex" else leaf.model
-            body = orjson.dumps(gemini.count_tokens_request(gemini_body, model=named))
+            if provider.type == "vertex":  # Vertex counts contents, system and tools as they are
+                counted = {
+                    k: gemini_body[k] for k in ("contents", "systemInstruction", "tools") if k in gemini_body
+                }
+                body = orjson.dumps(counted)
+            else:  # AI Studio wants the whole request, model included
+                body = orjson.dumps(gemini.count_tokens_request(gemini_body, model=leaf.model))
             url = model_url(provider, gemini.GEMINI_PATHS["count"].format(model=leaf.model), leaf.model)
             relay = pipeline.CountTokensRelay(req.id)
             headers = pipeline.upstream_headers(fmt, provider, auth)
@@ -705,6 +710,8 @@ class DataPlane:
                     req.target = f"{provider.name}/{obj['model']}"
                 req.stream = obj.get("stream") is True
         obj = obj if isinstance(obj, dict) else {}
+        base_path = yarl.URL(provider.base_url).raw_path.rstrip("/")
+        relay = self._native_relay(req, provider, adapter, url.raw_path[len(base_path) :])
         ask = await self._native_limits(req, provider, obj)
         policy = None
         if req.scope["method"] == "POST" and obj:
@@ -720,7 +727,7 @@ class DataPlane:
         await self._exchange(
             req,
             provider,
-            proxy.PassthroughRelay(adapter, req.format, req.id),
+            relay,
             req.scope["method"],
             url,
             headers,
@@ -731,6 +738,25 @@ class DataPlane:
         )
         if recorder is not None and policy is not None:
             await self._store_answer(req, recorder, policy)
+
+    def _native_relay(self, req: Request, provider: Provider, adapter: Adapter, path: str) -> proxy.Relay:
+        """The relay of a native call; a cloud's call names its model in the URL, not the body, and a
+        Bedrock answer needs decoding (a copy of it) for its usage to be read."""
+        if provider.type == "bedrock":
+            native = bedrock.native_call(path)
+            if native is not None:
+                model, call = native
+                req.client_model, req.target = model, f"{provider.name}/{model}"
+                return proxy.PassthroughRelay(
+                    adapter, req.format, req.id, lambda: bedrock.Decoder(model, req.id, call)
+                )
+        elif provider.type == "vertex":
+            found = vertex.native_model(path)
+            if found is not None:
+                req.client_model, req.target = found[0], f"{provider.name}/{found[0]}"
+                if found[1] is Format.GEMINI:  # usage in Gemini's shape
+                    return proxy.PassthroughRelay(gemini_adapter, Format.GEMINI, req.id)
+        return proxy.PassthroughRelay(adapter, req.format, req.id)
 
     async def _native_limits(self, req: Request, provider: Provider, obj: dict[str, Any]) -> Ask | None:
         """The gateway's rate limits apply to native calls too. Returns the request for admission when

@@ -115,34 +115,48 @@ class Relay(Protocol):
 
 
 class PassthroughRelay:
-    """Same format on both sides: every byte as the upstream sent it; usage and errors sniffed."""
+    """Same format on both sides: every byte as the upstream sent it; usage and errors sniffed.
 
-    __slots__ = ("adapter", "client_format", "request_id")
+    `sniff` (native Bedrock calls): usage is read from a decoded copy of the answer (event-stream
+    frames, Converse shapes), while the client still gets the bytes as AWS sent them."""
 
-    def __init__(self, adapter: Adapter, client_format: Format, request_id: str) -> None:
+    __slots__ = ("adapter", "client_format", "request_id", "sniff")
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        client_format: Format,
+        request_id: str,
+        sniff: Callable[[], Decoder] | None = None,
+    ) -> None:
         self.adapter = adapter
         self.client_format = client_format
         self.request_id = request_id
+        self.sniff = sniff
 
     def content_type(self, streaming: bool) -> bytes | None:
         return None
 
     def response(self, status: int, data: bytes, usage: Usage) -> bytes:
         if status == 200:
-            _read_usage(self.adapter, data, usage)
+            _read_usage(self.adapter, self.sniff().body(status, {}, data) if self.sniff else data, usage)
         return data
 
     def stream(self) -> StreamRelay:
-        return _PassthroughStream(self.adapter, self.client_format, self.request_id)
+        decoder = self.sniff() if self.sniff is not None else None
+        return _PassthroughStream(self.adapter, self.client_format, self.request_id, decoder)
 
 
 class _PassthroughStream:
-    __slots__ = ("client_format", "request_id", "sniffer")
+    __slots__ = ("client_format", "decoder", "request_id", "sniffer")
 
-    def __init__(self, adapter: Adapter, client_format: Format, request_id: str) -> None:
+    def __init__(
+        self, adapter: Adapter, client_format: Format, request_id: str, decoder: Decoder | None = None
+    ) -> None:
         self.sniffer = StreamSniffer(adapter.read_usage)
         self.client_format = client_format
         self.request_id = request_id
+        self.decoder = decoder
 
     @property
     def usage(self) -> Usage:
@@ -153,10 +167,12 @@ class _PassthroughStream:
         return self.sniffer.error
 
     def feed(self, chunk: bytes) -> bytes:
-        self.sniffer.feed(chunk)
+        self.sniffer.feed(chunk if self.decoder is None else self.decoder.feed(chunk))
         return chunk
 
     def close(self) -> bytes:
+        if self.decoder is not None:
+            self.sniffer.feed(self.decoder.close())
         return b""
 
     def error_event(self, kind: str, message: str) -> bytes:

@@ -326,6 +326,41 @@ def test_native_passthrough_is_signed_by_the_gateway(
     assert bedrock_wire.DEFAULT_ACCESS_KEY in sent.headers["authorization"]
     with client.messages.stream(model=CLAUDE, max_tokens=8, messages=HI) as s:
         assert s.get_final_text() == "native stream"  # event-stream relayed as AWS framed it
+    # The model comes from the URL, and usage from a decoded copy of the answer: priced like any call.
+    recs = gw.records(2)[-2:]
+    assert [r["model"] for r in recs] == [CLAUDE, CLAUDE]
+    assert all(r["input_tokens"] and r["output_tokens"] and r["cost_usd"] for r in recs), recs
+
+
+def test_boto3_converse_through_native_passthrough(
+    make_gateway: GatewayFactory, bedrock_up: FakeUpstream
+) -> None:
+    """AWS's own SDK against the gateway: re-signed, relayed as is, usage read from Converse's shapes."""
+    import boto3
+    from botocore.config import Config
+
+    gw = make_gateway(bedrock_config(bedrock_up, provider_keys="[stored]"))
+    client = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=gw.url + "/bedrock",
+        region_name="us-east-1",
+        aws_access_key_id="AKIACLIENTSOWNKEY",
+        aws_secret_access_key="not-the-real-secret",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    usage = {"inputTokens": 13, "outputTokens": 5}
+    bedrock_up.push(Script(text="plain converse", usage=usage), Script(text="streamed converse", usage=usage))
+    messages: Any = [{"role": "user", "content": [{"text": "hi"}]}]
+    out = client.converse(modelId=LLAMA, messages=messages)
+    assert out["output"]["message"]["content"][0]["text"] == "plain converse"
+    stream = client.converse_stream(modelId=LLAMA, messages=messages)["stream"]
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in stream if "contentBlockDelta" in e)
+    assert text == "streamed converse"
+    recs = gw.records(2)[-2:]
+    assert [(r["model"], r["input_tokens"], r["output_tokens"]) for r in recs] == [
+        (LLAMA, 13, 5),
+        (LLAMA, 13, 5),
+    ]
 
 
 def test_count_tokens_uses_bedrocks_count_tokens_api(

@@ -136,7 +136,9 @@ def test_count_tokens_for_claude_and_gemini_on_vertex(
     gw = make_gateway(vertex_config(vertex_up, account.path))
     messages: Any = [{"role": "user", "content": "How many tokens is this sentence, roughly?"}]
     for model in ("sonnet", "flash"):
-        raw = claude(gw.url).messages.with_raw_response.count_tokens(model=model, messages=messages)
+        raw = claude(gw.url).messages.with_raw_response.count_tokens(
+            model=model, messages=messages, system="Count me too."
+        )
         assert raw.parse().input_tokens > 0
         assert "x-gateway-token-count" not in raw.headers  # counted by Vertex, not estimated
     paths = [r.path for r in vertex_up.requests if r.path != "/token"]
@@ -145,6 +147,8 @@ def test_count_tokens_for_claude_and_gemini_on_vertex(
         f"{BASE}/google/models/gemini-2.5-flash:countTokens",
     ]
     assert vertex_up.requests[-2].json["model"] == CLAUDE
+    gemini_count = vertex_up.requests[-1].json  # Vertex's CountTokensRequest: system and tools as fields
+    assert gemini_count["systemInstruction"]["parts"] == [{"text": "Count me too."}]
 
 
 def test_token_is_refreshed_before_it_expires(
@@ -217,3 +221,24 @@ def test_google_default_credentials_without_a_stored_key(
     msg = claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert msg.content[0].text == "ambient"  # type: ignore[union-attr]
     assert gw.records(1)[-1]["key"] == "ambient"
+
+
+def test_native_passthrough_mints_the_token_and_reads_usage(
+    make_gateway: GatewayFactory, vertex_up: FakeUpstream, account: ServiceAccount
+) -> None:
+    """AnthropicVertex pointed at /vertex: its own token is replaced by the gateway's."""
+    gw = make_gateway(vertex_config(vertex_up, account.path, provider_keys="[stored]"))
+    client = anthropic.AnthropicVertex(
+        project_id="test-project",
+        region="us-east5",
+        base_url=gw.url + "/vertex",
+        access_token="client-own-token",
+        max_retries=0,
+    )
+    vertex_up.push(Script(text="native", usage={"input_tokens": 7, "output_tokens": 3}))
+    msg = client.messages.create(model=CLAUDE, max_tokens=8, messages=HI)
+    assert msg.content[0].text == "native"  # type: ignore[union-attr]
+    sent = vertex_up.requests[-1]
+    assert sent.headers["authorization"] != "Bearer client-own-token"
+    rec = gw.records(1)[-1]
+    assert (rec["model"], rec["input_tokens"], rec["output_tokens"]) == (CLAUDE, 7, 3)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -116,6 +117,19 @@ def request(provider: Provider, model: str, operation: str, body: bytes, betas: 
     estimate = estimate_input_tokens(hub) if stream else 0
     url = f"{base}/{'converse-stream' if stream else 'converse'}"
     return Call(url, orjson.dumps(converted), False, stream, False, estimate, names)
+
+
+_NATIVE = re.compile(r"^/model/([^/]+)/(invoke|invoke-with-response-stream|converse|converse-stream)$")
+
+
+def native_call(path: str) -> tuple[str, Call] | None:
+    """A native call's model (from its URL, `/model/<id>/<action>`) and how to read its answer."""
+    found = _NATIVE.match(path)
+    if found is None:
+        return None
+    model, action = unquote(found.group(1)), found.group(2)
+    claude = action.startswith("invoke")
+    return model, Call("", b"", claude, action.endswith("stream"), False, 0, None)
 
 
 class Decoder:

@@ -11,8 +11,9 @@ account file or the Google default credentials (see `credentials.py`), or the cl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -77,6 +78,17 @@ def claude_request(provider: Provider, model: str, operation: str, body: bytes) 
 def gemini_url(provider: Provider, path: str) -> str:
     """A Gemini API path (`/models/{model}:generateContent`) under Vertex's Google publisher."""
     return publisher_url(provider, "google") + path
+
+
+_NATIVE = re.compile(r"/publishers/(anthropic|google)/models/([^/:]+):[A-Za-z]+$")
+
+
+def native_model(path: str) -> tuple[str, Format] | None:
+    """A native call's model (from its URL) and the format it speaks, or None for other paths."""
+    found = _NATIVE.search(path)
+    if found is None or found.group(2) == "count-tokens":
+        return None
+    return unquote(found.group(2)), Format.ANTHROPIC if found.group(1) == "anthropic" else Format.GEMINI
 
 
 class Decoder:
