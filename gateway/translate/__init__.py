@@ -12,6 +12,10 @@ Modules (pure functions and small stateful stream converters, no I/O):
   ways, streams both ways, errors both ways.
 - `gemini.py`: Anthropic Messages <-> Gemini generateContent: request Anthropic -> Gemini, response and
   stream Gemini -> Anthropic, errors Gemini -> Anthropic.
+- `converse.py`: Anthropic Messages <-> AWS Bedrock Converse: request Anthropic -> Converse, response and
+  stream Converse -> Anthropic, Bedrock exception names -> error types.
+- `hub.py`: what the hub -> provider converters read the same way (content blocks, custom tools,
+  search results, renamed tool names).
 - `tokens.py`: an offline input-token estimate for providers without a count endpoint.
 
 Contract every converter follows:

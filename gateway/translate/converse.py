@@ -85,6 +85,7 @@ from typing import Any
 import orjson
 
 from gateway.translate import StreamIncomplete, Untranslatable
+from gateway.translate.hub import content_blocks, is_custom_tool, renamed_tools, search_result_text
 
 JSON = dict[str, Any]
 
@@ -234,14 +235,7 @@ def _fit_to_model(out: JSON, model: str) -> None:
 
 def converse_tool_names(hub: Mapping[str, Any]) -> dict[str, str]:
     """Converse tool name -> the client's tool name, for the tools whose name had to be shortened."""
-    names: dict[str, str] = {}
-    tools = hub.get("tools")
-    for tool in tools if isinstance(tools, list) else []:
-        if isinstance(tool, dict) and _is_custom_tool(tool) and isinstance(tool.get("name"), str):
-            converse = _converse_name(tool["name"])
-            if converse != tool["name"]:
-                names[converse] = tool["name"]
-    return names
+    return renamed_tools(hub, _converse_name)
 
 
 def _converse_name(name: str) -> str:
@@ -259,12 +253,6 @@ def _converse_tool_id(tool_id: Any, path: str) -> str:
     if _TOOL_USE_ID.fullmatch(tool_id):
         return tool_id
     return "toolu_" + hashlib.sha256(tool_id.encode()).hexdigest()[:32]
-
-
-def _is_custom_tool(tool: Mapping[str, Any]) -> bool:
-    # Claude Code may omit `type`; versioned types (web_search_20250305, bash_..., ...) are server tools
-    # that only Anthropic can run.
-    return tool.get("type") in (None, "custom")
 
 
 def _is_cache_control(value: Any) -> bool:
@@ -317,14 +305,6 @@ def _system(system: Any) -> list[JSON]:
     return out
 
 
-def _blocks(content: Any, path: str) -> list[Any]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise Untranslatable(f"{path}: must be a string or a list of content blocks", path)
-    return content
-
-
 def _block(block: Any, path: str) -> JSON:
     if not isinstance(block, dict):
         raise Untranslatable(f"{path}: must be an object", path)
@@ -349,15 +329,6 @@ def _results_out_of_place(content: list[JSON]) -> bool:
         elif "cachePoint" not in block:
             seen_other = True
     return False
-
-
-def _search_result_text(block: JSON) -> str:
-    lines = [str(block[key]) for key in ("title", "source") if isinstance(block.get(key), str)]
-    content = block.get("content")
-    for item in content if isinstance(content, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("text"), str):
-            lines.append(item["text"])
-    return "\n".join(lines)
 
 
 class _Messages:
@@ -420,7 +391,7 @@ class _Messages:
 
     def _system_message(self, content: Any, path: str, *, in_place: bool) -> list[JSON]:
         out: list[JSON] = []
-        for j, block in enumerate(_blocks(content, path)):
+        for j, block in enumerate(content_blocks(content, path)):
             block = _block(block, f"{path}.{j}")
             text = block.get("text")
             if not isinstance(text, str):
@@ -433,7 +404,7 @@ class _Messages:
 
     def _user(self, content: Any, path: str) -> list[JSON]:
         out: list[JSON] = []
-        for j, block in enumerate(_blocks(content, path)):
+        for j, block in enumerate(content_blocks(content, path)):
             block = _block(block, f"{path}.{j}")
             converted = self._user_block(block, f"{path}.{j}")
             out.extend(converted)
@@ -458,7 +429,7 @@ class _Messages:
         if kind == "document":
             return self._document(block, path)
         if kind == "search_result":
-            text = _search_result_text(block)
+            text = search_result_text(block)
             return [{"text": text}] if _has_text(text) else []
         if kind in ("compaction", "mid_conv_system"):
             # Both carry text the model must still see: a server-side summary, an in-place instruction.
@@ -471,7 +442,7 @@ class _Messages:
 
     def _assistant(self, content: Any, path: str) -> list[JSON]:
         out: list[JSON] = []
-        for j, block in enumerate(_blocks(content, path)):
+        for j, block in enumerate(content_blocks(content, path)):
             block_path = f"{path}.{j}"
             block = _block(block, block_path)
             kind = block.get("type")
@@ -562,7 +533,7 @@ class _Messages:
         if kind == "content":
             inner = source.get("content")
             out: list[JSON] = []
-            for k, item in enumerate(_blocks(inner, f"{path}.source.content")):
+            for k, item in enumerate(content_blocks(inner, f"{path}.source.content")):
                 item_path = f"{path}.source.content.{k}"
                 out.extend(self._content(_block(item, item_path), item_path))
             return out
@@ -630,7 +601,7 @@ def _tools(tools: Any) -> list[JSON]:
     for i, tool in enumerate(tools):
         tool = _block(tool, f"tools.{i}")
         name = tool.get("name")
-        if not _is_custom_tool(tool):
+        if not is_custom_tool(tool):
             raise Untranslatable(
                 f"tools.{i}: {name or tool.get('type')!r} ({tool.get('type')}) is an Anthropic server tool; "
                 "Bedrock Converse cannot run it",

@@ -52,6 +52,7 @@ import orjson
 
 from gateway.errors import kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
+from gateway.translate.hub import content_blocks, is_custom_tool, renamed_tools, search_result_text
 
 JSON = dict[str, Any]
 
@@ -136,14 +137,7 @@ def anthropic_request_to_gemini(body: dict[str, Any]) -> dict[str, Any]:
 
 def gemini_tool_names(body: Mapping[str, Any]) -> dict[str, str]:
     """Gemini function name -> the client's tool name, for the tools whose name had to be rewritten."""
-    names: dict[str, str] = {}
-    tools = body.get("tools")
-    for tool in tools if isinstance(tools, list) else []:
-        if isinstance(tool, dict) and _is_custom_tool(tool) and isinstance(tool.get("name"), str):
-            gemini = _gemini_name(tool["name"])
-            if gemini != tool["name"]:
-                names[gemini] = tool["name"]
-    return names
+    return renamed_tools(body, _gemini_name)
 
 
 def _gemini_name(name: str) -> str:
@@ -258,21 +252,13 @@ def _contents(messages: Any) -> tuple[list[JSON], list[str]]:
     return contents, leading_system
 
 
-def _blocks(content: Any, path: str) -> list[Any]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise Untranslatable(f"{path}: must be a string or a list of content blocks", path)
-    return content
-
-
 def _user_parts(content: Any, path: str, calls: dict[str, _Call]) -> list[JSON]:
     # Gemini pairs function responses with the previous turn's calls, so they go first, then any media
     # returned by the tools, then the user's own content (Anthropic already puts tool_results first).
     responses: list[JSON] = []
     tool_media: list[JSON] = []
     rest: list[JSON] = []
-    for j, block in enumerate(_blocks(content, path)):
+    for j, block in enumerate(content_blocks(content, path)):
         block_path = f"{path}.{j}"
         if not isinstance(block, dict):
             raise Untranslatable(f"{block_path}: must be an object", block_path)
@@ -296,7 +282,7 @@ def _content_parts(block: JSON, path: str) -> list[JSON]:
     if kind == "document":
         return _document_parts(block, path)
     if kind == "search_result":
-        text = _search_result_text(block)
+        text = search_result_text(block)
         return [{"text": text}] if text else []
     if kind in ("compaction", "mid_conv_system"):
         # Both carry text the model must still see: a server-side summary, an in-place instruction.
@@ -321,18 +307,9 @@ def _loose_text(block: JSON) -> str:
     return ""
 
 
-def _search_result_text(block: JSON) -> str:
-    lines = [str(block[key]) for key in ("title", "source") if isinstance(block.get(key), str)]
-    content = block.get("content")
-    for item in content if isinstance(content, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("text"), str):
-            lines.append(item["text"])
-    return "\n".join(lines)
-
-
 def _model_parts(content: Any, path: str) -> list[JSON]:
     parts: list[JSON] = []
-    for j, block in enumerate(_blocks(content, path)):
+    for j, block in enumerate(content_blocks(content, path)):
         if not isinstance(block, dict):
             raise Untranslatable(f"{path}.{j}: must be an object", f"{path}.{j}")
         kind = block.get("type")
@@ -447,7 +424,7 @@ def _document_parts(block: JSON, path: str) -> list[JSON]:
     if kind == "content":
         inner = source.get("content")
         parts: list[JSON] = []
-        for k, item in enumerate(_blocks(inner, f"{path}.source.content")):
+        for k, item in enumerate(content_blocks(inner, f"{path}.source.content")):
             if isinstance(item, dict):
                 parts.extend(_content_parts(item, f"{path}.source.content.{k}"))
         return parts
@@ -465,12 +442,6 @@ def _url_mime_type(url: str) -> str | None:
     return known or mimetypes.guess_type(name)[0]
 
 
-def _is_custom_tool(tool: JSON) -> bool:
-    # Claude Code may omit `type`; versioned types (web_search_20250305, bash_..., ...) are server tools
-    # that only Anthropic can run.
-    return tool.get("type") in (None, "custom")
-
-
 def _function_declarations(tools: Any) -> list[JSON]:
     if tools is None:
         return []
@@ -480,7 +451,7 @@ def _function_declarations(tools: Any) -> list[JSON]:
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise Untranslatable(f"tools.{i}: must be an object", f"tools.{i}")
-        if not _is_custom_tool(tool):
+        if not is_custom_tool(tool):
             continue
         name = tool.get("name")
         if not isinstance(name, str) or not name:
