@@ -491,20 +491,24 @@ def _provider_catalogue(table: RoutingTable, name: str, prices: PriceTable) -> P
     for ident in extra:
         if ident in found:
             continue
-        info = _model_info(table, name, ident)
-        found[ident] = Entry(
-            f"{name}/{ident}",
-            "catalogue",
-            name,
-            provider=name,
-            model=ident,
-            name=info.name if info else None,
-            context_window=info.context_window if info else None,
-            price=prices.price(name, ident),
-            deprecated=bool(info and info.deprecated),
-        )
+        found[ident] = _listed(name, ident, _model_info(table, name, ident), prices.price(name, ident))
     entries = tuple(found[k] for k in sorted(found))
     return ProviderCatalogue(name, provider.type, source.id if source else None, entries)
+
+
+def _listed(name: str, ident: str, info: ModelInfo | None, price: Price | None) -> Entry:
+    """A provider's catalogue entry for model `ident`, with what the price data knows of it."""
+    return Entry(
+        f"{name}/{ident}",
+        "catalogue",
+        name,
+        provider=name,
+        model=ident,
+        name=info.name if info else None,
+        context_window=info.context_window if info else None,
+        price=price,
+        deprecated=bool(info and info.deprecated),
+    )
 
 
 def _package_entries(
@@ -528,16 +532,6 @@ def _package_entries(
             price = prices.price(name, ident)
             if price is None:
                 break  # not priced per token: not a chat model the gateway can serve and bill
-            found[ident] = Entry(
-                f"{name}/{ident}",
-                "catalogue",
-                name,
-                provider=name,
-                model=ident,
-                name=model.name,
-                context_window=model.context_window,
-                price=price,
-                deprecated=bool(model.deprecated),
-            )
+            found[ident] = _listed(name, ident, model, price)
             if not aws_pair:
                 break  # one name per model
