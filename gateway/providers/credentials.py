@@ -37,6 +37,7 @@ class CloudCredentials:
 
     def __init__(self) -> None:
         self._aws: dict[tuple[str, ...], Any] = {}
+        self._aws_chain = asyncio.Lock()  # concurrent first calls share one walk of the AWS chain
         self._tokens: dict[tuple[str, ...], _TokenSource] = {}
 
     async def authorize(
@@ -75,7 +76,8 @@ class CloudCredentials:
                     fields["access_key_id"], fields["secret_access_key"], fields.get("session_token") or None
                 )
             else:
-                creds = await asyncio.to_thread(_aws_chain)
+                async with self._aws_chain:
+                    creds = self._aws.get(cache_key) or await asyncio.to_thread(_aws_chain)
                 if creds is None:
                     raise GatewayError("authentication_error", _no_aws(provider))
             self._aws[cache_key] = creds
@@ -84,7 +86,7 @@ class CloudCredentials:
             return await asyncio.to_thread(creds.get_frozen_credentials)
         return creds.get_frozen_credentials()
 
-    # -- Google ---------------------------------------------------------------------------------------------
+    # -- bearer tokens: Google (Vertex), Microsoft Entra ID (Azure OpenAI) -----------------------------------
 
     def _token_source(self, provider: Provider, key: StoredKey | None) -> _TokenSource:
         path = key.cloud.get("credentials_file", "") if key is not None else ""
