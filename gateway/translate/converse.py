@@ -85,12 +85,17 @@ from typing import Any
 import orjson
 
 from gateway.translate import StreamIncomplete, Untranslatable
-from gateway.translate.hub import content_blocks, is_custom_tool, renamed_tools, search_result_text
+from gateway.translate.hub import (
+    MID_SYSTEM_NOTE,
+    content_blocks,
+    is_custom_tool,
+    renamed_tools,
+    search_result_text,
+    system_blocks,
+)
 
 JSON = dict[str, Any]
 
-_BILLING_PREFIX = "x-anthropic-billing-header:"
-_MID_SYSTEM_NOTE = "[System message from the application, not from the user]\n"
 _EMPTY_TOOL_RESULT = "(empty)"
 _DOCUMENT_COMPANION_TEXT = "."
 _DEFAULT_SCHEMA: JSON = {"type": "object", "properties": {}}
@@ -281,27 +286,11 @@ def _has_tool_blocks(messages: Any) -> bool:
 
 
 def _system(system: Any) -> list[JSON]:
-    if system is None:
-        return []
-    if isinstance(system, str):
-        if system.startswith(_BILLING_PREFIX):
-            system = system.partition("\n")[2]
-        return [{"text": system}] if _has_text(system) else []
-    if not isinstance(system, list):
-        raise Untranslatable("system: must be a string or a list of text blocks", "system")
     out: list[JSON] = []
-    for i, block in enumerate(system):
-        if not isinstance(block, dict) or block.get("type", "text") != "text":
-            raise Untranslatable(f"system.{i}: only text blocks are supported", f"system.{i}")
-        text = block.get("text")
-        if not isinstance(text, str):
-            raise Untranslatable(f"system.{i}.text: must be a string", f"system.{i}.text")
-        if i == 0 and text.startswith(_BILLING_PREFIX):
-            continue
-        if _has_text(text):
-            out.append({"text": text})
-            if _is_cache_control(block.get("cache_control")):
-                out.append(_cache_point(block["cache_control"]))
+    for block in system_blocks(system):
+        out.append({"text": block["text"]})
+        if _is_cache_control(block.get("cache_control")):
+            out.append(_cache_point(block["cache_control"]))
     return out
 
 
@@ -397,7 +386,7 @@ class _Messages:
             if not isinstance(text, str):
                 raise Untranslatable(f"{path}.{j}: a system message may only contain text", f"{path}.{j}")
             if _has_text(text):
-                out.append({"text": _MID_SYSTEM_NOTE + text if in_place else text})
+                out.append({"text": MID_SYSTEM_NOTE + text if in_place else text})
                 if _is_cache_control(block.get("cache_control")):
                     out.append(_cache_point(block["cache_control"]))
         return out
@@ -436,7 +425,7 @@ class _Messages:
             text = _texts_of(block.get("text", block.get("content")))
             if not _has_text(text):
                 return []
-            return [{"text": (_MID_SYSTEM_NOTE if kind == "mid_conv_system" else "") + text}]
+            return [{"text": (MID_SYSTEM_NOTE if kind == "mid_conv_system" else "") + text}]
         # thinking in a user turn, server tool blocks, container uploads, unknown future types: dropped.
         return []
 

@@ -52,7 +52,14 @@ import orjson
 
 from gateway.errors import kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
-from gateway.translate.hub import content_blocks, is_custom_tool, renamed_tools, search_result_text
+from gateway.translate.hub import (
+    MID_SYSTEM_NOTE,
+    content_blocks,
+    is_custom_tool,
+    renamed_tools,
+    search_result_text,
+    system_blocks,
+)
 
 JSON = dict[str, Any]
 
@@ -62,8 +69,6 @@ GEMINI_PATHS: Final = {
     "count": "/models/{model}:countTokens",
 }
 
-_BILLING_PREFIX = "x-anthropic-billing-header:"
-_MID_SYSTEM_NOTE = "[System message from the application, not from the user]\n"
 _MAX_STOP_SEQUENCES = 5
 _MAX_THINKING_BUDGET = 24576
 _EFFORT_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576, "max": 24576}
@@ -153,26 +158,7 @@ def _gemini_name(name: str) -> str:
 
 
 def _system_texts(system: Any) -> list[str]:
-    if system is None:
-        return []
-    if isinstance(system, str):
-        if system.startswith(_BILLING_PREFIX):
-            system = system.partition("\n")[2]
-        return [system] if system.strip() else []
-    if not isinstance(system, list):
-        raise Untranslatable("system: must be a string or a list of text blocks", "system")
-    texts: list[str] = []
-    for i, block in enumerate(system):
-        if not isinstance(block, dict) or block.get("type", "text") != "text":
-            raise Untranslatable(f"system.{i}: only text blocks are supported", f"system.{i}")
-        text = block.get("text")
-        if not isinstance(text, str):
-            raise Untranslatable(f"system.{i}.text: must be a string", f"system.{i}.text")
-        if i == 0 and text.startswith(_BILLING_PREFIX):
-            continue
-        if text.strip():
-            texts.append(text)
-    return texts
+    return [str(block["text"]) for block in system_blocks(system)]
 
 
 def _text_only(content: Any, path: str) -> list[str]:
@@ -233,7 +219,7 @@ def _contents(messages: Any) -> tuple[list[JSON], list[str]]:
             if not seen_turn:
                 leading_system.extend(texts)
                 continue
-            gemini_role, parts = "user", [{"text": _MID_SYSTEM_NOTE + text} for text in texts]
+            gemini_role, parts = "user", [{"text": MID_SYSTEM_NOTE + text} for text in texts]
         elif role == "user":
             seen_turn = True
             gemini_role, parts = "user", _user_parts(content, f"{path}.content", calls)
@@ -289,7 +275,7 @@ def _content_parts(block: JSON, path: str) -> list[JSON]:
         text = _loose_text(block)
         if not text:
             return []
-        prefix = _MID_SYSTEM_NOTE if kind == "mid_conv_system" else ""
+        prefix = MID_SYSTEM_NOTE if kind == "mid_conv_system" else ""
         return [{"text": prefix + text}]
     # thinking, redacted_thinking, server tool blocks, container uploads, unknown future types: dropped.
     return []

@@ -8,6 +8,12 @@ from typing import Any
 
 from gateway.translate import Untranslatable
 
+# Claude Code's first system line changes on every request and defeats a provider's prefix cache, so
+# translations drop it (protocols.md §3.3).
+BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
+# Put before a `role: "system"` message that has to travel as user text.
+MID_SYSTEM_NOTE = "[System message from the application, not from the user]\n"
+
 
 def content_blocks(content: Any, path: str) -> list[Any]:
     """A message's content as a list of blocks (a string is one text block)."""
@@ -16,6 +22,31 @@ def content_blocks(content: Any, path: str) -> list[Any]:
     if not isinstance(content, list):
         raise Untranslatable(f"{path}: must be a string or a list of content blocks", path)
     return content
+
+
+def system_blocks(system: Any) -> list[dict[str, Any]]:
+    """The request's `system` as its non-blank text blocks (a string is one block), without Claude
+    Code's billing line. Raises Untranslatable for anything but text."""
+    if system is None:
+        return []
+    if isinstance(system, str):
+        if system.startswith(BILLING_HEADER_PREFIX):
+            system = system.partition("\n")[2]
+        return [{"type": "text", "text": system}] if system.strip() else []
+    if not isinstance(system, list):
+        raise Untranslatable("system: must be a string or a list of text blocks", "system")
+    out: list[dict[str, Any]] = []
+    for i, block in enumerate(system):
+        if not isinstance(block, dict) or block.get("type", "text") != "text":
+            raise Untranslatable(f"system.{i}: only text blocks are supported", f"system.{i}")
+        text = block.get("text")
+        if not isinstance(text, str):
+            raise Untranslatable(f"system.{i}.text: must be a string", f"system.{i}.text")
+        if i == 0 and text.startswith(BILLING_HEADER_PREFIX):
+            continue
+        if text.strip():
+            out.append(block)
+    return out
 
 
 def is_custom_tool(tool: Mapping[str, Any]) -> bool:

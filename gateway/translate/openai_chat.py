@@ -67,6 +67,7 @@ import orjson
 
 from gateway.errors import KINDS, STATUS_KINDS, kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
+from gateway.translate.hub import BILLING_HEADER_PREFIX
 
 JSON = dict[str, Any]
 
@@ -76,7 +77,6 @@ DEFAULT_MAX_TOKENS = 4096
 
 EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 
-BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 
 # OpenAI function names: 1-64 of these characters.
 _OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
