@@ -77,9 +77,14 @@ def error_response(rejection: Rejection) -> web.Response:
         "code": status,
         "message": rejection.message
         or _DEFAULT_MESSAGES.get(status, "Request contains an invalid argument."),
-        "status": _STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION"),
+        "status": google_status(status),
     }
     return json_response({"error": error}, status=status)
+
+
+def google_status(status: int) -> str:
+    """Google's canonical status name for an HTTP status (AI Studio and Vertex alike)."""
+    return _STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
 
 
 def prompt_tokens_estimate(payload: dict[str, Any]) -> int:

@@ -50,19 +50,6 @@ ANTHROPIC_VERSION = "vertex-2023-10-16"
 SDK_ANTHROPIC_VERSION = "2026-10-21"
 # Set on Rejections that must use Google's envelope even on an Anthropic publisher endpoint.
 _GOOGLE = "google"
-_STATUSES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 _DEFAULT_MESSAGES = {
     400: "Request contains an invalid argument.",
     401: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
@@ -181,7 +168,7 @@ def google_error(rejection: Rejection, *, as_array: bool = False) -> web.Respons
         "code": status,
         "message": rejection.message
         or _DEFAULT_MESSAGES.get(status, "Request contains an invalid argument."),
-        "status": _STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION"),
+        "status": gemini_wire.google_status(status),
     }
     if rejection.param:
         # ErrorInfo reason (ACCESS_TOKEN_EXPIRED, CREDENTIALS_MISSING...), as Google details auth errors.
