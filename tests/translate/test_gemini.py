@@ -11,12 +11,8 @@ from typing import Any
 
 import anthropic
 import httpx
-import httpx2
 import orjson
-import pydantic
 import pytest
-from anthropic.lib.streaming._messages import accumulate_event
-from anthropic.types import RawMessageStreamEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +32,7 @@ from gateway.translate.gemini import (
 from tests.conftest import CLAUDE_CODE_CAPTURE as FIXTURE
 from tests.fakes.script import Script
 from tests.fakes.upstream import FakeUpstream
+from tests.translate.stream_contract import accumulate, through_sdk
 
 MODEL = "gemini-2.5-flash"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -52,7 +49,6 @@ WEATHER_TOOL = {
         "additionalProperties": False,
     },
 }
-EVENT_ADAPTER: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RawMessageStreamEvent)
 
 # What a Gemini Schema may contain after cleaning (the OpenAPI subset the Developer API accepts).
 SCHEMA_KEYS = {
@@ -109,68 +105,6 @@ def gemini_sse(fake: FakeUpstream, body: dict[str, Any]) -> list[dict[str, Any]]
         if data:
             chunks.append(orjson.loads(data))
     return chunks
-
-
-def check_contract(events: list[dict[str, Any]]) -> None:
-    """protocols.md §2.2-2.4, checked directly (the SDK ignores some violations Claude Code trips on)."""
-    for event in events:
-        EVENT_ADAPTER.validate_python(event)
-    types = [e["type"] for e in events]
-    assert types[0] == "message_start" and types.count("message_start") == 1
-    assert types[-2:] == ["message_delta", "message_stop"] and types.count("message_delta") == 1
-    open_block: tuple[int, str] | None = None
-    next_index = 0
-    delta_kinds = {"text": {"text_delta"}, "thinking": {"thinking_delta", "signature_delta"}}
-    delta_kinds["tool_use"] = {"input_json_delta"}
-    for event in events[1:-2]:
-        if event["type"] == "content_block_start":
-            assert open_block is None, "a block opened before the previous one stopped"
-            assert event["index"] == next_index
-            open_block = (event["index"], event["content_block"]["type"])
-            next_index += 1
-        elif event["type"] == "content_block_delta":
-            assert open_block is not None and event["index"] == open_block[0]
-            assert event["delta"]["type"] in delta_kinds[open_block[1]]
-            payload = next(v for k, v in event["delta"].items() if k != "type")
-            assert payload, "empty delta"
-        elif event["type"] == "content_block_stop":
-            assert open_block is not None and event["index"] == open_block[0]
-            open_block = None
-        else:
-            raise AssertionError(f"unexpected event {event['type']}")
-    assert open_block is None
-
-
-def accumulate(events: list[dict[str, Any]]) -> Any:
-    """The official SDK accumulator over the events (after checking the contract)."""
-    check_contract(events)
-    snapshot = None
-    json_bufs: dict[int, bytes] = {}
-    for event in events:
-        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=json_bufs)  # type: ignore[arg-type]
-    return snapshot
-
-
-def through_sdk(events: list[dict[str, Any]]) -> anthropic.types.Message:
-    """Serve the events as Anthropic SSE and read them with the SDK's own stream helper.
-
-    The SDK runs on httpx2 and refuses httpx objects, hence httpx2's MockTransport here.
-    """
-    check_contract(events)
-    body = b"".join(b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events)
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
-
-    client = anthropic.Anthropic(
-        api_key="k",
-        base_url="http://gateway.test",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
-    )
-    with client.messages.stream(
-        model="claude-x", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
-    ) as stream:
-        return stream.get_final_message()
 
 
 def convert_stream(chunks: list[dict[str, Any]], estimate: int = 42, **kwargs: Any) -> list[dict[str, Any]]:
