@@ -14,8 +14,8 @@ Modules (pure functions and small stateful stream converters, no I/O):
   stream Gemini -> Anthropic, errors Gemini -> Anthropic.
 - `converse.py`: Anthropic Messages <-> AWS Bedrock Converse: request Anthropic -> Converse, response and
   stream Converse -> Anthropic, Bedrock exception names -> error types.
-- `hub.py`: what the hub -> provider converters read the same way (content blocks, custom tools,
-  search results, renamed tool names).
+- `hub.py`: what the converters share (content blocks, custom tools, the system prompt,
+  search results, renamed tool names, a stream's message_start).
 - `tokens.py`: an offline input-token estimate for providers without a count endpoint.
 
 Contract every converter follows:

@@ -89,8 +89,10 @@ from gateway.translate.hub import (
     MID_SYSTEM_NOTE,
     content_blocks,
     is_custom_tool,
+    message_start,
     renamed_tools,
     search_result_text,
+    start_usage,
     system_blocks,
 )
 
@@ -920,26 +922,11 @@ class ConverseStreamToAnthropic:
         return events
 
     def _start_usage(self) -> JSON:
-        return {
-            "input_tokens": self._estimate,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": 0,
-        }
+        return start_usage(self._estimate)
 
     def _message_start(self) -> JSON:
         self._started = True
-        message: JSON = {
-            "id": _message_id(),
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": self._start_usage(),
-        }
-        return {"type": "message_start", "message": message}
+        return message_start(_message_id(), self._model, self._start_usage())
 
     def _end(self) -> list[JSON]:
         self._finished = True

@@ -56,8 +56,10 @@ from gateway.translate.hub import (
     MID_SYSTEM_NOTE,
     content_blocks,
     is_custom_tool,
+    message_start,
     renamed_tools,
     search_result_text,
+    start_usage,
     system_blocks,
 )
 
@@ -945,26 +947,11 @@ class GeminiStreamToAnthropic:
         return events
 
     def _start_usage(self) -> JSON:
-        return {
-            "input_tokens": self._estimate,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": 0,
-        }
+        return start_usage(self._estimate)
 
     def _message_start(self, response_id: Any) -> JSON:
         self._started = True
-        message: JSON = {
-            "id": _message_id(response_id),
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": self._start_usage(),
-        }
-        return {"type": "message_start", "message": message}
+        return message_start(_message_id(response_id), self._model, self._start_usage())
 
     def _close(self) -> list[JSON]:
         if self._open is None:

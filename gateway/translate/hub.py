@@ -1,5 +1,5 @@
-"""Reading a request in the hub shape (Anthropic Messages): what the hub -> provider converters
-(`gemini.py`, `converse.py`) read the same way."""
+"""The hub shape (Anthropic Messages) as the converters share it: reading a request the way the hub ->
+provider converters (`gemini.py`, `converse.py`) do, and the first events of a translated stream."""
 
 from __future__ import annotations
 
@@ -75,3 +75,29 @@ def renamed_tools(hub: Mapping[str, Any], rename: Callable[[str], str]) -> dict[
             if renamed != tool["name"]:
                 names[renamed] = tool["name"]
     return names
+
+
+def start_usage(input_estimate: int, output_tokens: int = 0) -> dict[str, Any]:
+    """A stream's usage before the provider reports it. Zero cache fields are still sent: Claude Code
+    takes their presence as "caching works"."""
+    return {
+        "input_tokens": input_estimate,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+    }
+
+
+def message_start(message_id: str, model: str, usage: dict[str, Any]) -> dict[str, Any]:
+    """A translated stream's first event."""
+    message: dict[str, Any] = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    return {"type": "message_start", "message": message}

@@ -67,7 +67,7 @@ import orjson
 
 from gateway.errors import KINDS, STATUS_KINDS, kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
-from gateway.translate.hub import BILLING_HEADER_PREFIX
+from gateway.translate.hub import BILLING_HEADER_PREFIX, message_start, start_usage
 
 JSON = dict[str, Any]
 
@@ -1318,25 +1318,7 @@ class OpenAIStreamToAnthropic:
         return out
 
     def _message_start(self) -> JSON:
-        return {
-            "type": "message_start",
-            "message": {
-                "id": self._id,
-                "type": "message",
-                "role": "assistant",
-                "model": self._model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                # Zero cache fields are still sent: Claude Code takes their presence as "caching works".
-                "usage": {
-                    "input_tokens": self._estimate,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
-                    "output_tokens": 1,
-                },
-            },
-        }
+        return message_start(self._id, self._model, start_usage(self._estimate, output_tokens=1))
 
     def _delta(self, delta: JSON, out: list[JSON]) -> None:
         # A chunk may carry several kinds at once; split them in the order a message has them.
