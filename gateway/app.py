@@ -11,18 +11,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from gateway import state_views, tracing
-from gateway.accesslog import AccessLog
-from gateway.admin import admin_app
-from gateway.dataplane import DataPlane
-from gateway.errors import GatewayError
-from gateway.http import Receive, Scope, Send, send_response
-from gateway.logstore.service import DEFAULT_STORE, RequestLog
-from gateway.metrics import Metrics, Readers
-from gateway.reload import LiveConfig, Watcher
-from gateway.table import Format, RoutingTable
-from gateway.tracing import Tracing
-from gateway.upstream import UpstreamPool
+from gateway.admin import state_views
+from gateway.admin.api import admin_app
+from gateway.config.reload import LiveConfig, Watcher
+from gateway.core.errors import GatewayError
+from gateway.core.http import Receive, Scope, Send, send_response
+from gateway.dataplane.handler import DataPlane
+from gateway.dataplane.upstream import UpstreamPool
+from gateway.observe import tracing
+from gateway.observe.accesslog import AccessLog
+from gateway.observe.logstore.service import DEFAULT_STORE, RequestLog
+from gateway.observe.metrics import Metrics, Readers
+from gateway.observe.tracing import Tracing
+from gateway.routing.table import Format, RoutingTable
 
 log = logging.getLogger("gateway")
 

@@ -77,7 +77,7 @@ def cmd_validate(paths: list[str]) -> int:
 
 
 def cmd_routes(config: str) -> int:
-    from gateway.admin import describe
+    from gateway.admin.api import describe
 
     try:
         table = compile_config(config, strict_env=False)
@@ -90,7 +90,7 @@ def cmd_routes(config: str) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from gateway.routing import Unresolved, explain, make_facts
+    from gateway.routing.plan import Unresolved, explain, make_facts
 
     try:
         table = compile_config(args.config, strict_env=False)

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 import uvicorn
 
-from gateway.accesslog import AccessLog
 from gateway.app import Gateway
 from gateway.config.compiler import compile_config
-from gateway.reload import LiveConfig
+from gateway.config.reload import LiveConfig
+from gateway.observe.accesslog import AccessLog
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.body import replace_top_level_string
+from gateway.dataplane.body import replace_top_level_string
 
 
 def test_only_the_top_level_value_changes() -> None:

@@ -417,7 +417,7 @@ def test_native_passthrough_is_under_the_same_budget(
 def test_calendar_periods_in_utc() -> None:
     from datetime import UTC, datetime
 
-    from gateway.budgets import period
+    from gateway.policy.budgets import period
 
     at = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert period("day", at) == ("2026-12-31", datetime(2027, 1, 1, tzinfo=UTC))
@@ -432,8 +432,8 @@ def test_calendar_periods_in_utc() -> None:
 
 
 def test_worst_case_takes_the_dearest_input_rate_and_target() -> None:
-    from gateway.budgets import DEFAULT_MAX_OUTPUT, output_cap, worst_case
-    from gateway.pricing import Price
+    from gateway.policy.budgets import DEFAULT_MAX_OUTPUT, output_cap, worst_case
+    from gateway.pricing.prices import Price
 
     sonnet = Price(Decimal(3), Decimal(15), Decimal("0.3"), Decimal("3.75"), "test")
     mini = Price(Decimal("0.25"), Decimal(2), Decimal("0.025"), Decimal("0.25"), "test")

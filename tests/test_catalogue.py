@@ -16,10 +16,10 @@ import openai
 import orjson
 import pytest
 
-from gateway.catalogue import Catalogue, Entry, build, catalogue_of, pricing
 from gateway.config.compiler import compile_config
-from gateway.pricing import PriceTable
-from gateway.table import Format, RoutingTable
+from gateway.pricing.catalogue import Catalogue, Entry, build, catalogue_of, pricing
+from gateway.pricing.prices import PriceTable
+from gateway.routing.table import Format, RoutingTable
 from tests.claude_code import FINAL_TEXT, TOOL_COMMAND, RespondingUpstream, run_claude
 from tests.conftest import STORED_KEY, GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream
@@ -353,12 +353,12 @@ def test_sizes_and_speed(make_gateway: GatewayFactory) -> None:
 def test_a_surprise_in_the_price_data_costs_only_that_list(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import gateway.catalogue
+    import gateway.pricing.catalogue
 
     def broken(*args: object) -> None:
         raise KeyError("unexpected package data")
 
-    monkeypatch.setattr(gateway.catalogue, "_package_entries", broken)
+    monkeypatch.setattr(gateway.pricing.catalogue, "_package_entries", broken)
     found = build(compile_text(tmp_path))
     names = ids(found.gateways["default"].entries)
     assert names[:2] == ["fast", "smart"] and "ollama/llama3.2" in names  # config's names stay

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.circuit import BreakerPolicy, Breakers
+from gateway.dataplane.circuit import BreakerPolicy, Breakers
 
 A = "anthropic/claude-x#key:anthropic-main"
 B = "openai/gpt-x#key:openai-main"

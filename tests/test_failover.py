@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.failover import DEFAULT_ON, RetryBudget, backoff, failure_matches
+from gateway.dataplane.failover import DEFAULT_ON, RetryBudget, backoff, failure_matches
 
 
 @pytest.mark.parametrize(

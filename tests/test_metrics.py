@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from gateway.metrics import OTHER, Metrics, Readers
+from gateway.observe.metrics import OTHER, Metrics, Readers
 from tests.conftest import STORED_KEY, GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer, free_port

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from gateway.config.compiler import compile_config
-from gateway.pricing import Price, PriceTable, cost, format_usd
-from gateway.table import RoutingTable
-from gateway.usage import Usage
+from gateway.core.usage import Usage
+from gateway.pricing.prices import Price, PriceTable, cost, format_usd
+from gateway.routing.table import RoutingTable
 
 CONFIG = """\
 version: 1

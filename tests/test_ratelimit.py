@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.ratelimit import Report, check, refusal_message, window_key
-from gateway.routing import Facts
-from gateway.state import MemoryStore
-from gateway.state.store import Window
-from gateway.table import Rate
+from gateway.policy.ratelimit import Report, check, refusal_message, window_key
+from gateway.policy.state import MemoryStore
+from gateway.policy.state.store import Window
+from gateway.routing.plan import Facts
+from gateway.routing.table import Rate
 
 PER_MINUTE = Rate("requests", 3, 60.0, "1m", "metadata.user")
 

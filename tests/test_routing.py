@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from gateway.config.compiler import compile_config
-from gateway.errors import GatewayError
-from gateway.resolve import lookup
-from gateway.routing import (
+from gateway.core.errors import GatewayError
+from gateway.routing.plan import (
     Candidate,
     Facts,
     LimitReached,
@@ -26,7 +25,8 @@ from gateway.routing import (
     matches,
     plan,
 )
-from gateway.table import Leaf, Limit, Matcher, RouteRef, RoutingTable
+from gateway.routing.resolve import lookup
+from gateway.routing.table import Leaf, Limit, Matcher, RouteRef, RoutingTable
 
 PROVIDERS = """
 version: 1
@@ -405,7 +405,7 @@ def test_sticky_is_stable_across_processes(reference: RoutingTable) -> None:
     script = textwrap.dedent(
         """
         import sys
-        from gateway.routing import sticky_point
+        from gateway.routing.plan import sticky_point
         print(",".join(f"{sticky_point('customer-support', f'u{i}'):.12f}" for i in range(20)))
         """
     )

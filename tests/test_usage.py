@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.core.usage import StreamSniffer
 from gateway.providers import anthropic, gemini, openai
-from gateway.usage import StreamSniffer
 
 ANTHROPIC_STREAM = (
     b'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":472,'

@@ -25,7 +25,7 @@ from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
 from gateway.providers.presets import PRESETS
 from gateway.providers.vertex import vertex_base_url
-from gateway.table import (
+from gateway.routing.table import (
     EMPTY,
     Budget,
     Fallback,

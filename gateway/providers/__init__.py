@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from gateway.core.usage import Usage
 from gateway.providers import anthropic, azure_openai, bedrock, gemini, openai, vertex
-from gateway.table import Format, Provider
-from gateway.usage import Usage
+from gateway.routing.table import Format, Provider
 
 
 class Adapter(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from gateway.providers.openai import read_usage as read_usage  # usage is OpenAI's
-from gateway.table import Format, Provider
+from gateway.routing.table import Format, Provider
 
 FORMAT = Format.OPENAI
 PATHS = {"chat": "/chat/completions"}  # below /openai/deployments/<deployment>

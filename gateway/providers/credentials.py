@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from gateway.providers import azure_openai, bedrock, vertex
-from gateway.table import Provider, StoredKey
+from gateway.routing.table import Provider, StoredKey
 
 if TYPE_CHECKING:  # botocore is imported on first use: ~20 MiB a gateway without Bedrock never needs
     from botocore.credentials import ReadOnlyCredentials

@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from gateway.errors import kind_for_status
+from gateway.core.errors import kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
 from gateway.translate.hub import (
     MID_SYSTEM_NOTE,

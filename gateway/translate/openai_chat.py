@@ -65,7 +65,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import KINDS, STATUS_KINDS, kind_for_status
+from gateway.core.errors import KINDS, STATUS_KINDS, kind_for_status
 from gateway.translate import StreamIncomplete, Untranslatable
 from gateway.translate.hub import BILLING_HEADER_PREFIX, message_start, start_usage
 

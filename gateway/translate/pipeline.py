@@ -7,14 +7,14 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import render
+from gateway.core.errors import render
+from gateway.core.usage import Usage
+from gateway.dataplane.exchange import StreamFailure, stream_error
 from gateway.providers import anthropic as anthropic_adapter
-from gateway.proxy import StreamFailure, stream_error
-from gateway.table import Format, Provider
+from gateway.routing.table import Format, Provider
 from gateway.translate import StreamIncomplete, Untranslatable, gemini, openai_chat
 from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai
 from gateway.translate.tokens import estimate_input_tokens
-from gateway.usage import Usage
 
 SSE = b"text/event-stream; charset=utf-8"
 JSON = b"application/json"

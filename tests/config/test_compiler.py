@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config.compiler import compile_config
 from gateway.config.issues import ConfigError
-from gateway.table import Fallback, Leaf, Limit, RouteRef, Split, Switch
+from gateway.routing.table import Fallback, Leaf, Limit, RouteRef, Split, Switch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -284,7 +284,7 @@ def test_models_list_names_aliases_routes_and_concrete_targets(tmp_path: Path) -
 def test_budgets_rate_limits_cache_and_state_compile(tmp_path: Path) -> None:
     from decimal import Decimal
 
-    from gateway.table import Budget, Rate, State
+    from gateway.routing.table import Budget, Rate, State
 
     write(
         tmp_path,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.dashboard.overview import RANGES, charts, top, window
-from gateway.dashboard.render import ENV, duration, ms, percent, usd
-from gateway.dashboard.views import timeline
+from gateway.admin.dashboard.overview import RANGES, charts, top, window
+from gateway.admin.dashboard.render import ENV, duration, ms, percent, usd
+from gateway.admin.dashboard.views import timeline
 
 
 def test_window_is_clock_aligned_and_ends_with_the_current_bucket() -> None:

@@ -262,7 +262,7 @@ def test_a_graceful_stop_mid_load_loses_no_record(
 def test_kill_9_loses_at_most_the_last_unflushed_batch(
     tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
-    from gateway.logstore.writer import INTERVAL
+    from gateway.observe.logstore.writer import INTERVAL
 
     folder = _serve_config(tmp_path, anthropic_up, openai_up)
     gw = GatewayProcess(folder).start()

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from gateway.logstore import open_backend
-from gateway.logstore.query import BadQuery, analytics, one, page
-from gateway.logstore.writer import LogWriter
+from gateway.observe.logstore import open_backend
+from gateway.observe.logstore.query import BadQuery, analytics, one, page
+from gateway.observe.logstore.writer import LogWriter
 
 NOW = time.time()
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway.state import MemoryStore, Store, open_store
-from gateway.state.store import Counter, Refusal, to_units, to_usd
+from gateway.policy.state import MemoryStore, Store, open_store
+from gateway.policy.state.store import Counter, Refusal, to_units, to_usd
 
 Case = Callable[[Store], Awaitable[Any]]
 
@@ -179,7 +179,7 @@ def test_memory_cache_evicts_least_recently_used_beyond_its_size() -> None:
 
 
 def test_unreachable_redis_is_reported_as_unavailable() -> None:
-    from gateway.state import StoreUnavailable
+    from gateway.policy.state import StoreUnavailable
     from tests.gateway_server import free_port
 
     async def case() -> None:

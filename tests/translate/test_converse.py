@@ -17,7 +17,7 @@ from botocore.validate import validate_parameters
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import KINDS
+from gateway.core.errors import KINDS
 from gateway.translate import StreamIncomplete, Untranslatable
 from gateway.translate.converse import (
     ConverseStreamError,

@@ -1,0 +1,540 @@
+"""The upstream exchange: send a planned request, relay the answer chunk by chunk, read usage on the side.
+
+Timers (per provider, config `timeouts:`): connect, first byte (response headers), idle (gap between body
+chunks) and a total deadline, all kept in one rescheduled asyncio timeout. A failure before the response
+starts is an error response in the client's envelope; after it starts, an error event in the client's
+stream format, never a clean-looking end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+import yarl
+
+from gateway.core.errors import KINDS, GatewayError, kind_for_status, render
+from gateway.core.http import Send
+from gateway.core.usage import StreamSniffer, Usage
+from gateway.dataplane.upstream import UpstreamPool, is_connect_error
+from gateway.providers import Adapter, Decoder
+from gateway.routing.table import Format, Provider
+
+# Never forwarded upstream: hop-by-hop headers, credentials (the gateway sets the upstream's own),
+# and the gateway's own headers.
+DROP_REQUEST = frozenset(
+    {
+        b"host",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"content-length",
+        b"accept-encoding",
+        b"authorization",
+        b"x-api-key",
+        b"x-goog-api-key",
+        b"api-key",
+        b"cookie",
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-real-ip",
+        # A native Bedrock client's own SigV4 signature parts: the gateway signs the call itself.
+        b"x-amz-date",
+        b"x-amz-security-token",
+        b"x-amz-content-sha256",
+    }
+)
+DROP_REQUEST_PREFIXES = (b"x-gateway-", b"cf-aig-", b"x-portkey-")
+DROP_RESPONSE = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",  # aiohttp has already decompressed the body
+        "proxy-authenticate",
+        "trailer",
+        "upgrade",
+        "set-cookie",
+    }
+)
+# A translated body is the gateway's own: the upstream's content type no longer describes it.
+DROP_TRANSLATED = DROP_RESPONSE | {"content-type"}
+# Streamed answers: SSE, and AWS event-stream framing (Bedrock), which a Decoder turns into SSE.
+STREAM_TYPES = frozenset({"text/event-stream", "application/vnd.amazon.eventstream"})
+
+
+class StreamFailure(Exception):
+    """A stream that cannot continue (translated error event, missing terminal event)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class StreamRelay(Protocol):
+    """Turns upstream stream bytes into client stream bytes, reading usage on the side."""
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+    def error_event(self, kind: str, message: str) -> bytes: ...
+
+
+class Relay(Protocol):
+    """How an upstream answer becomes the client's answer: byte-exact, or translated."""
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        """The client's content type, or None to keep the upstream's."""
+        ...
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes: ...
+
+    def stream(self) -> StreamRelay: ...
+
+
+class PassthroughRelay:
+    """Same format on both sides: every byte as the upstream sent it; usage and errors sniffed.
+
+    `sniff` (native Bedrock calls): usage is read from a decoded copy of the answer (event-stream
+    frames, Converse shapes), while the client still gets the bytes as AWS sent them."""
+
+    __slots__ = ("adapter", "client_format", "request_id", "sniff")
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        client_format: Format,
+        request_id: str,
+        sniff: Callable[[], Decoder] | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.client_format = client_format
+        self.request_id = request_id
+        self.sniff = sniff
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        return None
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes:
+        if status == 200:
+            _read_usage(self.adapter, self.sniff().body(status, {}, data) if self.sniff else data, usage)
+        return data
+
+    def stream(self) -> StreamRelay:
+        decoder = self.sniff() if self.sniff is not None else None
+        return _PassthroughStream(self.adapter, self.client_format, self.request_id, decoder)
+
+
+class _PassthroughStream:
+    __slots__ = ("client_format", "decoder", "request_id", "sniffer")
+
+    def __init__(
+        self, adapter: Adapter, client_format: Format, request_id: str, decoder: Decoder | None = None
+    ) -> None:
+        self.sniffer = StreamSniffer(adapter.read_usage)
+        self.client_format = client_format
+        self.request_id = request_id
+        self.decoder = decoder
+
+    @property
+    def usage(self) -> Usage:
+        return self.sniffer.usage
+
+    @property
+    def error(self) -> str | None:
+        return self.sniffer.error
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.sniffer.feed(chunk if self.decoder is None else self.decoder.feed(chunk))
+        return chunk
+
+    def close(self) -> bytes:
+        if self.decoder is not None:
+            self.sniffer.feed(self.decoder.close())
+        return b""
+
+    def error_event(self, kind: str, message: str) -> bytes:
+        return stream_error(self.client_format, kind, message, self.request_id)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What happened upstream, for the access log."""
+
+    status: int = 0
+    ttfb_ms: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    streamed: bool = False
+    # An error answer kept from the client (status, headers, body), for a retry or a fallback.
+    held: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+    retry_after: float | None = None  # seconds, from the upstream's retry-after(-ms) header
+    stream: StreamRelay | None = None  # while streaming: what it has seen so far, should the client leave
+    complete: bool = False  # the client has been sent the last byte: a disconnect now is not leaving
+
+    @property
+    def upstream_error(self) -> str | None:
+        return self.error or (self.stream.error if self.stream is not None else None)
+
+
+def upstream_headers(
+    raw: list[tuple[bytes, bytes]], auth: list[tuple[bytes, bytes]], provider: Provider
+) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        if raw_name in DROP_REQUEST or raw_name.startswith(DROP_REQUEST_PREFIXES):
+            continue
+        key = raw_name.decode("latin-1")
+        text = raw_value.decode("latin-1")
+        out[key] = f"{out[key]}, {text}" if key in out else text
+    for name, text in provider.headers:
+        out[name] = text
+    for auth_name, auth_value in auth:
+        out[auth_name.decode("latin-1")] = auth_value.decode("latin-1")
+    return out
+
+
+async def exchange(
+    pool: UpstreamPool,
+    provider: Provider,
+    relay: Relay,
+    client_format: Format,
+    method: str,
+    url: str | yarl.URL,
+    headers: dict[str, str],
+    body: bytes,
+    send: Send,
+    extra_headers: list[tuple[bytes, bytes]],
+    request_id: str,
+    total: float | None = None,
+    result: Exchange | None = None,
+    secrets: tuple[bytes, ...] = (),
+    retry_on: Callable[[int], bool] | None = None,
+    cost: Callable[[Usage], str | None] | None = None,
+    decoder: Decoder | None = None,
+) -> Exchange:
+    """Run one upstream exchange and relay its answer to the client; `result` records what happened,
+    and is readable by the caller even if the exchange is cancelled (the client went away).
+
+    With `retry_on`, a non-streamed error status it accepts is not sent: the answer is held back
+    (`result.held`) so the caller can retry or fall back while the client has seen nothing yet.
+    A `decoder` turns a cloud's answer into the wire format the relay reads, before anything else.
+    """
+    result = result or Exchange()
+    timeouts = provider.timeouts
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    clock = time.perf_counter()  # for ttfb: uvloop's loop.time() has millisecond resolution
+    deadline = started + (total or timeouts.total)
+    phase = "first_byte"
+    session = pool.session(provider)
+    try:
+        async with asyncio.timeout_at(min(started + timeouts.first_byte, deadline)) as timer:
+            async with session.request(
+                method, url, data=body or None, headers=headers, allow_redirects=False
+            ) as resp:
+                result.status = resp.status
+                result.ttfb_ms = (time.perf_counter() - clock) * 1000
+                streaming = resp.content_type in STREAM_TYPES
+                content_type = relay.content_type(streaming)
+                if content_type is None and decoder is not None:
+                    content_type = decoder.content_type(streaming)
+                drop = DROP_RESPONSE if content_type is None else DROP_TRANSLATED
+                out_headers = [
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in resp.headers.items()
+                    if k.lower() not in drop
+                ]
+                out_headers.extend(extra_headers)
+                if content_type is not None:
+                    out_headers.append((b"content-type", content_type))
+                if streaming:
+                    phase = "idle"
+                    first: list[bytes] = []
+                    chunks = resp.content.iter_any() if decoder is None else _decoded(resp, decoder)
+                    if retry_on is not None and resp.status == 200:
+                        # Another attempt exists: an error inside the 200 stream before any content is a
+                        # failure like any other, so the stream is not started until content shows.
+                        first, failure = await _peek_stream(chunks, timer, timeouts.idle, deadline, loop)
+                        if failure is not None and retry_on(KINDS.get(failure[0], KINDS["api_error"])[0]):
+                            status = KINDS.get(failure[0], KINDS["api_error"])[0]
+                            body = render(client_format, failure[0], failure[1], request_id)
+                            result.status, result.error = status, failure[1]
+                            result.held = (
+                                status,
+                                [
+                                    *extra_headers,
+                                    (b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()),
+                                ],
+                                body,
+                            )
+                            return result
+                    await _relay_stream(
+                        resp.status,
+                        chunks,
+                        send,
+                        out_headers,
+                        relay.stream(),
+                        result,
+                        timer,
+                        timeouts.idle,
+                        deadline,
+                        loop,
+                        first,
+                    )
+                    return result
+                phase = "body"
+                timer.reschedule(deadline)
+                data = await resp.read()
+                if decoder is not None:
+                    data = decoder.body(resp.status, resp.headers, data)
+                if resp.status >= 400:
+                    # Upstreams echo the key they were sent ("Incorrect API key provided: sk-..."); a stored
+                    # key must not reach the client that way.
+                    for secret in secrets:
+                        data = data.replace(secret, b"[redacted]")
+                    result.error = _error_summary(data)
+                data = relay.response(resp.status, data, result.usage)
+                out_headers.append((b"content-length", str(len(data)).encode()))
+                if cost is not None and resp.status == 200:
+                    usd = cost(result.usage)
+                    if usd is not None:
+                        out_headers.append((b"x-gateway-cost-usd", usd.encode()))
+                if resp.status >= 400 and retry_on is not None and retry_on(resp.status):
+                    result.held = (resp.status, out_headers, data)
+                    result.retry_after = retry_after(resp.headers)
+                    return result
+                await send_held(send, result.status, out_headers, data)
+                result.complete = True
+                return result
+    except TimeoutError:
+        if result.streamed:  # the response has started: the client learns of it in its stream
+            await _end_stream_with_error(
+                send,
+                client_format,
+                request_id,
+                result,
+                "timeout_error",
+                f"the upstream stream stalled (no data for {timeouts.idle:g}s, or over "
+                f"the total of {timeouts.total:g}s)",
+            )
+            return result
+        what = "did not start answering" if phase == "first_byte" else "did not finish answering"
+        limit = timeouts.first_byte if phase == "first_byte" else (total or timeouts.total)
+        raise GatewayError(
+            "timeout_error",
+            f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)",
+            cause="timeout",
+        ) from None
+    except aiohttp.ClientError as exc:
+        if result.streamed:
+            await _end_stream_with_error(
+                send,
+                client_format,
+                request_id,
+                result,
+                "api_error",
+                f"the upstream stream broke: {_reason(exc)}",
+            )
+            return result
+        if is_connect_error(exc):
+            raise GatewayError(
+                "api_error",
+                f"cannot connect to provider {provider.name!r}: {_reason(exc)}",
+                status=502,
+                cause="connect",
+            ) from None
+        raise GatewayError(
+            "api_error", f"provider {provider.name!r} failed: {_reason(exc)}", status=502
+        ) from None
+
+
+async def _end_stream_with_error(
+    send: Send, fmt: Format, request_id: str, result: Exchange, kind: str, message: str
+) -> None:
+    result.error = message
+    await send({"type": "http.response.body", "body": stream_error(fmt, kind, message, request_id)})
+    result.complete = True
+
+
+async def _decoded(resp: aiohttp.ClientResponse, decoder: Decoder) -> AsyncIterator[bytes]:
+    """The answer's body as it arrives, through the decoder."""
+    async for chunk in resp.content.iter_any():
+        out = decoder.feed(chunk)
+        if out:
+            yield out
+    tail = decoder.close()
+    if tail:
+        yield tail
+
+
+async def _relay_stream(
+    status: int,
+    chunks: AsyncIterator[bytes],
+    send: Send,
+    headers: list[tuple[bytes, bytes]],
+    stream: StreamRelay,
+    result: Exchange,
+    timer: asyncio.Timeout,
+    idle: float,
+    deadline: float,
+    loop: asyncio.AbstractEventLoop,
+    first: list[bytes],
+) -> None:
+    result.usage = stream.usage
+    result.stream = stream
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    result.streamed = True  # from here on, failures are reported inside the stream
+    timer.reschedule(min(loop.time() + idle, deadline))
+    try:
+        for chunk in first:  # what was read ahead to see whether the stream starts with content
+            out = stream.feed(chunk)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        async for chunk in chunks:
+            out = stream.feed(chunk)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            timer.reschedule(min(loop.time() + idle, deadline))
+        tail = stream.close()
+    except StreamFailure as exc:
+        result.error = exc.message
+        await send({"type": "http.response.body", "body": stream.error_event(exc.kind, exc.message)})
+        result.complete = True
+        return
+    result.error = stream.error
+    await send({"type": "http.response.body", "body": tail})
+    result.complete = True
+
+
+async def send_held(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """Send a whole (non-streamed) answer."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date), if given."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+# Where a stream's first content shows, per wire format, and how an error event starts.
+_CONTENT_MARKS = (b"content_block_", b'"delta"', b'"candidates"')
+_ERROR_MARKS = (b"event: error", b'{"error"', b'"error":')
+
+
+async def _peek_stream(
+    chunks_in: AsyncIterator[bytes],
+    timer: asyncio.Timeout,
+    idle: float,
+    deadline: float,
+    loop: asyncio.AbstractEventLoop,
+) -> tuple[list[bytes], tuple[str, str] | None]:
+    """Read a stream until its first content or an error event. Returns the chunks read and, if the
+    stream failed before any content, (Anthropic error type, message)."""
+    chunks: list[bytes] = []
+    seen = b""
+    timer.reschedule(min(loop.time() + idle, deadline))
+    async for chunk in chunks_in:
+        chunks.append(chunk)
+        seen += chunk
+        timer.reschedule(min(loop.time() + idle, deadline))
+        content = min((i for i in (seen.find(m) for m in _CONTENT_MARKS) if i >= 0), default=-1)
+        error = min((i for i in (seen.find(m) for m in _ERROR_MARKS) if i >= 0), default=-1)
+        if error >= 0 and (content < 0 or error < content):
+            rest = b"".join([chunk async for chunk in chunks_in])
+            return chunks, _stream_failure(seen + rest)
+        if content >= 0:
+            return chunks, None
+    return chunks, None
+
+
+def _stream_failure(data: bytes) -> tuple[str, str]:
+    for line in data.replace(b"\r\n", b"\n").split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            obj = orjson.loads(line[5:].strip())
+        except orjson.JSONDecodeError:
+            continue
+        err = obj.get("error") if isinstance(obj, dict) else None
+        if isinstance(err, dict):
+            kind = err.get("type")
+            status = err.get("code")
+            if kind not in KINDS:
+                kind = kind_for_status(status) if isinstance(status, int) else "api_error"
+            return str(kind), str(err.get("message") or kind)
+    return "api_error", "the upstream stream failed before any content"
+
+
+def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:
+    """A mid-stream error event in the client's stream format; the stream ends after it."""
+    payload = render(fmt, kind, message, request_id)
+    if fmt is Format.ANTHROPIC:
+        return b"\n\nevent: error\ndata: " + payload + b"\n\n"
+    return b"\n\ndata: " + payload + b"\n\n"
+
+
+def _read_usage(adapter: Adapter, data: bytes, usage: Usage) -> None:
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(obj, dict):
+        adapter.read_usage(usage, obj)
+
+
+def _error_summary(data: bytes) -> str:
+    try:
+        obj: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data[:200].decode("utf-8", "replace")
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message") or err.get("type") or err)[:500]
+    return str(err or obj)[:500]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:300]

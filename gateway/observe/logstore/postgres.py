@@ -1,0 +1,68 @@
+"""The shared log store: PostgreSQL, for many replicas writing to one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from gateway.observe.logstore.sql import DELETE_BEFORE, INSERT, MIGRATIONS
+from gateway.policy.state.store import display_url
+
+CONNECT_TIMEOUT = 5
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresBackend:
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.name = display_url(url)
+        self._writer: psycopg.Connection[Any] | None = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._writer is None or self._writer.closed:
+            self._writer = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
+        return self._writer
+
+    def migrate(self) -> None:
+        conn = self._connection()
+        with conn.transaction():
+            # One migrator at a time when several replicas start together.
+            conn.execute("SELECT pg_advisory_xact_lock(727274)")
+            conn.execute("CREATE TABLE IF NOT EXISTS gateway_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM gateway_schema").fetchone()
+            current = (row[0] if row else None) or 0
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO gateway_schema (version) VALUES (%s)", (version,))
+
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        conn = self._connection()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(_pg(INSERT), rows)
+        except psycopg.OperationalError:
+            conn.close()  # reconnect on the next batch
+            raise
+
+    def delete_before(self, ts: float) -> int:
+        conn = self._connection()
+        with conn.transaction():
+            return conn.execute(_pg(DELETE_BEFORE), (ts,)).rowcount
+
+    def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
+            return conn.execute(_pg(sql), tuple(params)).fetchall()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,72 @@
+"""The embedded log store: one SQLite file in WAL mode (readers never wait for the writer)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.observe.logstore.sql import DELETE_BEFORE, INSERT, MIGRATIONS
+
+
+class SQLiteBackend:
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.memory = path == ":memory:"  # `logs.store: memory`: gone with the process
+        self.path = Path(path)
+        self.name = "memory" if self.memory else f"sqlite:///{path}"
+        self._writer: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # a memory database has one connection, shared with readers
+
+    def _connection(self) -> sqlite3.Connection:
+        """The writer's connection, opened on first use by the thread that writes."""
+        if self._writer is None:
+            if not self.memory:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            self._writer = conn
+        return self._writer
+
+    def migrate(self) -> None:
+        conn = self._connection()
+        with self._lock, conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS gateway_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM gateway_schema").fetchone()
+            current = row[0] or 0
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO gateway_schema (version) VALUES (?)", (version,))
+
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        conn = self._connection()
+        with self._lock, conn:
+            conn.executemany(INSERT, rows)
+
+    def delete_before(self, ts: float) -> int:
+        conn = self._connection()
+        with self._lock, conn:
+            return conn.execute(DELETE_BEFORE, (ts,)).rowcount
+
+    def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if self.memory:
+            with self._lock:
+                return self._connection().execute(sql, tuple(params)).fetchall()
+        if not self.path.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, tuple(params)).fetchall()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
