@@ -25,6 +25,8 @@ from gateway.core.usage import StreamSniffer, Usage
 from gateway.dataplane.upstream import UpstreamPool, is_connect_error
 from gateway.providers import Adapter, Decoder
 from gateway.routing.table import Format, Provider
+from gateway.translate import StreamFailure
+from gateway.translate.sse import stream_error
 
 # Never forwarded upstream: hop-by-hop headers, credentials (the gateway sets the upstream's own),
 # and the gateway's own headers.
@@ -75,15 +77,6 @@ DROP_RESPONSE = frozenset(
 DROP_TRANSLATED = DROP_RESPONSE | {"content-type"}
 # Streamed answers: SSE, and AWS event-stream framing (Bedrock), which a Decoder turns into SSE.
 STREAM_TYPES = frozenset({"text/event-stream", "application/vnd.amazon.eventstream"})
-
-
-class StreamFailure(Exception):
-    """A stream that cannot continue (translated error event, missing terminal event)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 class StreamRelay(Protocol):
@@ -505,14 +498,6 @@ def _stream_failure(data: bytes) -> tuple[str, str]:
                 kind = kind_for_status(status) if isinstance(status, int) else "api_error"
             return str(kind), str(err.get("message") or kind)
     return "api_error", "the upstream stream failed before any content"
-
-
-def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:
-    """A mid-stream error event in the client's stream format; the stream ends after it."""
-    payload = render(fmt, kind, message, request_id)
-    if fmt is Format.ANTHROPIC:
-        return b"\n\nevent: error\ndata: " + payload + b"\n\n"
-    return b"\n\ndata: " + payload + b"\n\n"
 
 
 def _read_usage(adapter: Adapter, data: bytes, usage: Usage) -> None:

@@ -39,3 +39,12 @@ class Untranslatable(ValueError):
 
 class StreamIncomplete(Exception):
     """The upstream stream ended without its terminal event (message_stop / finish_reason / [DONE])."""
+
+
+class StreamFailure(Exception):
+    """A stream that cannot continue (translated error event, missing terminal event)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message

@@ -9,11 +9,10 @@ import orjson
 
 from gateway.core.errors import render
 from gateway.core.usage import Usage
-from gateway.dataplane.exchange import StreamFailure, stream_error
 from gateway.providers import anthropic as anthropic_adapter
 from gateway.routing.table import Format, Provider
-from gateway.translate import StreamIncomplete, Untranslatable, gemini, openai_chat
-from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai
+from gateway.translate import StreamFailure, StreamIncomplete, Untranslatable, gemini, openai_chat
+from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai, stream_error
 from gateway.translate.tokens import estimate_input_tokens
 
 SSE = b"text/event-stream; charset=utf-8"

@@ -12,6 +12,9 @@ from typing import Any
 
 import orjson
 
+from gateway.core.errors import render
+from gateway.routing.table import Format
+
 OPENAI_DONE = b"data: [DONE]\n\n"
 
 
@@ -108,3 +111,11 @@ def encode_anthropic(event: dict[str, Any]) -> bytes:
 
 def encode_openai(chunk: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:
+    """A mid-stream error event in the client's stream format; the stream ends after it."""
+    payload = render(fmt, kind, message, request_id)
+    if fmt is Format.ANTHROPIC:
+        return b"\n\nevent: error\ndata: " + payload + b"\n\n"
+    return b"\n\ndata: " + payload + b"\n\n"
