@@ -15,6 +15,7 @@ from gateway.admin import state_views
 from gateway.admin.api import admin_app
 from gateway.config.reload import LiveConfig, Watcher
 from gateway.core.errors import GatewayError
+from gateway.core.formats import Format
 from gateway.core.http import Receive, Scope, Send, send_response
 from gateway.dataplane.handler import DataPlane
 from gateway.dataplane.upstream import UpstreamPool
@@ -23,7 +24,7 @@ from gateway.observe.accesslog import AccessLog
 from gateway.observe.logstore.service import DEFAULT_STORE, RequestLog
 from gateway.observe.metrics import Metrics, Readers
 from gateway.observe.tracing import Tracing
-from gateway.routing.table import Format, RoutingTable
+from gateway.routing.table import RoutingTable
 
 log = logging.getLogger("gateway")
 

@@ -17,9 +17,10 @@ import orjson
 import pytest
 
 from gateway.config.compiler import compile_config
+from gateway.core.formats import Format
 from gateway.pricing.catalogue import Catalogue, Entry, build, catalogue_of, pricing
 from gateway.pricing.prices import PriceTable
-from gateway.routing.table import Format, RoutingTable
+from gateway.routing.table import RoutingTable
 from tests.claude_code import FINAL_TEXT, TOOL_COMMAND, RespondingUpstream, run_claude
 from tests.conftest import STORED_KEY, GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream

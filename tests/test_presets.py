@@ -17,9 +17,9 @@ import pytest
 
 from gateway.config.compiler import compile_config
 from gateway.config.issues import ConfigError
+from gateway.core.formats import Format
 from gateway.pricing.prices import PriceTable
 from gateway.providers import presets
-from gateway.routing.table import Format
 from tests.conftest import STORED_KEY, GatewayFactory
 from tests.fakes.upstream import FakeUpstream, Script
 

@@ -23,13 +23,13 @@ from gateway.config import schema
 from gateway.config.issues import ConfigError, Issue, KeyPath, Location
 from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
+from gateway.core.formats import Format
 from gateway.providers.presets import PRESETS
 from gateway.providers.vertex import vertex_base_url
 from gateway.routing.table import (
     EMPTY,
     Budget,
     Fallback,
-    Format,
     Gateway,
     Leaf,
     Limit,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.routing.table import Format
+from gateway.core.formats import Format
 
 # error type -> (HTTP status, OpenAI `code`)
 KINDS: dict[str, tuple[int, str]] = {

@@ -20,11 +20,12 @@ import orjson
 import yarl
 
 from gateway.core.errors import KINDS, GatewayError, kind_for_status, render
+from gateway.core.formats import Format
 from gateway.core.http import Send
 from gateway.core.usage import StreamSniffer, Usage
 from gateway.dataplane.upstream import UpstreamPool, is_connect_error
 from gateway.providers import Adapter, Decoder
-from gateway.routing.table import Format, Provider
+from gateway.routing.table import Provider
 from gateway.translate import StreamFailure
 from gateway.translate.sse import stream_error
 

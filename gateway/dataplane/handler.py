@@ -16,6 +16,7 @@ import yarl
 
 from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
+from gateway.core.formats import Format
 from gateway.core.http import (
     BodyTooLarge,
     ClientGone,
@@ -58,7 +59,7 @@ from gateway.providers import (
 from gateway.providers import gemini as gemini_adapter
 from gateway.providers.credentials import CloudCredentials
 from gateway.routing import plan as routing
-from gateway.routing.table import Format, Gateway, Leaf, Provider, RoutingTable
+from gateway.routing.table import Gateway, Leaf, Provider, RoutingTable
 from gateway.translate import Untranslatable, gemini, openai_chat, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 

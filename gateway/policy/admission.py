@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.core.errors import GatewayError
+from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.dataplane.failover import MAX_RETRY_AFTER
 from gateway.policy.budgets import Periods, counter, output_cap, spent_message, warning, worst_case
@@ -34,7 +35,7 @@ from gateway.policy.state.store import Counter, Refusal, to_units
 from gateway.pricing.prices import Prices
 from gateway.routing import plan as routing
 from gateway.routing.plan import Candidate, Facts
-from gateway.routing.table import Budget, Format, Gateway, Leaf, Limit, Rate, RoutingTable
+from gateway.routing.table import Budget, Gateway, Leaf, Limit, Rate, RoutingTable
 from gateway.translate import Untranslatable, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 

@@ -56,19 +56,10 @@ from genai_prices.types import ClauseEquals, ClauseOr, ModelInfo
 from genai_prices.types import Provider as PackageProvider
 
 from gateway.core.errors import GatewayError
+from gateway.core.formats import Format
 from gateway.pricing.prices import DATE_SUFFIX, PACKAGE_PROVIDERS, Price, PriceTable, format_usd
 from gateway.providers.presets import needs_key
-from gateway.routing.table import (
-    Fallback,
-    Format,
-    Gateway,
-    Leaf,
-    Node,
-    Provider,
-    RouteRef,
-    RoutingTable,
-    Split,
-)
+from gateway.routing.table import Fallback, Gateway, Leaf, Node, Provider, RouteRef, RoutingTable, Split
 
 __all__ = (
     "Catalogue",

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.providers import anthropic, azure_openai, bedrock, gemini, openai, vertex
-from gateway.routing.table import Format, Provider
+from gateway.routing.table import Provider
 
 
 class Adapter(Protocol):

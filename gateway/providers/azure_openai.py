@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from gateway.core.formats import Format
 from gateway.providers.openai import read_usage as read_usage  # usage is OpenAI's
-from gateway.routing.table import Format, Provider
+from gateway.routing.table import Provider
 
 FORMAT = Format.OPENAI
 PATHS = {"chat": "/chat/completions"}  # below /openai/deployments/<deployment>

@@ -25,8 +25,9 @@ from urllib.parse import quote, unquote
 import orjson
 
 from gateway.core.errors import kind_for_status, render
+from gateway.core.formats import Format
 from gateway.providers.anthropic import read_usage as read_usage  # Claude's usage, or Converse's translated
-from gateway.routing.table import Format, Provider
+from gateway.routing.table import Provider
 from gateway.translate import StreamIncomplete, converse
 from gateway.translate.sse import encode_anthropic
 from gateway.translate.tokens import estimate_input_tokens

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
-from gateway.routing.table import Format
 
 FORMAT = Format.GEMINI
 PATHS: dict[str, str] = {}

@@ -17,8 +17,9 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from gateway.core.formats import Format
 from gateway.providers.anthropic import read_usage as read_usage  # Claude's; Gemini calls are translated
-from gateway.routing.table import Format, Provider
+from gateway.routing.table import Provider
 from gateway.translate.gemini import gemini_error_to_anthropic
 
 FORMAT = Format.ANTHROPIC

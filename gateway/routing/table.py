@@ -6,21 +6,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 from gateway.config.issues import Location
+from gateway.core.formats import Format
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-class Format(StrEnum):
-    """A wire format: what a client speaks and what a provider adapter speaks."""
-
-    ANTHROPIC = "anthropic"
-    OPENAI = "openai"
-    GEMINI = "gemini"
 
 
 @dataclass(frozen=True, slots=True)

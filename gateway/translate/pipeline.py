@@ -8,9 +8,10 @@ from typing import Any
 import orjson
 
 from gateway.core.errors import render
+from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.providers import anthropic as anthropic_adapter
-from gateway.routing.table import Format, Provider
+from gateway.routing.table import Provider
 from gateway.translate import StreamFailure, StreamIncomplete, Untranslatable, gemini, openai_chat
 from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai, stream_error
 from gateway.translate.tokens import estimate_input_tokens

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.core.errors import render
-from gateway.routing.table import Format
+from gateway.core.formats import Format
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 
