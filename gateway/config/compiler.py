@@ -23,9 +23,7 @@ from gateway.config import schema
 from gateway.config.issues import ConfigError, Issue, KeyPath, Location
 from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
-from gateway.core.formats import Format
-from gateway.providers.presets import PRESETS
-from gateway.providers.vertex import vertex_base_url
+from gateway.providers.registry import TYPES
 from gateway.routing.table import (
     EMPTY,
     Budget,
@@ -56,34 +54,8 @@ SINGLE_SECTIONS = ("server", "state", "logs")
 RESERVED_PROVIDER_NAMES = frozenset(
     {"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "dynamic"}
 )
-DEFAULT_BASE_URLS = {
-    "anthropic": "https://api.anthropic.com",
-    "openai": "https://api.openai.com/v1",
-    "gemini": "https://generativelanguage.googleapis.com/v1beta",
-    "bedrock": "https://bedrock-runtime.{region}.amazonaws.com",
-    "vertex": "https://{region}-aiplatform.googleapis.com/v1",
-    **{ptype: preset.base_url for ptype, preset in PRESETS.items()},  # groq, ollama, ...
-}
-FORMATS = {
-    "anthropic": Format.ANTHROPIC,
-    "openai": Format.OPENAI,
-    "gemini": Format.GEMINI,
-    "azure-openai": Format.OPENAI,  # OpenAI's wire format at Azure's URLs, with an api-key header
-    # Bedrock speaks Anthropic's format to Claude (InvokeModel) and is translated from it for other
-    # models (Converse); Vertex speaks it to Claude (rawPredict) and Gemini's to Gemini: the format of a
-    # call is chosen per model (`providers.wire_format`), this is the provider's default.
-    "bedrock": Format.ANTHROPIC,
-    "vertex": Format.ANTHROPIC,
-    **dict.fromkeys(PRESETS, Format.OPENAI),  # OpenAI-compatible presets: OpenAI's format and adapter
-}
-# Key fields that are cloud credentials rather than an API key, and the provider types they belong to.
-CLOUD_KEY_FIELDS = ("access_key_id", "secret_access_key", "session_token", "credentials_file")
-CLOUD_KEY_TYPES = {
-    "access_key_id": ("bedrock",),
-    "secret_access_key": ("bedrock",),
-    "session_token": ("bedrock",),
-    "credentials_file": ("vertex",),
-}
+# Key fields that are cloud credentials rather than an API key (each type says which are its own).
+CLOUD_KEY_FIELDS = tuple(dict.fromkeys(f for t in TYPES.values() for f in t.key_fields))
 DEFAULT_FALLBACK_ON = ("429", "5xx", "timeout", "connect")
 
 
@@ -289,15 +261,9 @@ class _Compiler:
             spec = e.value
             if name in RESERVED_PROVIDER_NAMES:
                 self.error(e, (), f"provider name {name!r} is reserved (it is a gateway path or prefix)")
-            ptype = spec["type"]
-            base_url = spec.get("base_url") or DEFAULT_BASE_URLS.get(ptype, "")
-            if ptype == "vertex" and not spec.get("base_url"):
-                base_url = vertex_base_url(str(spec.get("region", "")))
-            elif "{region}" in base_url:
-                base_url = base_url.format(region=spec.get("region", ""))
-            fmt = FORMATS[ptype]  # the schema admits only the types listed there
-            if ptype == "azure-openai" and not spec.get("api_version"):  # the schema says so too
-                self.error(e, ("api_version",), "'api_version' is required for an azure-openai provider")
+            ptype = TYPES[spec["type"]]  # the schema admits only the registry's types
+            for path, message in ptype.check(spec):
+                self.error(e, path, message)
             t = spec.get("timeouts", {})
             defaults = Timeouts()
             timeouts = Timeouts(
@@ -310,9 +276,9 @@ class _Compiler:
             options = {k: v for k, v in spec.items() if k not in ("type", "base_url", "timeouts", "headers")}
             result[name] = Provider(
                 name=name,
-                type=ptype,
-                base_url=base_url.rstrip("/"),
-                format=fmt,
+                type=ptype.name,
+                base_url=ptype.base_url(spec).rstrip("/"),
+                format=ptype.format,
                 timeouts=timeouts,
                 max_connections=int(spec.get("max_connections", 1000)),
                 headers=tuple((k.lower(), str(v)) for k, v in spec.get("headers", {}).items()),
@@ -340,12 +306,13 @@ class _Compiler:
                     f"provider {provider!r} has auth: entra-id, so its calls carry the gateway's Entra ID "
                     "token and take no stored key (remove this key, or the provider's auth setting)",
                 )
-            wrong = [f for f in cloud if ptype is not None and ptype not in CLOUD_KEY_TYPES[f]]
+            wrong = [f for f in cloud if ptype is not None and f not in TYPES[ptype].key_fields]
             if wrong:
+                owners = [t.name for t in TYPES.values() if wrong[0] in t.key_fields]
                 self.error(
                     e,
                     (wrong[0],),
-                    f"{wrong[0]} is for {' or '.join(CLOUD_KEY_TYPES[wrong[0]])} providers; provider "
+                    f"{wrong[0]} is for {' or '.join(owners)} providers; provider "
                     f"{provider!r} has type {ptype!r} (give it a `secret`)",
                 )
             result[name] = StoredKey(name, provider, secret, refs, e.location, MappingProxyType(cloud))

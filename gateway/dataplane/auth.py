@@ -7,8 +7,7 @@ import hmac
 from dataclasses import dataclass
 
 from gateway.core.errors import GatewayError
-from gateway.providers import Adapter, minted
-from gateway.providers.presets import needs_key
+from gateway.providers.base import ProviderType
 from gateway.routing.table import EMPTY, Gateway, Leaf, RoutingTable, StoredKey, Token
 
 AMBIENT = "ambient"  # the auth label of a cloud call made with the gateway's own environment credentials
@@ -91,7 +90,7 @@ def authenticate(gateway: Gateway, headers: dict[bytes, bytes]) -> Caller:
 
 
 def upstream_auth(
-    table: RoutingTable, gateway: Gateway, leaf: Leaf, caller: Caller, adapter: Adapter
+    table: RoutingTable, gateway: Gateway, leaf: Leaf, caller: Caller, ptype: ProviderType
 ) -> tuple[list[tuple[bytes, bytes]], str]:
     """Auth headers for the upstream call and a label for the log ('key:<name>' or 'request')."""
     provider = table.providers.get(leaf.provider)
@@ -100,26 +99,26 @@ def upstream_auth(
             if leaf.key is not None:
                 stored = table.keys.get(leaf.key)
                 if stored is not None and stored.available:
-                    return _stored_headers(adapter, stored), f"key:{stored.name}"
+                    return _stored_headers(ptype, stored), f"key:{stored.name}"
                 continue
             for stored in table.keys_by_provider.get(leaf.provider, ()):
                 if stored.available:
-                    return _stored_headers(adapter, stored), f"key:{stored.name}"
-            if provider is not None and minted(provider):
+                    return _stored_headers(ptype, stored), f"key:{stored.name}"
+            if provider is not None and ptype.minted(provider):
                 # No stored key, or only empty ones (`${AWS_ACCESS_KEY_ID:-}` unset on an instance with a
                 # role): the gateway's own cloud identity (AWS chain, Google credentials, Entra ID).
                 return [], AMBIENT
         elif source == "request" and caller.client_key is not None:
-            return adapter.client_auth_headers(*caller.client_key), "request"
-    if provider is not None and not needs_key(provider.type):  # a local server (ollama, vllm, ...)
+            return ptype.client_auth_headers(*caller.client_key), "request"
+    if provider is not None and not ptype.needs_key:  # a local server (ollama, vllm, ...)
         return [], "none"
-    raise GatewayError("authentication_error", _missing_key_message(table, gateway, leaf, adapter))
+    raise GatewayError("authentication_error", _missing_key_message(table, gateway, leaf, ptype))
 
 
-def _stored_headers(adapter: Adapter, stored: StoredKey) -> list[tuple[bytes, bytes]]:
+def _stored_headers(ptype: ProviderType, stored: StoredKey) -> list[tuple[bytes, bytes]]:
     """An API key is sent as the provider wants it; cloud credentials (no `secret`) sign the call or mint
     its token later, once the body is final (`providers.credentials`)."""
-    return adapter.auth_headers(stored.secret) if stored.secret else []
+    return ptype.auth_headers(stored.secret) if stored.secret else []
 
 
 def stored_key(table: RoutingTable, label: str) -> StoredKey | None:
@@ -127,7 +126,7 @@ def stored_key(table: RoutingTable, label: str) -> StoredKey | None:
     return table.keys.get(label[4:]) if label.startswith("key:") else None
 
 
-def _missing_key_message(table: RoutingTable, gateway: Gateway, leaf: Leaf, adapter: Adapter) -> str:
+def _missing_key_message(table: RoutingTable, gateway: Gateway, leaf: Leaf, ptype: ProviderType) -> str:
     fixes: list[str] = []
     if "stored" in gateway.provider_keys:
         named = table.keys.get(leaf.key) if leaf.key else None
@@ -139,7 +138,7 @@ def _missing_key_message(table: RoutingTable, gateway: Gateway, leaf: Leaf, adap
         if not keys:
             fixes.append(f"add a stored key under `keys:` with provider: {leaf.provider}")
     if "request" in gateway.provider_keys:
-        fixes.append(f"send your own {adapter.DISPLAY} key in {adapter.CLIENT_KEY_HINT}")
+        fixes.append(f"send your own {ptype.display} key in {ptype.client_key_hint}")
     return f"no key available for provider {leaf.provider!r} on gateway {gateway.name!r}: " + "; or ".join(
         fixes
     )

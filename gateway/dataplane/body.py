@@ -1,10 +1,19 @@
-"""Byte-exact edits of JSON request bodies: change one top-level value and nothing else."""
+"""The body a same-format call sends upstream, made with byte-exact edits where it can be: one
+top-level value changed and nothing else."""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import orjson
+
+from gateway.core.formats import Format
+from gateway.routing.table import Leaf
+from gateway.translate import openai_chat
+
+if TYPE_CHECKING:
+    from gateway.dataplane.request import Call
 
 _STRING = rb'"(?:[^"\\]|\\.)*"'
 _TOKENS = re.compile(_STRING + rb"|[{}\[\]]")
@@ -49,3 +58,28 @@ def _depth_at(body: bytes, pos: int) -> int:
         elif c in (b"}", b"]"):
             depth -= 1
     return depth
+
+
+def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
+    """The body sent upstream on a same-format call: byte-exact, but for the model name (when
+    resolution changed it), the leaf's params, for Anthropic, thinking blocks without a signature, and
+    for a metered OpenAI stream, the request for usage."""
+    body, obj, model = call.body, call.obj, call.model
+    if metered and fmt is Format.OPENAI and obj.get("stream") is True:
+        options = obj.get("stream_options")
+        if not (isinstance(options, dict) and options.get("include_usage") is True):
+            # Budgets and token limits need the real usage, which an OpenAI stream only reports when
+            # asked: the client gets one more chunk (empty `choices`, the usage), as OpenAI documents.
+            extra = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            return orjson.dumps({**obj, **leaf.params, "model": leaf.model, "stream_options": extra})
+    if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
+        # A conversation that was served by another provider (a fallback, a split) carries that
+        # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.
+        cleaned = openai_chat.drop_unsigned_thinking(obj)
+        if cleaned is not obj:
+            return orjson.dumps({**cleaned, **leaf.params, "model": leaf.model})
+    if leaf.params:
+        return orjson.dumps({**obj, **leaf.params, "model": leaf.model})
+    if leaf.model != model:
+        return replace_top_level_string(body, "model", model, leaf.model)
+    return body

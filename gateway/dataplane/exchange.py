@@ -24,7 +24,7 @@ from gateway.core.formats import Format
 from gateway.core.http import Send
 from gateway.core.usage import StreamSniffer, Usage
 from gateway.dataplane.upstream import UpstreamPool, is_connect_error
-from gateway.providers import Adapter, Decoder
+from gateway.providers.base import Decoder, ProviderType
 from gateway.routing.table import Provider
 from gateway.translate import StreamFailure
 from gateway.translate.sse import stream_error
@@ -114,16 +114,16 @@ class PassthroughRelay:
     `sniff` (native Bedrock calls): usage is read from a decoded copy of the answer (event-stream
     frames, Converse shapes), while the client still gets the bytes as AWS sent them."""
 
-    __slots__ = ("adapter", "client_format", "request_id", "sniff")
+    __slots__ = ("client_format", "ptype", "request_id", "sniff")
 
     def __init__(
         self,
-        adapter: Adapter,
+        ptype: ProviderType,
         client_format: Format,
         request_id: str,
         sniff: Callable[[], Decoder] | None = None,
     ) -> None:
-        self.adapter = adapter
+        self.ptype = ptype
         self.client_format = client_format
         self.request_id = request_id
         self.sniff = sniff
@@ -133,21 +133,21 @@ class PassthroughRelay:
 
     def response(self, status: int, data: bytes, usage: Usage) -> bytes:
         if status == 200:
-            _read_usage(self.adapter, self.sniff().body(status, {}, data) if self.sniff else data, usage)
+            _read_usage(self.ptype, self.sniff().body(status, {}, data) if self.sniff else data, usage)
         return data
 
     def stream(self) -> StreamRelay:
         decoder = self.sniff() if self.sniff is not None else None
-        return _PassthroughStream(self.adapter, self.client_format, self.request_id, decoder)
+        return _PassthroughStream(self.ptype, self.client_format, self.request_id, decoder)
 
 
 class _PassthroughStream:
     __slots__ = ("client_format", "decoder", "request_id", "sniffer")
 
     def __init__(
-        self, adapter: Adapter, client_format: Format, request_id: str, decoder: Decoder | None = None
+        self, ptype: ProviderType, client_format: Format, request_id: str, decoder: Decoder | None = None
     ) -> None:
-        self.sniffer = StreamSniffer(adapter.read_usage)
+        self.sniffer = StreamSniffer(ptype.read_usage)
         self.client_format = client_format
         self.request_id = request_id
         self.decoder = decoder
@@ -210,126 +210,93 @@ def upstream_headers(
     return out
 
 
-async def exchange(
-    pool: UpstreamPool,
-    provider: Provider,
-    relay: Relay,
-    client_format: Format,
-    method: str,
-    url: str | yarl.URL,
-    headers: dict[str, str],
-    body: bytes,
-    send: Send,
-    extra_headers: list[tuple[bytes, bytes]],
-    request_id: str,
-    total: float | None = None,
-    result: Exchange | None = None,
-    secrets: tuple[bytes, ...] = (),
-    retry_on: Callable[[int], bool] | None = None,
-    cost: Callable[[Usage], str | None] | None = None,
-    decoder: Decoder | None = None,
-) -> Exchange:
-    """Run one upstream exchange and relay its answer to the client; `result` records what happened,
-    and is readable by the caller even if the exchange is cancelled (the client went away).
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """One call on the wire: where it goes, what it carries, how its answer is decoded, and the
+    secrets it carries (never echoed back to the client from an upstream error body)."""
+
+    provider: Provider
+    method: str
+    url: str | yarl.URL
+    headers: dict[str, str]
+    body: bytes
+    total: float | None = None  # the total deadline in seconds, when shorter than the provider's
+    decoder: Decoder | None = None  # a cloud's answer -> the wire format the relay reads
+    secrets: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """How the answer reaches the client: through which relay, with which gateway headers.
 
     With `retry_on`, a non-streamed error status it accepts is not sent: the answer is held back
-    (`result.held`) so the caller can retry or fall back while the client has seen nothing yet.
-    A `decoder` turns a cloud's answer into the wire format the relay reads, before anything else.
-    """
-    result = result or Exchange()
+    (`Exchange.held`) so the caller can retry or fall back while the client has seen nothing yet."""
+
+    send: Send
+    relay: Relay
+    client_format: Format
+    request_id: str
+    headers: list[tuple[bytes, bytes]]  # the gateway's own response headers
+    retry_on: Callable[[int], bool] | None = None
+    cost: Callable[[Usage], str | None] | None = None  # x-gateway-cost-usd of a whole answer
+
+
+@dataclass(slots=True)
+class _Clock:
+    """The exchange's one rescheduled timeout: idle gaps between chunks within the total deadline."""
+
+    timer: asyncio.Timeout
+    idle: float
+    deadline: float
+    loop: asyncio.AbstractEventLoop
+
+    def bump(self) -> None:
+        self.timer.reschedule(min(self.loop.time() + self.idle, self.deadline))
+
+
+async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, result: Exchange) -> Exchange:
+    """Run one upstream exchange and relay its answer to the client; `result` records what happened,
+    and is readable by the caller even if the exchange is cancelled (the client went away)."""
+    provider = call.provider
     timeouts = provider.timeouts
     loop = asyncio.get_running_loop()
     started = loop.time()
     clock = time.perf_counter()  # for ttfb: uvloop's loop.time() has millisecond resolution
-    deadline = started + (total or timeouts.total)
+    deadline = started + (call.total or timeouts.total)
     phase = "first_byte"
     session = pool.session(provider)
     try:
         async with asyncio.timeout_at(min(started + timeouts.first_byte, deadline)) as timer:
             async with session.request(
-                method, url, data=body or None, headers=headers, allow_redirects=False
+                call.method, call.url, data=call.body or None, headers=call.headers, allow_redirects=False
             ) as resp:
                 result.status = resp.status
                 result.ttfb_ms = (time.perf_counter() - clock) * 1000
                 streaming = resp.content_type in STREAM_TYPES
-                content_type = relay.content_type(streaming)
-                if content_type is None and decoder is not None:
-                    content_type = decoder.content_type(streaming)
-                drop = DROP_RESPONSE if content_type is None else DROP_TRANSLATED
-                out_headers = [
-                    (k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in resp.headers.items()
-                    if k.lower() not in drop
-                ]
-                out_headers.extend(extra_headers)
-                if content_type is not None:
-                    out_headers.append((b"content-type", content_type))
+                out_headers = _answer_headers(resp, call, reply, streaming)
                 if streaming:
                     phase = "idle"
+                    chunks = resp.content.iter_any() if call.decoder is None else _decoded(resp, call.decoder)
+                    ticking = _Clock(timer, timeouts.idle, deadline, loop)
                     first: list[bytes] = []
-                    chunks = resp.content.iter_any() if decoder is None else _decoded(resp, decoder)
-                    if retry_on is not None and resp.status == 200:
+                    if reply.retry_on is not None and resp.status == 200:
                         # Another attempt exists: an error inside the 200 stream before any content is a
                         # failure like any other, so the stream is not started until content shows.
-                        first, failure = await _peek_stream(chunks, timer, timeouts.idle, deadline, loop)
-                        if failure is not None and retry_on(KINDS.get(failure[0], KINDS["api_error"])[0]):
-                            status = KINDS.get(failure[0], KINDS["api_error"])[0]
-                            body = render(client_format, failure[0], failure[1], request_id)
-                            result.status, result.error = status, failure[1]
-                            result.held = (
-                                status,
-                                [
-                                    *extra_headers,
-                                    (b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()),
-                                ],
-                                body,
-                            )
+                        first, failure = await _peek_stream(chunks, ticking)
+                        status = KINDS.get(failure[0], KINDS["api_error"])[0] if failure else 0
+                        if failure is not None and reply.retry_on(status):
+                            _hold_stream_failure(result, reply, status, failure)
                             return result
-                    await _relay_stream(
-                        resp.status,
-                        chunks,
-                        send,
-                        out_headers,
-                        relay.stream(),
-                        result,
-                        timer,
-                        timeouts.idle,
-                        deadline,
-                        loop,
-                        first,
-                    )
+                    await _relay_stream(resp.status, chunks, first, out_headers, reply, result, ticking)
                     return result
                 phase = "body"
                 timer.reschedule(deadline)
-                data = await resp.read()
-                if decoder is not None:
-                    data = decoder.body(resp.status, resp.headers, data)
-                if resp.status >= 400:
-                    # Upstreams echo the key they were sent ("Incorrect API key provided: sk-..."); a stored
-                    # key must not reach the client that way.
-                    for secret in secrets:
-                        data = data.replace(secret, b"[redacted]")
-                    result.error = _error_summary(data)
-                data = relay.response(resp.status, data, result.usage)
-                out_headers.append((b"content-length", str(len(data)).encode()))
-                if cost is not None and resp.status == 200:
-                    usd = cost(result.usage)
-                    if usd is not None:
-                        out_headers.append((b"x-gateway-cost-usd", usd.encode()))
-                if resp.status >= 400 and retry_on is not None and retry_on(resp.status):
-                    result.held = (resp.status, out_headers, data)
-                    result.retry_after = retry_after(resp.headers)
-                    return result
-                await send_held(send, result.status, out_headers, data)
-                result.complete = True
+                await _answer_whole(resp, call, reply, result, out_headers)
                 return result
     except TimeoutError:
         if result.streamed:  # the response has started: the client learns of it in its stream
             await _end_stream_with_error(
-                send,
-                client_format,
-                request_id,
+                reply,
                 result,
                 "timeout_error",
                 f"the upstream stream stalled (no data for {timeouts.idle:g}s, or over "
@@ -337,7 +304,7 @@ async def exchange(
             )
             return result
         what = "did not start answering" if phase == "first_byte" else "did not finish answering"
-        limit = timeouts.first_byte if phase == "first_byte" else (total or timeouts.total)
+        limit = timeouts.first_byte if phase == "first_byte" else (call.total or timeouts.total)
         raise GatewayError(
             "timeout_error",
             f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)",
@@ -346,12 +313,7 @@ async def exchange(
     except aiohttp.ClientError as exc:
         if result.streamed:
             await _end_stream_with_error(
-                send,
-                client_format,
-                request_id,
-                result,
-                "api_error",
-                f"the upstream stream broke: {_reason(exc)}",
+                reply, result, "api_error", f"the upstream stream broke: {_reason(exc)}"
             )
             return result
         if is_connect_error(exc):
@@ -366,11 +328,72 @@ async def exchange(
         ) from None
 
 
-async def _end_stream_with_error(
-    send: Send, fmt: Format, request_id: str, result: Exchange, kind: str, message: str
+def _answer_headers(
+    resp: aiohttp.ClientResponse, call: UpstreamRequest, reply: Reply, streaming: bool
+) -> list[tuple[bytes, bytes]]:
+    """The upstream's headers the client may see, the gateway's, and the content type of a body the
+    gateway rewrote (translated or decoded)."""
+    content_type = reply.relay.content_type(streaming)
+    if content_type is None and call.decoder is not None:
+        content_type = call.decoder.content_type(streaming)
+    drop = DROP_RESPONSE if content_type is None else DROP_TRANSLATED
+    out = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in resp.headers.items()
+        if k.lower() not in drop
+    ]
+    out.extend(reply.headers)
+    if content_type is not None:
+        out.append((b"content-type", content_type))
+    return out
+
+
+def _hold_stream_failure(result: Exchange, reply: Reply, status: int, failure: tuple[str, str]) -> None:
+    body = render(reply.client_format, failure[0], failure[1], reply.request_id)
+    result.status, result.error = status, failure[1]
+    headers = [
+        *reply.headers,
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    result.held = (status, headers, body)
+
+
+async def _answer_whole(
+    resp: aiohttp.ClientResponse,
+    call: UpstreamRequest,
+    reply: Reply,
+    result: Exchange,
+    headers: list[tuple[bytes, bytes]],
 ) -> None:
+    """A non-streamed answer: read whole, relayed (or held back for a retry or a fallback)."""
+    data = await resp.read()
+    if call.decoder is not None:
+        data = call.decoder.body(resp.status, resp.headers, data)
+    if resp.status >= 400:
+        # Upstreams echo the key they were sent ("Incorrect API key provided: sk-..."); a stored
+        # key must not reach the client that way.
+        for secret in call.secrets:
+            data = data.replace(secret, b"[redacted]")
+        result.error = _error_summary(data)
+    data = reply.relay.response(resp.status, data, result.usage)
+    headers.append((b"content-length", str(len(data)).encode()))
+    if reply.cost is not None and resp.status == 200:
+        usd = reply.cost(result.usage)
+        if usd is not None:
+            headers.append((b"x-gateway-cost-usd", usd.encode()))
+    if resp.status >= 400 and reply.retry_on is not None and reply.retry_on(resp.status):
+        result.held = (resp.status, headers, data)
+        result.retry_after = retry_after(resp.headers)
+        return
+    await send_held(reply.send, result.status, headers, data)
+    result.complete = True
+
+
+async def _end_stream_with_error(reply: Reply, result: Exchange, kind: str, message: str) -> None:
     result.error = message
-    await send({"type": "http.response.body", "body": stream_error(fmt, kind, message, request_id)})
+    error = stream_error(reply.client_format, kind, message, reply.request_id)
+    await reply.send({"type": "http.response.body", "body": error})
     result.complete = True
 
 
@@ -388,23 +411,23 @@ async def _decoded(resp: aiohttp.ClientResponse, decoder: Decoder) -> AsyncItera
 async def _relay_stream(
     status: int,
     chunks: AsyncIterator[bytes],
-    send: Send,
-    headers: list[tuple[bytes, bytes]],
-    stream: StreamRelay,
-    result: Exchange,
-    timer: asyncio.Timeout,
-    idle: float,
-    deadline: float,
-    loop: asyncio.AbstractEventLoop,
     first: list[bytes],
+    headers: list[tuple[bytes, bytes]],
+    reply: Reply,
+    result: Exchange,
+    clock: _Clock,
 ) -> None:
+    """Relay a stream chunk by chunk as it arrives; `first` holds what was read ahead to see whether
+    the stream starts with content."""
+    send = reply.send
+    stream = reply.relay.stream()
     result.usage = stream.usage
     result.stream = stream
     await send({"type": "http.response.start", "status": status, "headers": headers})
     result.streamed = True  # from here on, failures are reported inside the stream
-    timer.reschedule(min(loop.time() + idle, deadline))
+    clock.bump()
     try:
-        for chunk in first:  # what was read ahead to see whether the stream starts with content
+        for chunk in first:
             out = stream.feed(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -412,7 +435,7 @@ async def _relay_stream(
             out = stream.feed(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
-            timer.reschedule(min(loop.time() + idle, deadline))
+            clock.bump()
         tail = stream.close()
     except StreamFailure as exc:
         result.error = exc.message
@@ -458,21 +481,17 @@ _ERROR_MARKS = (b"event: error", b'{"error"', b'"error":')
 
 
 async def _peek_stream(
-    chunks_in: AsyncIterator[bytes],
-    timer: asyncio.Timeout,
-    idle: float,
-    deadline: float,
-    loop: asyncio.AbstractEventLoop,
+    chunks_in: AsyncIterator[bytes], clock: _Clock
 ) -> tuple[list[bytes], tuple[str, str] | None]:
     """Read a stream until its first content or an error event. Returns the chunks read and, if the
     stream failed before any content, (Anthropic error type, message)."""
     chunks: list[bytes] = []
     seen = b""
-    timer.reschedule(min(loop.time() + idle, deadline))
+    clock.bump()
     async for chunk in chunks_in:
         chunks.append(chunk)
         seen += chunk
-        timer.reschedule(min(loop.time() + idle, deadline))
+        clock.bump()
         content = min((i for i in (seen.find(m) for m in _CONTENT_MARKS) if i >= 0), default=-1)
         error = min((i for i in (seen.find(m) for m in _ERROR_MARKS) if i >= 0), default=-1)
         if error >= 0 and (content < 0 or error < content):
@@ -501,13 +520,13 @@ def _stream_failure(data: bytes) -> tuple[str, str]:
     return "api_error", "the upstream stream failed before any content"
 
 
-def _read_usage(adapter: Adapter, data: bytes, usage: Usage) -> None:
+def _read_usage(ptype: ProviderType, data: bytes, usage: Usage) -> None:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
         return
     if isinstance(obj, dict):
-        adapter.read_usage(usage, obj)
+        ptype.read_usage(usage, obj)
 
 
 def _error_summary(data: bytes) -> str:

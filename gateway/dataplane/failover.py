@@ -1,6 +1,6 @@
 """When to try again: fallback `on` conditions, retry backoff, and a retry budget.
 
-Pure helpers for the data plane's attempt loop; the loop itself lives in dataplane.py.
+Pure helpers and the decision after a failed attempt; the loop itself lives in attempts.py.
 """
 
 from __future__ import annotations
@@ -54,3 +54,35 @@ class RetryBudget:
 
     def allows(self) -> bool:
         return self.retrying < max(self.minimum, int(self.active * self.ratio))
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What went wrong with one attempt: an upstream status, or a cause without one (timeout, connect),
+    and the wait the upstream advised, if any."""
+
+    status: int | None
+    cause: str | None
+    retry_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    retry_after: float | None = None  # retry the same target after this many seconds
+    fall_back: bool = False  # move on to the next candidate; neither: the client gets the failure
+
+
+def decide(
+    failure: Failure,
+    may_retry: bool,
+    attempt: int,
+    fallback_on: tuple[str, ...],
+    rand: Callable[[], float],
+) -> Decision:
+    """After a failed attempt: retry it (when allowed, the failure is retryable and the advised wait is
+    sane), else fall back (when the failure is in the fallback's `on`), else give the client the failure."""
+    if may_retry and failure_matches(DEFAULT_ON, failure.status, failure.cause):
+        wait = backoff(attempt, failure.retry_after, rand)
+        if wait is not None:
+            return Decision(retry_after=wait)
+    return Decision(fall_back=failure_matches(fallback_on, failure.status, failure.cause))

@@ -58,7 +58,7 @@ from genai_prices.types import Provider as PackageProvider
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.pricing.prices import DATE_SUFFIX, PACKAGE_PROVIDERS, Price, PriceTable, format_usd
-from gateway.providers.presets import needs_key
+from gateway.providers.registry import TYPES
 from gateway.routing.table import Fallback, Gateway, Leaf, Node, Provider, RouteRef, RoutingTable, Split
 
 __all__ = (
@@ -426,7 +426,7 @@ def _model_info(table: RoutingTable, provider_name: str, model: str) -> ModelInf
 def listing_source(table: RoutingTable, provider_name: str) -> PackageProvider | None:
     """The package provider whose models this provider is known to serve, or None."""
     provider = table.providers[provider_name]
-    if not needs_key(provider.type):
+    if not TYPES[provider.type].needs_key:
         return None  # a local server: serves whatever was pulled into it
     by_url = _package_provider_by_url(provider.base_url)
     if by_url is not None:

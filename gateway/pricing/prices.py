@@ -44,6 +44,7 @@ import genai_prices
 from genai_prices.types import ModelPrice, TieredPrices
 
 from gateway.core.usage import Usage
+from gateway.providers.registry import TYPES
 from gateway.routing.table import RoutingTable
 
 __all__ = ("PACKAGE_PROVIDERS", "Price", "PriceTable", "cost", "format_usd")
@@ -52,24 +53,9 @@ MILLION = Decimal(1_000_000)
 USD_PLACES = Decimal("1e-10")  # `x-gateway-cost-usd` carries at most 10 decimals
 CACHE_SIZE = 4096
 
-# Gateway provider type -> the genai-prices provider id used when the base_url names no known provider.
-PACKAGE_PROVIDERS: Mapping[str, str] = {
-    "anthropic": "anthropic",
-    "openai": "openai",
-    "gemini": "google",
-    "vertex": "google",
-    "bedrock": "aws",
-    "azure-openai": "azure",
-    # OpenAI-compatible presets (gateway.providers.presets); the local ones (ollama, ...) have no prices.
-    "groq": "groq",
-    "mistral": "mistral",
-    "deepseek": "deepseek",
-    "xai": "x-ai",
-    "together": "together",
-    "fireworks": "fireworks",
-    "openrouter": "openrouter",
-    "cerebras": "cerebras",
-}
+# Gateway provider type -> the genai-prices provider id used when the base_url names no known provider
+# (local presets have none).
+PACKAGE_PROVIDERS: Mapping[str, str] = {name: t.pricing_id for name, t in TYPES.items() if t.pricing_id}
 # (cache read, cache write) as multiples of the input price, when no one gives a number.
 _CACHE_MULTIPLIERS: Mapping[str, tuple[Decimal, Decimal]] = {
     "anthropic": (Decimal("0.1"), Decimal("1.25")),

@@ -6,22 +6,7 @@ from typing import Any
 
 from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
-
-FORMAT = Format.ANTHROPIC
-PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
-DISPLAY = "Anthropic"
-CLIENT_KEY_HINT = "the x-api-key header"
-
-
-def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
-    return [(b"x-api-key", secret.encode())]
-
-
-def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    """The client's own credential, in the header it came in (OAuth tokens travel as Bearer)."""
-    if header == b"authorization":
-        return [(b"authorization", b"Bearer " + value)]
-    return [(b"x-api-key", value)]
+from gateway.providers.base import Headers, ProviderType
 
 
 def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
@@ -39,3 +24,28 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
         value = as_int(u.get(field))
         if value is not None:
             setattr(usage, name, value)
+
+
+class AnthropicType(ProviderType):
+    name = "anthropic"
+    format = Format.ANTHROPIC
+    display = "Anthropic"
+    client_key_hint = "the x-api-key header"
+    paths = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
+    default_base_url = "https://api.anthropic.com"
+    pricing_id = "anthropic"
+
+    def auth_headers(self, secret: str) -> Headers:
+        return [(b"x-api-key", secret.encode())]
+
+    def client_auth_headers(self, header: bytes, value: bytes) -> Headers:
+        """The client's own credential, in the header it came in (OAuth tokens travel as Bearer)."""
+        if header == b"authorization":
+            return [(b"authorization", b"Bearer " + value)]
+        return [(b"x-api-key", value)]
+
+    def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
+        read_usage(usage, obj)
+
+
+TYPE = AnthropicType()

@@ -9,28 +9,15 @@ ignores the body's `model`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
-from gateway.core.formats import Format
-from gateway.providers.openai import read_usage as read_usage  # usage is OpenAI's
+from gateway.providers.base import Call, Headers, Prepared
+from gateway.providers.openai import OpenAIType
 from gateway.routing.table import Provider
 
-FORMAT = Format.OPENAI
-PATHS = {"chat": "/chat/completions"}  # below /openai/deployments/<deployment>
-DISPLAY = "Azure OpenAI"
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
-CLIENT_KEY_HINT = "the api-key header (or Authorization: Bearer)"
-
-
-def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
-    return [(b"api-key", secret.encode())]
-
-
-def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    """An Entra ID token (a JWT) stays a bearer token; a key, whichever header it came in, is api-key."""
-    if value.startswith(b"eyJ") and value.count(b".") == 2:
-        return [(b"authorization", b"Bearer " + value)]
-    return [(b"api-key", value)]
 
 
 def entra_id(provider: Provider) -> bool:
@@ -44,9 +31,44 @@ def deployment(provider: Provider, model: str) -> str:
     return name if isinstance(name, str) and name else model
 
 
-def chat_url(provider: Provider, model: str) -> str:
-    version = str(provider.options.get("api_version", ""))
-    return (
-        f"{provider.base_url}/openai/deployments/{quote(deployment(provider, model), safe='')}"
-        f"{PATHS['chat']}?api-version={quote(version, safe='')}"
-    )
+class AzureOpenAIType(OpenAIType):
+    name = "azure-openai"
+    display = "Azure OpenAI"
+    client_key_hint = "the api-key header (or Authorization: Bearer)"
+    default_base_url = ""  # each resource has its own
+    pricing_id = "azure"
+    tracing_system = "az.ai.openai"
+    extra = "azure"  # azure-identity, for auth: entra-id only
+    settings = ("api_version", "deployments", "auth")
+
+    def check(self, spec: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        if not spec.get("api_version"):  # the schema says so too
+            return [(("api_version",), "'api_version' is required for an azure-openai provider")]
+        return []
+
+    def prepare(self, provider: Provider, call: Call) -> Prepared:
+        """The URL names the deployment and the api-version; the client's query is not kept."""
+        version = str(provider.options.get("api_version", ""))
+        url = (
+            f"{provider.base_url}/openai/deployments/{quote(deployment(provider, call.model), safe='')}"
+            f"{self.paths['chat']}?api-version={quote(version, safe='')}"
+        )
+        return Prepared(url, call.body)
+
+    def auth_headers(self, secret: str) -> Headers:
+        return [(b"api-key", secret.encode())]
+
+    def client_auth_headers(self, header: bytes, value: bytes) -> Headers:
+        """An Entra ID token (a JWT) stays a bearer token; a key, whichever header it came in, is api-key."""
+        if value.startswith(b"eyJ") and value.count(b".") == 2:
+            return [(b"authorization", b"Bearer " + value)]
+        return [(b"api-key", value)]
+
+    def minted(self, provider: Provider) -> bool:
+        return entra_id(provider)
+
+    def extra_needed(self, provider: Provider) -> str | None:
+        return self.extra if entra_id(provider) else None
+
+
+TYPE = AzureOpenAIType()

@@ -26,7 +26,10 @@ import orjson
 
 from gateway.core.errors import kind_for_status, render
 from gateway.core.formats import Format
-from gateway.providers.anthropic import read_usage as read_usage  # Claude's usage, or Converse's translated
+from gateway.core.usage import Usage
+from gateway.providers import anthropic
+from gateway.providers.base import Call as ModelCall
+from gateway.providers.base import NativeRead, Prepared, ProviderType
 from gateway.routing.table import Provider
 from gateway.translate import StreamIncomplete, converse
 from gateway.translate.sse import encode_anthropic
@@ -36,12 +39,6 @@ if TYPE_CHECKING:  # botocore is imported on first use (see credentials.py)
     from botocore.eventstream import EventStreamMessage
 
 FORMAT = Format.ANTHROPIC
-PATHS = {
-    "messages": "/v1/messages",
-    "count_tokens": "/v1/messages/count_tokens",
-}  # operations; URLs per model
-DISPLAY = "AWS Bedrock"
-CLIENT_KEY_HINT = "Authorization: Bearer (a Bedrock API key)"
 SERVICE = "bedrock"
 VERSION = "bedrock-2023-05-31"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -51,15 +48,6 @@ SSE = b"text/event-stream; charset=utf-8"
 _NOT_IN_BODY = frozenset({"model", "stream"})
 # What CountTokens takes of a Converse request.
 _COUNTED = frozenset({"messages", "system", "toolConfig", "additionalModelRequestFields"})
-
-
-def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
-    """A stored key's `secret` is a Bedrock API key (access keys are signed with, not sent)."""
-    return [(b"authorization", b"Bearer " + secret.encode())]
-
-
-def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"authorization", b"Bearer " + value)]
 
 
 def is_claude(model: str) -> bool:
@@ -252,3 +240,43 @@ def _message(data: bytes) -> str:
         if isinstance(text, str):
             return text
     return ""
+
+
+class BedrockType(ProviderType):
+    """An Anthropic Messages provider to the rest of the gateway: Claude through InvokeModel, other
+    models through Converse, both signed with SigV4 (a stored `secret` is a Bedrock API key, sent as
+    Bearer; access keys are signed with, not sent)."""
+
+    name = "bedrock"
+    format = FORMAT
+    display = "AWS Bedrock"
+    client_key_hint = "Authorization: Bearer (a Bedrock API key)"
+    paths = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}  # URLs per model
+    default_base_url = "https://bedrock-runtime.{region}.amazonaws.com"
+    pricing_id = "aws"
+    tracing_system = "aws.bedrock"
+    extra = "aws"
+    settings = ("region",)
+    key_fields = ("access_key_id", "secret_access_key", "session_token")
+
+    def prepare(self, provider: Provider, call: ModelCall) -> Prepared:
+        """Raises Untranslatable for a Converse model that cannot take the request."""
+        prepared = request(provider, call.model, call.operation, call.body, call.betas)
+        decoder = Decoder(call.model, call.request_id, prepared)
+        return Prepared(prepared.url, prepared.body, decoder, json_body=True)
+
+    def native(self, path: str) -> NativeRead | None:
+        found = native_call(path)
+        if found is None:
+            return None
+        model, call = found
+        return NativeRead(model, FORMAT, lambda request_id: Decoder(model, request_id, call))
+
+    def minted(self, provider: Provider) -> bool:
+        return True
+
+    def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
+        anthropic.read_usage(usage, obj)  # Claude's usage, or Converse's translated
+
+
+TYPE = BedrockType()

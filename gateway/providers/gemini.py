@@ -1,24 +1,15 @@
-"""Gemini API (generateContent): auth, usage; calls are translated (gateway/translate/gemini.py) or native."""
+"""Gemini API (generateContent): auth, usage; calls are translated (gateway/translate/gemini) or native."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
-
-FORMAT = Format.GEMINI
-PATHS: dict[str, str] = {}
-DISPLAY = "Gemini"
-CLIENT_KEY_HINT = "the x-goog-api-key header"
-
-
-def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
-    return [(b"x-goog-api-key", secret.encode())]
-
-
-def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"x-goog-api-key", value)]
+from gateway.providers.base import Headers, ProviderType
+from gateway.translate import gemini
 
 
 def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
@@ -34,3 +25,29 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
     thoughts = as_int(u.get("thoughtsTokenCount")) or 0
     if out is not None:
         usage.output_tokens = out + thoughts
+
+
+class GeminiType(ProviderType):
+    name = "gemini"
+    format = Format.GEMINI
+    display = "Gemini"
+    client_key_hint = "the x-goog-api-key header"
+    default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+    pricing_id = "google"
+    tracing_system = "gcp.gemini"
+
+    def auth_headers(self, secret: str) -> Headers:
+        return [(b"x-goog-api-key", secret.encode())]
+
+    def client_auth_headers(self, header: bytes, value: bytes) -> Headers:
+        return [(b"x-goog-api-key", value)]
+
+    def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
+        read_usage(usage, obj)
+
+    def count_body(self, request: dict[str, Any], model: str) -> bytes:
+        """AI Studio's countTokens takes the whole request, model included."""
+        return orjson.dumps(gemini.count_tokens_request(request, model=model))
+
+
+TYPE = GeminiType()

@@ -6,19 +6,7 @@ from typing import Any
 
 from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
-
-FORMAT = Format.OPENAI
-PATHS = {"chat": "/chat/completions"}
-DISPLAY = "OpenAI"
-CLIENT_KEY_HINT = "the Authorization: Bearer header"
-
-
-def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
-    return [(b"authorization", b"Bearer " + secret.encode())]
-
-
-def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"authorization", b"Bearer " + value)]
+from gateway.providers.base import ProviderType
 
 
 def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
@@ -37,3 +25,21 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
     completion = as_int(u.get("completion_tokens"))
     if completion is not None:
         usage.output_tokens = completion
+
+
+class OpenAIType(ProviderType):
+    """OpenAI's API, and the base of every OpenAI-compatible type (Azure, the presets)."""
+
+    name = "openai"
+    format = Format.OPENAI
+    display = "OpenAI"
+    client_key_hint = "the Authorization: Bearer header"
+    paths = {"chat": "/chat/completions"}
+    default_base_url = "https://api.openai.com/v1"
+    pricing_id: str | None = "openai"
+
+    def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
+        read_usage(usage, obj)
+
+
+TYPE = OpenAIType()

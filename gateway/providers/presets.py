@@ -1,5 +1,5 @@
-"""OpenAI-compatible presets: a provider `type` that is the OpenAI wire format and adapter with a
-default base_url, whether a key is needed, and the request fields its API rejects.
+"""OpenAI-compatible presets: data for one provider type each, the OpenAI type with a default
+base_url, whether a key is needed, and the request fields its API rejects.
 
 Read by the compiler (default base_url, wire format) and the data plane (fields dropped before the
 request goes upstream, the no-key rule for local servers). Only documented rejections are listed:
@@ -14,10 +14,13 @@ Other presets drop nothing: no rejection is documented in the project's referenc
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from gateway.providers.openai import OpenAIType
 
 log = logging.getLogger("gateway.presets")
 
@@ -105,3 +108,26 @@ def clean_body(provider_type: str, body: bytes) -> bytes:
         return body
     cleaned = drop_unsupported(provider_type, obj)
     return body if cleaned is obj else orjson.dumps(cleaned)
+
+
+# genai-prices' provider id per hosted preset (local servers have no prices).
+_PRICING_IDS = {"xai": "x-ai"}
+
+
+class PresetType(OpenAIType):
+    """An OpenAI-compatible service or local server: OpenAI's type with its preset's facts."""
+
+    def __init__(self, name: str, preset: Preset) -> None:
+        self.name = name
+        self.preset = preset
+        self.default_base_url = preset.base_url
+        self.needs_key = preset.needs_key
+        self.pricing_id = _PRICING_IDS.get(name, name) if preset.needs_key else None
+
+    def clean(self, body: bytes, obj: Mapping[str, Any] | None = None) -> bytes:
+        if obj is not None and not unsupported_in(self.name, dict(obj)):
+            return body
+        return clean_body(self.name, body)
+
+
+TYPES = {name: PresetType(name, preset) for name, preset in PRESETS.items()}

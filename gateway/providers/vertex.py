@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote, unquote
 
 import orjson
 
 from gateway.core.formats import Format
-from gateway.providers.anthropic import read_usage as read_usage  # Claude's; Gemini calls are translated
+from gateway.core.usage import Usage
+from gateway.providers import anthropic
+from gateway.providers.base import Call, NativeRead, Prepared, ProviderType
 from gateway.routing.table import Provider
 from gateway.translate.gemini import gemini_error_to_anthropic
 
-FORMAT = Format.ANTHROPIC
-PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}  # operations
-DISPLAY = "Vertex AI"
-CLIENT_KEY_HINT = "Authorization: Bearer (a Google OAuth access token)"
 VERSION = "vertex-2023-10-16"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 JSON = b"application/json"
@@ -39,15 +38,6 @@ def vertex_base_url(region: str) -> str:
     if region in ("us", "eu"):  # multi-region endpoints
         return f"https://aiplatform.{region}.rep.googleapis.com/v1"
     return f"https://{region}-aiplatform.googleapis.com/v1"
-
-
-def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
-    """A stored key's `secret` is taken as an access token (service accounts mint their own)."""
-    return [(b"authorization", b"Bearer " + secret.encode())]
-
-
-def client_auth_headers(header: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"authorization", b"Bearer " + value)]
 
 
 def is_claude(model: str) -> bool:
@@ -76,20 +66,7 @@ def claude_request(provider: Provider, model: str, operation: str, body: bytes) 
     return f"{base}/models/{quote(model, safe='@')}:{action}", orjson.dumps(obj)
 
 
-def gemini_url(provider: Provider, path: str) -> str:
-    """A Gemini API path (`/models/{model}:generateContent`) under Vertex's Google publisher."""
-    return publisher_url(provider, "google") + path
-
-
 _NATIVE = re.compile(r"/publishers/(anthropic|google)/models/([^/:]+):[A-Za-z]+$")
-
-
-def native_model(path: str) -> tuple[str, Format] | None:
-    """A native call's model (from its URL) and the format it speaks, or None for other paths."""
-    found = _NATIVE.search(path)
-    if found is None or found.group(2) == "count-tokens":
-        return None
-    return unquote(found.group(2)), Format.ANTHROPIC if found.group(1) == "anthropic" else Format.GEMINI
 
 
 class Decoder:
@@ -112,3 +89,58 @@ class Decoder:
 
     def close(self) -> bytes:
         return b""
+
+
+class VertexType(ProviderType):
+    """Claude answers in Anthropic's format (a decoder mends Google's front-door errors); Gemini calls
+    are Gemini's format under the Google publisher."""
+
+    name = "vertex"
+    format = Format.ANTHROPIC  # the provider's default; per model see `wire_format`
+    display = "Vertex AI"
+    client_key_hint = "Authorization: Bearer (a Google OAuth access token)"
+    paths = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}  # operations
+    default_base_url = "https://{region}-aiplatform.googleapis.com/v1"
+    pricing_id = "google"
+    tracing_system = "gcp.vertex_ai"
+    extra = "gcp"
+    settings = ("project", "region")
+    key_fields = ("credentials_file",)
+
+    def base_url(self, spec: Mapping[str, Any]) -> str:
+        return str(spec.get("base_url") or vertex_base_url(str(spec.get("region", ""))))
+
+    def wire_format(self, provider: Provider, model: str) -> Format:
+        return wire_format(model)
+
+    def prepare(self, provider: Provider, call: Call) -> Prepared:
+        if self.wire_format(provider, call.model) is Format.GEMINI:  # a Gemini API path, translated
+            return Prepared(publisher_url(provider, "google") + call.path, call.body)
+        url, body = claude_request(provider, call.model, call.operation, call.body)
+        return Prepared(url, body, Decoder(call.request_id), json_body=True)
+
+    def count_body(self, request: dict[str, Any], model: str) -> bytes:
+        """Vertex counts contents, system and tools as they are."""
+        return orjson.dumps(
+            {k: request[k] for k in ("contents", "systemInstruction", "tools") if k in request}
+        )
+
+    def native(self, path: str) -> NativeRead | None:
+        found = _NATIVE.search(path)
+        if found is None or found.group(2) == "count-tokens":
+            return None
+        fmt = Format.ANTHROPIC if found.group(1) == "anthropic" else Format.GEMINI
+        return NativeRead(unquote(found.group(2)), fmt)
+
+    def auth_headers(self, secret: str) -> list[tuple[bytes, bytes]]:
+        """A stored key's `secret` is taken as an access token (service accounts mint their own)."""
+        return [(b"authorization", b"Bearer " + secret.encode())]
+
+    def minted(self, provider: Provider) -> bool:
+        return True
+
+    def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
+        anthropic.read_usage(usage, obj)  # Claude's; Gemini calls are read as Gemini's
+
+
+TYPE = VertexType()

@@ -1,0 +1,143 @@
+"""A model call (`/v1/messages`, `/v1/chat/completions`, count_tokens): parse once, admit (rate limits,
+budgets), answer from the cache or plan the route's targets and try them, keep the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.config.units import parse_duration
+from gateway.core.errors import GatewayError
+from gateway.core.http import Message, Send
+from gateway.dataplane.attempts import Attempts
+from gateway.dataplane.caching import Caching
+from gateway.dataplane.request import Call, Request
+from gateway.policy import cache
+from gateway.policy.admission import Admission, Ask, Ticket
+from gateway.routing import plan as routing
+
+
+class ModelCalls:
+    def __init__(self, admission: Admission, caching: Caching, attempts: Attempts) -> None:
+        self.admission = admission
+        self.caching = caching
+        self.attempts = attempts
+
+    async def __call__(self, req: Request, operation: str, body: bytes, send: Send) -> None:
+        call = parse(req, operation, body)
+        ticket = req.ticket = Ticket()
+        ask = ask_for(req, call)
+        await self.admission.gateway_limits(ticket, ask)
+        policy = (
+            cache.policy(req.gateway, req.headers, operation, call.obj)
+            if operation != "count_tokens"
+            else None
+        )
+        answered, send, recorder = await self.caching.answer(req, policy, send)
+        if answered:
+            return
+        found = await self.admission.plan(ticket, ask, self.attempts.rand)
+        if ticket.report.requests or ticket.report.tokens:
+            send = with_rate_headers(send, ticket)
+        await self.attempts.run(req, call, [(c.route, c.leaf, c.on) for c in found], send)
+        await self.caching.keep(req, recorder, policy)
+
+
+def parse(req: Request, operation: str, body: bytes) -> Call:
+    """The body as a model call: a JSON object naming its model; the request's overrides read too."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(
+            "invalid_request_error", f"request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
+    if not isinstance(obj, dict):
+        raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+    model = obj.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(
+            "invalid_request_error",
+            "model: a model name is required (a string)",
+            code="missing_required_parameter",
+            param="model",
+        )
+    req.client_model = model
+    req.stream = obj.get("stream") is True
+    req.timeout, req.max_attempts = _overrides(req.headers)
+    return Call(operation, obj, body, model)
+
+
+def ask_for(req: Request, call: Call) -> Ask:
+    """What admission and routing are asked about this call; the routing facts are built lazily."""
+    made: list[routing.Facts] = []
+
+    def facts() -> routing.Facts:
+        """Built once, and only if a route, limit or budget needs them."""
+        if not made:
+            made.append(
+                routing.make_facts(
+                    req.table,
+                    req.gateway.name,
+                    call.model,
+                    headers={k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers.items()},
+                    token=req.token_name,
+                    stream=req.stream,
+                    has_tools=bool(call.obj.get("tools")),
+                    has_images=b"image" in call.body and _has_images(call.obj),
+                    input_tokens=len(call.body) // 3,  # tokens.py's estimate for text, without a walk
+                )
+            )
+        return made[0]
+
+    priced = call.operation != "count_tokens"
+    return Ask(req.table, req.gateway, req.token_name, req.format, call.model, call.obj, facts, priced)
+
+
+def with_rate_headers(send: Send, ticket: Ticket) -> Send:
+    """The gateway's x-ratelimit-* headers replace any the upstream sent (they describe its own key)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(k, v) for k, v in message.get("headers", ()) if not k.startswith(b"x-ratelimit-")]
+            message = {**message, "headers": kept + ticket.report.headers()}
+        await send(message)
+
+    return sending
+
+
+def _overrides(headers: dict[bytes, bytes]) -> tuple[float | None, int | None]:
+    """x-gateway-timeout (`30s`, or seconds) and x-gateway-max-attempts; both only tighten config."""
+    timeout = max_attempts = None
+    raw = headers.get(b"x-gateway-timeout")
+    if raw:
+        text = raw.decode("latin-1").strip()
+        try:
+            timeout = float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text)
+        except ValueError:
+            timeout = None
+        if timeout is None or timeout <= 0:
+            raise GatewayError(
+                "invalid_request_error",
+                f"x-gateway-timeout: {text!r} is not a duration "
+                "(use e.g. 30s, 1500ms or a number of seconds)",
+            )
+    raw = headers.get(b"x-gateway-max-attempts")
+    if raw:
+        text = raw.decode("latin-1").strip()
+        if not text.isdigit() or int(text) < 1:
+            raise GatewayError(
+                "invalid_request_error", f"x-gateway-max-attempts: {text!r} must be an integer >= 1"
+            )
+        max_attempts = int(text)
+    return timeout, max_attempts
+
+
+def _has_images(obj: dict[str, Any]) -> bool:
+    for message in obj.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") in ("image", "image_url"):
+                    return True
+    return False

@@ -1,0 +1,91 @@
+"""The state of one request on the data plane, and what a model call asked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.core.formats import Format
+from gateway.core.http import Recorder, Scope
+from gateway.core.usage import Usage
+from gateway.dataplane.auth import Caller
+from gateway.dataplane.exchange import Exchange
+from gateway.policy.admission import Ticket
+from gateway.routing.table import Gateway, RoutingTable
+
+UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a model call asked for, as parsed once: the same for every attempt."""
+
+    operation: str  # messages, count_tokens, chat
+    obj: dict[str, Any]  # the parsed body (never mutated: attempts make their own copies)
+    body: bytes  # the body as the client sent it
+    model: str  # the model name as the client sent it
+
+
+@dataclass(slots=True)
+class Request:
+    """Per-request state, filled in as the request goes; becomes the request record."""
+
+    id: str
+    scope: Scope
+    table: RoutingTable
+    gateway: Gateway
+    format: Format
+    started: float
+    headers: dict[bytes, bytes]
+    caller: Caller | None = None
+    route: str | None = None
+    target: str | None = None
+    client_model: str | None = None
+    stream: bool = False
+    status: int = 0
+    error: str | None = None
+    key: str | None = None
+    ttfb_ms: float | None = None
+    usage: Usage | None = None
+    exchange: Exchange | None = None  # the upstream exchange, once one has started
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # every upstream try, in order
+    timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
+    max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
+    ticket: Ticket | None = None  # what the request holds in the state store (limits, budgets)
+    request_body: bytes | None = None  # kept for the log when the gateway logs bodies
+    response: Recorder | None = None  # what the client was sent, likewise
+    cache: str | None = None  # HIT, MISS or BYPASS when the cache applies
+    final_cost: Any = UNSET  # Decimal | None once computed (see DataPlane.final_cost)
+
+    def adopt(self, ex: Exchange) -> None:
+        """The client's answer is this exchange's: its status, timing, usage and error."""
+        self.status, self.ttfb_ms, self.usage, self.error = ex.status, ex.ttfb_ms, ex.usage, ex.error
+
+    @property
+    def caller_or_anonymous(self) -> Caller:
+        return self.caller or Caller(None, None)
+
+    @property
+    def token_name(self) -> str | None:
+        return self.caller.token.name if self.caller and self.caller.token else None
+
+    def response_headers(self, in_flight: bool = True) -> list[tuple[bytes, bytes]]:
+        """Gateway headers; `in_flight`: an upstream attempt not yet recorded is being answered."""
+        out = [
+            (b"x-gateway-request-id", self.id.encode()),
+            (b"x-gateway-config-version", self.table.version.encode()),
+        ]
+        if self.target:
+            provider = self.target.partition("/")[0]
+            out.append((b"x-gateway-provider", provider.encode()))
+            out.append((b"x-gateway-model", self.target.encode()))
+            count = len(self.attempts) + (1 if in_flight else 0)
+            if count:
+                out.append((b"x-gateway-attempts", str(count).encode()))
+        if self.route:
+            out.append((b"x-gateway-route", self.route.encode()))
+        if self.cache:
+            out.append((b"x-gateway-cache", self.cache.encode()))
+        if self.ticket is not None and self.ticket.warnings:
+            out.append((b"x-gateway-budget-warning", "; ".join(self.ticket.warnings).encode()))
+        return out
