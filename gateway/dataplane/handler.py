@@ -38,7 +38,8 @@ from gateway.dataplane.body import replace_top_level_string
 from gateway.dataplane.circuit import Breakers
 from gateway.dataplane.failover import DEFAULT_ON, RetryBudget, backoff, failure_matches
 from gateway.dataplane.upstream import UpstreamPool
-from gateway.observe.accesslog import AccessLog, RequestIds
+from gateway.observe.accesslog import RequestIds
+from gateway.observe.record import Attempt, RequestRecord, ms
 from gateway.policy import cache
 from gateway.policy.admission import Admission, Ask, Ticket
 from gateway.policy.state import StoreUnavailable
@@ -110,7 +111,7 @@ class Request:
     ttfb_ms: float | None = None
     usage: Usage | None = None
     exchange: proxy.Exchange | None = None  # the upstream exchange, once one has started
-    attempts: list[dict[str, Any]] = field(default_factory=list)  # every upstream try, in order
+    attempts: list[Attempt] = field(default_factory=list)  # every upstream try, in order
     timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
     max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
     ticket: Ticket | None = None  # what the request holds in the state store (limits, budgets)
@@ -142,16 +143,14 @@ class Request:
 
 
 class DataPlane:
-    def __init__(
-        self, pool: UpstreamPool, log: AccessLog, credentials: CloudCredentials | None = None
-    ) -> None:
+    def __init__(self, pool: UpstreamPool, credentials: CloudCredentials | None = None) -> None:
         self.pool = pool
-        self.log = log
         self.credentials = credentials or CloudCredentials()  # Bedrock signatures, Vertex access tokens
         self.ids = RequestIds()
         self.budget = RetryBudget()
         # Called with each request's record once it is done (on the event loop: they must be quick).
-        self.observers: list[Callable[[dict[str, Any]], None]] = []
+        # The access log is one of them.
+        self.observers: list[Callable[[RequestRecord], None]] = []
         self.prices = Prices()
         self.admission = Admission(self.prices)  # rate limits, limit gates and budgets
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
@@ -789,46 +788,46 @@ class DataPlane:
     # -- access log --------------------------------------------------------------------------------------
 
     def _log(self, req: Request) -> None:
-        """One record per request, for the access log and every observer (metrics, the log store)."""
-        if not self.log.enabled and not self.observers:
+        """One record per request, for every observer (the access log, metrics, tracing, the log store)."""
+        if not self.observers:
             return
         usage = req.usage
         provider, _, model = (req.target or "").partition("/")
-        record = {
-            "ts": time.time(),  # formatted by the log writer, off the event loop
-            "id": req.id,
-            "gateway": req.gateway.name,
-            "method": req.scope["method"],
-            "path": req.scope["path"],
-            "route": req.route,
-            "provider": provider or None,
-            "model": model or None,
-            "client_model": req.client_model,
-            "status": req.status,
-            "stream": req.stream,
-            "latency_ms": round((time.perf_counter() - req.started) * 1000, 3),
-            "ttfb_ms": round(req.ttfb_ms, 3) if req.ttfb_ms is not None else None,
-            "input_tokens": usage.input_tokens if usage else None,
-            "output_tokens": usage.output_tokens if usage else None,
-            "cache_read_tokens": usage.cache_read_tokens if usage else None,
-            "cache_write_tokens": usage.cache_write_tokens if usage else None,
-            "token": req.caller.token.name if req.caller and req.caller.token else None,
-            "key": req.key,
-            "cost_usd": _usd(self._final_cost(req)) if usage else None,
-            "cache": req.cache,
-            "state_error": req.ticket.unavailable if req.ticket else None,
-            "config_version": req.table.version,
-            "attempts": req.attempts,
-            "error": req.error,
-        }
+        record = RequestRecord(
+            ts=time.time(),  # formatted by the writers, off the event loop
+            id=req.id,
+            gateway=req.gateway.name,
+            method=req.scope["method"],
+            path=req.scope["path"],
+            route=req.route,
+            provider=provider or None,
+            model=model or None,
+            client_model=req.client_model,
+            status=req.status,
+            stream=req.stream,
+            latency_ms=ms(time.perf_counter() - req.started),
+            ttfb_ms=round(req.ttfb_ms, 3) if req.ttfb_ms is not None else None,
+            input_tokens=usage.input_tokens if usage else None,
+            output_tokens=usage.output_tokens if usage else None,
+            cache_read_tokens=usage.cache_read_tokens if usage else None,
+            cache_write_tokens=usage.cache_write_tokens if usage else None,
+            token=req.caller.token.name if req.caller and req.caller.token else None,
+            key=req.key,
+            cost_usd=_usd(self._final_cost(req)) if usage else None,
+            cache=req.cache,
+            state_error=req.ticket.unavailable if req.ticket else None,
+            config_version=req.table.version,
+            attempts=req.attempts,
+            error=req.error,
+        )
         if req.caller is not None or any(h in req.headers for h in _METADATA_HEADERS):
-            record["metadata"] = _metadata(req)
+            record.metadata = _metadata(req)
         parent = req.headers.get(b"traceparent")
         if parent is not None:  # for OpenTelemetry: the request's span continues the client's trace
-            record["traceparent"] = parent.decode("latin-1")
+            record.traceparent = parent.decode("latin-1")
         if req.request_body is not None:
             secrets = _client_secrets(req)
-            record["request_body"] = redact(req.request_body.decode("utf-8", "replace"), secrets)
+            record.request_body = redact(req.request_body.decode("utf-8", "replace"), secrets)
             sent = req.response
             if sent is not None:
                 text = (
@@ -836,8 +835,7 @@ class DataPlane:
                     if sent.too_large
                     else b"".join(sent.chunks).decode("utf-8", "replace")
                 )
-                record["response_body"] = redact(text, secrets)
-        self.log.write(record)
+                record.response_body = redact(text, secrets)
         for observe in self.observers:
             observe(record)
 
@@ -921,15 +919,9 @@ def _breaker_key(leaf: Leaf) -> str:
     return f"{leaf.target}#key:{leaf.key}" if leaf.key else leaf.target
 
 
-def _attempt(leaf: Leaf, status: int, error: str | None, started: float, request: float) -> dict[str, Any]:
+def _attempt(leaf: Leaf, status: int, error: str | None, started: float, request: float) -> Attempt:
     now = time.perf_counter()
-    return {
-        "target": leaf.target,
-        "status": status,
-        "error": error,
-        "start_ms": round((started - request) * 1000, 3),  # since the request arrived
-        "duration_ms": round((now - started) * 1000, 3),
-    }
+    return Attempt(leaf.target, status, error, start_ms=ms(started - request), duration_ms=ms(now - started))
 
 
 def _secrets(auth: Headers) -> list[str]:
