@@ -25,9 +25,10 @@ def iso_ts(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attempt:
-    """One upstream try, in the order they were made."""
+    """One upstream try, in the order they were made. Not frozen: built on the request path, where a
+    frozen dataclass's slower __init__ would show."""
 
     target: str  # provider/model
     status: int  # the upstream's status, or the gateway's for a failure without an answer
