@@ -45,7 +45,8 @@ class Gateway:
         self.live = live
         self.pool = UpstreamPool()
         self.log = access_log or AccessLog(enabled=live.table.server.access_log)
-        self.data = DataPlane(self.pool, self.log)
+        self.data = DataPlane(self.pool)
+        self.data.observers.append(self.log.write)  # the access log (stdout) first, as it always was
         self.requests = RequestLog(live.table, default_log_store)  # the durable log behind /api/logs
         self.data.observers.append(self.requests.observe)
         live.listeners.append(self.requests.on_swap)

@@ -16,9 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from gateway.observe.metrics import OTHER, Metrics, Readers
+from gateway.observe.record import RequestRecord
 from tests.conftest import STORED_KEY, GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer, free_port
+from tests.records import attempt, request_record
 
 QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]
 # USD per million tokens, so every cost below is exact: (tokens * price) / 1e6.
@@ -114,7 +116,7 @@ def test_metrics_match_the_traffic(
 ) -> None:
     gw = make_gateway(standard_config(anthropic_up, openai_up, ROUTES + PRICING, gateway=GATEWAYS))
     send_traffic(gw, anthropic_up, openai_up)
-    records = gw.records(wait_for=7)  # observers ran before each record was queued for the log
+    records = gw.records(wait_for=7)  # metrics observed each record in the call that queued it
     assert len(records) == 7
     samples = scrape(gw)
 
@@ -345,20 +347,8 @@ def test_an_unreachable_store_leaves_only_the_budget_gauges_out(
 # -- units --------------------------------------------------------------------------------------------
 
 
-def record(model: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "gateway": "default",
-        "route": None,
-        "provider": "anthropic",
-        "model": model,
-        "status": 200,
-        "latency_ms": 12.5,
-        "ttfb_ms": None,
-        "cost_usd": None,
-        "cache": None,
-        "attempts": [],
-        **extra,
-    }
+def record(model: str, **extra: Any) -> RequestRecord:
+    return request_record(model=model, **extra)
 
 
 def render(metrics: Metrics) -> list[Sample]:
@@ -369,7 +359,7 @@ def render(metrics: Metrics) -> list[Sample]:
 def test_model_labels_are_capped() -> None:
     metrics = Metrics(max_models=3)
     for i in range(6):
-        metrics.observe(record(f"m{i}", attempts=[{"target": f"anthropic/m{i}", "status": 200}]))
+        metrics.observe(record(f"m{i}", attempts=[attempt(f"anthropic/m{i}")]))
     metrics.observe(record("m0"))  # a known name keeps its label after the cap
     metrics.observe(record("x" * 300))  # over-long names never get a label of their own
     samples = render(metrics)
@@ -389,10 +379,8 @@ def test_bad_records_and_readers_never_break_requests_or_scrapes() -> None:
         raise ConnectionError("store down")
 
     metrics = Metrics(Readers(circuits=broken, config_version=lambda: "v1", budgets=no_store))
-    metrics.observe({"status": 200})  # no gateway: counted nowhere, raises nothing
-    metrics.observe(
-        record("m", cost_usd="0.25", input_tokens=3, attempts=[{"target": "", "status": 0, "error": "x"}])
-    )
+    metrics.observe({"status": 200})  # type: ignore[arg-type]  # not a record: counted nowhere, raises nothing
+    metrics.observe(record("m", cost_usd="0.25", input_tokens=3, attempts=[attempt("", status=0, error="x")]))
     samples = render(metrics)
     assert total(samples, "gateway_requests_total") == 1
     assert total(samples, "gateway_cost_usd_total") == 0.25

@@ -8,7 +8,6 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from gateway.core.errors import GatewayError
 from gateway.core.http import Send
@@ -16,6 +15,7 @@ from gateway.dataplane import exchange as proxy
 from gateway.dataplane.circuit import Breakers
 from gateway.dataplane.failover import DEFAULT_ON, Failure, RetryBudget, decide, failure_matches
 from gateway.dataplane.request import Call, Request
+from gateway.observe.record import Attempt, ms
 from gateway.routing.table import Leaf
 
 Candidate = tuple[str | None, Leaf, tuple[str, ...] | None]  # (route, target, fallback `on`)
@@ -109,14 +109,6 @@ def breaker_key(leaf: Leaf) -> str:
     return f"{leaf.target}#key:{leaf.key}" if leaf.key else leaf.target
 
 
-def attempt_record(
-    leaf: Leaf, status: int, error: str | None, started: float, request: float
-) -> dict[str, Any]:
+def attempt_record(leaf: Leaf, status: int, error: str | None, started: float, request: float) -> Attempt:
     now = time.perf_counter()
-    return {
-        "target": leaf.target,
-        "status": status,
-        "error": error,
-        "start_ms": round((started - request) * 1000, 3),  # since the request arrived
-        "duration_ms": round((now - started) * 1000, 3),
-    }
+    return Attempt(leaf.target, status, error, start_ms=ms(started - request), duration_ms=ms(now - started))

@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
@@ -34,7 +33,8 @@ from gateway.dataplane.passthrough import Passthrough
 from gateway.dataplane.request import UNSET, Request
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.dataplane.upstream_call import UpstreamCalls
-from gateway.observe.accesslog import AccessLog, RequestIds
+from gateway.observe.accesslog import RequestIds
+from gateway.observe.record import RequestRecord
 from gateway.policy.admission import Admission
 from gateway.pricing import catalogue
 from gateway.pricing.prices import Prices, cost
@@ -50,14 +50,12 @@ MODEL_ENDPOINTS = {
 
 
 class DataPlane:
-    def __init__(
-        self, pool: UpstreamPool, log: AccessLog, credentials: CloudCredentials | None = None
-    ) -> None:
+    def __init__(self, pool: UpstreamPool, credentials: CloudCredentials | None = None) -> None:
         self.pool = pool
-        self.log = log
         self.ids = RequestIds()
         # Called with each request's record once it is done (on the event loop: they must be quick).
-        self.observers: list[Callable[[dict[str, Any]], None]] = []
+        # The access log is one of them.
+        self.observers: list[Callable[[RequestRecord], None]] = []
         self.prices = Prices()
         self.admission = Admission(self.prices)  # rate limits, limit gates and budgets
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
@@ -197,10 +195,9 @@ class DataPlane:
         self.admission.settle(req.ticket, spent, usage, answered=answered)
 
     def _log(self, req: Request) -> None:
-        """One record per request, for the access log and every observer (metrics, the log store)."""
-        if not self.log.enabled and not self.observers:
+        """One record per request, for every observer (the access log, metrics, tracing, the log store)."""
+        if not self.observers:
             return
         finished = record.build(req, self._final_cost(req) if req.usage else None)
-        self.log.write(finished)
         for observe in self.observers:
             observe(finished)

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.core.redact import redact
 from gateway.dataplane.request import Request
+from gateway.observe.record import RequestRecord, ms
 from gateway.pricing.prices import format_usd
 from gateway.routing import plan as routing
 
@@ -23,44 +24,44 @@ _CREDENTIAL_HEADERS = (
 )
 
 
-def build(req: Request, cost_usd: Decimal | None) -> dict[str, Any]:
+def build(req: Request, cost_usd: Decimal | None) -> RequestRecord:
     usage = req.usage
     provider, _, model = (req.target or "").partition("/")
-    record = {
-        "ts": time.time(),  # formatted by the log writer, off the event loop
-        "id": req.id,
-        "gateway": req.gateway.name,
-        "method": req.scope["method"],
-        "path": req.scope["path"],
-        "route": req.route,
-        "provider": provider or None,
-        "model": model or None,
-        "client_model": req.client_model,
-        "status": req.status,
-        "stream": req.stream,
-        "latency_ms": round((time.perf_counter() - req.started) * 1000, 3),
-        "ttfb_ms": round(req.ttfb_ms, 3) if req.ttfb_ms is not None else None,
-        "input_tokens": usage.input_tokens if usage else None,
-        "output_tokens": usage.output_tokens if usage else None,
-        "cache_read_tokens": usage.cache_read_tokens if usage else None,
-        "cache_write_tokens": usage.cache_write_tokens if usage else None,
-        "token": req.token_name,
-        "key": req.key,
-        "cost_usd": format_usd(cost_usd) if usage and cost_usd is not None else None,
-        "cache": req.cache,
-        "state_error": req.ticket.unavailable if req.ticket else None,
-        "config_version": req.table.version,
-        "attempts": req.attempts,
-        "error": req.error,
-    }
+    record = RequestRecord(
+        ts=time.time(),  # formatted by the writers, off the event loop
+        id=req.id,
+        gateway=req.gateway.name,
+        method=req.scope["method"],
+        path=req.scope["path"],
+        route=req.route,
+        provider=provider or None,
+        model=model or None,
+        client_model=req.client_model,
+        status=req.status,
+        stream=req.stream,
+        latency_ms=ms(time.perf_counter() - req.started),
+        ttfb_ms=round(req.ttfb_ms, 3) if req.ttfb_ms is not None else None,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+        cache_read_tokens=usage.cache_read_tokens if usage else None,
+        cache_write_tokens=usage.cache_write_tokens if usage else None,
+        token=req.token_name,
+        key=req.key,
+        cost_usd=format_usd(cost_usd) if usage and cost_usd is not None else None,
+        cache=req.cache,
+        state_error=req.ticket.unavailable if req.ticket else None,
+        config_version=req.table.version,
+        attempts=req.attempts,
+        error=req.error,
+    )
     if req.caller is not None or any(h in req.headers for h in _METADATA_HEADERS):
-        record["metadata"] = _metadata(req)
+        record.metadata = _metadata(req)
     parent = req.headers.get(b"traceparent")
     if parent is not None:  # for OpenTelemetry: the request's span continues the client's trace
-        record["traceparent"] = parent.decode("latin-1")
+        record.traceparent = parent.decode("latin-1")
     if req.request_body is not None:
         secrets = _client_secrets(req)
-        record["request_body"] = redact(req.request_body.decode("utf-8", "replace"), secrets)
+        record.request_body = redact(req.request_body.decode("utf-8", "replace"), secrets)
         sent = req.response
         if sent is not None:
             text = (
@@ -68,7 +69,7 @@ def build(req: Request, cost_usd: Decimal | None) -> dict[str, Any]:
                 if sent.too_large
                 else b"".join(sent.chunks).decode("utf-8", "replace")
             )
-            record["response_body"] = redact(text, secrets)
+            record.response_body = redact(text, secrets)
     return record
 
 

@@ -10,6 +10,7 @@ from gateway.core.http import Recorder, Scope
 from gateway.core.usage import Usage
 from gateway.dataplane.auth import Caller
 from gateway.dataplane.exchange import Exchange
+from gateway.observe.record import Attempt
 from gateway.policy.admission import Ticket
 from gateway.routing.table import Gateway, RoutingTable
 
@@ -48,7 +49,7 @@ class Request:
     ttfb_ms: float | None = None
     usage: Usage | None = None
     exchange: Exchange | None = None  # the upstream exchange, once one has started
-    attempts: list[dict[str, Any]] = field(default_factory=list)  # every upstream try, in order
+    attempts: list[Attempt] = field(default_factory=list)  # every upstream try, in order
     timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
     max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
     ticket: Ticket | None = None  # what the request holds in the state store (limits, budgets)

@@ -1,7 +1,8 @@
 """One JSON line per request on stdout, written by a background thread in batches.
 
-The request path only appends a dict to a bounded queue; serialisation and the write happen off the
-event loop. A full queue drops the record and counts the drop instead of slowing requests down.
+The access log is a data-plane observer: the request path only appends the finished record to a bounded
+queue; shaping it (`RequestRecord.as_dict`), serialisation and the write happen off the event loop. A
+full queue drops the record and counts the drop instead of slowing requests down.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from typing import Any, BinaryIO
 
 import orjson
+
+from gateway.observe.record import RequestRecord
 
 _STOP = object()
 
@@ -32,7 +35,7 @@ class AccessLog:
             self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
             self._thread.start()
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: RequestRecord) -> None:
         if not self.enabled:
             return
         try:
@@ -64,24 +67,12 @@ class AccessLog:
             records = [r for r in batch if r is not _STOP]
             if records:
                 try:
-                    self._stream.write(b"".join(orjson.dumps(_formatted(r)) + b"\n" for r in records))
+                    self._stream.write(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in records))
                     self._stream.flush()
                 except (OSError, ValueError):
                     self.dropped += len(records)
             if len(records) < len(batch):
                 return
-
-
-def _formatted(record: dict[str, Any]) -> dict[str, Any]:
-    """ISO 8601 UTC for the `ts` epoch seconds the request path records (cheaper to take than to format)."""
-    ts = record.get("ts")
-    if isinstance(ts, float):  # a copy: other consumers of the record read it too
-        return {**record, "ts": iso_ts(ts)}
-    return record
-
-
-def iso_ts(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
 class RequestIds:

@@ -1,6 +1,6 @@
 """Prometheus metrics for `GET /metrics`.
 
-Per-request series are fed from the access-log record (`Metrics.observe`, a data-plane observer);
+Per-request series are fed from the request record (`Metrics.observe`, a data-plane observer);
 process state (log queue, circuits, config, budgets) is read at scrape time through functions given at
 construction, so this module imports nothing of the app. Every instance owns its registry: two gateways
 in one process (the tests) never share series.
@@ -33,6 +33,8 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from gateway.observe.record import Attempt, RequestRecord
+
 if TYPE_CHECKING:
     from gateway.config.reload import ReloadResult
 
@@ -51,7 +53,6 @@ OTHER = "other"
 BUDGET_TIMEOUT = 1.0  # seconds: a slow store must not hold the scrape
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write")
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 SERIES_LABELS = ("gateway", "route", "provider", "model")
 UPSTREAM_LABELS = ("gateway", "provider", "model", "status")
 
@@ -120,8 +121,8 @@ class Metrics:
 
     # -- per request (on the event loop) -------------------------------------------------------------
 
-    def observe(self, record: dict[str, Any]) -> None:
-        """Count one finished request from its access-log record. Never raises into the data plane."""
+    def observe(self, record: RequestRecord) -> None:
+        """Count one finished request from its record. Never raises into the data plane."""
         try:
             self._observe(record)
         except Exception:  # a malformed record must not fail the request that produced it
@@ -129,31 +130,25 @@ class Metrics:
                 self._failed_once = True
                 log.exception("metrics: could not count a request record")
 
-    def _observe(self, record: dict[str, Any]) -> None:
-        gateway: str = record["gateway"]
-        key = (
-            gateway,
-            record.get("route") or "",
-            record.get("provider") or "",
-            self.model(record.get("model")),
-        )
+    def _observe(self, record: RequestRecord) -> None:
+        gateway = record.gateway
+        key = (gateway, record.route or "", record.provider or "", self.model(record.model))
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _Series()
-        status: int = record.get("status") or 0
+        status = record.status
         series.requests[status] = series.requests.get(status, 0) + 1
-        series.duration.observe(record["latency_ms"] / 1000)
-        ttfb = record.get("ttfb_ms")
+        series.duration.observe(record.latency_ms / 1000)
+        ttfb = record.ttfb_ms
         if ttfb is not None:
             series.ttfb.observe(ttfb / 1000)
-        cache = record.get("cache")
+        cache = record.cache
         if cache != "HIT":  # a hit used no upstream tokens and cost nothing
             _add_usage(series, record)
         if cache:
             self._cache[(gateway, cache)] = self._cache.get((gateway, cache), 0) + 1
-        attempts = record.get("attempts")
-        if attempts:
-            self._count_attempts(gateway, attempts)
+        if record.attempts:
+            self._count_attempts(gateway, record.attempts)
 
     def model(self, name: str | None) -> str:
         """The model label: the name while fewer than `max_models` are known, then "other"."""
@@ -166,16 +161,16 @@ class Metrics:
         self._models.add(name)
         return name
 
-    def _count_attempts(self, gateway: str, attempts: list[dict[str, Any]]) -> None:
+    def _count_attempts(self, gateway: str, attempts: list[Attempt]) -> None:
         for attempt in attempts:
-            provider, _, model = (attempt.get("target") or "").partition("/")
-            status: int = attempt.get("status") or 0
+            provider, _, model = attempt.target.partition("/")
+            status = attempt.status
             key = (gateway, provider, self.model(model), status)
             counts = self._upstream.get(key)
             if counts is None:
                 counts = self._upstream[key] = [0, 0]
             counts[0] += 1
-            if status >= 500 or status == 429 or (status == 0 and attempt.get("error")):
+            if status >= 500 or status == 429 or (status == 0 and attempt.error):
                 counts[1] += 1
 
     # -- config reloads (LiveConfig.reload_listeners) ------------------------------------------------
@@ -277,13 +272,13 @@ class Metrics:
         yield from (cache, reloads)
 
 
-def _add_usage(series: _Series, record: dict[str, Any]) -> None:
+def _add_usage(series: _Series, record: RequestRecord) -> None:
     tokens = series.tokens
-    for i, field in enumerate(_TOKEN_FIELDS):
-        count = record.get(field)
+    counts = (record.input_tokens, record.output_tokens, record.cache_read_tokens, record.cache_write_tokens)
+    for i, count in enumerate(counts):  # in TOKEN_TYPES order
         if count:
             tokens[i] += count
-    cost = record.get("cost_usd")
+    cost = record.cost_usd
     if cost and cost != "0":
         series.cost += float(cost)  # a plain decimal string; float is what the exposition carries
 

@@ -17,6 +17,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from gateway.observe.record import RequestRecord
+
 # Provider type -> gen_ai.system (OpenTelemetry GenAI semantic conventions).
 SYSTEMS = {"anthropic": "anthropic", "openai": "openai", "gemini": "gcp.gemini", "bedrock": "aws.bedrock",
            "vertex": "gcp.vertex_ai", "azure-openai": "az.ai.openai"}  # fmt: skip
@@ -48,27 +50,27 @@ class Tracing:
         self.provider_type = provider_type
         self.propagator = TraceContextTextMapPropagator()
 
-    def observe(self, record: dict[str, Any]) -> None:
-        end = int(record["ts"] * 1e9)
-        start = end - int((record.get("latency_ms") or 0) * 1e6)
+    def observe(self, record: RequestRecord) -> None:
+        end = int(record.ts * 1e9)
+        start = end - int(record.latency_ms * 1e6)
         parent = (
-            self.propagator.extract({"traceparent": record["traceparent"]})
-            if "traceparent" in record
+            self.propagator.extract({"traceparent": record.traceparent})
+            if record.traceparent is not None
             else None
         )
-        operation = OPERATIONS.get(_endpoint(record.get("path") or ""), "http")
-        model = record.get("client_model") or record.get("model")
+        operation = OPERATIONS.get(_endpoint(record.path), "http")
+        model = record.client_model or record.model
         span = self.tracer.start_span(
-            f"{operation} {model}" if model else f"{record.get('method')} {record.get('path')}",
+            f"{operation} {model}" if model else f"{record.method} {record.path}",
             context=parent,
             kind=SpanKind.SERVER,
             start_time=start,
-            attributes=_attributes(record, operation, self._system(record.get("provider"))),
+            attributes=_attributes(record, operation, self._system(record.provider)),
         )
         context = trace.set_span_in_context(span)
-        for attempt in record.get("attempts") or ():
-            provider, _, upstream_model = str(attempt.get("target", "")).partition("/")
-            begin = start + int((attempt.get("start_ms") or 0) * 1e6)
+        for attempt in record.attempts:
+            provider, _, upstream_model = attempt.target.partition("/")
+            begin = start + int(attempt.start_ms * 1e6)
             child = self.tracer.start_span(
                 f"{operation} {upstream_model}",
                 context=context,
@@ -78,14 +80,14 @@ class Tracing:
                     "gen_ai.operation.name": operation,
                     "gen_ai.system": self._system(provider),
                     "gen_ai.request.model": upstream_model,
-                    "http.response.status_code": attempt.get("status") or 0,
+                    "http.response.status_code": attempt.status,
                 },
             )
-            if attempt.get("error") or (attempt.get("status") or 0) >= 400:
-                child.set_status(Status(StatusCode.ERROR, str(attempt.get("error") or attempt.get("status"))))
-            child.end(end_time=begin + int((attempt.get("duration_ms") or 0) * 1e6))
-        if (record.get("status") or 0) >= 400:
-            span.set_status(Status(StatusCode.ERROR, str(record.get("error") or record.get("status"))))
+            if attempt.error or attempt.status >= 400:
+                child.set_status(Status(StatusCode.ERROR, str(attempt.error or attempt.status)))
+            child.end(end_time=begin + int(attempt.duration_ms * 1e6))
+        if record.status >= 400:
+            span.set_status(Status(StatusCode.ERROR, str(record.error or record.status)))
         span.end(end_time=end)
 
     def _system(self, provider: str | None) -> str:
@@ -100,30 +102,30 @@ def _endpoint(path: str) -> str:
     return "/" + path.split("/", 3)[3] if path.startswith("/g/") and path.count("/") >= 3 else path
 
 
-def _attributes(record: dict[str, Any], operation: str, system: str) -> dict[str, Any]:
+def _attributes(record: RequestRecord, operation: str, system: str) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": operation,
         "gen_ai.system": system,
-        "http.request.method": record.get("method") or "",
-        "http.response.status_code": record.get("status") or 0,
-        "gateway.request_id": record.get("id") or "",
-        "gateway.name": record.get("gateway") or "",
-        "gateway.config_version": record.get("config_version") or "",
+        "http.request.method": record.method,
+        "http.response.status_code": record.status,
+        "gateway.request_id": record.id,
+        "gateway.name": record.gateway,
+        "gateway.config_version": record.config_version,
     }
     optional = {
-        "gen_ai.request.model": record.get("client_model"),
-        "gen_ai.response.model": record.get("model"),
-        "gen_ai.usage.input_tokens": record.get("input_tokens"),
-        "gen_ai.usage.output_tokens": record.get("output_tokens"),
-        "gen_ai.usage.cache_read_input_tokens": record.get("cache_read_tokens"),
-        "gen_ai.usage.cache_creation_input_tokens": record.get("cache_write_tokens"),
-        "gateway.route": record.get("route"),
-        "gateway.provider": record.get("provider"),
-        "gateway.cost_usd": record.get("cost_usd"),
-        "gateway.cache": record.get("cache"),
-        "gateway.attempts": len(record.get("attempts") or ()) or None,
-        "gateway.token": record.get("token"),
-        "error.type": record.get("error") and str(record.get("status")),
+        "gen_ai.request.model": record.client_model,
+        "gen_ai.response.model": record.model,
+        "gen_ai.usage.input_tokens": record.input_tokens,
+        "gen_ai.usage.output_tokens": record.output_tokens,
+        "gen_ai.usage.cache_read_input_tokens": record.cache_read_tokens,
+        "gen_ai.usage.cache_creation_input_tokens": record.cache_write_tokens,
+        "gateway.route": record.route,
+        "gateway.provider": record.provider,
+        "gateway.cost_usd": record.cost_usd,
+        "gateway.cache": record.cache,
+        "gateway.attempts": len(record.attempts) or None,
+        "gateway.token": record.token,
+        "error.type": record.error and str(record.status),
     }
     attributes.update({k: v for k, v in optional.items() if v is not None})
     return attributes

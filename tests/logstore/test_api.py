@@ -292,3 +292,76 @@ def test_kill_9_loses_at_most_the_last_unflushed_batch(
     older = [ident for at, ident in acknowledged if at < killed - bound]
     assert older and set(older) <= stored
     assert len(acknowledged) - len(stored) <= sum(1 for at, _ in acknowledged if at >= killed - bound)
+
+
+# The access-log line's keys, in order, with the optional ones last (README "Access log"): pinned so the
+# typed record (gateway/observe/record.py) keeps the line byte-compatible with what consumers parse.
+ACCESS_KEYS = [
+    "ts", "id", "gateway", "method", "path", "route", "provider", "model", "client_model", "status",
+    "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "token", "key", "cost_usd", "cache", "state_error", "config_version", "attempts",
+    "error",
+]  # fmt: skip
+# The stored record as /api/logs/<id> shows it: the table's columns, in order.
+STORED_KEYS = [
+    "id", "ts", "gateway", "route", "provider", "model", "client_model", "method", "path", "status",
+    "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "cost_usd", "cache", "token", "key", "config_version", "error", "metadata",
+    "attempts", "request_body", "response_body",
+]  # fmt: skip
+
+
+def test_the_access_log_and_the_request_log_carry_the_same_record(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream, tmp_path: Path
+) -> None:
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            PRICING
+            + f"logs: {{ store: 'sqlite:///{tmp_path}/log.db', bodies: true }}\n"
+            + "routes:\n  sturdy:\n    fallback: [anthropic/claude-metered, openai/gpt-metered]\n",
+        )
+    )
+    anthropic_up.push(Script(status=500))
+    openai_up.push(Script(usage={"prompt_tokens": 7, "completion_tokens": 3}))
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk.messages.create(
+        model="dynamic/sturdy",
+        max_tokens=20,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"traceparent": parent, "x-gateway-metadata": '{"team": "red"}'},
+    )
+    anthropic_up.push(Script(usage={"input_tokens": 4, "output_tokens": 2}))
+    httpx.post(  # no traceparent, no metadata header
+        gw.url + "/v1/messages",
+        json={"model": "claude-metered", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        headers={"anthropic-version": "2023-06-01", "x-api-key": "k"},
+        timeout=10,
+    ).raise_for_status()
+    lines = gw.records(wait_for=2)
+    assert len(lines) == 2 and len(wait_for(gw.url, 2)) == 2  # both logs have written both records
+    first, second = lines
+    assert list(first) == [*ACCESS_KEYS, "metadata", "traceparent", "request_body", "response_body"]
+    assert list(second) == [*ACCESS_KEYS, "metadata", "request_body", "response_body"]
+    assert first["traceparent"] == parent and first["metadata"] == {"team": "red"}
+    assert first["route"] == "sturdy" and first["provider"] == "openai" and first["model"] == "gpt-metered"
+    assert [(a["target"], a["status"]) for a in first["attempts"]] == [
+        ("anthropic/claude-metered", 500),
+        ("openai/gpt-metered", 200),
+    ]
+    assert [list(a) for a in first["attempts"]] == [
+        ["target", "status", "error", "start_ms", "duration_ms"]
+    ] * 2
+    assert first["cost_usd"] == "0.000307" and first["state_error"] is None
+    assert isinstance(first["ts"], str) and first["ts"].endswith("Z")
+    for line in lines:
+        for key in ("latency_ms", "ttfb_ms"):
+            assert round(line[key], 3) == line[key]
+        stored = httpx.get(gw.url + f"/api/logs/{line['id']}").json()
+        assert list(stored) == STORED_KEYS
+        shared = [k for k in STORED_KEYS if k in line]
+        assert {k: stored[k] for k in shared} == {k: line[k] for k in shared}
+    listed = httpx.get(gw.url + "/api/logs").json()["data"]
+    assert [list(r) for r in listed] == [[k for k in STORED_KEYS if not k.endswith("_body")]] * 2

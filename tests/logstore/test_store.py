@@ -13,6 +13,8 @@ import pytest
 from gateway.observe.logstore import open_backend
 from gateway.observe.logstore.query import BadQuery, analytics, one, page
 from gateway.observe.logstore.writer import LogWriter
+from gateway.observe.record import RequestRecord
+from tests.records import attempt, request_record
 
 NOW = time.time()
 
@@ -31,36 +33,36 @@ def writer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogWriter
     w.stop()
 
 
-def record(i: int, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": f"req-{i:04d}",
-        "ts": NOW - 3600 + i,
-        "gateway": "default",
-        "route": None,
-        "provider": "anthropic",
-        "model": "claude-haiku-4-5",
-        "status": 200,
-        "stream": i % 2 == 0,
-        "latency_ms": float(i),
-        "ttfb_ms": 1.0,
-        "input_tokens": 10,
-        "output_tokens": i,
-        "cache_read_tokens": 0,
-        "cache_write_tokens": 0,
-        "cost_usd": "0.0001",
-        "cache": None,
-        "token": None,
-        "metadata": {"user": f"u{i % 3}", "tier": "pro"},
-        "attempts": [
-            {"target": "anthropic/claude-haiku-4-5", "status": 200, "error": None, "duration_ms": 1.0}
-        ],
-        "config_version": "abc",
-        "error": None,
-        **fields,
-    }
+def record(i: int, **fields: Any) -> RequestRecord:
+    return request_record(
+        **{
+            "id": f"req-{i:04d}",
+            "ts": NOW - 3600 + i,
+            "gateway": "default",
+            "route": None,
+            "provider": "anthropic",
+            "model": "claude-haiku-4-5",
+            "status": 200,
+            "stream": i % 2 == 0,
+            "latency_ms": float(i),
+            "ttfb_ms": 1.0,
+            "input_tokens": 10,
+            "output_tokens": i,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+            "cost_usd": "0.0001",
+            "cache": None,
+            "token": None,
+            "metadata": {"user": f"u{i % 3}", "tier": "pro"},
+            "attempts": [attempt("anthropic/claude-haiku-4-5", duration_ms=1.0)],
+            "config_version": "abc",
+            "error": None,
+            **fields,
+        }
+    )
 
 
-def fill(w: LogWriter, records: list[dict[str, Any]]) -> None:
+def fill(w: LogWriter, records: list[RequestRecord]) -> None:
     for r in records:
         w.write(r)
     assert w.flush()

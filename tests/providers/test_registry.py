@@ -26,7 +26,9 @@ def _definition_for(type_name: str) -> dict[str, Any]:
     matched = []
     for branch in defs["provider"]["allOf"]:
         condition = branch["if"]["properties"]["type"]
-        applies = type_name in condition["enum"] if "enum" in condition else condition.get("const") == type_name
+        applies = (
+            type_name in condition["enum"] if "enum" in condition else condition.get("const") == type_name
+        )
         if "not" in condition:
             applies = type_name not in condition["not"]["enum"]
         if applies:

@@ -251,6 +251,6 @@ def analytics(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _iso(ts: float) -> str:
-    from gateway.observe.accesslog import iso_ts
+    from gateway.observe.record import iso_ts
 
     return iso_ts(ts)

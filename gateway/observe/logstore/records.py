@@ -1,4 +1,4 @@
-"""A request record as stored (a row) and as the API shows it (a dict, per http.md)."""
+"""A request record as stored (a row, in `COLUMNS` order) and as the API shows it (a dict, per http.md)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,22 @@ from typing import Any
 
 import orjson
 
-from gateway.observe.accesslog import iso_ts
 from gateway.observe.logstore.sql import COLUMNS
+from gateway.observe.record import RequestRecord, iso_ts
 
 _JSON = ("metadata", "attempts")
 
 
-def to_row(record: dict[str, Any]) -> tuple[Any, ...]:
-    values = []
-    for column in COLUMNS:
-        value = record.get(column)
-        if column in _JSON:
-            value = orjson.dumps(value).decode() if value else None
-        elif column == "stream":
-            value = bool(value)
-        values.append(value)
-    return tuple(values)
+def to_row(r: RequestRecord) -> tuple[Any, ...]:
+    """The values for `COLUMNS`, in its order; `ts` stays epoch seconds, empty JSON columns are NULL."""
+    attempts = orjson.dumps([a.as_dict() for a in r.attempts]).decode() if r.attempts else None
+    metadata = orjson.dumps(r.metadata).decode() if r.metadata else None
+    return (
+        r.id, r.ts, r.gateway, r.route, r.provider, r.model, r.client_model, r.method, r.path, r.status,
+        r.stream, r.latency_ms, r.ttfb_ms, r.input_tokens, r.output_tokens, r.cache_read_tokens,
+        r.cache_write_tokens, r.cost_usd, r.cache, r.token, r.key, r.config_version, r.error, metadata,
+        attempts, r.request_body, r.response_body,
+    )  # fmt: skip
 
 
 def from_row(row: tuple[Any, ...], *, bodies: bool = True) -> dict[str, Any]:

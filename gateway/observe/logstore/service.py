@@ -9,6 +9,7 @@ from typing import Any
 from gateway.observe.logstore import open_backend
 from gateway.observe.logstore.sql import Backend
 from gateway.observe.logstore.writer import LogWriter
+from gateway.observe.record import RequestRecord
 from gateway.routing.table import RoutingTable
 
 DEFAULT_STORE = "sqlite:///./data/gateway.db"
@@ -25,7 +26,7 @@ class RequestLog:
     def backend(self) -> Backend:
         return self.writer.backend
 
-    def observe(self, record: dict[str, Any]) -> None:
+    def observe(self, record: RequestRecord) -> None:
         self.writer.write(record)
 
     def on_swap(self, table: RoutingTable) -> None:

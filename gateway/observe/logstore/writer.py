@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.observe.logstore.records import to_row
 from gateway.observe.logstore.sql import Backend
+from gateway.observe.record import RequestRecord
 
 log = logging.getLogger("gateway.logstore")
 
@@ -28,7 +29,7 @@ class LogWriter:
         self.dropped = 0
         self.written = 0
         self.error: str | None = None  # the last write error, for /readyz
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(capacity)
+        self._queue: queue.Queue[RequestRecord | None] = queue.Queue(capacity)
         self._thread: threading.Thread | None = None
         self._swept = 0.0
         self._idle = threading.Event()  # set while nothing is queued or being written, for flush()
@@ -39,7 +40,7 @@ class LogWriter:
             self._thread = threading.Thread(target=self._run, name="log-store", daemon=True)
             self._thread.start()
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: RequestRecord) -> None:
         try:
             self._queue.put_nowait(record)
             self._idle.clear()
@@ -69,7 +70,7 @@ class LogWriter:
     def _run(self) -> None:
         migrated = self._attempt(self.backend.migrate)
         while True:
-            batch: list[dict[str, Any] | None] = [self._queue.get()]
+            batch: list[RequestRecord | None] = [self._queue.get()]
             time.sleep(INTERVAL)
             while len(batch) < BATCH:
                 try:
