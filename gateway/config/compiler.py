@@ -53,9 +53,13 @@ from gateway.routing.table import (
 
 NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing")
 SINGLE_SECTIONS = ("server", "state", "logs")
-RESERVED_PROVIDER_NAMES = frozenset(
-    {"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "dynamic"}
+# The gateway's own first path segments (design/http.md): a provider of that name would lose its
+# passthrough `/<provider>/...` to them.
+RESERVED_PATH_NAMES = frozenset(
+    {"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "compat", "openapi.json"}
 )
+# `dynamic` too: `dynamic/<route>` names a route, so a provider `dynamic` could never be reached by model.
+RESERVED_PROVIDER_NAMES = RESERVED_PATH_NAMES | {"dynamic"}
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com/v1",
