@@ -12,7 +12,9 @@ from types import FrameType
 from typing import Any
 
 from gateway.admin import state_views
-from gateway.admin.api import admin_app
+from gateway.admin.paths import area
+from gateway.admin.site import admin_app
+from gateway.admin.sources import AdminSources
 from gateway.config.reload import LiveConfig, Watcher
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
@@ -27,8 +29,6 @@ from gateway.observe.tracing import Tracing
 from gateway.routing.table import RoutingTable
 
 log = logging.getLogger("gateway")
-
-ADMIN_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/", "/api", "/dashboard")
 
 
 class Gateway:
@@ -65,7 +65,16 @@ class Gateway:
         )
         self.data.observers.append(self.metrics.observe)
         live.reload_listeners.append(self.metrics.on_reload)
-        self.admin = admin_app(self)
+        self.admin = admin_app(
+            AdminSources(
+                live=live,
+                requests=self.requests,
+                store=self.data.admission.store,
+                circuits=self.data.breakers.snapshot,
+                metrics=self.metrics.render,
+                draining=lambda: self.draining,
+            )
+        )
         self.watcher = Watcher(live, files=watch)
         self.draining = False
         live.listeners.append(self._on_swap)
@@ -100,7 +109,7 @@ class Gateway:
                 return
             await self.data.handle(scope, receive, send, table, gateway, "/" + rest)
             return
-        if path.startswith(ADMIN_PREFIXES):
+        if area(path) is not None:  # by first segment: `/apis/...` is a provider's passthrough
             await self.admin(scope, receive, send)
             return
         gateway = table.gateways.get("default")

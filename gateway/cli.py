@@ -77,7 +77,7 @@ def cmd_validate(paths: list[str]) -> int:
 
 
 def cmd_routes(config: str) -> int:
-    from gateway.admin.api import describe
+    from gateway.admin.describe import describe
 
     try:
         table = compile_config(config, strict_env=False)

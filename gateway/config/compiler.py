@@ -51,9 +51,13 @@ from gateway.routing.table import (
 
 NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing")
 SINGLE_SECTIONS = ("server", "state", "logs")
-RESERVED_PROVIDER_NAMES = frozenset(
-    {"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "dynamic"}
+# The gateway's own first path segments (design/http.md): a provider of that name would lose its
+# passthrough `/<provider>/...` to them.
+RESERVED_PATH_NAMES = frozenset(
+    {"v1", "g", "api", "dashboard", "metrics", "healthz", "readyz", "compat", "openapi.json"}
 )
+# `dynamic` too: `dynamic/<route>` names a route, so a provider `dynamic` could never be reached by model.
+RESERVED_PROVIDER_NAMES = RESERVED_PATH_NAMES | {"dynamic"}
 # Key fields that are cloud credentials rather than an API key (each type says which are its own).
 CLOUD_KEY_FIELDS = tuple(dict.fromkeys(f for t in TYPES.values() for f in t.key_fields))
 DEFAULT_FALLBACK_ON = ("429", "5xx", "timeout", "connect")

@@ -27,7 +27,7 @@ from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.auth import authenticate
 from gateway.dataplane.caching import Caching
 from gateway.dataplane.circuit import Breakers
-from gateway.dataplane.failover import RetryBudget
+from gateway.dataplane.failover import MAX_RETRY_AFTER, RetryBudget
 from gateway.dataplane.model_call import ModelCalls
 from gateway.dataplane.passthrough import Passthrough
 from gateway.dataplane.request import UNSET, Request
@@ -57,7 +57,8 @@ class DataPlane:
         # The access log is one of them.
         self.observers: list[Callable[[RequestRecord], None]] = []
         self.prices = Prices()
-        self.admission = Admission(self.prices)  # rate limits, limit gates and budgets
+        # Rate limits, limit gates and budgets; a hold's lease covers the longest retry wait.
+        self.admission = Admission(self.prices, MAX_RETRY_AFTER)
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
         self.budget = RetryBudget()
         self.calls = UpstreamCalls(pool, credentials or CloudCredentials(), self.prices)

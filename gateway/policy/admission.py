@@ -27,7 +27,6 @@ import orjson
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
-from gateway.dataplane.failover import MAX_RETRY_AFTER
 from gateway.policy.budgets import Periods, counter, output_cap, spent_message, warning, worst_case
 from gateway.policy.ratelimit import Report, check, refusal_message, window_key
 from gateway.policy.state import Store, StoreUnavailable, open_store
@@ -82,8 +81,9 @@ class Ask:
 
 
 class Admission:
-    def __init__(self, prices: Prices) -> None:
+    def __init__(self, prices: Prices, longest_retry_wait: float) -> None:
         self.prices = prices
+        self.longest_retry_wait = longest_retry_wait  # seconds the data plane may wait before a retry
         self.periods = Periods()
         # Hold ids: unique across replicas (a random prefix per process) without a uuid per request.
         self._holder = uuid.uuid4().hex[:16]
@@ -236,7 +236,7 @@ class Admission:
         # The longest the request may take: every attempt to its total timeout, every retry's wait.
         lease = LEASE_MARGIN + sum(
             (c.leaf.timeout or table.providers[c.leaf.provider].timeouts.total) * (1 + c.leaf.retries)
-            + MAX_RETRY_AFTER * c.leaf.retries
+            + self.longest_retry_wait * c.leaf.retries
             for c in candidates
         )
         store = self.store(table)

@@ -1,13 +1,12 @@
 """The web dashboard at /dashboard: overview charts, the request log, one request, the live config,
 the model catalogue.
 
-`routes(gw)` gives the Starlette routes the admin app mounts. Pages are rendered on the server from the
+`routes(views)` gives the Starlette routes the admin app mounts; gateway/admin/guard.py lets a request
+reach them (and answers the others with `views.refuse`). Pages are rendered on the server from the
 package's own templates; the static files (stylesheet, chart code, the vendored uPlot) are served by the
 gateway itself, so the dashboard needs nothing from outside the process."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -15,23 +14,19 @@ from starlette.staticfiles import StaticFiles
 from gateway.admin.dashboard.render import STATIC
 from gateway.admin.dashboard.views import Views
 
-if TYPE_CHECKING:
-    from gateway.app import Gateway
-
-__all__ = ["routes"]
+__all__ = ["Views", "routes"]
 
 
-def routes(gw: Gateway) -> list[BaseRoute]:
-    views = Views(gw)
-    guarded = views.guarded
+def routes(views: Views) -> list[BaseRoute]:
     return [
-        Route("/dashboard", guarded(views.overview)),
-        Route("/dashboard/logs", guarded(views.logs)),
-        Route("/dashboard/logs/{id}", guarded(views.record)),
-        Route("/dashboard/config", guarded(views.config)),
-        Route("/dashboard/models", guarded(views.models)),
+        Route("/dashboard", views.overview),
+        Route("/dashboard/logs", views.logs),
+        Route("/dashboard/logs/{id}", views.record),
+        Route("/dashboard/config", views.config),
+        Route("/dashboard/models", views.models),
+        # Open to all (gateway/admin/paths.py): the login form must be reachable without a session.
         Route("/dashboard/login", views.login, methods=["GET", "POST"]),
         Route("/dashboard/logout", views.logout, methods=["POST"]),
-        # Public on purpose: the stylesheet and chart code hold no data, and the login page needs them.
+        # Open on purpose: the stylesheet and chart code hold no data, and the login page needs them.
         Mount("/dashboard/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
     ]

@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.admin import api as admin
 from gateway.admin import state_views
 from gateway.admin.dashboard import auth
 from gateway.admin.dashboard.overview import DEFAULT_RANGE, RANGES, overview_data
 from gateway.admin.dashboard.render import page
+from gateway.admin.describe import describe
+from gateway.admin.guard import COOKIE, Access, dashboard_access
+from gateway.admin.sources import AdminSources
 from gateway.observe.logstore import query
 from gateway.policy.state import StoreUnavailable
 from gateway.pricing.catalogue import Catalogue, Entry, catalogue_for, pricing
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 # The /api/logs filters the logs form offers, in the form's order.
 LOG_FILTERS = ("gateway", "route", "provider", "model", "status", "token", "cache", "since", "until")
@@ -73,37 +69,32 @@ def detail_url(ident: str) -> str:
 
 
 class Views:
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(self, src: AdminSources) -> None:
+        self.src = src
 
     # Access ------------------------------------------------------------------------------------------
 
-    def guarded(self, handler: Handler) -> Handler:
-        async def run(request: Request) -> Response:
-            access = auth.check(request, self.gw.live.table.server.admin_token)
-            if access is auth.Access.LOGIN:
-                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse("/dashboard/login?" + urlencode({"next": here}), 303)
-            if access is auth.Access.DENIED:
-                return page("denied.html", self.context(request, ""), 403)
-            return await handler(request)
-
-        return run
+    def refuse(self, request: Request, access: Access) -> Response:
+        """The guard's answer to a browser it does not let in: the login form, or the denied page."""
+        if access is Access.LOGIN:
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/dashboard/login?" + urlencode({"next": here}), 303)
+        return page("denied.html", self.context(request, ""), 403)
 
     def context(self, request: Request, active: str, **values: Any) -> dict[str, Any]:
-        table = self.gw.live.table
+        table = self.src.live.table
         return {
             "active": active,
             "config_version": table.version,
-            "can_logout": bool(table.server.admin_token) and auth.COOKIE in request.cookies,
+            "can_logout": bool(table.server.admin_token) and COOKIE in request.cookies,
             **values,
         }
 
     async def login(self, request: Request) -> Response:
-        token = self.gw.live.table.server.admin_token
+        token = self.src.admin_token
         if request.method == "GET":
             target = auth.safe_next(request.query_params.get("next"))
-            if not token or auth.check(request, token) is auth.Access.OK:
+            if not token or dashboard_access(request, token) is Access.OK:
                 return RedirectResponse(target, 303)
             return page("login.html", self.context(request, "", next=target, error=None))
         form = await _form(request)
@@ -131,7 +122,7 @@ class Views:
         r = RANGES.get(request.query_params.get("range", ""), RANGES[DEFAULT_RANGE])
         ctx = self.context(request, "overview", range=r, ranges=list(RANGES.values()))
         try:
-            data = await asyncio.to_thread(overview_data, self.gw.requests.backend, r, time.time())
+            data = await asyncio.to_thread(overview_data, self.src.requests.backend, r, time.time())
         except Exception as exc:  # the database: unreachable, locked, ... say so on the page
             return page("overview.html", {**ctx, "data": None, "error": self._store_error(exc)}, 503)
         chart_data = {"columns": data["charts"], "charts": CHARTS, "step": r.step}
@@ -147,7 +138,7 @@ class Views:
         try:
             params = {**_log_params(form), **paging}
             answer = await asyncio.to_thread(
-                query.page, self.gw.requests.backend, {**params, **({"cursor": cursor} if cursor else {})}
+                query.page, self.src.requests.backend, {**params, **({"cursor": cursor} if cursor else {})}
             )
         except query.BadQuery as exc:
             return page("logs.html", {**ctx, "rows": [], "error": str(exc)}, 400)
@@ -165,7 +156,7 @@ class Views:
         ident = request.path_params["id"]
         ctx = self.context(request, "logs", ident=ident)
         try:
-            found = await asyncio.to_thread(query.one, self.gw.requests.backend, ident)
+            found = await asyncio.to_thread(query.one, self.src.requests.backend, ident)
         except Exception as exc:
             return page("record.html", {**ctx, "record": None, "error": self._store_error(exc)}, 503)
         if found is None:
@@ -175,29 +166,29 @@ class Views:
         return page("record.html", {**ctx, "record": found, "attempts": attempts, "error": None})
 
     async def config(self, request: Request) -> Response:
-        table = self.gw.live.table  # one snapshot for everything on the page
+        table = self.src.live.table  # one snapshot for everything on the page
         budgets: list[dict[str, Any]] = []
         budgets_error = None
         try:
             async with asyncio.timeout(STATE_TIMEOUT):
-                budgets = await state_views.budgets(self.gw.data.admission.store(table), table)
+                budgets = await state_views.budgets(self.src.store(table), table)
         except (StoreUnavailable, TimeoutError) as exc:
             budgets_error = f"state store unavailable: {exc or f'no answer within {STATE_TIMEOUT:g}s'}"
         ctx = self.context(
             request,
             "config",
-            status=self.gw.live.status(),
-            table=admin.describe(table),
+            status=self.src.live.status(),
+            table=describe(table),
             budgets=budgets,
             budgets_error=budgets_error,
-            circuits=self.gw.data.breakers.snapshot(),
-            logs=self.gw.requests.health(),
+            circuits=self.src.circuits(),
+            logs=self.src.requests.health(),
         )
         return page("config.html", ctx)
 
     async def models(self, request: Request) -> Response:
         """The model catalogue of one gateway (the names GET /v1/models lists), per provider."""
-        table = self.gw.live.table
+        table = self.src.live.table
         found = await catalogue_for(table)
         names = list(found.gateways)
         form = {k: request.query_params.get(k, "").strip() for k in ("gateway", "provider", "q")}
@@ -212,10 +203,10 @@ class Views:
     # Helpers -----------------------------------------------------------------------------------------
 
     def _store_error(self, exc: Exception) -> str:
-        return f"The log store ({self.gw.requests.backend.name}) did not answer: {exc}"
+        return f"The log store ({self.src.requests.backend.name}) did not answer: {exc}"
 
     def _suggestions(self) -> dict[str, list[str]]:
-        table = self.gw.live.table
+        table = self.src.live.table
         return {
             "gateway": sorted(table.gateways),
             "route": sorted(table.routes),

@@ -1,0 +1,38 @@
+"""Which requests the admin app answers: the FIRST path segment decides, never a string prefix, so a
+provider named `apis`, `metrics-eu` or `dashboards` keeps its passthrough `/<provider>/...`."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Area(enum.Enum):
+    OPEN = "open"  # /healthz, /readyz: probes, no credentials
+    API = "api"  # /api/..., /metrics: Bearer server.admin_token (or loopback with no token)
+    DASHBOARD = "dashboard"  # /dashboard/...: the API's rule, or the dashboard session cookie
+    DASHBOARD_PUBLIC = "dashboard_public"  # the login form, logout and the static files
+
+
+_BY_SEGMENT = {
+    "healthz": Area.OPEN,
+    "readyz": Area.OPEN,
+    "api": Area.API,
+    "metrics": Area.API,
+    "dashboard": Area.DASHBOARD,
+}
+# Below /dashboard: reachable without a session (the login page needs the stylesheet).
+_DASHBOARD_PUBLIC = frozenset({"login", "logout", "static"})
+
+
+def segments(path: str, count: int) -> list[str]:
+    """The first `count` segments of an absolute path (fewer when the path is shorter)."""
+    return path.removeprefix("/").split("/", count)[:count]  # one slash only: `//api` is not /api
+
+
+def area(path: str) -> Area | None:
+    """The admin area serving `path`, or None when it belongs to the data plane."""
+    first, *rest = segments(path, 2)
+    found = _BY_SEGMENT.get(first)
+    if found is Area.DASHBOARD and rest and rest[0] in _DASHBOARD_PUBLIC:
+        return Area.DASHBOARD_PUBLIC
+    return found
