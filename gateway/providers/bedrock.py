@@ -24,11 +24,11 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from gateway.core.errors import kind_for_status, render
+from gateway.core.errors import render
 from gateway.core.formats import Format
 from gateway.providers.anthropic import read_usage as read_usage  # Claude's usage, or Converse's translated
 from gateway.routing.table import Provider
-from gateway.translate import StreamIncomplete, converse
+from gateway.translate import StreamFailure, StreamIncomplete, converse
 from gateway.translate.sse import encode_anthropic
 from gateway.translate.tokens import estimate_input_tokens
 
@@ -49,8 +49,6 @@ JSON = b"application/json"
 SSE = b"text/event-stream; charset=utf-8"
 # Keys of an Anthropic request that are not part of a Bedrock InvokeModel body.
 _NOT_IN_BODY = frozenset({"model", "stream"})
-# What CountTokens takes of a Converse request.
-_COUNTED = frozenset({"messages", "system", "toolConfig", "additionalModelRequestFields"})
 
 
 def auth_headers(secret: str) -> list[tuple[bytes, bytes]]:
@@ -102,13 +100,12 @@ def request(provider: Provider, model: str, operation: str, body: bytes, betas: 
         action = "invoke-with-response-stream" if stream else "invoke"
         return Call(f"{base}/{action}", orjson.dumps(out), True, stream, False, 0, None)
     # Betas are Claude features: like every translation, a call to another model goes without them.
-    converted = converse.anthropic_request_to_converse({"max_tokens": 1, **hub}, model=model)
+    converted = converse.bedrock_converse_body(hub, model)
     names = converse.converse_tool_names(hub)
     if count:
-        counted = {k: v for k, v in converted.items() if k in _COUNTED}
         return Call(
             f"{base}/count-tokens",
-            orjson.dumps({"input": {"converse": counted}}),
+            orjson.dumps({"input": {"converse": converse.count_tokens_input(converted)}}),
             False,
             False,
             True,
@@ -205,7 +202,7 @@ class Decoder:
             name = str(
                 headers.get(":exception-type") or headers.get(":error-code") or "InternalServerException"
             )
-            text = _message(message.payload) or name
+            text = converse.exception_message(message.payload) or name
             return self._error(converse.exception_kind(name), text)
         event_type = str(headers.get(":event-type", ""))
         try:
@@ -215,7 +212,7 @@ class Decoder:
         if self.streamer is not None:
             try:
                 return b"".join(encode_anthropic(e) for e in self.streamer.feed(event_type, payload))
-            except converse.ConverseStreamError as exc:
+            except StreamFailure as exc:
                 return self._error(exc.kind, exc.message)
         if event_type != "chunk":
             return b""
@@ -237,18 +234,5 @@ class Decoder:
 def error_body(status: int, headers: Mapping[str, str], data: bytes, request_id: str) -> bytes:
     """Bedrock's `{"message": ...}` with `x-amzn-ErrorType` -> Anthropic's error envelope."""
     name = headers.get("x-amzn-ErrorType") or headers.get("x-amzn-errortype") or ""
-    kind = converse.exception_kind(name) if name else kind_for_status(status)
-    text = _message(data) or name.partition(":")[0] or f"Bedrock answered {status}"
+    kind, text = converse.error_kind_and_message(status, name, data)
     return render(FORMAT, kind, text, request_id)
-
-
-def _message(data: bytes) -> str:
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data[:300].decode("utf-8", "replace").strip()
-    if isinstance(obj, dict):
-        text = obj.get("message") or obj.get("Message")
-        if isinstance(text, str):
-            return text
-    return ""

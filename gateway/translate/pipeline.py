@@ -12,7 +12,7 @@ from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.providers import anthropic as anthropic_adapter
 from gateway.routing.table import Provider
-from gateway.translate import StreamFailure, StreamIncomplete, Untranslatable, gemini, openai_chat
+from gateway.translate import StreamFailure, Untranslatable, gemini, openai_chat
 from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai, stream_error
 from gateway.translate.tokens import estimate_input_tokens
 
@@ -152,38 +152,28 @@ class TranslatedStream:
         )
 
     def feed(self, chunk: bytes) -> bytes:
+        """Raises StreamFailure (the converters' one error type) when the stream cannot go on."""
         out: list[bytes] = []
-        try:
-            for event in self._decoder.feed(chunk):
-                data = event.data.strip()
-                if not data or data == "[DONE]":
-                    continue
-                try:
-                    obj = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    raise StreamFailure("api_error", "the provider sent a malformed stream event") from None
-                self._emit(self._hub_events(obj), out)
-        except openai_chat.StreamError as exc:
-            raise StreamFailure(exc.kind, str(exc)) from None
-        except gemini.GeminiStreamError as exc:
-            raise StreamFailure(exc.error_type, exc.message) from None
+        for event in self._decoder.feed(chunk):
+            data = event.data.strip()
+            if not data or data == "[DONE]":
+                continue
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise StreamFailure("api_error", "the provider sent a malformed stream event") from None
+            self._emit(self._hub_events(obj), out)
         return b"".join(out)
 
     def close(self) -> bytes:
+        """Raises StreamFailure (StreamIncomplete when the provider's stream stopped short)."""
         out: list[bytes] = []
-        try:
-            if self._to_hub is not None:
-                self._emit(self._to_hub.finish(), out)
-            if self._to_client is not None:
-                for c in self._to_client.finish():
-                    out.append(encode_openai(c))
-                out.append(OPENAI_DONE)
-        except StreamIncomplete:
-            raise StreamFailure("api_error", "the provider's stream ended before its last event") from None
-        except openai_chat.StreamError as exc:
-            raise StreamFailure(exc.kind, str(exc)) from None
-        except gemini.GeminiStreamError as exc:
-            raise StreamFailure(exc.error_type, exc.message) from None
+        if self._to_hub is not None:
+            self._emit(self._to_hub.finish(), out)
+        if self._to_client is not None:
+            for c in self._to_client.finish():
+                out.append(encode_openai(c))
+            out.append(OPENAI_DONE)
         return b"".join(out)
 
     def error_event(self, kind: str, message: str) -> bytes:
