@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from gateway.core.errors import render
+from gateway.core.errors import kind_for_status, render
 from gateway.core.formats import Format
 from gateway.providers.anthropic import read_usage as read_usage  # Claude's usage, or Converse's translated
 from gateway.routing.table import Provider
@@ -234,5 +234,6 @@ class Decoder:
 def error_body(status: int, headers: Mapping[str, str], data: bytes, request_id: str) -> bytes:
     """Bedrock's `{"message": ...}` with `x-amzn-ErrorType` -> Anthropic's error envelope."""
     name = headers.get("x-amzn-ErrorType") or headers.get("x-amzn-errortype") or ""
-    kind, text = converse.error_kind_and_message(status, name, data)
+    kind = converse.exception_kind(name) if name else kind_for_status(status)
+    text = converse.exception_message(data) or name.partition(":")[0] or f"Bedrock answered {status}"
     return render(FORMAT, kind, text, request_id)

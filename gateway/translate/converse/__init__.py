@@ -80,7 +80,6 @@ Decisions:
 
 from gateway.translate.converse.errors import (
     ConverseStreamError,
-    error_kind_and_message,
     exception_kind,
     exception_message,
 )
@@ -101,7 +100,6 @@ __all__ = [
     "converse_response_to_anthropic",
     "converse_tool_names",
     "count_tokens_input",
-    "error_kind_and_message",
     "exception_kind",
     "exception_message",
 ]

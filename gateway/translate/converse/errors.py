@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 
-from gateway.core.errors import kind_for_status
 from gateway.translate import StreamFailure
 
 # Bedrock exception name (lowercased, without the `:<namespace>` suffix) -> Anthropic error type.
@@ -63,9 +62,3 @@ def exception_message(data: bytes) -> str:
         if isinstance(text, str):
             return text
     return ""
-
-
-def error_kind_and_message(status: int, error_type: str, data: bytes) -> tuple[str, str]:
-    """A Bedrock error answer (status, `x-amzn-ErrorType`, body) -> the Anthropic error type and message."""
-    kind = exception_kind(error_type) if error_type else kind_for_status(status)
-    return kind, exception_message(data) or error_type.partition(":")[0] or f"Bedrock answered {status}"
