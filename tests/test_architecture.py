@@ -191,15 +191,7 @@ def test_no_import_cycles() -> None:
     [
         pytest.param("top", id="only-admin-app-cli-import-admin-app-cli"),
         pytest.param("core", id="core-imports-only-core"),
-        pytest.param(
-            "translate",
-            id="translate-imports-only-core-and-translate",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="gateway.translate.pipeline imports gateway.providers.anthropic and "
-                "gateway.routing.table (being refactored in parallel)",
-            ),
-        ),
+        pytest.param("translate", id="translate-imports-only-core-and-translate"),
         pytest.param("dataplane", id="lower-layers-never-import-dataplane"),
     ],
 )

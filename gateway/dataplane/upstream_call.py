@@ -14,6 +14,7 @@ from gateway.core.http import Headers, Send, send_response
 from gateway.core.redact import redact
 from gateway.core.usage import Usage
 from gateway.dataplane import exchange as proxy
+from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
 from gateway.dataplane.body import planned_body
 from gateway.dataplane.request import Call, Request
@@ -76,10 +77,10 @@ class UpstreamCalls:
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
         auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller_or_anonymous, ptype)
-        headers = pipeline.upstream_headers(fmt, provider, auth)
+        headers = relays.upstream_headers(fmt, provider, auth)
         options = obj.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        relay = pipeline.TranslationRelay(req.format, fmt, call.model, req.id, translated, include_usage)
+        relay = relays.TranslationRelay(req.format, fmt, call.model, req.id, translated, include_usage)
         body = ptype.clean(translated.body)  # fields the preset's API rejects
         model_call = base.Call(
             leaf.model, call.operation, translated.path, body, req.id, "", headers.get("anthropic-beta")
@@ -102,9 +103,9 @@ class UpstreamCalls:
             auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller_or_anonymous, ptype)
             body = ptype.count_body(gemini.anthropic_request_to_gemini(hub), leaf.model)
             path = gemini.GEMINI_PATHS["count"].format(model=leaf.model)
-            headers = pipeline.upstream_headers(Format.GEMINI, provider, auth)
+            headers = relays.upstream_headers(Format.GEMINI, provider, auth)
             model_call = base.Call(leaf.model, "count_tokens", path, body, req.id)
-            relay = pipeline.CountTokensRelay(req.id)
+            relay = relays.CountTokensRelay(req.id)
             return await self.prepared(req, provider, model_call, relay, headers, auth, leaf, retry_on, send)
         # OpenAI has no count endpoint: an offline estimate that errs high, said so in a header.
         req.status = 200

@@ -31,7 +31,7 @@ from gateway.providers import anthropic
 from gateway.providers.base import Call as ModelCall
 from gateway.providers.base import NativeRead, Prepared, ProviderType
 from gateway.routing.table import Provider
-from gateway.translate import StreamIncomplete, converse
+from gateway.translate import StreamFailure, StreamIncomplete, converse
 from gateway.translate.sse import encode_anthropic
 from gateway.translate.tokens import estimate_input_tokens
 
@@ -46,8 +46,6 @@ JSON = b"application/json"
 SSE = b"text/event-stream; charset=utf-8"
 # Keys of an Anthropic request that are not part of a Bedrock InvokeModel body.
 _NOT_IN_BODY = frozenset({"model", "stream"})
-# What CountTokens takes of a Converse request.
-_COUNTED = frozenset({"messages", "system", "toolConfig", "additionalModelRequestFields"})
 
 
 def is_claude(model: str) -> bool:
@@ -90,13 +88,12 @@ def request(provider: Provider, model: str, operation: str, body: bytes, betas: 
         action = "invoke-with-response-stream" if stream else "invoke"
         return Call(f"{base}/{action}", orjson.dumps(out), True, stream, False, 0, None)
     # Betas are Claude features: like every translation, a call to another model goes without them.
-    converted = converse.anthropic_request_to_converse({"max_tokens": 1, **hub}, model=model)
+    converted = converse.bedrock_converse_body(hub, model)
     names = converse.converse_tool_names(hub)
     if count:
-        counted = {k: v for k, v in converted.items() if k in _COUNTED}
         return Call(
             f"{base}/count-tokens",
-            orjson.dumps({"input": {"converse": counted}}),
+            orjson.dumps({"input": {"converse": converse.count_tokens_input(converted)}}),
             False,
             False,
             True,
@@ -193,7 +190,7 @@ class Decoder:
             name = str(
                 headers.get(":exception-type") or headers.get(":error-code") or "InternalServerException"
             )
-            text = _message(message.payload) or name
+            text = converse.exception_message(message.payload) or name
             return self._error(converse.exception_kind(name), text)
         event_type = str(headers.get(":event-type", ""))
         try:
@@ -203,7 +200,7 @@ class Decoder:
         if self.streamer is not None:
             try:
                 return b"".join(encode_anthropic(e) for e in self.streamer.feed(event_type, payload))
-            except converse.ConverseStreamError as exc:
+            except StreamFailure as exc:
                 return self._error(exc.kind, exc.message)
         if event_type != "chunk":
             return b""
@@ -226,20 +223,8 @@ def error_body(status: int, headers: Mapping[str, str], data: bytes, request_id:
     """Bedrock's `{"message": ...}` with `x-amzn-ErrorType` -> Anthropic's error envelope."""
     name = headers.get("x-amzn-ErrorType") or headers.get("x-amzn-errortype") or ""
     kind = converse.exception_kind(name) if name else kind_for_status(status)
-    text = _message(data) or name.partition(":")[0] or f"Bedrock answered {status}"
+    text = converse.exception_message(data) or name.partition(":")[0] or f"Bedrock answered {status}"
     return render(FORMAT, kind, text, request_id)
-
-
-def _message(data: bytes) -> str:
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data[:300].decode("utf-8", "replace").strip()
-    if isinstance(obj, dict):
-        text = obj.get("message") or obj.get("Message")
-        if isinstance(text, str):
-            return text
-    return ""
 
 
 class BedrockType(ProviderType):

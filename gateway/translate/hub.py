@@ -1,12 +1,18 @@
 """The hub shape (Anthropic Messages) as the converters share it: reading a request the way the hub ->
-provider converters (`gemini.py`, `converse.py`) do, and the first events of a translated stream."""
+provider converters (`gemini/`, `converse/`) do, tool names a provider rejects, ints and usage as the
+answer converters read and build them. The stream side is `hub_stream.py`."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.translate import Untranslatable
+
+JSON = dict[str, Any]
 
 # Claude Code's first system line changes on every request and defeats a provider's prefix cache, so
 # translations drop it (protocols.md §3.3).
@@ -77,27 +83,48 @@ def renamed_tools(hub: Mapping[str, Any], rename: Callable[[str], str]) -> dict[
     return names
 
 
-def start_usage(input_estimate: int, output_tokens: int = 0) -> dict[str, Any]:
-    """A stream's usage before the provider reports it. Zero cache fields are still sent: Claude Code
-    takes their presence as "caching works"."""
+def shorten_name(
+    name: str, valid: re.Pattern[str], invalid_char: re.Pattern[str], first: re.Pattern[str] | None = None
+) -> str:
+    """A tool name the provider accepts: `name` when `valid` matches it, else its invalid characters as
+    `_` (and a leading `_` when `first` does not match the start), cut to 55 characters, `_` and 8 hex of
+    its sha256. The digest keeps two long names with a shared prefix apart, deterministically, so the
+    same tool gets the same name in every request of a conversation."""
+    if valid.match(name):
+        return name
+    safe = invalid_char.sub("_", name)
+    if first is not None and not first.match(safe):
+        safe = "_" + safe
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{safe[:55]}_{digest}"
+
+
+def int_or_none(value: Any) -> int | None:
+    """A JSON integer (a bool is not one), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read_int(value: Any, default: int = 0) -> int:
+    """A JSON integer (a bool is not one), else `default`."""
+    found = int_or_none(value)
+    return default if found is None else found
+
+
+def usage(input_tokens: int, output_tokens: int = 0, *, cache_write: int = 0, cache_read: int = 0) -> JSON:
+    """An Anthropic usage object. Zero cache fields are still sent: Claude Code takes their presence as
+    "caching works"."""
     return {
-        "input_tokens": input_estimate,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": cache_write,
+        "cache_read_input_tokens": cache_read,
         "output_tokens": output_tokens,
     }
 
 
-def message_start(message_id: str, model: str, usage: dict[str, Any]) -> dict[str, Any]:
-    """A translated stream's first event."""
-    message: dict[str, Any] = {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": usage,
-    }
-    return {"type": "message_start", "message": message}
+def new_message_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+def refusal_details(explanation: str) -> JSON:
+    """A refusal's `stop_details`, for a provider that blocked the answer."""
+    return {"type": "refusal", "category": None, "explanation": explanation}

@@ -1,0 +1,187 @@
+"""Relays of translated calls: a provider's answer (whole or streamed) back in the client's format,
+usage read on the side, errors in the client's envelope; the headers a translated call sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.core.errors import render
+from gateway.core.formats import Format
+from gateway.core.usage import Usage
+from gateway.providers import anthropic as anthropic_adapter
+from gateway.routing.table import Provider
+from gateway.translate import StreamFailure, gemini, openai_chat
+from gateway.translate.pipeline import ANTHROPIC_VERSION, JSON, SSE, Translated
+from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai, stream_error
+from gateway.translate.tokens import estimate_input_tokens
+
+
+class TranslationRelay:
+    """Provider answer -> hub -> client answer, for plain responses, streams and errors."""
+
+    def __init__(
+        self,
+        client: Format,
+        provider: Format,
+        client_model: str,
+        request_id: str,
+        translated: Translated,
+        include_usage: bool,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.client_model = client_model
+        self.request_id = request_id
+        self.translated = translated
+        self.include_usage = include_usage
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        return SSE if streaming else JSON
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes:
+        if status >= 400:
+            return self._error(status, data)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return render(
+                self.client,
+                "api_error",
+                "the provider answered with a body that is not JSON",
+                self.request_id,
+            )
+        if self.provider is Format.OPENAI:
+            hub = openai_chat.openai_response_to_anthropic(
+                answer, self.client_model, self.translated.tool_names
+            )
+        elif self.provider is Format.GEMINI:
+            hub = gemini.gemini_response_to_anthropic(answer, self.client_model, self.translated.tool_names)
+        else:
+            hub = {**answer, "model": self.client_model}
+        anthropic_adapter.read_usage(usage, hub)
+        if self.client is Format.OPENAI:
+            return orjson.dumps(openai_chat.anthropic_response_to_openai(hub, self.client_model))
+        return orjson.dumps(hub)
+
+    def _error(self, status: int, data: bytes) -> bytes:
+        if self.provider is Format.OPENAI:
+            hub = openai_chat.openai_error_to_anthropic(status, data)
+        elif self.provider is Format.GEMINI:
+            hub = gemini.gemini_error_to_anthropic(status, data)
+        else:
+            hub = data
+        return openai_chat.anthropic_error_to_openai(status, hub) if self.client is Format.OPENAI else hub
+
+    def stream(self) -> TranslatedStream:
+        return TranslatedStream(self)
+
+
+class TranslatedStream:
+    """Decodes the provider's SSE, converts each event to the hub and then to the client's dialect."""
+
+    def __init__(self, relay: TranslationRelay) -> None:
+        self.relay = relay
+        self.usage = Usage()
+        self.error: str | None = None
+        self._decoder = SSEDecoder()
+        estimate = estimate_input_tokens(relay.translated.hub)
+        self._to_hub: openai_chat.OpenAIStreamToAnthropic | gemini.GeminiStreamToAnthropic | None
+        if relay.provider is Format.OPENAI:
+            self._to_hub = openai_chat.OpenAIStreamToAnthropic(
+                relay.client_model, estimate, relay.translated.tool_names
+            )
+        elif relay.provider is Format.GEMINI:
+            self._to_hub = gemini.GeminiStreamToAnthropic(
+                relay.client_model, estimate, relay.translated.tool_names
+            )
+        else:
+            self._to_hub = None
+        self._to_client = (
+            openai_chat.AnthropicStreamToOpenAI(relay.client_model, relay.include_usage)
+            if relay.client is Format.OPENAI
+            else None
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Raises StreamFailure (the converters' one error type) when the stream cannot go on."""
+        out: list[bytes] = []
+        for event in self._decoder.feed(chunk):
+            data = event.data.strip()
+            if not data or data == "[DONE]":
+                continue
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise StreamFailure("api_error", "the provider sent a malformed stream event") from None
+            self._emit(self._hub_events(obj), out)
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        """Raises StreamFailure (StreamIncomplete when the provider's stream stopped short)."""
+        out: list[bytes] = []
+        if self._to_hub is not None:
+            self._emit(self._to_hub.finish(), out)
+        if self._to_client is not None:
+            for c in self._to_client.finish():
+                out.append(encode_openai(c))
+            out.append(OPENAI_DONE)
+        return b"".join(out)
+
+    def error_event(self, kind: str, message: str) -> bytes:
+        return stream_error(self.relay.client, kind, message, self.relay.request_id)
+
+    def _hub_events(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        if self._to_hub is not None:
+            return self._to_hub.feed(obj)
+        if obj.get("type") == "error":  # an Anthropic upstream's own error event, for a non-Anthropic client
+            err = obj.get("error") or {}
+            raise StreamFailure(str(err.get("type", "api_error")), str(err.get("message", "upstream error")))
+        if obj.get("type") == "message_start":
+            obj["message"]["model"] = self.relay.client_model
+        return [obj]
+
+    def _emit(self, events: list[dict[str, Any]], out: list[bytes]) -> None:
+        for event in events:
+            anthropic_adapter.read_usage(self.usage, event)
+            if self._to_client is None:
+                out.append(encode_anthropic(event))
+            else:
+                out.extend(encode_openai(c) for c in self._to_client.feed(event))
+
+
+def upstream_headers(fmt: Format, provider: Provider, auth: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers for a translated call: the client's own headers belong to another API, so none are sent."""
+    headers = {"content-type": "application/json"}
+    if fmt is Format.ANTHROPIC:
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+    headers.update(provider.headers)
+    headers.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in auth)
+    return headers
+
+
+class CountTokensRelay:
+    """Gemini countTokens -> Anthropic's {"input_tokens": N}."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+
+    def content_type(self, streaming: bool) -> bytes | None:
+        return JSON
+
+    def response(self, status: int, data: bytes, usage: Usage) -> bytes:
+        if status >= 400:
+            return gemini.gemini_error_to_anthropic(status, data)
+        try:
+            return orjson.dumps(gemini.count_tokens_response(orjson.loads(data)))
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            return render(
+                Format.ANTHROPIC,
+                "api_error",
+                "the provider's token count was not understood",
+                self.request_id,
+            )
+
+    def stream(self) -> TranslatedStream:
+        raise StreamFailure("api_error", "countTokens does not stream")

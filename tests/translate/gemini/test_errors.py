@@ -1,0 +1,76 @@
+"""Gemini errors -> Anthropic error bodies, and token counting."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+from gateway.translate.gemini import (
+    anthropic_request_to_gemini,
+    count_tokens_request,
+    count_tokens_response,
+    gemini_error_to_anthropic,
+)
+from tests.conftest import CLAUDE_CODE_CAPTURE as FIXTURE
+from tests.fakes.script import Script
+from tests.fakes.upstream import FakeUpstream
+from tests.translate.gemini.support import (
+    MODEL,
+    post,
+    request,
+    user,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (403, "permission_error"),
+        (404, "not_found_error"),
+        (429, "rate_limit_error"),
+        (500, "api_error"),
+        (503, "overloaded_error"),
+        (504, "timeout_error"),
+        (422, "invalid_request_error"),
+        (502, "api_error"),
+    ],
+)
+def test_errors_by_status(fake: FakeUpstream, status: int, kind: str) -> None:
+    fake.push(Script(status=status, error_message="boom happened"))
+    response = post(fake, anthropic_request_to_gemini(request([user("hi")])))
+    assert response.status_code == status
+    converted = json.loads(gemini_error_to_anthropic(status, response.content))
+    assert converted == {"type": "error", "error": {"type": kind, "message": "boom happened"}}
+
+
+def test_error_bodies_that_are_not_the_envelope() -> None:
+    wrapped = [{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}]
+    assert json.loads(gemini_error_to_anthropic(429, orjson.dumps(wrapped)))["error"]["message"] == "quota"
+    html = json.loads(gemini_error_to_anthropic(502, b"<html>Bad Gateway</html>"))
+    assert html == {"type": "error", "error": {"type": "api_error", "message": "<html>Bad Gateway</html>"}}
+    empty = json.loads(gemini_error_to_anthropic(500, b""))
+    assert empty["error"]["message"] and empty["error"]["type"] == "api_error"
+
+
+def test_count_tokens(fake: FakeUpstream) -> None:
+    body = json.loads(FIXTURE.read_text())["body"]
+    translated = anthropic_request_to_gemini(body)
+    exact = count_tokens_request(translated, MODEL)
+    assert exact["generateContentRequest"]["model"] == f"models/{MODEL}"
+    assert set(exact["generateContentRequest"]) == {"model", "contents", "systemInstruction", "tools"}
+    response = post(fake, exact, "count")
+    assert response.status_code == 200, response.text
+    with_everything = count_tokens_response(response.json())["input_tokens"]
+
+    bare = count_tokens_request(translated)
+    assert set(bare) == {"contents"}
+    response = post(fake, bare, "count")
+    assert response.status_code == 200, response.text
+    folded = count_tokens_response(response.json())["input_tokens"]
+    only_messages = post(fake, {"contents": translated["contents"]}, "count").json()["totalTokens"]
+    assert folded > only_messages and with_everything > only_messages  # system and tools are counted
+    assert count_tokens_response({"totalTokens": 7}) == {"input_tokens": 7}
