@@ -2,20 +2,19 @@
 is set: one span per request with the GenAI semantic-convention attributes, and a child span per
 upstream attempt, continuing the client's `traceparent`. Spans are built from the finished request's
 record (its timings are in it), so tracing adds nothing to the request path but a queue put; the
-exporter batches and sends from its own thread. The usual OTEL_* variables configure the exporter."""
+exporter batches and sends from its own thread. The usual OTEL_* variables configure the exporter.
+
+OpenTelemetry is the `otel` extra: it is imported only when tracing is on, so the core package runs
+without it (`gateway serve` names the extra when the environment asks for tracing and it is missing)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 # Provider type -> gen_ai.system (OpenTelemetry GenAI semantic conventions).
 SYSTEMS = {"anthropic": "anthropic", "openai": "openai", "gemini": "gcp.gemini", "bedrock": "aws.bedrock",
@@ -37,6 +36,11 @@ class Tracing:
     def __init__(
         self, provider_type: Callable[[str], str | None], exporter: SpanExporter | None = None
     ) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -49,6 +53,10 @@ class Tracing:
         self.propagator = TraceContextTextMapPropagator()
 
     def observe(self, record: dict[str, Any]) -> None:
+        # Imported here, not at module level (see above); loaded by __init__, so a dict lookup.
+        from opentelemetry import trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
         end = int(record["ts"] * 1e9)
         start = end - int((record.get("latency_ms") or 0) * 1e6)
         parent = (

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.admin.dashboard.render import STATIC
+from gateway.admin.dashboard.render import PACKAGE, STATIC
 from gateway.admin.dashboard.views import Views
 
 if TYPE_CHECKING:
@@ -33,5 +33,5 @@ def routes(gw: Gateway) -> list[BaseRoute]:
         Route("/dashboard/login", views.login, methods=["GET", "POST"]),
         Route("/dashboard/logout", views.logout, methods=["POST"]),
         # Public on purpose: the stylesheet and chart code hold no data, and the login page needs them.
-        Mount("/dashboard/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
+        Mount("/dashboard/static", app=StaticFiles(packages=[(PACKAGE, STATIC)]), name="dashboard-static"),
     ]
