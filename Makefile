@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 NPM    ?= npm
 CLAUDE := node_modules/.bin/claude
-LOCK   := uv pip compile pyproject.toml --extra all --generate-hashes --python-version 3.11
+LOCK   := uv pip compile --quiet pyproject.toml --extra all --generate-hashes --python-version 3.11
 
 .PHONY: run test lint bench install install-dev lock clean
 
