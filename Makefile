@@ -1,14 +1,19 @@
 # Every target sets up what it needs; a fresh clone runs `make run` or `make test` directly.
+# Two lock files: requirements.lock pins what the gateway runs with (the package and all its extras),
+# requirements-dev.lock adds the test, lint and bench tools at the same versions.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= routes
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 NPM    ?= npm
 CLAUDE := node_modules/.bin/claude
+LOCK   := uv pip compile --quiet pyproject.toml --extra all --generate-hashes --python-version 3.11
 
-.PHONY: run test lint bench install lock clean
+.PHONY: run test lint bench install install-dev lock clean
 
+# The runtime: requirements.lock, then the package itself (editable, its dependencies are already pinned).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -16,7 +21,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The development tools on top, once per change of requirements-dev.lock (or of the runtime above).
+$(DEV_STAMP): requirements-dev.lock $(STAMP)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 # Claude Code, pinned by package.json and package-lock.json, for tests/test_claude_code.py. Its
 # postinstall puts the native binary in place; it is run by hand if npm skipped install scripts.
@@ -31,22 +43,25 @@ $(CLAUDE): package.json package-lock.json
 run: $(STAMP)
 	$(BIN)/gateway serve --config $(CONFIG)
 
-test: $(STAMP) $(CLAUDE)
+test: $(DEV_STAMP) $(CLAUDE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# Regenerates the pinned lock file (needs network access to PyPI).
+# Regenerates both lock files (needs network access to PyPI); works from a fresh clone. uv keeps the
+# versions a lock file already pins unless told otherwise (`make lock LOCK_ARGS=--upgrade`); the dev
+# lock is constrained by the runtime one, so both pin the same versions.
 lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --generate-hashes \
-		--python-version 3.11 -o requirements.lock
+	$(BIN)/$(LOCK) $(LOCK_ARGS) -o requirements.lock
+	$(BIN)/$(LOCK) --extra dev --extra bench -c requirements.lock $(LOCK_ARGS) -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

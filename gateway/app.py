@@ -26,6 +26,7 @@ from gateway.observe.accesslog import AccessLog
 from gateway.observe.logstore.service import DEFAULT_STORE, RequestLog
 from gateway.observe.metrics import Metrics, Readers
 from gateway.observe.tracing import Tracing
+from gateway.providers.registry import type_of
 from gateway.routing.table import RoutingTable
 
 log = logging.getLogger("gateway")
@@ -50,7 +51,7 @@ class Gateway:
         self.requests = RequestLog(live.table, default_log_store)  # the durable log behind /api/logs
         self.data.observers.append(self.requests.observe)
         live.listeners.append(self.requests.on_swap)
-        self.tracing = Tracing(self._provider_type) if tracing.enabled() else None  # OpenTelemetry
+        self.tracing = Tracing(self._provider_system) if tracing.enabled() else None  # OpenTelemetry
         if self.tracing is not None:
             self.data.observers.append(self.tracing.observe)
         self.metrics = Metrics(
@@ -83,9 +84,10 @@ class Gateway:
         table = self.live.table  # one snapshot for the store and the budgets
         return await state_views.budgets(self.data.admission.store(table), table)
 
-    def _provider_type(self, name: str) -> str | None:
+    def _provider_system(self, name: str) -> str | None:
+        """OpenTelemetry's gen_ai.system for a provider, from its type (the registry)."""
         provider = self.live.table.providers.get(name)
-        return provider.type if provider is not None else None
+        return type_of(provider).system() if provider is not None else None
 
     def _on_swap(self, table: RoutingTable) -> None:
         self.log.enabled = table.server.access_log

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from gateway.config.compiler import compile_config
+from gateway.config.extras import missing_extras
 from gateway.config.issues import ConfigError
 
 CONFIG_ENV = "GATEWAY_CONFIG"
@@ -72,6 +73,8 @@ def cmd_validate(paths: list[str]) -> int:
             continue
         for warning in table.warnings:
             print(warning)
+        for missing in missing_extras(table):  # a warning here: this machine may not be the one serving
+            print(f"{missing.location or path}: warning: {missing.message}")
         print(f"{path}: ok (version {table.version})", file=sys.stderr)
     return 1 if failed else 0
 
@@ -154,6 +157,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     for warning in table.warnings:
         print(warning, file=sys.stderr)
+    missing = missing_extras(table)
+    if missing:
+        # Stopping now beats an ImportError on the first request that needs the library.
+        print(f"gateway: refusing to start, {args.config} needs optional dependencies:", file=sys.stderr)
+        for extra in missing:
+            print(f"{extra.location or args.config}: {extra.message}", file=sys.stderr)
+        return 1
     host = args.host or table.server.host
     port = args.port or table.server.port
     workers = args.workers or table.server.workers

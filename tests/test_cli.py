@@ -121,3 +121,32 @@ def test_explain_unknown_model_exits_1() -> None:
     result = run("explain", "--config", REFERENCE, "--model", "nope/nothing")
     assert result.returncode == 1
     assert "does not resolve: unknown model 'nope/nothing'" in result.stdout
+
+
+BEDROCK = "providers:\n  bedrock: { type: bedrock, region: us-east-1 }\nmodels:\n  c: bedrock/anthropic.c\n"
+
+
+def without_botocore(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process where botocore cannot be imported, as without the aws extra."""
+    code = (
+        "import sys; sys.modules['botocore'] = None; "
+        "from gateway.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+
+
+def test_a_missing_extra_stops_serve_and_is_a_validate_warning(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(BEDROCK)
+    message = "provider 'bedrock' (type bedrock) needs the aws extra: pip install 'llm-gateway[aws]'"
+    served = without_botocore("serve", "--config", str(tmp_path / "c.yaml"), "--port", "1")
+    assert served.returncode == 1, served.stderr
+    assert f"{tmp_path}/c.yaml:2:3: {message}" in served.stderr.splitlines()
+    assert "serving" not in served.stderr
+    validated = without_botocore("validate", str(tmp_path / "c.yaml"))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert f"{tmp_path}/c.yaml:2:3: warning: {message}" in validated.stdout.splitlines()
+    assert "ok (version" in validated.stderr
+    # With the extra installed there is nothing to say.
+    assert "extra" not in run("validate", str(tmp_path / "c.yaml")).stdout

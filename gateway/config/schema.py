@@ -1,10 +1,14 @@
-"""Validate one config file against schemas/config.schema.json, with errors located in the YAML."""
+"""Validate one config file against the config JSON Schema, with errors located in the YAML.
+
+The schema ships inside the package (`gateway/config/config.schema.json`) and is read as a package
+resource, so an installed wheel validates configs without the source tree; the YAML files in `routes/`
+and `examples/` point editors at the same file."""
 
 from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import jsonschema
@@ -13,12 +17,12 @@ from jsonschema.exceptions import ValidationError, best_match
 from gateway.config.issues import Issue
 from gateway.config.source import SourceFile
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.json"
+SCHEMA_RESOURCE = resources.files("gateway.config") / "config.schema.json"
 
 
 @functools.cache
 def validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = json.loads(SCHEMA_RESOURCE.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

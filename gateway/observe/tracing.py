@@ -2,26 +2,22 @@
 is set: one span per request with the GenAI semantic-convention attributes, and a child span per
 upstream attempt, continuing the client's `traceparent`. Spans are built from the finished request's
 record (its timings are in it), so tracing adds nothing to the request path but a queue put; the
-exporter batches and sends from its own thread. The usual OTEL_* variables configure the exporter."""
+exporter batches and sends from its own thread. The usual OTEL_* variables configure the exporter.
+
+OpenTelemetry is the `otel` extra: it is imported only when tracing is on, so the core package runs
+without it (`gateway serve` names the extra when the environment asks for tracing and it is missing)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 from gateway.observe.record import RequestRecord
 
-# Provider type -> gen_ai.system (OpenTelemetry GenAI semantic conventions).
-SYSTEMS = {"anthropic": "anthropic", "openai": "openai", "gemini": "gcp.gemini", "bedrock": "aws.bedrock",
-           "vertex": "gcp.vertex_ai", "azure-openai": "az.ai.openai"}  # fmt: skip
 OPERATIONS = {
     "/v1/messages": "chat",
     "/v1/chat/completions": "chat",
@@ -37,8 +33,13 @@ def enabled() -> bool:
 
 class Tracing:
     def __init__(
-        self, provider_type: Callable[[str], str | None], exporter: SpanExporter | None = None
+        self, provider_system: Callable[[str], str | None], exporter: SpanExporter | None = None
     ) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -47,10 +48,14 @@ class Tracing:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("llm-gateway")
-        self.provider_type = provider_type
+        self.provider_system = provider_system  # provider name -> gen_ai.system (its type's)
         self.propagator = TraceContextTextMapPropagator()
 
     def observe(self, record: RequestRecord) -> None:
+        # Imported here, not at module level (see above); loaded by __init__, so a dict lookup.
+        from opentelemetry import trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
         end = int(record.ts * 1e9)
         start = end - int(record.latency_ms * 1e6)
         parent = (
@@ -91,8 +96,8 @@ class Tracing:
         span.end(end_time=end)
 
     def _system(self, provider: str | None) -> str:
-        kind = self.provider_type(provider) if provider else None
-        return SYSTEMS.get(kind or "", kind or provider or "unknown")
+        system = self.provider_system(provider) if provider else None
+        return system or provider or "unknown"
 
     def shutdown(self) -> None:
         self.provider.shutdown()  # flushes what is batched

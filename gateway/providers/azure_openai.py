@@ -67,8 +67,8 @@ class AzureOpenAIType(OpenAIType):
     def minted(self, provider: Provider) -> bool:
         return entra_id(provider)
 
-    def extra_needed(self, provider: Provider) -> str | None:
-        return self.extra if entra_id(provider) else None
+    def extra_needed(self, provider: Provider) -> tuple[str, str] | None:
+        return ("azure", "auth: entra-id") if entra_id(provider) else None
 
 
 TYPE = AzureOpenAIType()

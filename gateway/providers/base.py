@@ -85,9 +85,10 @@ class ProviderType:
     def system(self) -> str:
         return self.tracing_system or self.name
 
-    def extra_needed(self, provider: Provider) -> str | None:
-        """The pip extra this provider's calls need (None: the core package serves it)."""
-        return self.extra
+    def extra_needed(self, provider: Provider) -> tuple[str, str] | None:
+        """The pip extra this provider's calls need and the setting that makes it needed ("" for the
+        type itself); None: the core package serves it."""
+        return (self.extra, "") if self.extra else None
 
     # -- config ----------------------------------------------------------------------------------------
 

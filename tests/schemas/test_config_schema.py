@@ -1,4 +1,4 @@
-"""schemas/config.schema.json: valid for the config language (config.md), readable when it rejects.
+"""gateway/config/config.schema.json: valid for the config language (config.md), readable when it rejects.
 
 Every broken snippet below must produce exactly one error (one mistake, one message), at the path the
 user would look at, with a message that names the problem.
@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = ROOT / "schemas" / "config.schema.json"
+SCHEMA_PATH = ROOT / "gateway" / "config" / "config.schema.json"
 EXAMPLE_PATH = Path(__file__).parent / "data" / "config_md_example.yaml"
 
 # The loader's interpolation with an empty environment: ${VAR:-default} -> default, ${VAR} -> "x".

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.admin.dashboard.render import STATIC
+from gateway.admin.dashboard.render import PACKAGE, STATIC
 from gateway.admin.dashboard.views import Views
 
 __all__ = ["Views", "routes"]
@@ -27,6 +27,6 @@ def routes(views: Views) -> list[BaseRoute]:
         # Open to all (gateway/admin/paths.py): the login form must be reachable without a session.
         Route("/dashboard/login", views.login, methods=["GET", "POST"]),
         Route("/dashboard/logout", views.logout, methods=["POST"]),
-        # Open on purpose: the stylesheet and chart code hold no data, and the login page needs them.
-        Mount("/dashboard/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
+        # Public on purpose: the stylesheet and chart code hold no data, and the login page needs them.
+        Mount("/dashboard/static", app=StaticFiles(packages=[(PACKAGE, STATIC)]), name="dashboard-static"),
     ]

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import orjson
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
-HERE = Path(__file__).parent
-TEMPLATES = HERE / "templates"
-STATIC = HERE / "static"
+# Templates and static files are package data (pyproject's package-data lists them), read as resources of
+# this package so an installed wheel serves them as the source tree does.
+PACKAGE = "gateway.admin.dashboard"
+TEMPLATES = "templates"
+STATIC = "static"
 DASH = "\u2013"  # an en dash: what an absent value shows as
 
 # Only the gateway's own files: no inline script or style, so injected markup could not run anyway.
@@ -103,14 +106,24 @@ def pretty(text: Any) -> str:
 def _asset_version() -> str:
     """Changes whenever a static file does, so browsers never mix old and new assets."""
     digest = hashlib.sha256()
-    for path in sorted(STATIC.rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode() + path.read_bytes())
+    for parts, resource in sorted(_files(resources.files(PACKAGE) / STATIC), key=lambda item: item[0]):
+        digest.update(parts[-1].encode() + resource.read_bytes())
     return digest.hexdigest()[:10]
 
 
+def _files(folder: Traversable, parent: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Traversable]]:
+    """Every file under `folder` as (its path's parts below `folder`, the resource)."""
+    found: list[tuple[tuple[str, ...], Traversable]] = []
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            found += _files(entry, (*parent, entry.name))
+        elif entry.is_file():
+            found.append(((*parent, entry.name), entry))
+    return found
+
+
 ENV = Environment(
-    loader=FileSystemLoader(TEMPLATES),
+    loader=PackageLoader(PACKAGE, TEMPLATES),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
