@@ -12,9 +12,9 @@ from tests.fakes.upstream import FakeUpstream
 from tests.gateway_server import GatewayServer
 
 STORED_KEY = "sk-stored-canary-0123456789abcdef"
-# ../shared beside the checkout (CI clones main with shared/ next to it).
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CLAUDE_CODE_CAPTURE = SHARED / "fixtures" / "claude-code" / "say-hi.request.json"
+# Inside the repository, so a clone anywhere runs the suite.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CLAUDE_CODE_CAPTURE = FIXTURES / "claude-code" / "say-hi.request.json"
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from tests import sse_wire
 from tests.conftest import STORED_KEY, GatewayFactory
 from tests.fakes import bedrock_wire
 from tests.fakes.upstream import FakeUpstream, Script
@@ -278,8 +279,22 @@ def test_mid_stream_exception_becomes_an_error_event(
     with pytest.raises(anthropic.APIStatusError) as info, stream as s:
         for _ in s:
             pass
-    assert "rate_limit_error" in str(info.value.body) or info.value.status_code == 429
+    # Raised from an error event inside a started (200) stream, not from a 429 answer before it.
+    assert info.value.status_code == 200
+    assert info.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
     assert gw.records(1)[-1]["error"]
+    bedrock_up.push(
+        Script(
+            text="one two three four five six",
+            text_chunks=6,
+            error_event_after=3,
+            error_event_type="throttlingException",
+        )
+    )
+    raw = sse_wire.stream(gw.url, "anthropic", "sonnet")
+    assert raw.status == 200
+    assert any(e.event == "content_block_delta" for e in raw.events)  # the error came mid-stream
+    assert sse_wire.assert_ends_with_error(raw.events, "anthropic")["type"] == "rate_limit_error"
 
 
 def test_throttled_bedrock_falls_back_to_anthropic(

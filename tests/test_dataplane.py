@@ -126,18 +126,19 @@ def test_client_key_used_when_no_stored_key(
     make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
     gw = make_gateway(standard_config(anthropic_up, openai_up, stored=False))
-    anthropic_client(gw.url, key="sk-ant-client-own").messages.create(
-        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
-    )
+    sdk = anthropic_client(gw.url, key="sk-ant-client-own")
+    # Forwarded in the header the client used; this SDK version sends api_key as a bearer token.
+    assert sdk.auth_headers == {"Authorization": "Bearer sk-ant-client-own"}
+    sdk.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     seen = anthropic_up.requests[-1].headers
-    # Forwarded in the header the client used (this SDK version sends api_key as a bearer token).
-    assert seen.get("x-api-key") == "sk-ant-client-own" or seen["authorization"] == "Bearer sk-ant-client-own"
+    assert seen["authorization"] == "Bearer sk-ant-client-own" and "x-api-key" not in seen
     httpx.post(
         gw.url + "/v1/messages",
         headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-ant-raw"},
         json={"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
     )
-    assert anthropic_up.requests[-1].headers["x-api-key"] == "sk-ant-raw"
+    seen = anthropic_up.requests[-1].headers
+    assert seen["x-api-key"] == "sk-ant-raw" and "authorization" not in seen
     openai_client(gw.url, key="sk-openai-own").chat.completions.create(
         model="gpt-5-mini", messages=[{"role": "user", "content": "hi"}]
     )
