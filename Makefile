@@ -30,7 +30,7 @@ install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
-# Claude Code, pinned by package.json and package-lock.json, for tests/test_claude_code.py. Its
+# Claude Code, pinned by package.json and package-lock.json, for tests/e2e/test_claude_code.py. Its
 # postinstall puts the native binary in place; it is run by hand if npm skipped install scripts.
 $(CLAUDE): package.json package-lock.json
 	@command -v $(NPM) >/dev/null 2>&1 || { echo "make: npm not found. The Claude Code tests need Node.js" \

@@ -5,16 +5,19 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import anthropic
+import openai
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_server import GatewayServer
 
 STORED_KEY = "sk-stored-canary-0123456789abcdef"
-# ../shared beside the checkout (CI clones main with shared/ next to it).
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CLAUDE_CODE_CAPTURE = SHARED / "fixtures" / "claude-code" / "say-hi.request.json"
+# Inside the repository, so a clone anywhere runs the suite.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CLAUDE_CODE_CAPTURE = FIXTURES / "claude-code" / "say-hi.request.json"
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +153,37 @@ models:
 {gateways}
 {extra}
 """
+
+
+# -- Clients and the usual gateway: the one copy of set-up the test modules share ---------------------------
+
+
+@pytest.fixture
+def gw(make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream) -> GatewayServer:
+    """A gateway on `standard_config` (both fakes, stored keys, open); modules with their own set-up
+    override this fixture."""
+    return make_gateway(standard_config(anthropic_up, openai_up))
+
+
+def base_url(target: GatewayServer | str) -> str:
+    return target if isinstance(target, str) else target.url
+
+
+def anthropic_client(
+    target: GatewayServer | str, path: str = "", *, key: str | None = "k", **options: Any
+) -> anthropic.Anthropic:
+    """The Anthropic SDK at `target` + `path`, without retries so each test sees every answer as sent.
+    `key=None` leaves the API key out (e.g. with `auth_token=`)."""
+    if key is not None:
+        options["api_key"] = key
+    return anthropic.Anthropic(base_url=base_url(target) + path, max_retries=0, **options)
+
+
+def openai_client(
+    target: GatewayServer | str, path: str = "/v1", *, key: str = "k", **options: Any
+) -> openai.OpenAI:
+    """The OpenAI SDK at `target` + `path` (its usual `/v1` by default), without retries."""
+    return openai.OpenAI(base_url=base_url(target) + path, api_key=key, max_retries=0, **options)
 
 
 def with_clouds(config: str, bedrock: FakeUpstream, vertex: FakeUpstream, tmp_path: Path, models: str) -> str:

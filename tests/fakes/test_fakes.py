@@ -13,6 +13,7 @@ import openai
 import orjson
 import pytest
 
+from tests.conftest import anthropic_client, openai_client
 from tests.fakes.anthropic_wire import input_tokens_estimate
 from tests.fakes.gemini_wire import prompt_tokens_estimate as gemini_prompt_estimate
 from tests.fakes.openai_wire import prompt_tokens_estimate as openai_prompt_estimate
@@ -61,13 +62,13 @@ def gemini_fake(_servers: dict[str, FakeUpstream]) -> FakeUpstream:
 
 @pytest.fixture
 def claude(anthropic_fake: FakeUpstream) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=anthropic_fake.url, api_key="k", max_retries=0) as client:
+    with anthropic_client(anthropic_fake.url) as client:
         yield client
 
 
 @pytest.fixture
 def gpt(openai_fake: FakeUpstream) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=openai_fake.url + "/v1", api_key="k", max_retries=0) as client:
+    with openai_client(openai_fake.url) as client:
         yield client
 
 
@@ -158,7 +159,7 @@ def test_anthropic_create_plain(anthropic_fake: FakeUpstream, claude: anthropic.
 
 
 def test_anthropic_beta_client_and_beta_query(http: httpx.Client, anthropic_fake: FakeUpstream) -> None:
-    with anthropic.Anthropic(base_url=anthropic_fake.url, auth_token="tok", max_retries=0) as client:
+    with anthropic_client(anthropic_fake.url, key=None, auth_token="tok") as client:
         message = client.beta.messages.create(model="claude-x", max_tokens=5, messages=USER_HI)
     assert message.content[0].type == "text"
     assert anthropic_fake.requests[-1].headers["authorization"] == "Bearer tok"

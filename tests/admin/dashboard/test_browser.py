@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.dashboard.browser import SCREENSHOTS, chromium
-from tests.dashboard.conftest import ADMIN_TOKEN, TrafficFactory
+from tests.admin.dashboard.browser import SCREENSHOTS, chromium
+from tests.admin.dashboard.conftest import ADMIN_TOKEN, TrafficFactory
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

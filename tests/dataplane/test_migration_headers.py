@@ -8,7 +8,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.conftest import STORED_KEY, GatewayFactory, standard_config
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 
 TOKEN = "gw-migration-token-2291"
@@ -42,21 +42,15 @@ gateways:
 
 def test_cf_aig_authorization_carries_the_gateway_token(gw_url: str, anthropic_up: FakeUpstream) -> None:
     anthropic_up.push(Script(text="ok"))
-    sdk = anthropic.Anthropic(
-        base_url=gw_url + "/g/team",
-        api_key="unused",
-        default_headers={"cf-aig-authorization": f"Bearer {TOKEN}"},
-        max_retries=0,
+    sdk = anthropic_client(
+        gw_url, "/g/team", key="unused", default_headers={"cf-aig-authorization": f"Bearer {TOKEN}"}
     )
     sdk.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     sent = anthropic_up.requests[-1].headers
     assert not any(k.lower().startswith("cf-aig-") for k in sent)  # never forwarded
     assert sent.get("x-api-key") == STORED_KEY
-    wrong = anthropic.Anthropic(
-        base_url=gw_url + "/g/team",
-        api_key="unused",
-        default_headers={"cf-aig-authorization": "nope"},
-        max_retries=0,
+    wrong = anthropic_client(
+        gw_url, "/g/team", key="unused", default_headers={"cf-aig-authorization": "nope"}
     )
     with pytest.raises(anthropic.AuthenticationError):
         wrong.messages.create(

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.config.compiler import compile_config
 from gateway.config.issues import ConfigError
-from tests.conftest import STORED_KEY, GatewayFactory
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client
 from tests.fakes.upstream import FakeUpstream, Script
 
 API_VERSION = "2024-10-21"
@@ -43,14 +43,6 @@ gateways:
 """
 
 
-def openai_client(url: str, key: str = "client-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
-
-
-def anthropic_client(url: str, key: str = "client-key") -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)
-
-
 HI = [{"role": "user", "content": "hi"}]
 
 
@@ -59,7 +51,7 @@ def test_openai_sdk_plain_call_goes_to_the_mapped_deployment_with_api_key(
 ) -> None:
     gw = make_gateway(azure_config(azure_up))
     azure_up.push(Script(text="Bonjour.", usage={"prompt_tokens": 12, "completion_tokens": 3}))
-    raw = openai_client(gw.url).chat.completions.with_raw_response.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
+    raw = openai_client(gw).chat.completions.with_raw_response.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
     completion = raw.parse()
     assert completion.choices[0].message.content == "Bonjour."
     assert completion.usage is not None and completion.usage.prompt_tokens == 12
@@ -84,7 +76,7 @@ def test_a_model_without_a_deployment_entry_uses_its_own_name(
     make_gateway: GatewayFactory, azure_up: FakeUpstream
 ) -> None:
     gw = make_gateway(azure_config(azure_up))
-    completion = openai_client(gw.url).chat.completions.create(model="gpt-5-mini", messages=HI)  # type: ignore[arg-type]
+    completion = openai_client(gw).chat.completions.create(model="gpt-5-mini", messages=HI)  # type: ignore[arg-type]
     assert completion.choices[0].message.content.startswith("Hello from the fake")
     assert azure_up.requests[-1].path == "/openai/deployments/gpt-5-mini/chat/completions"
 
@@ -94,7 +86,7 @@ def test_openai_sdk_stream_with_usage(make_gateway: GatewayFactory, azure_up: Fa
     azure_up.push(
         Script(text="one two three", text_chunks=3, usage={"prompt_tokens": 9, "completion_tokens": 3})
     )
-    stream = openai_client(gw.url).chat.completions.create(
+    stream = openai_client(gw).chat.completions.create(
         model="gpt-5.2",
         messages=HI,  # type: ignore[arg-type]
         stream=True,
@@ -121,7 +113,7 @@ def test_openai_sdk_tool_call(make_gateway: GatewayFactory, azure_up: FakeUpstre
             },
         }
     ]
-    completion = openai_client(gw.url).chat.completions.create(model="gpt-5", messages=HI, tools=tools)  # type: ignore[arg-type]
+    completion = openai_client(gw).chat.completions.create(model="gpt-5", messages=HI, tools=tools)  # type: ignore[arg-type]
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     call = choice.message.tool_calls[0]  # type: ignore[index]
@@ -135,7 +127,7 @@ def test_anthropic_sdk_is_translated_to_the_deployment(
 ) -> None:
     gw = make_gateway(azure_config(azure_up))
     azure_up.push(Script(text="Salut.", usage={"prompt_tokens": 10, "completion_tokens": 2}))
-    raw = anthropic_client(gw.url).messages.with_raw_response.create(
+    raw = anthropic_client(gw).messages.with_raw_response.create(
         model="claude-sonnet-4-6", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
     )
     msg = raw.parse()
@@ -156,7 +148,7 @@ def test_anthropic_sdk_stream_is_translated(make_gateway: GatewayFactory, azure_
     azure_up.push(
         Script(text="alpha beta gamma", text_chunks=3, usage={"prompt_tokens": 8, "completion_tokens": 3})
     )
-    with anthropic_client(gw.url).messages.stream(
+    with anthropic_client(gw).messages.stream(
         model="claude-opus-4-8", max_tokens=100, messages=[{"role": "user", "content": "count"}]
     ) as stream:
         events = [e.type for e in stream]
@@ -173,10 +165,10 @@ def test_anthropic_sdk_stream_is_translated(make_gateway: GatewayFactory, azure_
 
 def test_the_clients_own_key_is_sent_as_api_key(make_gateway: GatewayFactory, azure_up: FakeUpstream) -> None:
     gw = make_gateway(azure_config(azure_up, stored=False, provider_keys="[request]"))
-    openai_client(gw.url, key="client-openai-key").chat.completions.create(model="gpt-5", messages=HI)  # type: ignore[arg-type]
+    openai_client(gw, key="client-openai-key").chat.completions.create(model="gpt-5", messages=HI)  # type: ignore[arg-type]
     seen = azure_up.requests[-1]
     assert seen.headers["api-key"] == "client-openai-key" and "authorization" not in seen.headers
-    anthropic_client(gw.url, key="client-anthropic-key").messages.create(
+    anthropic_client(gw, key="client-anthropic-key").messages.create(
         model="claude-x", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
     )
     seen = azure_up.requests[-1]
@@ -209,12 +201,12 @@ def test_upstream_errors_come_back_in_the_clients_format_without_the_key(
     gw = make_gateway(azure_config(azure_up))
     azure_up.push(Script(status=401, error_message=f"Access denied for key {STORED_KEY}"))
     with pytest.raises(openai.AuthenticationError) as info:
-        openai_client(gw.url).chat.completions.create(model="gpt-5", messages=HI)  # type: ignore[arg-type]
+        openai_client(gw).chat.completions.create(model="gpt-5", messages=HI)  # type: ignore[arg-type]
     assert info.value.status_code == 401
     assert STORED_KEY not in info.value.response.text
     azure_up.push(Script(status=429))
     with pytest.raises(anthropic.RateLimitError) as limited:
-        anthropic_client(gw.url).messages.create(
+        anthropic_client(gw).messages.create(
             model="claude-x", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
         )
     body = limited.value.response.json()
@@ -222,7 +214,7 @@ def test_upstream_errors_come_back_in_the_clients_format_without_the_key(
     assert "exceeded token rate limit" in body["error"]["message"]
     azure_up.push(Script(status=401, error_message=f"Access denied for key {STORED_KEY}"))
     with pytest.raises(anthropic.AuthenticationError) as denied:
-        anthropic_client(gw.url).messages.create(
+        anthropic_client(gw).messages.create(
             model="claude-x", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
         )
     assert denied.value.response.json()["error"]["type"] == "authentication_error"
@@ -327,9 +319,9 @@ def test_entra_id_token_from_the_gateways_managed_identity_is_cached(
     gw = make_gateway(entra_config(azure_up))
     azure_up.push(Script(text="one"), Script(text="two"), Script(text="three"))
     for text in ("one", "two"):
-        done = openai_client(gw.url).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
+        done = openai_client(gw).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
         assert done.choices[0].message.content == text
-    msg = anthropic_client(gw.url).messages.create(model="claude-x", max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    msg = anthropic_client(gw).messages.create(model="claude-x", max_tokens=16, messages=HI)  # type: ignore[arg-type]
     assert msg.content[0].text == "three"  # type: ignore[union-attr]
     seen = azure_up.requests[-1]
     assert seen.headers["authorization"].startswith("Bearer eyJ") and "api-key" not in seen.headers
@@ -352,7 +344,7 @@ def test_entra_id_without_an_azure_identity_is_a_clear_502(
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9")  # IMDS probe: refused
     gw = make_gateway(entra_config(azure_up))
     with pytest.raises(openai.APIStatusError) as info:
-        openai_client(gw.url).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
+        openai_client(gw).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
     assert info.value.status_code == 502
     assert "cannot get a Microsoft Entra ID token for provider 'azure'" in str(info.value)
     assert azure_up.requests == []
@@ -364,7 +356,7 @@ def test_a_clients_own_entra_id_token_is_passed_as_bearer(
     token, _ = azure_up.settings.issue()
     gw = make_gateway(azure_config(azure_up, stored=False, provider_keys="[request]"))
     azure_up.push(Script(text="mine"))
-    done = openai_client(gw.url, key=token).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
+    done = openai_client(gw, key=token).chat.completions.create(model="gpt-5.2", messages=HI)  # type: ignore[arg-type]
     assert done.choices[0].message.content == "mine"
     seen = azure_up.requests[-1]
     assert seen.headers["authorization"] == f"Bearer {token}" and "api-key" not in seen.headers

@@ -7,8 +7,8 @@ import re
 import httpx
 from starlette.testclient import TestClient
 
+from tests.admin.dashboard.conftest import ADMIN_TOKEN
 from tests.conftest import GatewayFactory, standard_config
-from tests.dashboard.conftest import ADMIN_TOKEN
 from tests.fakes.upstream import FakeUpstream
 
 SERVER = f"server: {{ admin_token: {ADMIN_TOKEN} }}\n"

@@ -11,7 +11,7 @@ import pytest
 
 from tests.services import require
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"  # CI's artifact folder
 
 

@@ -16,7 +16,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import STORED_KEY, GatewayFactory
+from tests import sse_wire
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client
 from tests.fakes import bedrock_wire
 from tests.fakes.upstream import FakeUpstream, Script
 
@@ -52,17 +53,13 @@ gateways:
 """
 
 
-def claude(url: str, key: str = "client-key") -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)
-
-
 def test_claude_call_is_the_request_anthropic_bedrock_makes_signed_with_the_stored_key(
     make_gateway: GatewayFactory, bedrock_up: FakeUpstream
 ) -> None:
     gw = make_gateway(bedrock_config(bedrock_up))
     kwargs: Any = {"max_tokens": 64, "messages": HI, "system": "Be brief."}
     bedrock_up.push(Script(text="Hello there.", usage={"input_tokens": 9, "output_tokens": 3}))
-    raw = claude(gw.url).messages.with_raw_response.create(
+    raw = anthropic_client(gw).messages.with_raw_response.create(
         model="sonnet", extra_headers={"anthropic-beta": "context-1m-2025-08-07"}, **kwargs
     )
     msg = raw.parse()
@@ -108,7 +105,7 @@ def test_claude_stream_is_decoded_from_event_stream_into_anthropic_sse(
         )
     )
     tools: Any = [{"name": "get_weather", "input_schema": {"type": "object"}}]
-    with claude(gw.url).messages.stream(model="sonnet", max_tokens=64, messages=HI, tools=tools) as s:
+    with anthropic_client(gw).messages.stream(model="sonnet", max_tokens=64, messages=HI, tools=tools) as s:
         events = [e.type for e in s]
         final = s.get_final_message()
     assert events[0] == "message_start" and "message_stop" in events
@@ -129,19 +126,21 @@ def test_other_models_go_through_converse_for_both_sdks(
     usage = {"inputTokens": 11, "outputTokens": 4}
     bedrock_up.push(Script(text="Bonjour tout le monde.", usage=usage), Script(text="Salut.", usage=usage))
     if stream:
-        with claude(gw.url).messages.stream(
+        with anthropic_client(gw).messages.stream(
             model="llama", max_tokens=64, messages=HI, system="Be brief."
         ) as s:
             text = s.get_final_text()
     else:
-        msg = claude(gw.url).messages.create(model="llama", max_tokens=64, messages=HI, system="Be brief.")
+        msg = anthropic_client(gw).messages.create(
+            model="llama", max_tokens=64, messages=HI, system="Be brief."
+        )
         text = msg.content[0].text  # type: ignore[union-attr]
     assert text == "Bonjour tout le monde."
     sent = bedrock_up.requests[-1]
     assert sent.path == f"/model/{LLAMA}/{'converse-stream' if stream else 'converse'}"
     assert sent.json["system"] == [{"text": "Be brief."}]
     assert sent.json["inferenceConfig"]["maxTokens"] == 64
-    osdk = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    osdk = openai_client(gw)
     if stream:
         with osdk.chat.completions.stream(
             model="llama", messages=HI, stream_options={"include_usage": True}
@@ -165,14 +164,12 @@ def test_wrong_secret_is_refused_by_aws_and_reported_without_the_secret(
     )
     gw = make_gateway(bedrock_config(bedrock_up, key))
     with pytest.raises(anthropic.PermissionDeniedError) as info:
-        claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+        anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert "signature" in str(info.value).lower()
     body = info.value.response.text
     assert canary not in body and json.loads(body)["type"] == "error"
     with pytest.raises(openai.PermissionDeniedError):
-        openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0).chat.completions.create(
-            model="sonnet", messages=HI
-        )
+        openai_client(gw).chat.completions.create(model="sonnet", messages=HI)
     assert canary not in json.dumps(gw.records(2))
 
 
@@ -184,7 +181,7 @@ def test_session_token_is_signed_and_sent(make_gateway: GatewayFactory, bedrock_
     )
     gw = make_gateway(bedrock_config(bedrock_up, key))
     bedrock_up.push(Script(text="ok"))
-    claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+    anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert bedrock_up.requests[-1].headers["x-amz-security-token"] == "session-token-xyz"
 
 
@@ -206,7 +203,7 @@ def test_without_a_stored_key_the_aws_credential_chain_is_used(
     gw = make_gateway(bedrock_config(bedrock_up, key=empty))
     bedrock_up.push(Script(text="from the chain"), Script(text="again"))
     for expected in ("from the chain", "again"):
-        msg = claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+        msg = anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
         assert msg.content[0].text == expected  # type: ignore[union-attr]
     assert gw.records(2)[-1]["key"] == "ambient"
 
@@ -221,7 +218,7 @@ def test_no_credentials_anywhere_is_a_clear_401(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     gw = make_gateway(bedrock_config(bedrock_up, key="", provider_keys="[stored]"))
     with pytest.raises(anthropic.AuthenticationError) as info:
-        claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+        anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert "no AWS credentials for provider 'bedrock'" in str(info.value)
     assert bedrock_up.requests == []
 
@@ -233,11 +230,11 @@ def test_bedrock_api_keys_stored_or_the_clients_own_go_as_bearer(
         bedrock_config(bedrock_up, f'aws: {{ provider: bedrock, secret: "{bedrock_wire.DEFAULT_API_KEY}" }}')
     )
     bedrock_up.push(Script(text="ok"))
-    claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+    anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert bedrock_up.requests[-1].headers["authorization"] == f"Bearer {bedrock_wire.DEFAULT_API_KEY}"
     gw2 = make_gateway(bedrock_config(bedrock_up, key="", provider_keys="[request]"))
     bedrock_up.push(Script(text="ok"))
-    claude(gw2.url, key=bedrock_wire.DEFAULT_API_KEY).messages.create(
+    anthropic_client(gw2.url, key=bedrock_wire.DEFAULT_API_KEY).messages.create(
         model="sonnet", max_tokens=8, messages=HI
     )
     assert bedrock_up.requests[-1].headers["authorization"] == f"Bearer {bedrock_wire.DEFAULT_API_KEY}"
@@ -256,7 +253,7 @@ def test_bedrock_errors_arrive_in_anthropics_envelope(
     gw = make_gateway(bedrock_config(bedrock_up))
     bedrock_up.push(Script(status=status, error_message="Too many tokens, please wait."))
     with pytest.raises(error) as info:
-        claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+        anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     body = info.value.response.json()  # type: ignore[attr-defined]
     assert body["type"] == "error" and body["error"]["type"] == kind
     assert body["error"]["message"] == "Too many tokens, please wait."
@@ -274,12 +271,26 @@ def test_mid_stream_exception_becomes_an_error_event(
             error_event_type="throttlingException",
         )
     )
-    stream = claude(gw.url).messages.stream(model="sonnet", max_tokens=64, messages=HI)
+    stream = anthropic_client(gw).messages.stream(model="sonnet", max_tokens=64, messages=HI)
     with pytest.raises(anthropic.APIStatusError) as info, stream as s:
         for _ in s:
             pass
-    assert "rate_limit_error" in str(info.value.body) or info.value.status_code == 429
+    # Raised from an error event inside a started (200) stream, not from a 429 answer before it.
+    assert info.value.status_code == 200
+    assert info.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
     assert gw.records(1)[-1]["error"]
+    bedrock_up.push(
+        Script(
+            text="one two three four five six",
+            text_chunks=6,
+            error_event_after=3,
+            error_event_type="throttlingException",
+        )
+    )
+    raw = sse_wire.stream(gw.url, "anthropic", "sonnet")
+    assert raw.status == 200
+    assert any(e.event == "content_block_delta" for e in raw.events)  # the error came mid-stream
+    assert sse_wire.assert_ends_with_error(raw.events, "anthropic")["type"] == "rate_limit_error"
 
 
 def test_throttled_bedrock_falls_back_to_anthropic(
@@ -297,7 +308,9 @@ routes:
     gw = make_gateway(config)
     bedrock_up.push(Script(status=429, error_message="Too many requests"))
     anthropic_up.push(Script(text="from anthropic"))
-    raw = claude(gw.url).messages.with_raw_response.create(model="dynamic/claude", max_tokens=8, messages=HI)
+    raw = anthropic_client(gw).messages.with_raw_response.create(
+        model="dynamic/claude", max_tokens=8, messages=HI
+    )
     assert raw.parse().content[0].text == "from anthropic"  # type: ignore[union-attr]
     assert raw.headers["x-gateway-provider"] == "anthropic"
     attempts = gw.records(1)[-1]["attempts"]
@@ -369,7 +382,7 @@ def test_count_tokens_uses_bedrocks_count_tokens_api(
     gw = make_gateway(bedrock_config(bedrock_up))
     messages: Any = [{"role": "user", "content": "How many tokens is this sentence, roughly?"}]
     for model, path in (("sonnet", CLAUDE), ("llama", LLAMA)):
-        raw = claude(gw.url).messages.with_raw_response.count_tokens(
+        raw = anthropic_client(gw).messages.with_raw_response.count_tokens(
             model=model, messages=messages, system="Short."
         )
         assert raw.parse().input_tokens > 0
@@ -391,7 +404,7 @@ def test_cloud_secrets_never_reach_config_views_or_logs(
     )
     gw = make_gateway(bedrock_config(bedrock_up, key))
     bedrock_up.push(Script(text="ok"))
-    claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+    anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     config = httpx.get(gw.url + "/api/config").text
     page = httpx.get(gw.url + "/dashboard/config").text
     logs = httpx.get(gw.url + "/api/logs").text
@@ -406,6 +419,6 @@ def test_a_large_body_is_signed_off_the_event_loop_and_verifies(
     gw = make_gateway(bedrock_config(bedrock_up))
     bedrock_up.push(Script(text="read it all"))
     big: Any = [{"role": "user", "content": "word " * 300_000}]  # 1.5 MB: over credentials.BIG_BODY
-    msg = claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=big)
+    msg = anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=big)
     assert msg.content[0].text == "read it all"  # type: ignore[union-attr]
     assert len(bedrock_up.requests[-1].body) > 1 << 20

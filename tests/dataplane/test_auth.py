@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import STORED_KEY, GatewayFactory, standard_config
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream
 
 TEAM_TOKEN = "gw-team-token-canary-7f3a"
@@ -41,7 +41,7 @@ def test_gateway_token_in_any_of_the_three_headers(gw, anthropic_up: FakeUpstrea
     base = gw.url + "/g/team"
     msg = {"model": "fast", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     # Claude Code with ANTHROPIC_AUTH_TOKEN: Authorization: Bearer
-    anthropic.Anthropic(base_url=base, auth_token=TEAM_TOKEN, max_retries=0).messages.create(**msg)
+    anthropic_client(base, key=None, auth_token=TEAM_TOKEN).messages.create(**msg)
     for headers in ({"x-api-key": OTHER_TOKEN}, {"x-gateway-key": TEAM_TOKEN}):
         resp = httpx.post(
             base + "/v1/messages", json=msg, headers={"anthropic-version": "2023-06-01", **headers}
@@ -56,12 +56,12 @@ def test_gateway_token_in_any_of_the_three_headers(gw, anthropic_up: FakeUpstrea
 def test_wrong_or_missing_token_is_a_401_in_the_clients_envelope(gw, anthropic_up: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
     base = gw.url + "/g/team"
     with pytest.raises(anthropic.AuthenticationError) as info:
-        anthropic.Anthropic(base_url=base, api_key="wrong", max_retries=0).messages.create(
+        anthropic_client(base, key="wrong").messages.create(
             model="fast", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
     assert "invalid gateway token for gateway 'team'" in str(info.value)
     with pytest.raises(openai.AuthenticationError) as oinfo:
-        openai.OpenAI(base_url=base + "/v1", api_key="wrong", max_retries=0).chat.completions.create(
+        openai_client(base, key="wrong").chat.completions.create(
             model="gpt-5.2", messages=[{"role": "user", "content": "hi"}]
         )
     assert oinfo.value.code == "invalid_api_key"
@@ -73,7 +73,7 @@ def test_wrong_or_missing_token_is_a_401_in_the_clients_envelope(gw, anthropic_u
 
 
 def test_allow_list_limits_models(gw) -> None:  # type: ignore[no-untyped-def]
-    client = openai.OpenAI(base_url=gw.url + "/g/team/v1", api_key=TEAM_TOKEN, max_retries=0)
+    client = openai_client(gw, "/g/team/v1", key=TEAM_TOKEN)
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(model="gpt-5.2", messages=[{"role": "user", "content": "hi"}])
     assert "not allowed on gateway 'team' (allow: fast, claude-*)" in str(info.value)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import anthropic
 import httpx
-import openai
 import orjson
 import pytest
 
@@ -20,7 +18,7 @@ from gateway.config.issues import ConfigError
 from gateway.core.formats import Format
 from gateway.pricing.prices import PriceTable
 from gateway.providers import presets
-from tests.conftest import STORED_KEY, GatewayFactory
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client
 from tests.fakes.upstream import FakeUpstream, Script
 
 HI = [{"role": "user", "content": "hi"}]
@@ -60,10 +58,6 @@ models:
 gateways:
   default: {{ auth: none, provider_keys: {provider_keys} }}
 """
-
-
-def openai_client(url: str, key: str = "client-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
 
 
 def test_every_preset_compiles_with_its_default_base_url_as_openai_format(tmp_path: Path) -> None:
@@ -110,7 +104,7 @@ def test_openai_sdk_reaches_a_preset_at_an_overridden_base_url(
 ) -> None:
     gw = make_gateway(preset_config(openai_up))
     openai_up.push(Script(text="Fast.", usage={"prompt_tokens": 5, "completion_tokens": 1}))
-    raw = openai_client(gw.url).chat.completions.with_raw_response.create(
+    raw = openai_client(gw).chat.completions.with_raw_response.create(
         model="llama-3.3-70b-versatile",
         messages=HI,  # type: ignore[arg-type]
     )
@@ -204,7 +198,7 @@ def test_a_local_preset_without_a_key_sends_no_authorization(
             }
         )
     )
-    completion = openai_client(gw.url).chat.completions.create(model="llama-3.2", messages=HI)  # type: ignore[arg-type]
+    completion = openai_client(gw).chat.completions.create(model="llama-3.2", messages=HI)  # type: ignore[arg-type]
     assert completion.choices[0].message.content == "Local."
     seen = openai_up.requests[-1]
     assert "authorization" not in {k.lower() for k in seen.headers}
@@ -226,7 +220,7 @@ def test_anthropic_sdk_reaches_a_preset_through_translation(
 ) -> None:
     gw = make_gateway(preset_config(openai_up))
     openai_up.push(Script(text="Translated.", usage={"prompt_tokens": 7, "completion_tokens": 2}))
-    client = anthropic.Anthropic(base_url=gw.url, api_key="client-key", max_retries=0)
+    client = anthropic_client(gw, key="client-key")
     msg = client.messages.create(
         model="claude-x", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
     )

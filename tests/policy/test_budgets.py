@@ -20,7 +20,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import GatewayFactory, standard_config
+from tests.conftest import GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_process import GatewayProcess
 from tests.gateway_server import free_port
@@ -244,7 +244,7 @@ def test_spent_budget_is_a_429_in_each_clients_format_naming_the_budget(
         budget_config(anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 0.15, period: day }\n")
     )
     anthropic_up.push(Script(usage={"output_tokens": 1000}))  # $0.10 of $0.15 spent
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
     sdk.messages.create(model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "a"}])
     settled(gw.url, "race")
     with pytest.raises(anthropic.RateLimitError) as info:
@@ -255,7 +255,7 @@ def test_spent_budget_is_a_429_in_each_clients_format_naming_the_budget(
     assert "budget 'race' is spent: $0.1 of $0.15 per day" in message
     assert "may cost up to $0.1" in message and "It resets 20" in message and "T00:00:00Z" in message
     assert info.value.response.headers["retry-after"].isdigit()
-    oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    oai = openai_client(gw)
     with pytest.raises(openai.RateLimitError) as oinfo:
         oai.chat.completions.create(
             model="gpt-metered", max_tokens=1000, messages=[{"role": "user", "content": "c"}]
@@ -287,7 +287,7 @@ routes:
 """,
     )
     gw = make_gateway(config)
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
 
     def ask(user: str) -> str:
         anthropic_up.push(Script(usage={"output_tokens": 1000}))
@@ -314,7 +314,7 @@ def test_warning_header_past_warn_at(
             anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 1, period: week, warn_at: 0.5 }\n"
         )
     )
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
     warnings = []
     for _ in range(3):
         anthropic_up.push(Script(usage={"output_tokens": 3000}))  # $0.30 each
@@ -330,7 +330,7 @@ def test_unpriced_model_under_a_budget_is_refused_with_the_entry_to_add(
     make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
     gw = make_gateway(budget_config(anthropic_up, openai_up, "memory", RACE))
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
     with pytest.raises(anthropic.PermissionDeniedError) as info:
         sdk.messages.create(
             model="claude-homebrew-9", max_tokens=10, messages=[{"role": "user", "content": "x"}]
@@ -362,7 +362,7 @@ def test_unreachable_store_follows_on_unavailable(
         ready.json()["state"]["ok"] is False
         and "redis at redis://127.0.0.1" in ready.json()["state"]["error"]
     )
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
     anthropic_up.push(Script(), Script())
     if rule == "closed":
         assert ready.status_code == 503
@@ -379,7 +379,7 @@ def test_unreachable_store_follows_on_unavailable(
         record = gw.records(wait_for=1)[-1]
         assert record["status"] == 200 and "redis at" in record["state_error"]
     # A gateway without budgets or limits never needs the store.
-    free = anthropic.Anthropic(base_url=gw.url + "/g/free", api_key="k", max_retries=0)
+    free = anthropic_client(gw, "/g/free")
     free.messages.create(model="claude-metered", max_tokens=10, messages=[{"role": "user", "content": "x"}])
 
 
@@ -389,7 +389,7 @@ def test_native_passthrough_is_under_the_same_budget(
     gw = make_gateway(
         budget_config(anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 0.15, period: day }\n")
     )
-    native = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="k", max_retries=0)
+    native = anthropic_client(gw, "/anthropic")
     anthropic_up.push(Script(usage={"output_tokens": 1000}))
     raw = native.messages.with_raw_response.create(
         model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "a"}]
@@ -488,7 +488,7 @@ def test_openai_streams_under_a_budget_report_usage(
 ) -> None:
     gw = make_gateway(budget_config(anthropic_up, openai_up, "memory", LEAK))
     openai_up.push(Script(text="counted", usage={"prompt_tokens": 5, "completion_tokens": 250}))
-    oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    oai = openai_client(gw)
     chunks = list(
         oai.chat.completions.create(
             model="gpt-metered", max_tokens=1000, stream=True, messages=[{"role": "user", "content": "x"}]
@@ -500,7 +500,7 @@ def test_openai_streams_under_a_budget_report_usage(
     assert settled(gw.url, "race")["spent_usd"] == "0.025"
     # A native call is forwarded untouched; an answer without usage is charged its reservation.
     openai_up.push(Script(text="unmetered"))
-    native = openai.OpenAI(base_url=gw.url + "/openai", api_key="k", max_retries=0)
+    native = openai_client(gw, "/openai")
     list(
         native.chat.completions.create(
             model="gpt-metered", max_tokens=1000, stream=True, messages=[{"role": "user", "content": "x"}]
@@ -516,7 +516,7 @@ def test_count_tokens_costs_nothing_even_when_the_budget_is_spent(
     gw = make_gateway(
         budget_config(anthropic_up, openai_up, "memory", "budgets:\n  race: { usd: 0.1, period: day }\n")
     )
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
     anthropic_up.push(Script(usage={"output_tokens": 1000}))
     sdk.messages.create(model="claude-metered", max_tokens=1000, messages=[{"role": "user", "content": "a"}])
     for model in ("claude-metered", "gpt-metered"):  # forwarded, and estimated offline

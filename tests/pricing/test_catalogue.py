@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import httpx
-import openai
 import orjson
 import pytest
 
@@ -22,8 +20,8 @@ from gateway.pricing.catalogue import Catalogue, Entry, build, catalogue_of, pri
 from gateway.pricing.prices import PriceTable
 from gateway.routing.table import RoutingTable
 from tests.claude_code import FINAL_TEXT, TOOL_COMMAND, RespondingUpstream, run_claude
-from tests.conftest import STORED_KEY, GatewayFactory, standard_config
-from tests.fakes.upstream import FakeUpstream
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client
+from tests.gateway_server import GatewayServer
 
 PROMPT = f"Run the shell command `{TOOL_COMMAND}` and tell me what it printed."
 
@@ -207,14 +205,6 @@ def test_memoized_on_the_table(tmp_path: Path) -> None:
 # Over HTTP, through the official SDKs ---------------------------------------------------------------------
 
 
-def claude(url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key="client-key", max_retries=0)
-
-
-def gpt(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url + "/v1", api_key="client-key", max_retries=0)
-
-
 def raw(url: str, fmt: str = "anthropic", **params: str) -> httpx.Response:
     headers = {"anthropic-version": "2023-06-01"} if fmt == "anthropic" else {}
     return httpx.get(url + "/v1/models", params=params, headers=headers, timeout=30)
@@ -222,7 +212,7 @@ def raw(url: str, fmt: str = "anthropic", **params: str) -> httpx.Response:
 
 def test_sdks_list_the_whole_catalogue(make_gateway: GatewayFactory) -> None:
     gw = make_gateway(CONFIG)
-    listed = gpt(gw.url).models.list()
+    listed = openai_client(gw).models.list()
     everything = [m.id for m in listed]
     assert everything == ids(catalogue_of(gw.live.table).gateways["default"].entries)
     assert everything[:2] == ["fast", "smart"] and len(everything) > 300
@@ -233,7 +223,7 @@ def test_sdks_list_the_whole_catalogue(make_gateway: GatewayFactory) -> None:
     assert extra["context_window"] == 200_000 and extra["pricing"]["output"] == "4.5"
 
     # The Anthropic SDK pages through it with after_id (limit 100 -> several requests).
-    models = list(claude(gw.url).models.list(limit=100))
+    models = list(anthropic_client(gw).models.list(limit=100))
     assert [m.id for m in models] == everything
     pages = -(-len(everything) // 100)
     calls = [r for r in gw.records(wait_for=1 + pages) if r["path"] == "/v1/models"]
@@ -247,7 +237,7 @@ def test_sdks_list_the_whole_catalogue(make_gateway: GatewayFactory) -> None:
     assert charged is not None and (sonnet.model_extra or {})["pricing"] == pricing(charged)
 
     # Backwards from a cursor, as the SDK does with before_id.
-    page = claude(gw.url).models.list(before_id=everything[10], limit=4)
+    page = anthropic_client(gw).models.list(before_id=everything[10], limit=4)
     assert [m.id for m in page.data] == everything[6:10] and page.has_more is True
     assert page.first_id == everything[6] and page.last_id == everything[9]
     # Iterating goes on with before_id = first_id: every page before the cursor, nothing twice.
@@ -289,10 +279,10 @@ def test_anthropic_pagination_fields(make_gateway: GatewayFactory) -> None:
 
 def test_provider_filter_in_both_shapes(make_gateway: GatewayFactory) -> None:
     gw = make_gateway(CONFIG)
-    bedrock = [m.id for m in gpt(gw.url).models.list(extra_query={"provider": "bedrock"})]
+    bedrock = [m.id for m in openai_client(gw).models.list(extra_query={"provider": "bedrock"})]
     assert bedrock[0] == SONNET_ON_BEDROCK  # the name from config first
     assert len(bedrock) > 50 and all(m.startswith("bedrock/") for m in bedrock)
-    paged = [m.id for m in claude(gw.url).models.list(limit=30, extra_query={"provider": "bedrock"})]
+    paged = [m.id for m in anthropic_client(gw).models.list(limit=30, extra_query={"provider": "bedrock"})]
     assert paged == bedrock
     aliases = raw(gw.url, "openai", provider="anthropic").json()["data"]
     assert [m["id"] for m in aliases][:3] == ["fast", "smart", "dynamic/coding"]  # they go to anthropic
@@ -317,12 +307,7 @@ def test_one_catalogue_per_table_across_requests_and_reloads(make_gateway: Gatew
     assert gw.live.table.derived["catalogue"] is not built
 
 
-def test_test_fakes_keep_the_configured_list(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    # Providers at an unrecognised URL (here the fake upstreams) list only what config names, so the
-    # list stays what it was before the catalogue, with the extra fields where known.
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
+def test_test_fakes_keep_the_configured_list(gw: GatewayServer) -> None:
     data = raw(gw.url, "openai").json()["data"]
     assert [m["id"] for m in data] == ["fast", "anthropic/claude-haiku-4-5"]
     assert data[0]["pricing"]["input"] == "1" and data[0]["context_window"] == 200_000

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from tests.admin.dashboard.browser import SCREENSHOTS, chromium
+from tests.admin.dashboard.conftest import ADMIN_TOKEN
 from tests.conftest import GatewayFactory
-from tests.dashboard.browser import SCREENSHOTS, chromium
-from tests.dashboard.conftest import ADMIN_TOKEN
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

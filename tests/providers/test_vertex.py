@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import openai
 import pytest
 from google.oauth2 import service_account
 
-from tests.conftest import GatewayFactory
+from tests.conftest import GatewayFactory, anthropic_client, openai_client
 from tests.fakes.gcp import ServiceAccount, make_service_account
 from tests.fakes.upstream import FakeUpstream, Script
 
@@ -50,10 +49,6 @@ gateways:
 """
 
 
-def claude(url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key="client-key", max_retries=0)
-
-
 def test_claude_call_is_the_request_anthropic_vertex_makes_with_one_cached_token(
     make_gateway: GatewayFactory, vertex_up: FakeUpstream, account: ServiceAccount
 ) -> None:
@@ -63,7 +58,7 @@ def test_claude_call_is_the_request_anthropic_vertex_makes_with_one_cached_token
         *(Script(text=f"answer {i}", usage={"input_tokens": 5, "output_tokens": 2}) for i in range(3))
     )
     for i in range(3):
-        msg = claude(gw.url).messages.create(model="sonnet", **kwargs)
+        msg = anthropic_client(gw).messages.create(model="sonnet", **kwargs)
         assert msg.content[0].text == f"answer {i}"  # type: ignore[union-attr]
     assert vertex_up.settings.token_requests == 1  # one token, reused while it is fresh
     via_gateway = vertex_up.requests[-1]
@@ -95,11 +90,11 @@ def test_claude_stream_and_openai_clients(
 ) -> None:
     gw = make_gateway(vertex_config(vertex_up, account.path))
     vertex_up.push(Script(text="streamed answer", text_chunks=3), Script(text="translated"))
-    with claude(gw.url).messages.stream(model="sonnet", max_tokens=64, messages=HI) as s:
+    with anthropic_client(gw).messages.stream(model="sonnet", max_tokens=64, messages=HI) as s:
         assert s.get_final_text() == "streamed answer"
     assert vertex_up.requests[-1].path.endswith(":streamRawPredict")
     assert vertex_up.requests[-1].json["stream"] is True
-    osdk = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    osdk = openai_client(gw)
     done = osdk.chat.completions.create(model="sonnet", messages=HI)
     assert done.choices[0].message.content == "translated"
 
@@ -111,12 +106,12 @@ def test_gemini_models_use_generate_content_under_the_google_publisher(
     gw = make_gateway(vertex_config(vertex_up, account.path))
     vertex_up.push(Script(text="Gemini here."), Script(text="Gemini streams."))
     if client == "anthropic":
-        msg = claude(gw.url).messages.create(model="flash", max_tokens=64, messages=HI)
+        msg = anthropic_client(gw).messages.create(model="flash", max_tokens=64, messages=HI)
         assert msg.content[0].text == "Gemini here."  # type: ignore[union-attr]
-        with claude(gw.url).messages.stream(model="flash", max_tokens=64, messages=HI) as s:
+        with anthropic_client(gw).messages.stream(model="flash", max_tokens=64, messages=HI) as s:
             assert s.get_final_text() == "Gemini streams."
     else:
-        osdk = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+        osdk = openai_client(gw)
         assert (
             osdk.chat.completions.create(model="flash", messages=HI).choices[0].message.content
             == "Gemini here."
@@ -136,7 +131,7 @@ def test_count_tokens_for_claude_and_gemini_on_vertex(
     gw = make_gateway(vertex_config(vertex_up, account.path))
     messages: Any = [{"role": "user", "content": "How many tokens is this sentence, roughly?"}]
     for model in ("sonnet", "flash"):
-        raw = claude(gw.url).messages.with_raw_response.count_tokens(
+        raw = anthropic_client(gw).messages.with_raw_response.count_tokens(
             model=model, messages=messages, system="Count me too."
         )
         assert raw.parse().input_tokens > 0
@@ -158,7 +153,7 @@ def test_token_is_refreshed_before_it_expires(
     gw = make_gateway(vertex_config(vertex_up, account.path))
     vertex_up.push(Script(text="a"), Script(text="b"))
     for _ in range(2):
-        claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+        anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert vertex_up.settings.token_requests == 2
 
 
@@ -170,7 +165,8 @@ def test_concurrent_first_calls_share_one_token_request(
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(
             pool.map(
-                lambda _: claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI), range(8)
+                lambda _: anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI),
+                range(8),
             )
         )
     assert len(results) == 8
@@ -183,7 +179,7 @@ def test_unknown_service_account_is_a_502_without_the_private_key(
     stranger = make_service_account(vertex_up.url + "/token", tmp_path / "stranger.json")  # not registered
     gw = make_gateway(vertex_config(vertex_up, stranger.path))
     with pytest.raises(anthropic.APIStatusError) as info:
-        claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+        anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert info.value.status_code == 502
     text = info.value.response.text
     assert "cannot get a Google access token for provider 'vertex'" in text
@@ -200,10 +196,10 @@ def test_google_front_door_errors_become_anthropic_errors(
         vertex_up.push(Script(status=429, error_message="Quota exceeded for aiplatform.googleapis.com"))
         with pytest.raises(anthropic.RateLimitError) as info:
             if stream:
-                with claude(gw.url).messages.stream(model="sonnet", max_tokens=8, messages=HI) as s:
+                with anthropic_client(gw).messages.stream(model="sonnet", max_tokens=8, messages=HI) as s:
                     s.get_final_text()
             else:
-                claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+                anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
         body = info.value.response.json()
         assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
         assert "Quota exceeded" in body["error"]["message"]
@@ -218,7 +214,7 @@ def test_google_default_credentials_without_a_stored_key(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(account.path))
     gw = make_gateway(vertex_config(vertex_up, None))
     vertex_up.push(Script(text="ambient"))
-    msg = claude(gw.url).messages.create(model="sonnet", max_tokens=8, messages=HI)
+    msg = anthropic_client(gw).messages.create(model="sonnet", max_tokens=8, messages=HI)
     assert msg.content[0].text == "ambient"  # type: ignore[union-attr]
     assert gw.records(1)[-1]["key"] == "ambient"
 

@@ -5,32 +5,20 @@ from __future__ import annotations
 import json
 import re
 
-import anthropic
 import httpx
-import openai
 import orjson
 
 from tests.conftest import CLAUDE_CODE_CAPTURE as FIXTURE
-from tests.conftest import STORED_KEY, GatewayFactory, standard_config
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
+from tests.gateway_server import GatewayServer
 
 
-def anthropic_client(url: str, key: str = "client-key") -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)
-
-
-def openai_client(url: str, key: str = "client-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
-
-
-def test_anthropic_sdk_plain_call_with_stored_key(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
+def test_anthropic_sdk_plain_call_with_stored_key(gw: GatewayServer, anthropic_up: FakeUpstream) -> None:
     anthropic_up.push(
         Script(text="Bonjour.", usage={"input_tokens": 11, "output_tokens": 3, "cache_read_input_tokens": 7})
     )
-    client = anthropic_client(gw.url)
+    client = anthropic_client(gw)
     raw = client.messages.with_raw_response.create(
         model="claude-sonnet-4-6", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
     )
@@ -63,9 +51,8 @@ def test_anthropic_sdk_plain_call_with_stored_key(
 
 
 def test_anthropic_sdk_stream_relays_every_event_and_reads_usage(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+    gw: GatewayServer, anthropic_up: FakeUpstream
 ) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
     anthropic_up.push(
         Script(
             text="one two three four",
@@ -74,7 +61,7 @@ def test_anthropic_sdk_stream_relays_every_event_and_reads_usage(
             usage={"input_tokens": 21, "output_tokens": 9, "cache_creation_input_tokens": 5},
         )
     )
-    with anthropic_client(gw.url).messages.stream(
+    with anthropic_client(gw).messages.stream(
         model="claude-opus-4-8", max_tokens=100, messages=[{"role": "user", "content": "count"}]
     ) as stream:
         events = [e.type for e in stream]
@@ -88,11 +75,8 @@ def test_anthropic_sdk_stream_relays_every_event_and_reads_usage(
     assert rec["ttfb_ms"] is not None and rec["ttfb_ms"] <= rec["latency_ms"]
 
 
-def test_openai_sdk_plain_and_stream(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
-    client = openai_client(gw.url)
+def test_openai_sdk_plain_and_stream(gw: GatewayServer, openai_up: FakeUpstream) -> None:
+    client = openai_client(gw)
     openai_up.push(
         Script(text="plain answer", usage={"prompt_tokens": 30, "completion_tokens": 4, "cached_tokens": 10})
     )
@@ -126,24 +110,25 @@ def test_client_key_used_when_no_stored_key(
     make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
     gw = make_gateway(standard_config(anthropic_up, openai_up, stored=False))
-    anthropic_client(gw.url, key="sk-ant-client-own").messages.create(
-        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
-    )
+    sdk = anthropic_client(gw, key="sk-ant-client-own")
+    # Forwarded in the header the client used; this SDK version sends api_key as a bearer token.
+    assert sdk.auth_headers == {"Authorization": "Bearer sk-ant-client-own"}
+    sdk.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     seen = anthropic_up.requests[-1].headers
-    # Forwarded in the header the client used (this SDK version sends api_key as a bearer token).
-    assert seen.get("x-api-key") == "sk-ant-client-own" or seen["authorization"] == "Bearer sk-ant-client-own"
+    assert seen["authorization"] == "Bearer sk-ant-client-own" and "x-api-key" not in seen
     httpx.post(
         gw.url + "/v1/messages",
         headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-ant-raw"},
         json={"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
     )
-    assert anthropic_up.requests[-1].headers["x-api-key"] == "sk-ant-raw"
-    openai_client(gw.url, key="sk-openai-own").chat.completions.create(
+    seen = anthropic_up.requests[-1].headers
+    assert seen["x-api-key"] == "sk-ant-raw" and "authorization" not in seen
+    openai_client(gw, key="sk-openai-own").chat.completions.create(
         model="gpt-5-mini", messages=[{"role": "user", "content": "hi"}]
     )
     assert openai_up.requests[-1].headers["authorization"] == "Bearer sk-openai-own"
     # An OAuth-style bearer token reaches Anthropic as a bearer token (Claude Code with ANTHROPIC_AUTH_TOKEN).
-    anthropic.Anthropic(base_url=gw.url, auth_token="oauth-token-1", max_retries=0).messages.create(
+    anthropic_client(gw, key=None, auth_token="oauth-token-1").messages.create(
         model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
     )
     seen = anthropic_up.requests[-1].headers
@@ -188,7 +173,7 @@ def test_count_tokens_and_models(
     gw = make_gateway(
         standard_config(anthropic_up, openai_up, extra="routes:\n  coding: anthropic/claude-opus-4-8\n")
     )
-    client = anthropic_client(gw.url)
+    client = anthropic_client(gw)
     count = client.messages.count_tokens(model="fast", messages=[{"role": "user", "content": "hello there"}])
     assert count.input_tokens >= 1
     seen = anthropic_up.requests[-1]
@@ -196,7 +181,7 @@ def test_count_tokens_and_models(
 
     ids = [m.id for m in client.models.list()]
     assert ids == ["fast", "dynamic/coding", "anthropic/claude-haiku-4-5", "anthropic/claude-opus-4-8"]
-    listed = openai_client(gw.url).models.list()
+    listed = openai_client(gw).models.list()
     assert [m.id for m in listed] == ids and listed.data[0].owned_by == "anthropic"
     raw = httpx.get(gw.url + "/v1/models", headers={"anthropic-version": "2023-06-01"}).json()
     assert raw["has_more"] is False and raw["first_id"] == "fast" and raw["data"][0]["type"] == "model"
@@ -236,7 +221,7 @@ routes:
     )
     assert resp.headers["x-gateway-route"] == "coding"
 
-    openai_client(gw.url).chat.completions.create(
+    openai_client(gw).chat.completions.create(
         model="dynamic/tuned", messages=[{"role": "user", "content": "x"}]
     )
     sent = openai_up.requests[-1].json
@@ -275,11 +260,8 @@ def test_claude_code_request_is_forwarded_byte_exact(
     assert seen.headers["x-api-key"] == STORED_KEY and "authorization" not in seen.headers
 
 
-def test_gateway_headers_are_never_forwarded(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
-    anthropic_client(gw.url).messages.create(
+def test_gateway_headers_are_never_forwarded(gw: GatewayServer, anthropic_up: FakeUpstream) -> None:
+    anthropic_client(gw).messages.create(
         model="claude-x",
         max_tokens=5,
         messages=[{"role": "user", "content": "hi"}],
@@ -321,14 +303,14 @@ gateways:
     )
     gw = make_gateway(config)
     # Anthropic's own client on the native path, through a named gateway
-    msg = anthropic.Anthropic(
-        base_url=gw.url + "/g/team/anthropic", api_key="k", max_retries=0
-    ).messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    msg = anthropic_client(gw, "/g/team/anthropic").messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
     assert msg.content
     assert anthropic_up.requests[-1].path == "/v1/messages"
     assert anthropic_up.requests[-1].headers["x-api-key"] == STORED_KEY
     # OpenAI's client with base_url at the native path: {base_url}/chat/completions upstream
-    done = openai.OpenAI(base_url=gw.url + "/openai", api_key="k", max_retries=0).chat.completions.create(
+    done = openai_client(gw, "/openai").chat.completions.create(
         model="gpt-5.2", messages=[{"role": "user", "content": "hi"}]
     )
     assert done.choices[0].message.content
@@ -348,11 +330,10 @@ gateways:
 
 
 def test_passthrough_refuses_paths_that_climb_out_of_base_url(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+    gw: GatewayServer, anthropic_up: FakeUpstream
 ) -> None:
     import socket
 
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
     for path in (
         "/anthropic/../admin",
         "/anthropic/v1/%2e%2e/x",
@@ -371,10 +352,7 @@ def test_passthrough_refuses_paths_that_climb_out_of_base_url(
     assert anthropic_up.requests == []
 
 
-def test_health_and_readiness(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
+def test_health_and_readiness(gw: GatewayServer) -> None:
     assert httpx.get(gw.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(gw.url + "/readyz").json()
     assert ready["status"] == "ready" and ready["config_version"] == gw.live.table.version
@@ -382,10 +360,7 @@ def test_health_and_readiness(
     assert gw.records() == []  # health checks are not request-logged
 
 
-def test_cost_from_real_usage_in_header_and_log(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
+def test_cost_from_real_usage_in_header_and_log(gw: GatewayServer, anthropic_up: FakeUpstream) -> None:
     usage = {
         "input_tokens": 1000,
         "output_tokens": 500,

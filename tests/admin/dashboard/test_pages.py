@@ -10,8 +10,8 @@ import re
 import anthropic
 import httpx
 
+from tests.admin.dashboard.conftest import ADMIN_TOKEN, TrafficFactory, records, wait_for_records
 from tests.conftest import STORED_KEY, GatewayFactory, standard_config
-from tests.dashboard.conftest import ADMIN_TOKEN, TrafficFactory, records, wait_for_records
 from tests.fakes.upstream import FakeUpstream, Script
 
 PAGES = ("/dashboard", "/dashboard?range=1h", "/dashboard?range=7d", "/dashboard/logs", "/dashboard/config")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import anthropic
 import httpx
 
-from tests.conftest import GatewayFactory, standard_config
+from tests.conftest import GatewayFactory, anthropic_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
-from tests.gateway_server import free_port
+from tests.gateway_server import GatewayServer, free_port
 
 HEADERS = {"anthropic-version": "2023-06-01"}
 ROUTES = """
@@ -41,7 +40,7 @@ def test_fallback_crosses_providers_for_a_claude_code_shaped_stream(
     gw = make_gateway(standard_config(anthropic_up, openai_up, extra=ROUTES))
     anthropic_up.push(Script(status=529))
     openai_up.push(Script(tool_calls=[{"name": "Bash", "input": {"command": "ls"}}]))
-    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    client = anthropic_client(gw)
     tools = [
         {
             "name": "Bash",
@@ -109,7 +108,7 @@ def test_an_error_inside_a_200_stream_before_content_falls_back(
     gw = make_gateway(standard_config(anthropic_up, openai_up, extra=ROUTES))
     anthropic_up.push(Script(error_event_after=1))  # message_start, then an overloaded error
     openai_up.push(Script(text="from the fallback"))
-    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    client = anthropic_client(gw)
     with client.messages.stream(  # type: ignore[call-overload]
         **message("dynamic/support"), extra_headers={"x-gateway-metadata": '{"tier": "enterprise"}'}
     ) as stream:
@@ -196,9 +195,8 @@ routes:
 
 
 def test_history_from_another_provider_stays_valid_for_anthropic(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+    gw: GatewayServer, anthropic_up: FakeUpstream
 ) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
     history = [
         {"role": "user", "content": "What is 6 x 7?"},
         # An earlier turn served by OpenAI through the gateway: its reasoning came back unsigned.

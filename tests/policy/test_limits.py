@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import GatewayFactory, standard_config
+from tests.conftest import GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_process import GatewayProcess
 
@@ -46,7 +46,7 @@ def test_requests_limit_headers_and_429_in_both_formats(
     # The upstream's own limit headers describe its key, not this gateway: ours replace them.
     for _ in range(3):
         anthropic_up.push(Script(headers={"x-ratelimit-limit-requests": "9999"}))
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
     remaining = []
     for _ in range(3):
         raw = sdk.messages.with_raw_response.create(**message())  # type: ignore[arg-type]
@@ -63,7 +63,7 @@ def test_requests_limit_headers_and_429_in_both_formats(
     )
     assert 1 <= int(info.value.response.headers["retry-after"]) <= 10
     assert info.value.response.headers["x-ratelimit-remaining-requests"] == "0"
-    oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    oai = openai_client(gw)
     with pytest.raises(openai.RateLimitError) as oinfo:
         oai.chat.completions.create(model="gpt-5-mini", messages=[{"role": "user", "content": "x"}])
     assert oinfo.value.code == "rate_limit_exceeded"

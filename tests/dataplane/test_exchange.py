@@ -9,9 +9,9 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import GatewayFactory, standard_config
+from tests.conftest import GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
-from tests.gateway_server import free_port
+from tests.gateway_server import GatewayServer, free_port
 
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
 MESSAGE = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -26,18 +26,17 @@ def timeouts_config(anthropic_up: FakeUpstream, openai_up: FakeUpstream, timeout
 
 
 def test_upstream_errors_pass_through_with_status_and_body(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+    gw: GatewayServer, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
     anthropic_up.push(Script(status=529, error_message="Overloaded right now"))
     with pytest.raises(anthropic.APIStatusError) as info:
-        anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0).messages.create(**MESSAGE)
+        anthropic_client(gw).messages.create(**MESSAGE)
     assert info.value.status_code == 529
     assert info.value.body["error"] == {"type": "overloaded_error", "message": "Overloaded right now"}  # type: ignore[index]
 
     openai_up.push(Script(status=429, headers={"retry-after": "7"}))
     with pytest.raises(openai.RateLimitError) as oinfo:
-        openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0).chat.completions.create(**CHAT)
+        openai_client(gw).chat.completions.create(**CHAT)
     assert oinfo.value.response.headers["retry-after"] == "7"
     recs = gw.records(2)
     assert [r["status"] for r in recs] == [529, 429]
@@ -78,11 +77,10 @@ def test_first_byte_timeout_is_a_504(
 
 
 def test_cut_stream_ends_with_an_error_event_not_a_clean_end(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+    gw: GatewayServer, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
     anthropic_up.push(Script(cut_after=3))
-    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    client = anthropic_client(gw)
     with pytest.raises(anthropic.APIStatusError) as info, client.messages.stream(**MESSAGE) as stream:
         for _ in stream:
             pass
@@ -93,9 +91,7 @@ def test_cut_stream_ends_with_an_error_event_not_a_clean_end(
     openai_up.push(Script(cut_after=2))
     with (
         pytest.raises(openai.APIError),
-        openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0).chat.completions.stream(
-            **CHAT
-        ) as ostream,
+        openai_client(gw).chat.completions.stream(**CHAT) as ostream,
     ):
         for _ in ostream:
             pass
@@ -119,11 +115,10 @@ def test_idle_stall_mid_stream_fires_the_idle_timer(
 
 
 def test_error_event_inside_a_200_stream_reaches_the_client_and_the_log(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+    gw: GatewayServer, anthropic_up: FakeUpstream
 ) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
     anthropic_up.push(Script(error_event_after=2))
-    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    client = anthropic_client(gw)
     with pytest.raises(anthropic.APIStatusError), client.messages.stream(**MESSAGE) as stream:
         for _ in stream:
             pass
@@ -134,10 +129,7 @@ def test_error_event_inside_a_200_stream_reaches_the_client_and_the_log(
     )
 
 
-def test_client_disconnect_cancels_the_upstream_call(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
+def test_client_disconnect_cancels_the_upstream_call(gw: GatewayServer, anthropic_up: FakeUpstream) -> None:
     # Mid-stream: the client reads two chunks and goes away.
     anthropic_up.push(Script(chunk_delay=0.2, text_chunks=30))
     with httpx.stream(
@@ -220,10 +212,7 @@ def test_bad_requests_get_the_clients_envelope_and_never_reach_upstream(
     assert rec["status"] == status and rec["error"]
 
 
-def test_routing_errors_and_unknown_paths(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
-) -> None:
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
+def test_routing_errors_and_unknown_paths(gw: GatewayServer) -> None:
     assert httpx.get(gw.url + "/v1/messages").status_code == 405
     resp = httpx.post(gw.url + "/g/nope/v1/messages", json=MESSAGE, headers=ANTHROPIC_HEADERS)
     assert resp.status_code == 404 and "no gateway named 'nope'" in resp.json()["error"]["message"]
@@ -233,11 +222,10 @@ def test_routing_errors_and_unknown_paths(
 
 @pytest.mark.parametrize("model", ["claude-x", "gpt-x"])
 def test_a_stored_key_echoed_in_an_upstream_error_never_reaches_client_or_log(
-    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream, model: str
+    gw: GatewayServer, anthropic_up: FakeUpstream, openai_up: FakeUpstream, model: str
 ) -> None:
     from tests.conftest import STORED_KEY
 
-    gw = make_gateway(standard_config(anthropic_up, openai_up))
     upstream = anthropic_up if model.startswith("claude") else openai_up
     echo = Script(status=401, error_message=f"Incorrect API key provided: {STORED_KEY}.")
     upstream.push(echo, echo)  # once through the same-format path, once translated

@@ -8,10 +8,9 @@ import time
 
 import anthropic
 import httpx
-import openai
 import pytest
 
-from tests.conftest import GatewayFactory, standard_config
+from tests.conftest import GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer
 
@@ -41,7 +40,7 @@ gateways:
 
 
 def ask(url: str, key: str = "client-key-1", **headers: str) -> tuple[str, httpx.Headers]:
-    sdk = anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)
+    sdk = anthropic_client(url, key=key)
     raw = sdk.messages.with_raw_response.create(
         model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES, extra_headers=headers
     )
@@ -87,7 +86,7 @@ def test_miss_then_hit_skips_the_upstream_and_costs_nothing(
     )
     assert raw.headers["x-gateway-cache"] == "HIT"
     anthropic_up.push(Script(text="Five."))
-    sdk = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+    sdk = anthropic_client(url)
     other = sdk.messages.with_raw_response.create(
         model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": "What is 2 + 3?"}]
     )
@@ -140,7 +139,7 @@ def test_errors_and_cut_streams_are_never_cached(
 ) -> None:
     url = cached_gateway(make_gateway, anthropic_up, openai_up).url
     anthropic_up.push(Script(status=500), Script(text="ok"))
-    sdk = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+    sdk = anthropic_client(url)
     with pytest.raises(anthropic.InternalServerError):
         sdk.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES)
     assert ask(url)[1]["x-gateway-cache"] == "MISS"
@@ -165,7 +164,7 @@ def test_streams_are_replayed_to_the_sdks_stream_helpers(
 ) -> None:
     url = cached_gateway(make_gateway, anthropic_up, openai_up).url
     anthropic_up.push(Script(text="streamed once", usage={"input_tokens": 9, "output_tokens": 2}))
-    sdk = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+    sdk = anthropic_client(url)
     finals, statuses = [], []
     for _ in range(2):
         with sdk.messages.stream(model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES) as stream:
@@ -177,7 +176,7 @@ def test_streams_are_replayed_to_the_sdks_stream_helpers(
     assert finals[0] == finals[1] == ("streamed once", "streamed once", 2)
     # An OpenAI client, translated to Anthropic, streamed: the translated stream is what is replayed.
     anthropic_up.push(Script(text="via openai"))
-    oai = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+    oai = openai_client(url)
     seen = []
     for _ in range(2):
         with oai.chat.completions.stream(
@@ -210,7 +209,7 @@ gateways:
         )
     )
     anthropic_up.push(Script(usage={"output_tokens": 1000}))  # $0.10: the next $0.10 worst case won't fit
-    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk = anthropic_client(gw)
     answers = []
     for _ in range(3):
         raw = sdk.messages.with_raw_response.create(
@@ -232,7 +231,7 @@ def test_native_passthrough_calls_are_cached_too(
 ) -> None:
     url = cached_gateway(make_gateway, anthropic_up, openai_up).url
     anthropic_up.push(Script(text="native"))
-    native = anthropic.Anthropic(base_url=url + "/anthropic", api_key="k", max_retries=0)
+    native = anthropic_client(url, "/anthropic")
     seen = []
     for _ in range(2):
         raw = native.messages.with_raw_response.create(
