@@ -210,10 +210,11 @@ def upstream_headers(
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpstreamRequest:
     """One call on the wire: where it goes, what it carries, how its answer is decoded, and the
-    secrets it carries (never echoed back to the client from an upstream error body)."""
+    secrets it carries (never echoed back to the client from an upstream error body). Completed by
+    the caller just before it goes (deadline, signature), hence not frozen."""
 
     provider: Provider
     method: str

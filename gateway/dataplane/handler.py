@@ -67,14 +67,6 @@ class DataPlane:
         self.model_call = ModelCalls(self.admission, caching, self.attempts)
         self.passthrough = Passthrough(self.admission, caching, self.calls)
 
-    @property
-    def rand(self) -> Callable[[], float]:
-        return self.attempts.rand
-
-    @rand.setter
-    def rand(self, value: Callable[[], float]) -> None:  # jitter and split draws; replaceable for tests
-        self.attempts.rand = value
-
     async def handle(
         self, scope: Scope, receive: Receive, send: Send, table: RoutingTable, gateway: Gateway, path: str
     ) -> None:

@@ -4,6 +4,7 @@ count_tokens that the gateway answers itself; prepared by the target's provider 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from gateway.dataplane.request import Call, Request
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.pricing.prices import Prices, cost, format_usd
 from gateway.providers import base
+from gateway.providers.base import ProviderType
 from gateway.providers.credentials import CloudCredentials
 from gateway.providers.registry import type_of
 from gateway.routing.table import Leaf, Provider
@@ -28,6 +30,19 @@ from gateway.translate import Untranslatable, gemini, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 
 RetryOn = Callable[[int], bool] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One attempt's target: the route's leaf, its provider and type, the format the call speaks
+    upstream, and how the answer reaches the client."""
+
+    leaf: Leaf
+    provider: Provider
+    ptype: ProviderType
+    wire: Format
+    send: Send
+    retry_on: RetryOn
 
 
 class UpstreamCalls:
@@ -43,17 +58,17 @@ class UpstreamCalls:
         provider = req.table.providers[leaf.provider]
         req.target = leaf.target
         ptype = type_of(provider)
-        fmt = ptype.wire_format(provider, leaf.model)
-        if fmt is not req.format:
-            return await self.translated(req, call, provider, leaf, send, retry_on)
+        target = Target(leaf, provider, ptype, ptype.wire_format(provider, leaf.model), send, retry_on)
+        if target.wire is not req.format:
+            return await self.translated(req, call, target)
         path = ptype.paths.get(call.operation)
         if path is None:
             raise GatewayError(
                 "invalid_request_error", f"provider {provider.name!r} has no {call.operation} endpoint"
             )
-        auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller_or_anonymous, ptype)
+        auth = self._auth(req, target)
         metered = req.ticket is not None and req.ticket.metered
-        body = planned_body(call, leaf, fmt, metered)
+        body = planned_body(call, leaf, target.wire, metered)
         body = ptype.clean(body, {**call.obj, **leaf.params} if leaf.params else call.obj)
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         query = req.scope.get("query_string", b"").decode("latin-1")
@@ -61,113 +76,105 @@ class UpstreamCalls:
             leaf.model, call.operation, path, body, req.id, query, headers.get("anthropic-beta")
         )
         relay = proxy.PassthroughRelay(ptype, req.format, req.id)
-        return await self.prepared(req, provider, model_call, relay, headers, auth, leaf, retry_on, send)
+        return await self.prepared(req, target, model_call, relay, headers, auth)
 
-    async def translated(
-        self, req: Request, call: Call, provider: Provider, leaf: Leaf, send: Send, retry_on: RetryOn
-    ) -> proxy.Exchange | None:
+    async def translated(self, req: Request, call: Call, target: Target) -> proxy.Exchange | None:
         """A client in one format, a provider in another: translate through the hub, both ways."""
-        ptype = type_of(provider)
-        fmt = ptype.wire_format(provider, leaf.model)
+        leaf = target.leaf
         obj = {**call.obj, **leaf.params} if leaf.params else call.obj
         try:
             if call.operation == "count_tokens":
-                return await self.count_tokens(req, obj, provider, leaf, send, retry_on)
-            translated = pipeline.build_request(req.format, fmt, obj, leaf.model)
+                return await self.count_tokens(req, obj, target)
+            translated = pipeline.build_request(req.format, target.wire, obj, leaf.model)
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
-        auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller_or_anonymous, ptype)
-        headers = relays.upstream_headers(fmt, provider, auth)
+        auth = self._auth(req, target)
+        headers = relays.upstream_headers(target.wire, target.provider, auth)
         options = obj.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        relay = relays.TranslationRelay(req.format, fmt, call.model, req.id, translated, include_usage)
-        body = ptype.clean(translated.body)  # fields the preset's API rejects
+        relay = relays.TranslationRelay(
+            req.format, target.wire, call.model, req.id, translated, include_usage
+        )
+        body = target.ptype.clean(translated.body)  # fields the preset's API rejects
         model_call = base.Call(
             leaf.model, call.operation, translated.path, body, req.id, "", headers.get("anthropic-beta")
         )
-        return await self.prepared(req, provider, model_call, relay, headers, auth, leaf, retry_on, send)
+        return await self.prepared(req, target, model_call, relay, headers, auth)
 
-    async def count_tokens(
-        self,
-        req: Request,
-        obj: dict[str, Any],
-        provider: Provider,
-        leaf: Leaf,
-        send: Send,
-        retry_on: RetryOn,
-    ) -> proxy.Exchange | None:
+    async def count_tokens(self, req: Request, obj: dict[str, Any], target: Target) -> proxy.Exchange | None:
         """count_tokens for a non-Anthropic model: Gemini's countTokens, else an offline estimate."""
-        ptype = type_of(provider)
-        hub = pipeline.to_hub(req.format, {**obj, "max_tokens": obj.get("max_tokens", 1)}, leaf.model)
-        if ptype.wire_format(provider, leaf.model) is Format.GEMINI:
-            auth, req.key = upstream_auth(req.table, req.gateway, leaf, req.caller_or_anonymous, ptype)
-            body = ptype.count_body(gemini.anthropic_request_to_gemini(hub), leaf.model)
-            path = gemini.GEMINI_PATHS["count"].format(model=leaf.model)
-            headers = relays.upstream_headers(Format.GEMINI, provider, auth)
-            model_call = base.Call(leaf.model, "count_tokens", path, body, req.id)
+        model = target.leaf.model
+        hub = pipeline.to_hub(req.format, {**obj, "max_tokens": obj.get("max_tokens", 1)}, model)
+        if target.wire is Format.GEMINI:
+            auth = self._auth(req, target)
+            body = target.ptype.count_body(gemini.anthropic_request_to_gemini(hub), model)
+            path = gemini.GEMINI_PATHS["count"].format(model=model)
+            headers = relays.upstream_headers(Format.GEMINI, target.provider, auth)
+            model_call = base.Call(model, "count_tokens", path, body, req.id)
             relay = relays.CountTokensRelay(req.id)
-            return await self.prepared(req, provider, model_call, relay, headers, auth, leaf, retry_on, send)
+            return await self.prepared(req, target, model_call, relay, headers, auth)
         # OpenAI has no count endpoint: an offline estimate that errs high, said so in a header.
         req.status = 200
         answer = orjson.dumps({"input_tokens": estimate_input_tokens(hub)})
         await send_response(
-            send, 200, answer, [*req.response_headers(), (b"x-gateway-token-count", b"estimate")]
+            target.send, 200, answer, [*req.response_headers(), (b"x-gateway-token-count", b"estimate")]
         )
         return None
+
+    @staticmethod
+    def _auth(req: Request, target: Target) -> Headers:
+        """The target's auth headers; the request's record learns which key they came from."""
+        auth, req.key = upstream_auth(
+            req.table, req.gateway, target.leaf, req.caller_or_anonymous, target.ptype
+        )
+        return auth
 
     async def prepared(
         self,
         req: Request,
-        provider: Provider,
+        target: Target,
         model_call: base.Call,
         relay: proxy.Relay,
         headers: dict[str, str],
         auth: Headers,
-        leaf: Leaf,
-        retry_on: RetryOn,
-        send: Send,
     ) -> proxy.Exchange:
         """Place the call where its provider type wants it, then exchange it."""
         try:
-            prepared = type_of(provider).prepare(provider, model_call)
+            prepared = target.ptype.prepare(target.provider, model_call)
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
         if prepared.json_body:
             headers["content-type"] = "application/json"
         upstream = proxy.UpstreamRequest(
-            provider, "POST", prepared.url, headers, prepared.body, leaf.timeout, prepared.decoder
+            target.provider,
+            "POST",
+            prepared.url,
+            headers,
+            prepared.body,
+            target.leaf.timeout,
+            prepared.decoder,
         )
         reply = proxy.Reply(
-            send, relay, req.format, req.id, req.response_headers(), retry_on, self.coster(req)
+            target.send, relay, req.format, req.id, req.response_headers(), target.retry_on, self.coster(req)
         )
         return await self.exchange(req, upstream, reply, auth)
 
     async def exchange(
         self, req: Request, upstream: proxy.UpstreamRequest, reply: proxy.Reply, auth: Headers
     ) -> proxy.Exchange:
-        """Sign or mint credentials once the body is final, run the exchange, keep secrets out of errors."""
+        """Sign or mint credentials once the body is final, run the exchange, keep secrets out of errors.
+        `upstream` is completed here: its total deadline, its signed headers, the secrets it carries."""
         provider = upstream.provider
         req.exchange = proxy.Exchange()
-        total = upstream.total
         if req.timeout is not None:
-            total = min(total or provider.timeouts.total, req.timeout)
-        headers = upstream.headers
+            upstream.total = min(upstream.total or provider.timeouts.total, req.timeout)
         if not auth and type_of(provider).minted(provider):
             key = stored_key(req.table, req.key or "")
-            headers = await self.credentials.authorize(
-                provider, key, upstream.method, str(upstream.url), headers, upstream.body
+            upstream.headers = await self.credentials.authorize(
+                provider, key, upstream.method, str(upstream.url), upstream.headers, upstream.body
             )
         secrets = _secrets(auth)
-        upstream = proxy.UpstreamRequest(
-            provider,
-            upstream.method,
-            upstream.url,
-            headers,
-            upstream.body,
-            total,
-            upstream.decoder,
-            tuple(s.encode("latin-1") for s in secrets if len(s) >= 8),
-        )
+        upstream.secrets = tuple(s.encode("latin-1") for s in secrets if len(s) >= 8)
         try:
             result = await proxy.exchange(self.pool, upstream, reply, req.exchange)
         except GatewayError as exc:

@@ -56,58 +56,8 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def needs_key(provider_type: str) -> bool:
-    """False only for a local preset: its server takes requests without a key."""
-    preset = PRESETS.get(provider_type)
-    return preset is None or preset.needs_key
-
-
 def _has_quirks(preset: Preset) -> bool:
     return bool(preset.unsupported) or preset.n_must_be_one or not preset.message_name
-
-
-def unsupported_in(provider_type: str, obj: dict[str, Any]) -> list[str]:
-    """The fields of an OpenAI chat request that this type's API rejects (empty: send it as is)."""
-    preset = PRESETS.get(provider_type)
-    if preset is None or not _has_quirks(preset):
-        return []
-    found = [name for name in preset.unsupported if name in obj]
-    if preset.n_must_be_one and "n" in obj and obj["n"] != 1:
-        found.append("n")
-    messages = obj.get("messages")
-    if (
-        not preset.message_name
-        and isinstance(messages, list)
-        and any(isinstance(m, dict) and "name" in m for m in messages)
-    ):
-        found.append("messages[].name")
-    return found
-
-
-def drop_unsupported(provider_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """`obj` without the fields this type's API rejects; `obj` itself when there are none."""
-    found = unsupported_in(provider_type, obj)
-    if not found:
-        return obj
-    log.debug("dropped request fields unsupported by %s: %s", provider_type, ", ".join(found))
-    cleaned = {k: v for k, v in obj.items() if k not in found}
-    if "messages[].name" in found:
-        cleaned["messages"] = [
-            {k: v for k, v in m.items() if k != "name"} if isinstance(m, dict) else m for m in obj["messages"]
-        ]
-    return cleaned
-
-
-def clean_body(provider_type: str, body: bytes) -> bytes:
-    """A serialized request without the fields this type's API rejects; `body` itself when none."""
-    preset = PRESETS.get(provider_type)
-    if preset is None or not _has_quirks(preset):
-        return body
-    obj = orjson.loads(body)
-    if not isinstance(obj, dict):
-        return body
-    cleaned = drop_unsupported(provider_type, obj)
-    return body if cleaned is obj else orjson.dumps(cleaned)
 
 
 # genai-prices' provider id per hosted preset (local servers have no prices).
@@ -120,14 +70,52 @@ class PresetType(OpenAIType):
     def __init__(self, name: str, preset: Preset) -> None:
         self.name = name
         self.preset = preset
+        self.quirks = _has_quirks(preset)
         self.default_base_url = preset.base_url
         self.needs_key = preset.needs_key
         self.pricing_id = _PRICING_IDS.get(name, name) if preset.needs_key else None
 
+    def unsupported_in(self, obj: Mapping[str, Any]) -> list[str]:
+        """The fields of an OpenAI chat request that this API rejects (empty: send it as is)."""
+        if not self.quirks:
+            return []
+        preset = self.preset
+        found = [name for name in preset.unsupported if name in obj]
+        if preset.n_must_be_one and "n" in obj and obj["n"] != 1:
+            found.append("n")
+        messages = obj.get("messages")
+        if (
+            not preset.message_name
+            and isinstance(messages, list)
+            and any(isinstance(m, dict) and "name" in m for m in messages)
+        ):
+            found.append("messages[].name")
+        return found
+
+    def drop_unsupported(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """`obj` without the fields this API rejects; `obj` itself when there are none."""
+        found = self.unsupported_in(obj)
+        if not found:
+            return obj
+        log.debug("dropped request fields unsupported by %s: %s", self.name, ", ".join(found))
+        cleaned = {k: v for k, v in obj.items() if k not in found}
+        if "messages[].name" in found:
+            cleaned["messages"] = [
+                {k: v for k, v in m.items() if k != "name"} if isinstance(m, dict) else m
+                for m in obj["messages"]
+            ]
+        return cleaned
+
     def clean(self, body: bytes, obj: Mapping[str, Any] | None = None) -> bytes:
-        if obj is not None and not unsupported_in(self.name, dict(obj)):
+        """A serialized request without the fields this API rejects; `body` itself when none (`obj`,
+        the request already parsed, spares a parse when nothing is to go)."""
+        if not self.quirks or (obj is not None and not self.unsupported_in(obj)):
             return body
-        return clean_body(self.name, body)
+        parsed = orjson.loads(body)
+        if not isinstance(parsed, dict):
+            return body
+        cleaned = self.drop_unsupported(parsed)
+        return body if cleaned is parsed else orjson.dumps(cleaned)
 
 
 TYPES = {name: PresetType(name, preset) for name, preset in PRESETS.items()}

@@ -67,7 +67,7 @@ def test_every_preset_compiles_with_its_default_base_url_as_openai_format(tmp_pa
     for ptype, url in DEFAULTS.items():
         provider = table.providers[f"p-{ptype}"]
         assert (provider.type, provider.base_url, provider.format) == (ptype, url, Format.OPENAI)
-        assert presets.needs_key(ptype) is (ptype not in LOCAL)
+        assert presets.TYPES[ptype].needs_key is (ptype not in LOCAL)
     assert set(presets.PRESETS) == set(DEFAULTS)
 
 
@@ -150,7 +150,7 @@ def test_groq_keeps_n_of_one_and_other_presets_drop_nothing(
     }
     assert httpx.post(gw.url + "/v1/chat/completions", json=body).status_code == 200
     assert openai_up.requests[-1].json == body
-    assert presets.drop_unsupported("groq", {"model": "m", "n": 1}) == {"model": "m", "n": 1}
+    assert presets.TYPES["groq"].drop_unsupported({"model": "m", "n": 1}) == {"model": "m", "n": 1}
 
 
 def test_a_request_without_unsupported_fields_is_forwarded_byte_exact(
@@ -168,11 +168,11 @@ def test_a_request_without_unsupported_fields_is_forwarded_byte_exact(
 def test_dropping_logs_the_field_names_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     obj = {"model": "m", "messages": [{"role": "user", "content": "x", "name": "n"}], "logit_bias": {}}
     with caplog.at_level(logging.DEBUG, logger="gateway.presets"):
-        cleaned = presets.drop_unsupported("groq", obj)
+        cleaned = presets.TYPES["groq"].drop_unsupported(obj)
     assert cleaned == {"model": "m", "messages": [{"role": "user", "content": "x"}]}
     assert "logit_bias" in caplog.text and "messages[].name" in caplog.text and "groq" in caplog.text
     raw = orjson.dumps({"model": "m", "messages": []})
-    assert presets.clean_body("groq", raw) is raw
+    assert presets.TYPES["groq"].clean(raw) is raw
 
 
 def test_a_local_preset_without_a_key_sends_no_authorization(
