@@ -63,11 +63,17 @@ def accumulate(events: list[dict[str, Any]], delta_kinds: Mapping[str, set[str]]
 def through_sdk(
     events: list[dict[str, Any]], delta_kinds: Mapping[str, set[str]] = DELTA_KINDS
 ) -> anthropic.types.Message:
-    """Serve the events as Anthropic SSE and read them with the SDK's own stream helper.
+    """Check the contract, then serve the events as Anthropic SSE and read them with the SDK's own
+    stream helper (`sdk_final_message`)."""
+    check_contract(events, delta_kinds)
+    return sdk_final_message(events)
+
+
+def sdk_final_message(events: list[dict[str, Any]]) -> anthropic.types.Message:
+    """The message the official SDK's stream helper builds from these events served as SSE.
 
     The SDK runs on httpx2 and refuses httpx objects, hence httpx2's MockTransport here.
     """
-    check_contract(events, delta_kinds)
     body = b"".join(b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events)
 
     def handler(request: httpx2.Request) -> httpx2.Response:

@@ -10,26 +10,24 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
-import anthropic
 import httpx
 import httpx2
 import openai
 import orjson
-from anthropic.lib.streaming._messages import accumulate_event
-from anthropic.types import Message, RawMessageStreamEvent
+from anthropic.types import Message
 from hypothesis import strategies as st
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
-from pydantic import TypeAdapter
 from typing_extensions import get_type_hints, is_typeddict
 
 from gateway.translate.openai_chat import (
     AnthropicStreamToOpenAI,
     OpenAIStreamToAnthropic,
 )
-from gateway.translate.sse import OPENAI_DONE, encode_anthropic, encode_openai
+from gateway.translate.sse import OPENAI_DONE, encode_openai
 from tests.conftest import CLAUDE_CODE_CAPTURE as FIXTURE
 from tests.fakes.upstream import FakeUpstream
+from tests.translate.stream_contract import DELTA_KINDS, accumulate, check_contract, sdk_final_message
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
@@ -41,9 +39,6 @@ TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-
-
-EVENT = TypeAdapter[Any](RawMessageStreamEvent)
 
 
 WEATHER = {
@@ -130,70 +125,27 @@ def conforms_anthropic(body: dict[str, Any], tp: Any) -> None:
     conforms({k: v for k, v in body.items() if k not in ("temperature", "top_p", "top_k")}, tp)
 
 
+# What an OpenAI -> Anthropic stream may carry: text blocks take citations too.
+OPENAI_DELTA_KINDS = {**DELTA_KINDS, "text": {"text_delta", "citations_delta"}}
+
+
 def check_anthropic_contract(events: list[dict[str, Any]]) -> None:
-    """protocols.md §2.2-2.4 and §9.2: what Claude Code and the accumulators require of a stream."""
-    assert events[0]["type"] == "message_start"
-    assert [e["type"] for e in events[-2:]] == ["message_delta", "message_stop"]
-    assert sum(e["type"] == "message_start" for e in events) == 1
-    assert sum(e["type"] == "message_delta" for e in events) == 1
-    open_index: int | None = None
-    kinds: dict[int, str] = {}
-    for event in events:
-        EVENT.validate_python(event)
-        kind = event["type"]
-        if kind == "content_block_start":
-            assert open_index is None, "a block started before the previous one stopped"
-            assert event["index"] == len(kinds), "indices must be contiguous in start order"
-            open_index = event["index"]
-            kinds[event["index"]] = event["content_block"]["type"]
-        elif kind == "content_block_delta":
-            assert event["index"] == open_index
-            delta = event["delta"]
-            allowed = {
-                "text": {"text_delta", "citations_delta"},
-                "thinking": {"thinking_delta", "signature_delta"},
-                "tool_use": {"input_json_delta"},
-            }[kinds[event["index"]]]
-            assert delta["type"] in allowed, f"{delta['type']} inside a {kinds[event['index']]} block"
-            payload = next(v for k, v in delta.items() if k != "type")
-            assert payload != "", "empty delta"
-        elif kind == "content_block_stop":
-            assert event["index"] == open_index
-            open_index = None
-        elif kind in ("message_delta", "message_stop"):
-            assert open_index is None
+    """protocols.md §2.2-2.4 and §9.2: what Claude Code and the accumulators require of a stream,
+    and a real input token count in message_start."""
+    check_contract(events, OPENAI_DELTA_KINDS)
     assert events[0]["message"]["usage"]["input_tokens"] > 0
 
 
 def anthropic_sdk_message(events: list[dict[str, Any]]) -> Message:
     """Serve the events as SSE bytes to the real SDK client and let its stream helper build the message."""
     check_anthropic_contract(events)
-    body = b"".join(encode_anthropic(e) for e in events)
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
-
-    client = anthropic.Anthropic(
-        api_key="k",
-        base_url="http://gateway.test",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
-    )
-    with client.messages.stream(
-        model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
-    ) as stream:
-        return stream.get_final_message()
+    return sdk_final_message(events)
 
 
 def anthropic_accumulate(events: list[dict[str, Any]]) -> Any:
     """The SDK accumulator without HTTP, for property tests."""
     check_anthropic_contract(events)
-    snapshot = None
-    buffers: dict[int, bytes] = {}
-    for event in events:
-        snapshot = accumulate_event(
-            event=EVENT.validate_python(event), current_snapshot=snapshot, json_bufs=buffers
-        )
-    return snapshot
+    return accumulate(events, OPENAI_DELTA_KINDS)
 
 
 def openai_sdk_completion(chunks: list[dict[str, Any]]) -> Any:
