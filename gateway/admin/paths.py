@@ -24,15 +24,13 @@ _BY_SEGMENT = {
 _DASHBOARD_PUBLIC = frozenset({"login", "logout", "static"})
 
 
-def segments(path: str, count: int) -> list[str]:
-    """The first `count` segments of an absolute path (fewer when the path is shorter)."""
-    return path.removeprefix("/").split("/", count)[:count]  # one slash only: `//api` is not /api
-
-
 def area(path: str) -> Area | None:
-    """The admin area serving `path`, or None when it belongs to the data plane."""
-    first, *rest = segments(path, 2)
-    found = _BY_SEGMENT.get(first)
-    if found is Area.DASHBOARD and rest and rest[0] in _DASHBOARD_PUBLIC:
-        return Area.DASHBOARD_PUBLIC
+    """The admin area serving `path`, or None when it belongs to the data plane. Every request asks
+    this, so it slices instead of splitting: one slash only, `//api` is not /api."""
+    end = path.find("/", 1)
+    found = _BY_SEGMENT.get(path[1:end] if end > 0 else path[1:])
+    if found is Area.DASHBOARD and end > 0:
+        after = path.find("/", end + 1)
+        if (path[end + 1 : after] if after > 0 else path[end + 1 :]) in _DASHBOARD_PUBLIC:
+            return Area.DASHBOARD_PUBLIC
     return found

@@ -4,16 +4,13 @@ top-level value changed and nothing else."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import orjson
 
 from gateway.core.formats import Format
+from gateway.dataplane.request import Call
 from gateway.routing.table import Leaf
 from gateway.translate import openai_chat
-
-if TYPE_CHECKING:
-    from gateway.dataplane.request import Call
 
 _STRING = rb'"(?:[^"\\]|\\.)*"'
 _TOKENS = re.compile(_STRING + rb"|[{}\[\]]")
