@@ -43,7 +43,9 @@ def int_list(text: str) -> list[int]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    p.add_argument("--arms", default=",".join(targets.ARMS), help="comma-separated, from: %(default)s")
+    p.add_argument(
+        "--arms", default=",".join(targets.ARMS), help="comma-separated, run in this order, from: %(default)s"
+    )
     p.add_argument("--conns", type=int_list, default=[1, 64], help="connections against the fast mock")
     p.add_argument(
         "--delayed-conns", type=int_list, default=[64], help="connections against the delayed mock"
@@ -61,7 +63,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--startup-timeout", type=float, default=30.0, help="seconds for an arm to answer")
     p.add_argument("--out", type=Path, default=HERE / "results", help="where JSON and latest.md go")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of the project: adds the arm gateway-baseline, its gateway on the same config",
+    )
     args = p.parse_args(argv)
+    if args.baseline is not None:
+        targets.ARMS["gateway-baseline"] = targets.baseline_arm(args.baseline.resolve())
     args.duration = args.duration if args.duration is not None else (3.0 if args.quick else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
     args.quiet_max_wait = (
@@ -307,10 +316,8 @@ def main(argv: list[str] | None = None) -> int:
             "body_bytes": PAYLOADS["json"].stat().st_size,
             "wrk": "-t1, closed loop, --timeout 10s, bench/wrk/post.lua",
         },
-        "arms": {
-            name: {"what": targets.ARMS[name].what, "commands": [], "failures": []}
-            for name in targets.ARMS
-            if name in args.arms
+        "arms": {  # in the order asked for, so that runs can alternate their arms
+            name: {"what": targets.ARMS[name].what, "commands": [], "failures": []} for name in args.arms
         },
         "rows": [],
         "interrupted": False,

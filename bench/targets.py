@@ -31,6 +31,7 @@ class Arm:
     what: str
     client: str | None = None  # REFPROXY_CLIENT for refproxy arms
     config: str = "gateway.yaml"  # under bench/configs, for gateway arms
+    tree: Path | None = None  # a gateway arm run from another checkout of the project (before/after)
 
 
 ARMS: dict[str, Arm] = {
@@ -56,6 +57,13 @@ ARMS: dict[str, Arm] = {
         ),
     )
 }
+
+
+def baseline_arm(tree: Path) -> Arm:
+    """The gateway as another checkout has it (e.g. a `git worktree` of the commit before a change),
+    on the same config: `--baseline PATH` compares a change with what it replaces in one run."""
+    what = f"our gateway from {tree}, bench/configs/gateway.yaml"
+    return Arm("gateway-baseline", "gateway", what, tree=tree)
 
 
 class ArmFailed(RuntimeError):
@@ -92,8 +100,10 @@ def _command(arm: Arm, port: int) -> list[str]:
             str(port),
         ]
     if arm.kind == "gateway":
+        # From another checkout: its package comes first on PYTHONPATH (see `start`).
+        program = [sys.executable, "-m", "gateway.cli"] if arm.tree is not None else [str(BIN / "gateway")]
         return [
-            str(BIN / "gateway"),
+            *program,
             "serve",
             "--config",
             str((CONFIGS / arm.config).relative_to(ROOT)),
@@ -126,6 +136,8 @@ def start(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | Non
         env |= {"REFPROXY_CLIENT": arm.client or "", "REFPROXY_UPSTREAM": upstream_url}
     else:
         env["BENCH_UPSTREAM"] = upstream_url
+        if arm.tree is not None:
+            env["PYTHONPATH"] = str(arm.tree)
     log = log_dir / f"{arm.name}-{port}.log"
     child = procs.spawn(arm.name, argv, log_path=log, cpus=cpus, env=env, cwd=ROOT)
     command = " ".join(["taskset", "-c", cpus, *argv] if cpus is not None else argv)
