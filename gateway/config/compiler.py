@@ -36,6 +36,7 @@ from gateway.routing.table import (
     ModelMap,
     Node,
     Provider,
+    ProviderSettings,
     Rate,
     Route,
     RouteRef,
@@ -277,7 +278,6 @@ class _Compiler:
                     if f in t
                 }
             )
-            options = {k: v for k, v in spec.items() if k not in ("type", "base_url", "timeouts", "headers")}
             result[name] = Provider(
                 name=name,
                 type=ptype.name,
@@ -286,7 +286,7 @@ class _Compiler:
                 timeouts=timeouts,
                 max_connections=int(spec.get("max_connections", 1000)),
                 headers=tuple((k.lower(), str(v)) for k, v in spec.get("headers", {}).items()),
-                options=MappingProxyType(options),
+                settings=_settings(ptype.settings, spec),
                 location=e.location,
             )
         return result
@@ -303,7 +303,7 @@ class _Compiler:
                 ref for f in ("secret", *CLOUD_KEY_FIELDS) for ref in e.source.env_refs.get((*e.path, f), ())
             )
             ptype = providers[provider].type if provider in providers else None
-            if ptype == "azure-openai" and providers[provider].options.get("auth") == "entra-id":
+            if ptype == "azure-openai" and providers[provider].settings.auth == "entra-id":
                 self.error(
                     e,
                     ("provider",),
@@ -597,3 +597,13 @@ def _matcher(spec: Any) -> Matcher:
             return Matcher("in", tuple(value))
         return Matcher(op, value)
     return Matcher("eq", spec)
+
+
+def _settings(names: tuple[str, ...], spec: Mapping[str, Any]) -> ProviderSettings:
+    """The settings a provider's type takes, typed (the schema has checked their shapes)."""
+    taken = {name: spec[name] for name in names if name in spec}
+    deployments = taken.pop("deployments", None) or {}
+    return ProviderSettings(
+        **{name: str(value) for name, value in taken.items()},
+        deployments=MappingProxyType({str(m): str(d) for m, d in deployments.items()}),
+    )

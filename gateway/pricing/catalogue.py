@@ -447,7 +447,7 @@ def _sendable(provider: Provider, source: PackageProvider, model: ModelInfo) -> 
         # The package's name for a model Bedrock serves by its plain id and through the cross-region
         # inference profile of the provider's geography (`us.anthropic.claude-...`).
         ident = ident.removeprefix("regional.")
-        geo = _bedrock_geography(str(provider.options.get("region", "")))
+        geo = _bedrock_geography(provider.settings.region)
         names = [ident, f"{geo}.{ident}"] if geo else [ident]
     else:
         names = [ident, *_exact_names(model.match)]
@@ -483,7 +483,7 @@ def _provider_catalogue(table: RoutingTable, name: str, prices: PriceTable) -> P
         found.clear()
     extra: list[str] = []
     if provider.type == "azure-openai":
-        extra.extend(str(m) for m in (provider.options.get("deployments") or {}))
+        extra.extend(provider.settings.deployments)
     pricing_keys: Mapping[str, Any] = table.extra.get("pricing") or {}
     for key in pricing_keys:
         owner, _, model_name = key.partition("/")

@@ -21,14 +21,12 @@ ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
 def entra_id(provider: Provider) -> bool:
-    return provider.options.get("auth") == "entra-id"
+    return provider.settings.auth == "entra-id"
 
 
 def deployment(provider: Provider, model: str) -> str:
     """`deployments[model]`, else the model name itself (deployments are often named after models)."""
-    deployments = provider.options.get("deployments") or {}
-    name = deployments.get(model)
-    return name if isinstance(name, str) and name else model
+    return provider.settings.deployments.get(model) or model
 
 
 class AzureOpenAIType(OpenAIType):
@@ -48,7 +46,7 @@ class AzureOpenAIType(OpenAIType):
 
     def prepare(self, provider: Provider, call: Call) -> Prepared:
         """The URL names the deployment and the api-version; the client's query is not kept."""
-        version = str(provider.options.get("api_version", ""))
+        version = provider.settings.api_version
         url = (
             f"{provider.base_url}/openai/deployments/{quote(deployment(provider, call.model), safe='')}"
             f"{self.paths['chat']}?api-version={quote(version, safe='')}"

@@ -52,7 +52,7 @@ class CloudCredentials:
         """Headers with the call's signature (Bedrock) or bearer token (Vertex, Azure with Entra ID)."""
         if provider.type == "bedrock":
             creds = await self._aws_credentials(provider, key)
-            region = str(provider.options.get("region", ""))
+            region = provider.settings.region
             if len(body) > BIG_BODY:  # hashing megabytes of images or PDFs would stall the event loop
                 return await asyncio.to_thread(sign_aws, creds, region, method, url, headers, body)
             return sign_aws(creds, region, method, url, headers, body)  # ~0.2 ms

@@ -49,8 +49,8 @@ def wire_format(model: str) -> Format:
 
 
 def publisher_url(provider: Provider, publisher: str) -> str:
-    project = quote(str(provider.options.get("project", "")), safe="")
-    region = quote(str(provider.options.get("region", "")), safe="")
+    project = quote(provider.settings.project, safe="")
+    region = quote(provider.settings.region, safe="")
     return f"{provider.base_url}/projects/{project}/locations/{region}/publishers/{publisher}"
 
 

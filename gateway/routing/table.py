@@ -24,6 +24,20 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """The type-specific settings config gives a provider; which of them a type takes is its
+    `ProviderType.settings` (checked against the schema), the rest stay empty."""
+
+    region: str = ""  # bedrock, vertex
+    project: str = ""  # vertex
+    api_version: str = ""  # azure-openai
+    deployments: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # azure: model -> name
+    auth: str = ""  # azure-openai: "entra-id" mints a token from the gateway's Azure identity
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     name: str
     type: str
@@ -32,7 +46,7 @@ class Provider:
     timeouts: Timeouts
     max_connections: int
     headers: tuple[tuple[str, str], ...]
-    options: Mapping[str, Any]  # type-specific settings (region, project, api_version, deployments)
+    settings: ProviderSettings
     location: Location
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from gateway.config import schema
 from gateway.core.formats import Format
 from gateway.providers.base import ProviderType
 from gateway.providers.registry import BY_FORMAT, TYPES
+from gateway.routing.table import ProviderSettings
 
 # Keys every provider may have, whatever its type.
 COMMON = {"type", "base_url", "timeouts", "max_connections", "headers"}
@@ -46,6 +48,11 @@ def test_schema_settings_are_the_types_settings(name: str) -> None:
     ptype = TYPES[name]
     allowed = set(_definition_for(name)["properties"])
     assert allowed - COMMON == set(ptype.settings), name
+
+
+@pytest.mark.parametrize("name", sorted(TYPES))
+def test_the_types_settings_are_typed_provider_settings(name: str) -> None:
+    assert set(TYPES[name].settings) <= {f.name for f in dataclasses.fields(ProviderSettings)}
 
 
 @pytest.mark.parametrize("name", sorted(TYPES))
