@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -42,8 +43,10 @@ class Gateway:
         watch: bool = True,
         access_log: AccessLog | None = None,
         default_log_store: str = DEFAULT_STORE,
+        tune_gc: bool = False,
     ) -> None:
         self.live = live
+        self.tune_gc = tune_gc  # a served process (`gateway serve`), not one embedded in tests
         self.pool = UpstreamPool()
         self.log = access_log or AccessLog(enabled=live.table.server.access_log)
         self.data = DataPlane(self.pool)
@@ -138,6 +141,8 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 self.log.start()
                 self.requests.start()
+                if self.tune_gc:
+                    tune_collector()
                 self.watcher.start()
                 self._mark_draining_on_exit_signals()
                 await send({"type": "lifespan.startup.complete"})
@@ -174,9 +179,28 @@ class Gateway:
             signal.signal(sig, handler)
 
 
-def create_app(config: str | Path, *, watch: bool = True) -> Gateway:
+def create_app(config: str | Path, *, watch: bool = True, tune_gc: bool = False) -> Gateway:
     """Compile `config` (raises ConfigError when invalid) and build the app around it."""
     from gateway.config.compiler import compile_config
 
     path = Path(config)
-    return Gateway(LiveConfig(path, compile_config(path)), watch=watch)
+    return Gateway(LiveConfig(path, compile_config(path)), watch=watch, tune_gc=tune_gc)
+
+
+# Allocations (net) between young-generation collections; CPython's default is 700.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_collector() -> None:
+    """The cyclic garbage collector, set for a server that allocates many short-lived objects per
+    request and keeps a large, long-lived heap (the routing table, price tables, libraries).
+
+    Profiles under load showed the collector costing ~10% of the CPU: every 700 net allocations (a few
+    requests) a young collection, and full collections walking the whole startup heap. Everything alive
+    once started moves to the permanent generation (`gc.freeze`: never scanned again), and young
+    collections run every 10,000 net allocations. Request objects are freed by reference counting as
+    before; only reference cycles wait longer, which bounds the extra memory to a few hundred requests'.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)

@@ -191,14 +191,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         from gateway.app import create_app
 
-        uvicorn.run(create_app(args.config, watch=not args.no_watch), **options)
+        uvicorn.run(create_app(args.config, watch=not args.no_watch, tune_gc=True), **options)
     return 0
 
 
 def app_from_env() -> object:
     from gateway.app import create_app
 
-    return create_app(os.environ[CONFIG_ENV], watch=os.environ.get(WATCH_ENV) != "0")
+    return create_app(os.environ[CONFIG_ENV], watch=os.environ.get(WATCH_ENV) != "0", tune_gc=True)
 
 
 if __name__ == "__main__":

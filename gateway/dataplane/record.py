@@ -47,7 +47,7 @@ def build(req: Request, cost_usd: Decimal | None) -> RequestRecord:
         cache_write_tokens=usage.cache_write_tokens if usage else None,
         token=req.token_name,
         key=req.key,
-        cost_usd=format_usd(cost_usd) if usage and cost_usd is not None else None,
+        cost_usd=(req.cost_text or format_usd(cost_usd)) if usage and cost_usd is not None else None,
         cache=req.cache,
         state_error=req.ticket.unavailable if req.ticket else None,
         config_version=req.table.version,

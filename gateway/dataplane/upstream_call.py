@@ -191,7 +191,13 @@ class UpstreamCalls:
 
         def cost_of(usage: Usage) -> str | None:
             price = self.prices.price(req.table, req.target) if req.target else None
-            return format_usd(cost(price, usage)) if price is not None else None
+            if price is None:
+                return None
+            # Only a whole 200 answer is priced here, and it is the client's: the request's cost, kept
+            # so that the budget and the log do not compute it again.
+            req.final_cost = value = cost(price, usage)
+            req.cost_text = format_usd(value)
+            return req.cost_text
 
         return cost_of
 

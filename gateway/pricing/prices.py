@@ -37,7 +37,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 import genai_prices
@@ -51,6 +51,9 @@ __all__ = ("PACKAGE_PROVIDERS", "Price", "PriceTable", "cost", "format_usd")
 
 MILLION = Decimal(1_000_000)
 USD_PLACES = Decimal("1e-10")  # `x-gateway-cost-usd` carries at most 10 decimals
+# Wide enough that no product or sum of realistic counts is ever rounded. Passed explicitly: entering a
+# `localcontext()` twice per request showed in profiles.
+EXACT = Context(prec=60, rounding=ROUND_HALF_EVEN)
 CACHE_SIZE = 4096
 
 # Gateway provider type -> the genai-prices provider id used when the base_url names no known provider
@@ -93,15 +96,12 @@ def cost(price: Price, usage: Usage) -> Decimal:
     cache_read = usage.cache_read_tokens or 0
     cache_write = usage.cache_write_tokens or 0
     p = price.for_prompt(input_tokens + cache_read + cache_write)
-    with localcontext() as ctx:
-        ctx.prec = 60  # wide enough that no product or sum of realistic counts is ever rounded
-        total = (
-            input_tokens * p.input
-            + output_tokens * p.output
-            + cache_read * p.cache_read
-            + cache_write * p.cache_write
-        )
-        return total / MILLION
+    mul, add = EXACT.multiply, EXACT.add
+    total = add(
+        add(mul(input_tokens, p.input), mul(output_tokens, p.output)),
+        add(mul(cache_read, p.cache_read), mul(cache_write, p.cache_write)),
+    )
+    return EXACT.divide(total, MILLION)
 
 
 def format_usd(value: Decimal) -> str:
@@ -109,9 +109,7 @@ def format_usd(value: Decimal) -> str:
 
     0.0001875 -> "0.0001875", 3 -> "3", 0.10 -> "0.1", 1e-12 -> "0".
     """
-    with localcontext() as ctx:
-        ctx.prec = 60
-        rounded = value.quantize(USD_PLACES, rounding=ROUND_HALF_EVEN)
+    rounded = value.quantize(USD_PLACES, context=EXACT)
     if rounded.is_zero():
         return "0"
     text = f"{rounded:f}"

@@ -1,15 +1,14 @@
-"""The background writer: requests hand their record to a bounded queue and go on; one thread writes
-them in batches (one transaction each), deletes what is past retention, and on a graceful stop drains
+"""The background writer: requests hand their record to a bounded queue (`Handoff`) and go on; one thread
+writes them in batches (one transaction each), deletes what is past retention, and on a graceful stop drains
 the queue before it ends. A full queue, or a database that stays down, is counted in `dropped`."""
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from typing import Any
 
+from gateway.observe.handoff import Handoff
 from gateway.observe.logstore.records import to_row
 from gateway.observe.logstore.sql import Backend
 from gateway.observe.record import RequestRecord
@@ -26,80 +25,59 @@ class LogWriter:
     def __init__(self, backend: Backend, retention: float | None, capacity: int = 100_000) -> None:
         self.backend = backend
         self.retention = retention
-        self.dropped = 0
         self.written = 0
         self.error: str | None = None  # the last write error, for /readyz
-        self._queue: queue.Queue[RequestRecord | None] = queue.Queue(capacity)
-        self._thread: threading.Thread | None = None
+        self._migrated = False
         self._swept = 0.0
-        self._idle = threading.Event()  # set while nothing is queued or being written, for flush()
-        self._idle.set()
+        self._dropped = 0  # batches the database refused
+        self._handoff: Handoff[RequestRecord] = Handoff(
+            "log-store", self._write_batch, capacity, INTERVAL, BATCH, first=self._migrate
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Records lost: the queue was full, or the database refused them twice."""
+        return self._handoff.dropped + self._dropped
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="log-store", daemon=True)
-            self._thread.start()
+        self._handoff.start()
 
     def write(self, record: RequestRecord) -> None:
-        try:
-            self._queue.put_nowait(record)
-            self._idle.clear()
-        except queue.Full:
-            self.dropped += 1
+        self._handoff.put(record)
 
     def depth(self) -> int:
-        return self._queue.qsize()
+        return self._handoff.depth()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until what is queued now has been written (or dropped)."""
-        deadline = time.monotonic() + timeout
-        while self._queue.qsize() or not self._idle.is_set():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return self._handoff.flush(timeout)
 
     def stop(self) -> None:
         """Write everything queued before this call, then end the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._handoff.stop()
         self.backend.close()
 
-    def _run(self) -> None:
-        migrated = self._attempt(self.backend.migrate)
-        while True:
-            batch: list[RequestRecord | None] = [self._queue.get()]
-            time.sleep(INTERVAL)
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            records = [r for r in batch if r is not None]
-            if records:
-                migrated = self._write([to_row(r) for r in records], migrated)
-            if migrated:
-                self._sweep()
-            if len(records) < len(batch):
-                return
-            if self._queue.empty():
-                self._idle.set()
+    def _migrate(self) -> None:
+        self._migrated = self._attempt(self.backend.migrate)
 
-    def _write(self, rows: list[tuple[Any, ...]], migrated: bool) -> bool:
-        """Insert one batch, trying once more after a pause (a restarting database); returns whether the
-        schema is in place. A batch that still fails is counted as dropped."""
+    def _write_batch(self, records: list[RequestRecord]) -> None:
+        self._write([to_row(r) for r in records])
+        if self._migrated:
+            self._sweep()
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert one batch, trying once more after a pause (a restarting database). A batch that still
+        fails is counted as dropped."""
         for attempt in range(2):
             if attempt:
                 time.sleep(RETRY_WAIT)
-            migrated = migrated or self._attempt(self.backend.migrate)
-            if migrated and self._attempt(lambda: self.backend.insert(rows)):
+            if not self._migrated:
+                self._migrate()
+            if self._migrated and self._attempt(lambda: self.backend.insert(rows)):
                 self.written += len(rows)
-                return True
-        self.dropped += len(rows)
+                return
+        self._dropped += len(rows)
         log.warning("log store %s: %d records dropped: %s", self.backend.name, len(rows), self.error)
-        return migrated
 
     def _attempt(self, action: Any) -> bool:
         try:
