@@ -115,7 +115,7 @@ PACED_SERVER = """
         listen 127.0.0.1:@@PACED_PORT@@ backlog=4096;
         location = /v1/messages { content_by_lua_block { require("mock").paced({@@GAPS@@}) } }
         location = /healthz { return 200 "ok\\n"; }
-        location / { return 404 '{"type":"error","error":{"type":"not_found_error","message":"mock: no such path"}}'; }
+        location / { return 404 '{"type":"error","error":{"type":"not_found_error"}}'; }
     }
 """
 

@@ -147,7 +147,13 @@ def _command(arm: Arm, port: int, run_dir: Path) -> list[str]:
         ]
     if arm.kind == "litellm":
         litellm = peers.LITELLM_VENV / "bin" / "litellm"
-        return [str(litellm), "--config", str(run_dir / "litellm.yaml"), "--host", "127.0.0.1"] + [
+        config = str(run_dir / "litellm.yaml")
+        return [
+            str(litellm),
+            "--config",
+            config,
+            "--host",
+            "127.0.0.1",
             "--port",
             str(port),
             "--num_workers",
