@@ -94,17 +94,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     headers = {name.decode(): value.decode() for name, value in scope["headers"] if name in FORWARD_HEADERS}
     response = await _session.post(UPSTREAM + scope["path"], data=body, headers=headers)
     content_type = response.headers.get("content-type", "application/octet-stream")
-    start = {
-        "type": "http.response.start",
-        "status": response.status,
-        "headers": [(b"content-type", content_type.encode())],
-    }
+    out_headers = [(b"content-type", content_type.encode())]
+    start = {"type": "http.response.start", "status": response.status, "headers": out_headers}
     if not content_type.startswith("text/event-stream"):
         try:
             data = await response.read()
         finally:
             response.release()
-        start["headers"].append((b"content-length", str(len(data)).encode()))
+        out_headers.append((b"content-length", str(len(data)).encode()))
         await send(start)
         await send({"type": "http.response.body", "body": data})
         return

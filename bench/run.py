@@ -173,11 +173,20 @@ def estimate_s(args: argparse.Namespace, n_arms: int) -> float:
 
 
 def run_row(
-    target: targets.Target, the_mock: mock.Mock, mode: str, conns: int, args: argparse.Namespace
+    target: targets.Target,
+    the_mock: mock.Mock,
+    mode: str,
+    conns: int,
+    args: argparse.Namespace,
+    others: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Warm-up, then the measured wrk run with CPU and RSS sampled around it."""
+    """Warm-up, then the measured wrk run with CPU and RSS sampled around it.
+
+    `others`: pids of the other arms (idle, on the same core): their CPU is reported apart.
+    """
     url = target.url + targets.PATH
-    sampler = sysstat.Sampler(target_pid=target.pid, mock_pids=sysstat.tree_pids(the_mock.pid))
+    mock_pids = sysstat.tree_pids(the_mock.pid)
+    sampler = sysstat.Sampler(target_pid=target.pid, mock_pids=mock_pids, other_pids=others or [])
     warm = None
     headers = target.request_headers
     sampler.start_rss()
@@ -195,6 +204,7 @@ def run_row(
         sampler.close()
     wrk_cpu_pct = 100.0 * result.cpu_s / window.wall_s if window.wall_s > 0 else 0.0
     known = (window.target_cpu_pct or 0.0) + window.mock_cpu_pct + window.runner_cpu_pct + wrk_cpu_pct
+    known += window.others_cpu_pct
     return {
         "status": "ok" if result.errors == 0 and result.requests > 0 else "invalid",
         "wrk": result.to_json(),
@@ -312,7 +322,13 @@ def run_upstream(
                     if why:
                         row = failed_row(name, upstream, mode, conns, why, rnd)
                     else:
-                        row = measure(started[name], the_mock, mode, conns, args, upstream, rnd)
+                        others = [
+                            pid
+                            for other, t in started.items()
+                            if other != name and t.pid is not None
+                            for pid in sysstat.tree_pids(t.pid)
+                        ]
+                        row = measure(started[name], the_mock, mode, conns, args, upstream, rnd, others)
                         row["quiet"] = asdict(quiet)
                     result["rows"].append(row)
                     progress.step(f"{name} {where}: {describe(row)}")
@@ -332,12 +348,13 @@ def measure(
     args: argparse.Namespace,
     upstream: str,
     rnd: int,
+    others: list[int],
 ) -> dict[str, Any]:
     head = {"arm": target.arm.name, "upstream": upstream, "mode": mode, "conns": conns, "round": rnd}
     try:
         if mode == "ttfb":
             return {**head, **run_ttfb(target, conns, args)}
-        return {**head, **run_row(target, the_mock, mode, conns, args)}
+        return {**head, **run_row(target, the_mock, mode, conns, args, others)}
     except (wrk.WrkError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
         return failed_row(target.arm.name, upstream, mode, conns, str(exc), rnd)
 
@@ -352,7 +369,7 @@ def smoke_check(target: targets.Target, mode: str) -> str:
 
 def describe(row: dict[str, Any]) -> str:
     if row["status"] == "failed":
-        return "FAILED " + row["failure"].splitlines()[0]
+        return "FAILED " + str(row["failure"]).splitlines()[0]
     if "ttfb" in row:
         t = row["ttfb"]
         if not t["requests"]:

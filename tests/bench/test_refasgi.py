@@ -76,8 +76,8 @@ def proxy() -> Iterator[tuple[str, Upstream]]:
             "REFPROXY_UPSTREAM": f"http://127.0.0.1:{upstream.port}",
             "PYTHONPATH": str(ROOT),
         }
-        argv = [sys.executable, "-m", "uvicorn", "bench.refasgi:app", "--loop", "uvloop", "--http", "httptools",
-                "--no-access-log", "--port", str(port)]  # fmt: skip
+        argv = [sys.executable, "-m", "uvicorn", "bench.refasgi:app", "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--port", str(port)]  # fmt: skip
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 20

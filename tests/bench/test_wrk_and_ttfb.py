@@ -31,7 +31,7 @@ def test_marker_times_follow_pieces_across_reads() -> None:
     # message_start completes at 1.5; alpha and beta both arrive in the read at 2.0.
     assert marker_times(chunks, markers) == [1.5, 2.0, 2.0]
     with pytest.raises(StreamError, match="beta"):
-        marker_times(chunks[:2] + [(2.0, b"pha")], markers)
+        marker_times([*chunks[:2], (2.0, b"pha")], markers)
 
 
 def test_markers_must_come_in_order() -> None:
