@@ -432,7 +432,7 @@ def readme_block(result: dict[str, Any]) -> str:
         f"row; median [min..max]): {machine(result)}. Full tables: `bench/results/latest.md` of that run.",
         "",
         f"| arm | JSON c=1 p50 ms | JSON c=64 RPS | SSE c=64 RPS | {delay} upstream JSON c=64 RPS | "
-        "SSE c=1 TTFB p50 ms | RSS after load MiB |",
+        "SSE c=1 TTFB p50 ms | RSS after load, max MiB |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for arm in result["arms"]:

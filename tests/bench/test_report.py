@@ -162,3 +162,15 @@ def test_readme_command_rewrites_the_file(tmp_path: Path) -> None:
     assert readme.main([str(res), "--readme", str(path)]) == 0
     assert "| goal (gateway, full default path)" in path.read_text()
     assert path.read_text().startswith("intro\n<!-- bench:start -->\nMeasured by `make bench`")
+
+
+def test_a_piece_held_for_an_upstream_gap_misses_the_goal() -> None:
+    data = sample()
+    hold = next(g for g in report.goals(data) if "no piece held" in g.what)
+    assert hold.verdict == "met"  # 6 ms p99 against gaps of at least 10 ms
+    for row in data["rows"]:
+        if row["arm"] == "gateway" and row["mode"] == "ttfb":
+            row["ttfb"]["hold_p99_ms"] = 10.5  # a piece waited for the next one
+    hold = next(g for g in report.goals(data) if "no piece held" in g.what)
+    assert hold.what.startswith("SSE c=1: no piece held for an upstream gap (hold p99 < 10 ms")
+    assert hold.verdict == "**missed**"
