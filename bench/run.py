@@ -309,6 +309,10 @@ def run_upstream(
             for name in started:
                 if name not in failed and (name, payload_mode) not in smoke:
                     why = smoke_check(started[name], payload_mode)
+                    child = started[name].child
+                    if why and child is not None:
+                        # The arm's own words: a peer's 500 says little without its log.
+                        why += f"\nlog tail:\n{child.log_tail(12)}"
                     smoke[name, payload_mode] = why
                     if why:
                         result["arms"][name]["failures"].append(
