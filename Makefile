@@ -11,7 +11,7 @@ NPM    ?= npm
 CLAUDE := node_modules/.bin/claude
 LOCK   := uv pip compile --quiet pyproject.toml --extra all --generate-hashes --python-version 3.11
 
-.PHONY: run test lint bench install install-dev lock clean
+.PHONY: run test lint bench bench-peers bench-lock install install-dev lock clean
 
 # The runtime: requirements.lock, then the package itself (editable, its dependencies are already pinned).
 $(STAMP): requirements.lock pyproject.toml
@@ -51,8 +51,22 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/mypy
 
+# The bench installs its peers itself (bench/peers.py: LiteLLM in bench/.peers/, Portkey in
+# bench/peers/node_modules/, both git-ignored); a peer that fails to install is a failed arm in the output.
 bench: $(DEV_STAMP)
+	@for tool in wrk nginx taskset; do command -v $$tool >/dev/null 2>&1 || { echo "make bench: $$tool not" \
+		"found: apt-get install -y nginx libnginx-mod-http-lua wrk util-linux" >&2; exit 1; }; done
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-peers: $(DEV_STAMP)
+	$(BIN)/python -m bench.peers
+
+# Regenerates the peers' pins: bench/peers/litellm.lock (hashes) and bench/peers/package-lock.json.
+bench-lock: $(DEV_STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	cd bench/peers && ../../$(BIN)/uv pip compile --quiet litellm.in --generate-hashes --python-version 3.11 \
+		-o litellm.lock
+	cd bench/peers && $(NPM) install --package-lock-only --no-audit --no-fund
 
 # Regenerates both lock files (needs network access to PyPI); works from a fresh clone. uv keeps the
 # versions a lock file already pins unless told otherwise (`make lock LOCK_ARGS=--upgrade`); the dev

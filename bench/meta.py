@@ -77,4 +77,5 @@ def collect(root: Path) -> dict[str, Any]:
         "nginx": nginx.removeprefix("nginx version: nginx/") or None,
         "libnginx_mod_http_lua": lua or None,
         "wrk": wrk.version(),
+        "node": _run(["node", "--version"]).removeprefix("v") or None,  # the portkey arm's runtime
     }

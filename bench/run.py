@@ -1,6 +1,6 @@
-"""`make bench`: the same load against several arms in one run; prints tables, writes JSON.
+"""`make bench`: the same load against several arms, interleaved in rounds; prints tables, writes JSON.
 
-    python -m bench.run [--quick] [--arms direct,ref-aiohttp,gateway] [--conns 1,64] ...
+    python -m bench.run [--quick] [--arms direct,ref-asgi,gateway] [--conns 1,64] [--rounds 3] ...
 
 See bench/README.md for the method and how to read the output.
 """
@@ -15,6 +15,7 @@ import resource
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -23,14 +24,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import meta, mock, procs, report, sysstat, targets, wrk
+from bench import meta, mock, peers, procs, report, stats, sysstat, targets, wrk
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PAYLOADS = {"json": HERE / "payloads" / "messages.json", "sse": HERE / "payloads" / "messages-stream.json"}
-# Rough cost of one row besides warm-up and measurement: quiet check, sampling, wrk start.
-ROW_OVERHEAD_S = 1.5
-ARM_OVERHEAD_S = 2.0
+# Rough cost of one measurement besides warm-up and measured time (sampling, wrk start), and of one
+# quiet check (once per round of a row).
+MEASURE_OVERHEAD_S = 0.4
+QUIET_CHECK_S = 1.0
 
 
 def log(msg: str) -> None:
@@ -44,24 +46,39 @@ def int_list(text: str) -> list[int]:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     p.add_argument(
-        "--arms", default=",".join(targets.ARMS), help="comma-separated, run in this order, from: %(default)s"
+        "--arms",
+        default=",".join(targets.DEFAULT_ARMS),
+        help=f"comma-separated, round 1 runs them in this order (default: %(default)s; also: "
+        f"{', '.join(a for a in targets.ARMS if a not in targets.DEFAULT_ARMS)})",
+    )
+    p.add_argument(
+        "--rounds", type=int, help="rounds per row, arm order reversed every round (default 3, --quick 2)"
     )
     p.add_argument("--conns", type=int_list, default=[1, 64], help="connections against the fast mock")
     p.add_argument(
         "--delayed-conns", type=int_list, default=[64], help="connections against the delayed mock"
     )
+    p.add_argument(
+        "--ttfb-conns", type=int_list, default=[1, 16], help="concurrent streams for SSE TTFB (paced mock)"
+    )
     p.add_argument("--modes", default="json,sse", help="json (non-streaming) and/or sse (streaming)")
-    p.add_argument("--duration", type=float, help="measured seconds per row (default 10, --quick 3)")
-    p.add_argument("--warmup", type=float, help="warm-up seconds per row (default 3, --quick 1)")
-    p.add_argument("--quick", action="store_true", help="1 s warm-up and 3 s measured per row")
+    p.add_argument("--duration", type=float, help="measured seconds per row and arm (default 4, --quick 1)")
+    p.add_argument(
+        "--warmup", type=float, help="warm-up seconds before each measurement (default 2, --quick 1)"
+    )
+    p.add_argument(
+        "--ttfb-duration", type=float, help="measured seconds per TTFB run (default 3, --quick 1.5)"
+    )
+    p.add_argument("--no-ttfb", action="store_true", help="skip the SSE TTFB / chunk-hold part")
+    p.add_argument("--quick", action="store_true", help="2 rounds, 1 s warm-up, 1 s measured: a smoke run")
     p.add_argument("--delay-ms", type=float, default=50.0, help="the delayed mock's sleep")
-    p.add_argument("--target-cpu", default="1", help="core(s) the arm under test is pinned to")
+    p.add_argument("--target-cpu", default="1", help="core(s) the arms under test are pinned to")
     p.add_argument("--load-cpu", default="0", help="core(s) for wrk, the mock and this runner")
-    p.add_argument("--quiet-pct", type=float, default=15.0, help="max busy %% of one core before a row")
+    p.add_argument("--quiet-pct", type=float, default=15.0, help="max busy %% of one core before a round")
     p.add_argument(
         "--quiet-max-wait", type=float, help="give up waiting for quiet (default 300 s, --quick 30 s)"
     )
-    p.add_argument("--startup-timeout", type=float, default=30.0, help="seconds for an arm to answer")
+    p.add_argument("--startup-timeout", type=float, default=60.0, help="seconds for all arms to answer")
     p.add_argument("--out", type=Path, default=HERE / "results", help="where JSON and latest.md go")
     p.add_argument(
         "--baseline",
@@ -71,11 +88,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.baseline is not None:
         targets.ARMS["gateway-baseline"] = targets.baseline_arm(args.baseline.resolve())
-    args.duration = args.duration if args.duration is not None else (3.0 if args.quick else 10.0)
-    args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
-    args.quiet_max_wait = (
-        args.quiet_max_wait if args.quiet_max_wait is not None else (30.0 if args.quick else 300.0)
-    )
+    quick = args.quick
+
+    def pick(value: float | None, full: float, fast: float) -> float:
+        return value if value is not None else (fast if quick else full)
+
+    args.rounds = int(pick(args.rounds, 3, 2))
+    args.duration = pick(args.duration, 4.0, 1.0)
+    args.warmup = pick(args.warmup, 2.0, 1.0)
+    args.ttfb_duration = pick(args.ttfb_duration, 3.0, 1.5)
+    args.ttfb_warmup = 0.5 if quick else 1.0
+    args.quiet_max_wait = pick(args.quiet_max_wait, 300.0, 30.0)
     args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in args.arms if a not in targets.ARMS]
     if unknown:
@@ -83,6 +106,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(m not in PAYLOADS for m in args.modes):
         p.error("--modes takes json and/or sse")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     return args
 
 
@@ -125,47 +150,100 @@ def prepare_process(load_cpu: str) -> None:
     signal.signal(signal.SIGHUP, on_signal)
 
 
-def plan(args: argparse.Namespace) -> list[tuple[str, str, int]]:
-    """(upstream, mode, conns) for one arm, in run order."""
-    rows = []
+def plan(args: argparse.Namespace) -> dict[str, list[tuple[str, int]]]:
+    """upstream -> its rows (mode, conns), in run order. `paced` rows are the SSE TTFB runs."""
+    rows: dict[str, list[tuple[str, int]]] = {}
     for upstream, conns_list in (("fast", args.conns), ("delayed", args.delayed_conns)):
-        for mode in args.modes:
-            rows += [(upstream, mode, c) for c in conns_list]
-    return rows
+        rows[upstream] = [(mode, c) for mode in args.modes for c in conns_list]
+    if not args.no_ttfb and "sse" in args.modes:
+        rows["paced"] = [("ttfb", c) for c in args.ttfb_conns]
+    return {k: v for k, v in rows.items() if v}
+
+
+def estimate_s(args: argparse.Namespace, n_arms: int) -> float:
+    total = 0.0
+    for upstream, rows in plan(args).items():
+        per = (
+            (args.ttfb_warmup + args.ttfb_duration + 0.6)
+            if upstream == "paced"
+            else (args.warmup + args.duration + MEASURE_OVERHEAD_S)
+        )
+        total += len(rows) * args.rounds * (QUIET_CHECK_S + n_arms * per)
+    return total + 3 * 20.0  # arm start-ups per upstream
 
 
 def run_row(
-    target: targets.Target, the_mock: mock.Mock, mode: str, conns: int, args: argparse.Namespace
+    target: targets.Target,
+    the_mock: mock.Mock,
+    mode: str,
+    conns: int,
+    args: argparse.Namespace,
+    others: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Quiet check, warm-up, then the measured wrk run with CPU and RSS sampled around it."""
-    quiet = sysstat.wait_quiet(args.quiet_pct, args.quiet_max_wait)
+    """Warm-up, then the measured wrk run with CPU and RSS sampled around it.
+
+    `others`: pids of the other arms (idle, on the same core): their CPU is reported apart.
+    """
     url = target.url + targets.PATH
-    sampler = sysstat.Sampler(target_pid=target.pid, mock_pids=sysstat.tree_pids(the_mock.pid))
+    mock_pids = sysstat.tree_pids(the_mock.pid)
+    sampler = sysstat.Sampler(target_pid=target.pid, mock_pids=mock_pids, other_pids=others or [])
     warm = None
+    headers = target.request_headers
     sampler.start_rss()
     try:
         if args.warmup > 0:
-            warm, _ = wrk.run(url, PAYLOADS[mode], conns=conns, duration_s=args.warmup, cpus=args.load_cpu)
+            warm, _ = wrk.run(
+                url, PAYLOADS[mode], conns=conns, duration_s=args.warmup, cpus=args.load_cpu, headers=headers
+            )
         sampler.start_cpu()
         result, stdout = wrk.run(
-            url, PAYLOADS[mode], conns=conns, duration_s=args.duration, cpus=args.load_cpu
+            url, PAYLOADS[mode], conns=conns, duration_s=args.duration, cpus=args.load_cpu, headers=headers
         )
         window = sampler.stop()
     finally:
         sampler.close()
     wrk_cpu_pct = 100.0 * result.cpu_s / window.wall_s if window.wall_s > 0 else 0.0
     known = (window.target_cpu_pct or 0.0) + window.mock_cpu_pct + window.runner_cpu_pct + wrk_cpu_pct
+    known += window.others_cpu_pct
     return {
         "status": "ok" if result.errors == 0 and result.requests > 0 else "invalid",
         "wrk": result.to_json(),
         "wrk_stdout": stdout,
         "warmup": warm.to_json() if warm is not None else None,
         "window": asdict(window),
+        "rss_after_mib": rss_mib(target),
         "wrk_cpu_pct": wrk_cpu_pct,
         # Whatever else ran on the machine during the row (other VMs' work is not visible here).
         "foreign_cpu_pct": max(0.0, window.machine_busy_pct - known),
-        "quiet": asdict(quiet),
     }
+
+
+def rss_mib(target: targets.Target) -> float | None:
+    """Resident set of the arm's process tree right after a load."""
+    if target.pid is None:
+        return None
+    return sysstat.tree_rss_kib(sysstat.tree_pids(target.pid)) / 1024
+
+
+def run_ttfb(target: targets.Target, conns: int, args: argparse.Namespace) -> dict[str, Any]:
+    """bench/ttfb.py against the arm on the paced mock, pinned to the load core."""
+    argv = [
+        "taskset", "-c", args.load_cpu, sys.executable, "-m", "bench.ttfb",
+        "--url", target.url + targets.PATH, "--body", str(PAYLOADS["sse"]),
+        "--conns", str(conns), "--duration", f"{args.ttfb_duration:g}", "--warmup", f"{args.ttfb_warmup:g}",
+    ]  # fmt: skip
+    for name, value in target.request_headers.items():
+        argv += ["--header", f"{name}: {value}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    timeout = args.ttfb_duration + args.ttfb_warmup + 60
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, check=False, cwd=ROOT, env=env, timeout=timeout
+    )
+    if proc.returncode != 0:
+        raise wrk.WrkError(f"bench.ttfb exited {proc.returncode}: {proc.stderr.strip()[-1500:]}")
+    data: dict[str, Any] = json.loads(proc.stdout)
+    ok = data["errors"] == 0 and data["requests"] > 0
+    return {"status": "ok" if ok else "invalid", "ttfb": data, "rss_after_mib": rss_mib(target)}
 
 
 @dataclass
@@ -178,79 +256,111 @@ class Progress:
         log(f"[{self.done}/{self.total}] {text}")
 
 
-def failed_row(arm: str, upstream: str, mode: str, conns: int, reason: str) -> dict[str, Any]:
+def failed_row(arm: str, upstream: str, mode: str, conns: int, reason: str, rnd: int = 0) -> dict[str, Any]:
     return {
         "arm": arm,
         "upstream": upstream,
         "mode": mode,
         "conns": conns,
+        "round": rnd,
         "status": "failed",
         "failure": reason,
     }
 
 
-def run_arm(
-    arm: targets.Arm,
-    the_mock: mock.Mock,
-    args: argparse.Namespace,
-    result: dict[str, Any],
-    progress: Progress,
-) -> None:
-    # One target process per upstream: like a real deployment, its config names one upstream.
-    for upstream in ("fast", "delayed"):
-        rows = [(m, c) for (u, m, c) in plan(args) if u == upstream]
-        if rows:
-            run_upstream(arm, upstream, rows, the_mock, args, result, progress)
-
-
 def run_upstream(
-    arm: targets.Arm,
     upstream: str,
     rows: list[tuple[str, int]],
+    arms: list[str],
     the_mock: mock.Mock,
     args: argparse.Namespace,
     result: dict[str, Any],
     progress: Progress,
 ) -> None:
-    failures: list[dict[str, str]] = result["arms"][arm.name]["failures"]
-    pending = list(rows)
-    target: targets.Target | None = None
+    """Start every arm against this upstream at once, then each row: rounds of every arm in turn."""
+    logs = Path(result["work_dir"]) / "logs"
+    failed: dict[str, str] = {}  # arm -> why it cannot run here
+    started: dict[str, targets.Target] = {}
+
+    def fail(name: str, where: str, reason: str) -> None:
+        failed[name] = reason
+        result["arms"][name]["failures"].append({"where": where, "reason": reason})
+        log(f"{name} ({where}) FAILED: {reason.splitlines()[0]}")
+
     try:
-        cpus = None if arm.kind == "direct" else args.target_cpu
-        logs = Path(result["work_dir"]) / "logs"
-        target = targets.start(arm, the_mock.url(upstream), free_port(), logs, cpus, args.startup_timeout)
-        result["arms"][arm.name]["commands"].append(target.command)
-        smoke: dict[str, str] = {}  # mode -> "" if the arm answered correctly, else why not
-        while pending:
-            mode, conns = pending.pop(0)
-            where = f"{upstream} {mode} c={conns}"
-            if mode not in smoke:
-                smoke[mode] = smoke_check(target, mode)
-                if smoke[mode]:
-                    failures.append({"where": f"{upstream} {mode}", "reason": smoke[mode]})
-            if smoke[mode]:
-                row = failed_row(arm.name, upstream, mode, conns, smoke[mode])
-            else:
-                try:
-                    measured = run_row(target, the_mock, mode, conns, args)
-                    row = {"arm": arm.name, "upstream": upstream, "mode": mode, "conns": conns, **measured}
-                except wrk.WrkError as exc:
-                    row = failed_row(arm.name, upstream, mode, conns, str(exc))
-                    failures.append({"where": where, "reason": str(exc)})
-            result["rows"].append(row)
-            progress.step(f"{arm.name} {where}: {describe(row)}")
-            if target.child is not None and not target.child.alive():
-                raise targets.ArmFailed(f"died during {where}\n{target.child.log_tail()}")
-    except targets.ArmFailed as exc:
-        # Report and go on with the next arm: one broken arm must not cost the others' numbers.
-        failures.append({"where": f"{upstream} mock", "reason": str(exc)})
-        log(f"{arm.name} ({upstream} mock) FAILED: {exc}")
-        for mode, conns in pending:
-            result["rows"].append(failed_row(arm.name, upstream, mode, conns, str(exc)))
-            progress.step(f"{arm.name} {upstream} {mode} c={conns}: FAILED")
+        pending: dict[str, targets.Pending | targets.Target] = {}
+        for name in arms:
+            if result["arms"][name].get("install_failure"):
+                failed[name] = result["arms"][name]["install_failure"]
+                continue
+            arm = targets.ARMS[name]
+            cpus = None if arm.kind == "direct" else args.target_cpu
+            pending[name] = targets.launch(arm, the_mock.url(upstream), free_port(), logs, cpus)
+        deadline = time.monotonic() + args.startup_timeout
+        for name, waiting in pending.items():
+            try:
+                started[name] = targets.wait_ready(waiting, deadline)
+                result["arms"][name]["commands"].append(started[name].command)
+            except targets.ArmFailed as exc:
+                fail(name, f"{upstream} mock", str(exc))
+        smoke: dict[tuple[str, str], str] = {}  # (arm, mode) -> "" if it answered correctly, else why
+        for mode, conns in rows:
+            payload_mode = "sse" if mode == "ttfb" else mode
+            for name in started:
+                if name not in failed and (name, payload_mode) not in smoke:
+                    why = smoke_check(started[name], payload_mode)
+                    child = started[name].child
+                    if why and child is not None:
+                        # The arm's own words: a peer's 500 says little without its log.
+                        why += f"\nlog tail:\n{child.log_tail(12)}"
+                    smoke[name, payload_mode] = why
+                    if why:
+                        result["arms"][name]["failures"].append(
+                            {"where": f"{upstream} {mode}", "reason": why}
+                        )
+            for rnd in range(args.rounds):
+                quiet = sysstat.wait_quiet(args.quiet_pct, args.quiet_max_wait)
+                for name in stats.round_order(arms, rnd):
+                    where = f"{upstream} {mode} c={conns} round {rnd + 1}"
+                    why = failed.get(name) or smoke.get((name, payload_mode), "")
+                    if why:
+                        row = failed_row(name, upstream, mode, conns, why, rnd)
+                    else:
+                        others = [
+                            pid
+                            for other, t in started.items()
+                            if other != name and t.pid is not None
+                            for pid in sysstat.tree_pids(t.pid)
+                        ]
+                        row = measure(started[name], the_mock, mode, conns, args, upstream, rnd, others)
+                        row["quiet"] = asdict(quiet)
+                    result["rows"].append(row)
+                    progress.step(f"{name} {where}: {describe(row)}")
+                    child = started[name].child if name in started else None
+                    if name not in failed and child is not None and not child.alive():
+                        fail(name, where, f"died during {where}\n{child.log_tail()}")
     finally:
-        if target is not None:
+        for target in started.values():
             targets.stop(target)
+
+
+def measure(
+    target: targets.Target,
+    the_mock: mock.Mock,
+    mode: str,
+    conns: int,
+    args: argparse.Namespace,
+    upstream: str,
+    rnd: int,
+    others: list[int],
+) -> dict[str, Any]:
+    head = {"arm": target.arm.name, "upstream": upstream, "mode": mode, "conns": conns, "round": rnd}
+    try:
+        if mode == "ttfb":
+            return {**head, **run_ttfb(target, conns, args)}
+        return {**head, **run_row(target, the_mock, mode, conns, args, others)}
+    except (wrk.WrkError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+        return failed_row(target.arm.name, upstream, mode, conns, str(exc), rnd)
 
 
 def smoke_check(target: targets.Target, mode: str) -> str:
@@ -263,7 +373,16 @@ def smoke_check(target: targets.Target, mode: str) -> str:
 
 def describe(row: dict[str, Any]) -> str:
     if row["status"] == "failed":
-        return "FAILED " + row["failure"].splitlines()[0]
+        return "FAILED " + str(row["failure"]).splitlines()[0]
+    if "ttfb" in row:
+        t = row["ttfb"]
+        if not t["requests"]:
+            return f"⚠ {t['errors']} ERRORS: INVALID"
+        text = (
+            f"{t['requests']} streams, TTFB p50 {t['ttfb_p50_ms']:.2f} ms, p99 {t['ttfb_p99_ms']:.2f} ms, "
+            f"hold p99 {t['hold_p99_ms']:.2f} ms"
+        )
+        return text + (f"  ⚠ {t['errors']} ERRORS: INVALID" if t["errors"] else "")
     w = row["wrk"]
     text = f"{w['rps']:,.0f} rps, p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms"
     cpu = row["window"]["target_cpu_pct"]
@@ -288,6 +407,22 @@ def write_outputs(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path, st
     return json_path, md_path, text
 
 
+def install_peers(result: dict[str, Any]) -> None:
+    """Install (or check) every peer arm asked for; a failure is kept and fails that arm's rows."""
+    for name, info in result["arms"].items():
+        kind = targets.ARMS[name].kind
+        if kind not in targets.PEER_KINDS:
+            continue
+        log(f"bench: installing/checking peer {name} ...")
+        version, why = peers.ensure(kind)
+        info["version"] = version
+        if version is None:
+            info["install_failure"] = why
+            info["failures"].append({"where": "install", "reason": why})
+            log(f"bench: {name}: {why.splitlines()[0]}")
+        result["meta"].setdefault("peers", {})[name] = version
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     check_tools()
@@ -303,11 +438,16 @@ def main(argv: list[str] | None = None) -> int:
         "meta": meta.collect(ROOT),
         "settings": {
             "arms": args.arms,
+            "rounds": args.rounds,
             "conns": args.conns,
             "delayed_conns": args.delayed_conns,
+            "ttfb_conns": [] if args.no_ttfb else args.ttfb_conns,
             "modes": args.modes,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "ttfb_duration_s": args.ttfb_duration,
+            "ttfb_warmup_s": args.ttfb_warmup,
+            "paced_gaps_ms": list(mock.PACED_GAPS_MS),
             "delay_ms": args.delay_ms,
             "target_cpu": args.target_cpu,
             "load_cpu": args.load_cpu,
@@ -316,25 +456,33 @@ def main(argv: list[str] | None = None) -> int:
             "body_bytes": PAYLOADS["json"].stat().st_size,
             "wrk": "-t1, closed loop, --timeout 10s, bench/wrk/post.lua",
         },
-        "arms": {  # in the order asked for, so that runs can alternate their arms
+        "arms": {  # in the order asked for: round 1's order
             name: {"what": targets.ARMS[name].what, "commands": [], "failures": []} for name in args.arms
         },
         "rows": [],
         "interrupted": False,
     }
-    per_arm = len(plan(args))
-    total = per_arm * len(args.arms)
-    estimate = total * (args.warmup + args.duration + ROW_OVERHEAD_S) + len(args.arms) * 2 * ARM_OVERHEAD_S
-    log(f"bench: {total} rows over {len(args.arms)} arms, about {estimate / 60:.1f} min if quiet")
+    work = plan(args)
+    total = sum(len(rows) for rows in work.values()) * args.rounds * len(args.arms)
+    log(
+        f"bench: {total} measurements ({len(args.arms)} arms, {args.rounds} rounds), "
+        f"about {estimate_s(args, len(args.arms)) / 60:.0f} min if quiet"
+    )
     progress = Progress(total)
     the_mock: mock.Mock | None = None
     t0 = time.monotonic()
     try:
+        install_peers(result)
         the_mock = mock.start(
-            tmp / "nginx", free_port(), free_port(), args.delay_ms / 1000, cpus=args.load_cpu
+            tmp / "nginx",
+            free_port(),
+            free_port(),
+            args.delay_ms / 1000,
+            cpus=args.load_cpu,
+            paced_port=free_port(),
         )
-        for name in result["arms"]:
-            run_arm(targets.ARMS[name], the_mock, args, result, progress)
+        for upstream, rows in work.items():
+            run_upstream(upstream, rows, args.arms, the_mock, args, result, progress)
     except mock.MockError as exc:
         log(f"bench: the mock upstream did not start: {exc}")
         return 2
@@ -351,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"bench: {result['elapsed_s']:.0f} s; wrote {shown(json_path)} and {shown(md_path)}")
     bad = [r for r in result["rows"] if r["status"] != "ok"]
     if bad:
-        log(f"bench: {len(bad)} row(s) failed or invalid (see the tables)")
+        log(f"bench: {len(bad)} measurement(s) failed or invalid (see the tables)")
     return 1 if bad or result["interrupted"] else 0
 
 

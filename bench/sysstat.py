@@ -129,6 +129,7 @@ class Window:
     core_busy_pct: dict[str, float]
     machine_busy_pct: float
     peak_rss_mib: float | None
+    others_cpu_pct: float = 0.0  # `other_pids`: e.g. the idle arms sharing the target's core
 
 
 @dataclass
@@ -142,12 +143,14 @@ class Sampler:
     target_pid: int | None
     mock_pids: list[int]
     interval: float = 0.25
+    other_pids: list[int] = field(default_factory=list)
     _peak_kib: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _t0: float = 0.0
     _target0: int = 0
     _mock0: int = 0
+    _others0: int = 0
     _self0: float = 0.0
     _cores0: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -169,6 +172,7 @@ class Sampler:
         self._t0 = time.monotonic()
         self._target0 = tree_ticks(tree_pids(self.target_pid)) if self.target_pid is not None else 0
         self._mock0 = tree_ticks(self.mock_pids)
+        self._others0 = tree_ticks(self.other_pids)
         self._self0 = self_ticks()
         self._cores0 = core_ticks()
 
@@ -184,6 +188,7 @@ class Sampler:
         wall = time.monotonic() - self._t0
         target = tree_ticks(tree_pids(self.target_pid)) if self.target_pid is not None else 0
         mock = tree_ticks(self.mock_pids)
+        others = tree_ticks(self.other_pids)
         runner = self_ticks()
         cores = core_ticks()
         self.close()
@@ -204,4 +209,5 @@ class Sampler:
             core_busy_pct=core_busy,
             machine_busy_pct=pct(cores["cpu"][0] - self._cores0["cpu"][0]),
             peak_rss_mib=self._peak_kib / 1024 if self.target_pid is not None else None,
+            others_cpu_pct=pct(others - self._others0),
         )

@@ -4,30 +4,35 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procs
+from bench import peers, procs
 from bench.mock import port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CONFIGS = ROOT / "bench" / "configs"
 PATH = "/v1/messages"
-# What wrk sends (bench/wrk/post.lua); the smoke check sends the same.
+# The key every arm's load sends: the gateway's token (auth: tokens), LiteLLM's master key; the mock,
+# the nginx arm, the reference proxies and Portkey forward it to the mock, which takes any key.
+BENCH_TOKEN = "sk-bench-token"
+# What wrk sends (bench/wrk/post.lua), plus a Target's own `headers`; the smoke check sends the same.
 REQUEST_HEADERS = {
     "content-type": "application/json",
     "anthropic-version": "2023-06-01",
-    "x-api-key": "bench",
+    "x-api-key": BENCH_TOKEN,
 }
 
 
 @dataclass(frozen=True)
 class Arm:
     name: str
-    kind: str  # "direct" | "refproxy" | "gateway"
+    kind: str  # "direct" | "nginx" | "refproxy" | "refasgi" | "gateway" | "litellm" | "portkey"
     what: str
     client: str | None = None  # REFPROXY_CLIENT for refproxy arms
     config: str = "gateway.yaml"  # under bench/configs, for gateway arms
@@ -38,6 +43,11 @@ ARMS: dict[str, Arm] = {
     arm.name: arm
     for arm in (
         Arm("direct", "direct", "wrk straight to the mock (floor)"),
+        Arm(
+            "nginx",
+            "nginx",
+            "nginx proxy_pass to the mock, keep-alive upstream pool, 1 worker (floor of a hop)",
+        ),
         Arm("ref-httpx", "refproxy", "bench/refproxy.py, httpx.AsyncClient (limits 1000)", "httpx"),
         Arm(
             "ref-httpx-aiohttp",
@@ -46,6 +56,7 @@ ARMS: dict[str, Arm] = {
             "httpx-aiohttp",
         ),
         Arm("ref-aiohttp", "refproxy", "bench/refproxy.py, aiohttp.ClientSession (limit 1000)", "aiohttp"),
+        Arm("ref-asgi", "refasgi", "bench/refasgi.py: raw ASGI (no Starlette) + aiohttp.ClientSession"),
         Arm("gateway", "gateway", "our gateway, bench/configs/gateway.yaml", None),
         Arm(
             "gateway-metered",
@@ -55,8 +66,14 @@ ARMS: dict[str, Arm] = {
             None,
             "gateway-metered.yaml",
         ),
+        Arm("litellm", "litellm", f"LiteLLM proxy {peers.LITELLM_VERSION}, 1 worker, no DB, master key"),
+        Arm("portkey", "portkey", "Portkey's gateway (@portkey-ai/gateway from npm), Node.js"),
     )
 }
+# `make bench` runs these; the others can be named with --arms.
+DEFAULT_ARMS = [name for name in ARMS if name != "ref-httpx"]
+# Arms installed from a registry before the run (bench/peers.py); a failed install fails the arm.
+PEER_KINDS = {"litellm", "portkey"}
 
 
 def baseline_arm(tree: Path) -> Arm:
@@ -76,19 +93,80 @@ class Target:
     url: str  # base URL wrk loads
     child: procs.Child | None  # None for `direct`
     command: str
+    headers: dict[str, str] = field(default_factory=dict)  # sent on top of REQUEST_HEADERS
+
+    @property
+    def request_headers(self) -> dict[str, str]:
+        return {**REQUEST_HEADERS, **self.headers}
 
     @property
     def pid(self) -> int | None:
         return self.child.pid if self.child is not None else None
 
 
-def _command(arm: Arm, port: int) -> list[str]:
-    if arm.kind == "refproxy":
+def _port_of(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
+def nginx_config(prefix: Path, port: int, upstream_url: str) -> str:
+    text = (CONFIGS / "nginx-proxy.conf.in").read_text()
+    values = {"PREFIX": str(prefix), "PORT": str(port), "UPSTREAM_PORT": str(_port_of(upstream_url))}
+    for key, value in values.items():
+        text = text.replace(f"@@{key}@@", value)
+    return text
+
+
+def litellm_config(upstream_url: str) -> str:
+    """One model, the payload's alias, on the mock with a stored key; no DB; the master key checked."""
+    return (
+        "model_list:\n"
+        "  - model_name: bench-model\n"
+        "    litellm_params:\n"
+        "      model: anthropic/claude-sonnet-4-5\n"
+        f"      api_base: {upstream_url}\n"
+        "      api_key: bench-key\n"
+        "general_settings:\n"
+        f"  master_key: {BENCH_TOKEN}\n"
+    )
+
+
+def _command(arm: Arm, port: int, run_dir: Path) -> list[str]:
+    if arm.kind == "nginx":
+        nginx = shutil.which("nginx") or "nginx"
+        conf = run_dir / "nginx.conf"
+        return [
+            nginx,
+            "-p",
+            str(run_dir),
+            "-c",
+            str(conf),
+            "-e",
+            str(run_dir / "error.log"),
+            "-g",
+            "daemon off;",
+        ]
+    if arm.kind == "litellm":
+        litellm = peers.LITELLM_VENV / "bin" / "litellm"
+        config = str(run_dir / "litellm.yaml")
+        return [
+            str(litellm),
+            "--config",
+            config,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ]
+    if arm.kind == "portkey":
+        return ["node", str(peers.PORTKEY_SERVER), f"--port={port}", "--headless"]
+    if arm.kind in ("refproxy", "refasgi"):
         return [
             sys.executable,
             "-m",
             "uvicorn",
-            "bench.refproxy:app",
+            "bench.refproxy:app" if arm.kind == "refproxy" else "bench.refasgi:app",
             "--loop",
             "uvloop",
             "--http",
@@ -100,10 +178,12 @@ def _command(arm: Arm, port: int) -> list[str]:
             str(port),
         ]
     if arm.kind == "gateway":
-        # From another checkout: its package comes first on PYTHONPATH (see `start`).
-        program = [sys.executable, "-m", "gateway.cli"] if arm.tree is not None else [str(BIN / "gateway")]
+        # Always `-m gateway.cli` with the tree first on PYTHONPATH (see `launch`): the gateway of this
+        # checkout (or of --baseline), not whatever the venv has installed.
         return [
-            *program,
+            sys.executable,
+            "-m",
+            "gateway.cli",
             "serve",
             "--config",
             str((CONFIGS / arm.config).relative_to(ROOT)),
@@ -115,10 +195,10 @@ def _command(arm: Arm, port: int) -> list[str]:
     raise ValueError(arm.kind)
 
 
-def _healthz(port: int) -> bool:
+def _healthz_path(port: int, path: str) -> bool:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
     try:
-        conn.request("GET", "/healthz")
+        conn.request("GET", path)
         return conn.getresponse().status == 200
     except OSError:
         return False
@@ -126,33 +206,83 @@ def _healthz(port: int) -> bool:
         conn.close()
 
 
-def start(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | None, timeout: float) -> Target:
-    """Start the arm against `upstream_url` and wait until it answers; raise ArmFailed if not."""
+def arm_headers(arm: Arm, upstream_url: str) -> dict[str, str]:
+    """Headers an arm needs on every request besides REQUEST_HEADERS (wrk and the smoke check send them)."""
+    if arm.kind == "portkey":
+        # Portkey routes by headers: the provider, and the mock as its base URL (Anthropic's ends in /v1).
+        return {"x-portkey-provider": "anthropic", "x-portkey-custom-host": upstream_url.rstrip("/") + "/v1"}
+    return {}
+
+
+@dataclass
+class Pending:
+    """An arm spawned but not yet known to answer: `launch` then `wait_ready`, so arms start together."""
+
+    arm: Arm
+    port: int
+    child: procs.Child
+    command: str
+    headers: dict[str, str]
+    ready: Callable[[], bool]
+    log: Path
+
+
+def launch(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | None) -> Pending | Target:
+    """Spawn the arm against `upstream_url` (a Target at once for `direct`, which has no process)."""
     if arm.kind == "direct":
         return Target(arm=arm, url=upstream_url, child=None, command="-")
-    argv = _command(arm, port)
+    run_dir = log_dir / f"{arm.name}-{port}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if arm.kind == "nginx":
+        (run_dir / "nginx.conf").write_text(nginx_config(run_dir, port, upstream_url))
+    if arm.kind == "litellm":
+        (run_dir / "litellm.yaml").write_text(litellm_config(upstream_url))
+    argv = _command(arm, port, run_dir)
     env = dict(os.environ)
-    if arm.kind == "refproxy":
+    if arm.kind in ("refproxy", "refasgi"):
         env |= {"REFPROXY_CLIENT": arm.client or "", "REFPROXY_UPSTREAM": upstream_url}
-    else:
+    elif arm.kind == "gateway":
         env["BENCH_UPSTREAM"] = upstream_url
-        if arm.tree is not None:
-            env["PYTHONPATH"] = str(arm.tree)
+        env["BENCH_DB"] = str(run_dir / "gateway.db")
+        # The worktree's gateway first, or another checkout's for gateway-baseline.
+        env["PYTHONPATH"] = str(arm.tree or ROOT)
+    elif arm.kind == "litellm":
+        # No fetch of the model price map at start (the bench has no network), no telemetry.
+        env |= {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
     log = log_dir / f"{arm.name}-{port}.log"
     child = procs.spawn(arm.name, argv, log_path=log, cpus=cpus, env=env, cwd=ROOT)
     command = " ".join(["taskset", "-c", cpus, *argv] if cpus is not None else argv)
-    # The gateway has a real readiness endpoint; the reference proxy only has its port.
-    ready = (lambda: _healthz(port)) if arm.kind == "gateway" else (lambda: port_open(port))
-    deadline = time.monotonic() + timeout
-    while not ready():
+    # Readiness: the gateway's /healthz, LiteLLM's liveness probe, a TCP connect for the others.
+    ready: Callable[[], bool]
+    if arm.kind == "gateway":
+        ready = lambda: _healthz_path(port, "/healthz")  # noqa: E731
+    elif arm.kind == "litellm":
+        ready = lambda: _healthz_path(port, "/health/liveliness")  # noqa: E731
+    else:
+        ready = lambda: port_open(port)  # noqa: E731
+    return Pending(arm, port, child, command, arm_headers(arm, upstream_url), ready, log)
+
+
+def wait_ready(pending: Pending | Target, deadline: float) -> Target:
+    """Poll until the arm answers (monotonic `deadline`); raise ArmFailed if it exits or times out."""
+    if isinstance(pending, Target):
+        return pending
+    child, log = pending.child, pending.log
+    while not pending.ready():
         code = child.proc.poll()
         if code is not None:
             raise ArmFailed(f"exited with code {code} before answering (log: {log})\n{child.log_tail()}")
         if time.monotonic() > deadline:
             procs.stop(child)
-            raise ArmFailed(f"not ready after {timeout:.0f} s (log: {log})\n{child.log_tail()}")
+            raise ArmFailed(f"not ready in time (log: {log})\n{child.log_tail()}")
         time.sleep(0.1)
-    return Target(arm=arm, url=f"http://127.0.0.1:{port}", child=child, command=command)
+    url = f"http://127.0.0.1:{pending.port}"
+    return Target(arm=pending.arm, url=url, child=child, command=pending.command, headers=pending.headers)
+
+
+def start(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | None, timeout: float) -> Target:
+    """Start the arm against `upstream_url` and wait until it answers; raise ArmFailed if not."""
+    return wait_ready(launch(arm, upstream_url, port, log_dir, cpus), time.monotonic() + timeout)
 
 
 def stop(target: Target) -> None:
@@ -165,7 +295,7 @@ def smoke(target: Target, body: bytes, stream: bool) -> None:
     host, port = target.url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=10.0)
     try:
-        conn.request("POST", PATH, body=body, headers=REQUEST_HEADERS)
+        conn.request("POST", PATH, body=body, headers=target.request_headers)
         response = conn.getresponse()
         data = response.read()
         content_type = response.getheader("content-type", "")

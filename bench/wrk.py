@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,14 @@ def version() -> str:
     return first.split(" Copyright")[0].removeprefix("wrk ").strip() or "unknown"
 
 
+def script_args(body_file: Path, headers: Mapping[str, str]) -> list[str]:
+    """post.lua's arguments: the body file, then one `name: value` per request header."""
+    for name, value in headers.items():
+        if ":" in name or "\n" in name + value or "\r" in name + value or not name.strip():
+            raise ValueError(f"header {name!r} cannot be passed to post.lua")
+    return [str(body_file), *(f"{name}: {value}" for name, value in headers.items())]
+
+
 def run(
     url: str,
     body_file: Path,
@@ -136,8 +145,16 @@ def run(
     duration_s: float,
     cpus: str | None,
     timeout_s: float = 10.0,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[WrkResult, str]:
-    """One closed-loop wrk run with one thread (the load core is shared with the mock)."""
+    """One closed-loop wrk run with one thread (the load core is shared with the mock).
+
+    `headers`: every request header to send (default: targets.REQUEST_HEADERS, what every arm takes).
+    """
+    if headers is None:
+        from bench.targets import REQUEST_HEADERS
+
+        headers = REQUEST_HEADERS
     argv = [
         "wrk",
         "-t1",
@@ -149,7 +166,7 @@ def run(
         str(SCRIPT),
         url,
         "--",
-        str(body_file),
+        *script_args(body_file, headers),
     ]
     if cpus is not None:
         argv = ["taskset", "-c", cpus, *argv]

@@ -110,4 +110,43 @@ function M.serve(dialect, delay)
   end
 end
 
+-- The paced Anthropic stream for bench/ttfb.py: message_start and content_block_start at once, then
+-- each text delta, then the closing events, each after gaps[i] seconds, flushed one by one so that
+-- the client sees when the upstream let each piece go. JSON requests get the fast answer.
+local PACED = {}
+do
+  local sse = ANSWERS.anthropic.sse
+  local starts = {}
+  local from = 1
+  while true do
+    local at = string.find(sse, "event: ", from, true)
+    if at == nil then break end
+    starts[#starts + 1] = at
+    from = at + 1
+  end
+  -- 13 events: 2 opening, 8 deltas, 3 closing -> 10 writes.
+  local cuts = { starts[1], starts[3], starts[4], starts[5], starts[6], starts[7], starts[8], starts[9],
+    starts[10], starts[11], #sse + 1 }
+  for i = 1, #cuts - 1 do
+    PACED[i] = string.sub(sse, cuts[i], cuts[i + 1] - 1)
+  end
+end
+
+function M.paced(gaps)
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data() or ""
+  if not wants_stream(body) then
+    return M.serve("anthropic", 0)
+  end
+  ngx.header["Content-Type"] = "text/event-stream"
+  ngx.header["Cache-Control"] = "no-cache"
+  for i, piece in ipairs(PACED) do
+    if i > 1 then
+      ngx.sleep(gaps[i - 1])
+    end
+    ngx.print(piece)
+    ngx.flush(true)
+  end
+end
+
 return M

@@ -1,18 +1,25 @@
 -- wrk script for `make bench`: POST the JSON body read from the file named by the first script
--- argument (wrk ... URL -- BODY_FILE), and print one machine-readable result line at the end.
+-- argument, with the request headers given as the following arguments, one "name: value" each
+-- (wrk ... URL -- BODY_FILE 'content-type: application/json' 'x-api-key: ...'; bench/wrk.py builds
+-- them, so arms that need their own headers, such as Portkey's routing headers, get them), and print
+-- one machine-readable result line at the end.
 
 function init(args)
   local path = args[1]
   if path == nil then
-    error("usage: wrk ... -s post.lua URL -- BODY_FILE")
+    error("usage: wrk ... -s post.lua URL -- BODY_FILE ['name: value' ...]")
   end
   local file = assert(io.open(path, "rb"))
   wrk.body = file:read("*a")
   file:close()
   wrk.method = "POST"
-  wrk.headers["content-type"] = "application/json"
-  wrk.headers["anthropic-version"] = "2023-06-01"
-  wrk.headers["x-api-key"] = "bench"
+  for i = 2, #args do
+    local name, value = string.match(args[i], "^([^:]+):%s*(.*)$")
+    if name == nil then
+      error("post.lua: header argument is not 'name: value': " .. args[i])
+    end
+    wrk.headers[name] = value
+  end
 end
 
 -- Runs once in wrk's main thread after the run. The text report rounds percentiles to two

@@ -1,0 +1,62 @@
+"""Rewrite README.md's Performance figures from a `make bench` result.
+
+    python -m bench.readme [bench/results/<timestamp>.json] [--readme README.md]
+
+Replaces what lies between the markers `<!-- bench:start -->` and `<!-- bench:end -->` with
+bench.report.readme_block() of that result (default: the newest result JSON). Nothing outside the
+markers changes, so the prose around the table stays the authors'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench import report
+
+HERE = Path(__file__).resolve().parent
+START = "<!-- bench:start -->"
+END = "<!-- bench:end -->"
+
+
+class MarkerError(ValueError):
+    pass
+
+
+def replace_section(text: str, block: str) -> str:
+    """`text` with the part between START and END (exclusive) replaced by `block`."""
+    if text.count(START) != 1 or text.count(END) != 1:
+        raise MarkerError(f"README must hold exactly one {START} and one {END} line")
+    head, rest = text.split(START, 1)
+    _old, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block.strip()}\n{END}{tail}"
+
+
+def newest_result(results: Path) -> Path:
+    found = sorted(p for p in results.glob("*.json") if p.name[:8].isdigit())
+    if not found:
+        raise FileNotFoundError(f"no result JSON in {results}: run `make bench` first")
+    return found[-1]
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.readme", description=__doc__.splitlines()[0])
+    p.add_argument("result", nargs="?", type=Path, help="a result JSON (default: the newest)")
+    p.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
+    args = p.parse_args(argv)
+    path = args.result or newest_result(HERE / "results")
+    result = json.loads(path.read_text())
+    try:
+        text = replace_section(args.readme.read_text(), report.readme_block(result))
+    except MarkerError as exc:
+        print(f"{args.readme}: {exc}", file=sys.stderr)
+        return 2
+    args.readme.write_text(text)
+    print(f"{args.readme}: Performance figures from {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
