@@ -3,6 +3,7 @@ top-level value changed and nothing else."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import orjson
@@ -22,7 +23,7 @@ def replace_top_level_string(body: bytes, key: str, old: str, new: str) -> bytes
     Found by searching `"key": "..."` pairs whose decoded value is `old`; only when more than one such
     pair exists (the same key nested deeper) is nesting depth worked out to pick the top-level one(s).
     """
-    pattern = re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*(' + _STRING + rb")")
+    pattern = _pattern(key)
     spans = [m.span(1) for m in pattern.finditer(body) if _decodes_to(m.group(1), old)]
     if len(spans) > 1:
         spans = [s for s in spans if _depth_at(body, s[0]) == 1]
@@ -37,6 +38,12 @@ def replace_top_level_string(body: bytes, key: str, old: str, new: str) -> bytes
         last = end
     out += body[last:]
     return bytes(out)
+
+
+@functools.lru_cache(maxsize=16)
+def _pattern(key: str) -> re.Pattern[bytes]:
+    """`"key": "<string>"`, compiled once per key (every aliased request asks for "model")."""
+    return re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*(' + _STRING + rb")")
 
 
 def _decodes_to(raw: bytes, value: str) -> bool:
