@@ -6,7 +6,8 @@ Each arm (pinned to --target-cpu like in `make bench`) is pointed at the mock's 
 carrying "mock-hold" gets message_start and is then held open; other bodies are answered normally, so
 the same process also serves the load burst. Per arm: a warm-up of a few requests, memory, then
 --streams streams opened at once and waited for until every one has its first event, memory again,
-then the streams are closed by the client (the arm must cancel its upstream calls), memory, then a
+then the streams are closed by the client (the arm must cancel its upstream calls), memory, the same
+open-and-close once more (memory kept from the first round must be reused, not added to), then a
 wrk burst (JSON and SSE, 64 connections), memory. Goals (issue 13): <= 50 KiB per open stream, RSS
 <= 80 MiB after the load.
 """
@@ -156,6 +157,24 @@ async def hold_phase(target: targets.Target, n: int, args: argparse.Namespace) -
     out["fds_settle_s"] = round(await settle_fds(pid, out["before"]["fds"] + 10, 15.0), 2)
     await asyncio.sleep(2.0)
     out["after_close"] = reading(pid)
+
+    # The same again: memory a process keeps after the first round (Python's allocator rarely gives
+    # arenas back) must be reused by the second, not added to; growth here would be a leak.
+    again = await asyncio.gather(
+        *(open_held(host, port, payload, args.open_timeout) for _ in range(n)), return_exceptions=True
+    )
+    held_again = [r for r in again if isinstance(r, Held)]
+    out["second_opened"] = len(held_again)
+    await asyncio.sleep(2.0)
+    out["second_open"] = reading(pid)
+    for held in held_again:
+        held.writer.close()
+    for held in held_again:
+        with contextlib.suppress(OSError):
+            await held.writer.wait_closed()
+    await settle_fds(pid, out["before"]["fds"] + 10, 15.0)
+    await asyncio.sleep(2.0)
+    out["second_after_close"] = reading(pid)
     return out
 
 
@@ -207,8 +226,9 @@ def render(result: dict[str, Any]) -> str:
         f"{s['burst_s']:g} s JSON then {s['burst_s']:g} s SSE.",
         "",
         "| arm | RSS before | RSS open | KiB/stream RSS | KiB/stream PSS | KiB/stream anon | "
-        "RSS after close | RSS after load | fds before/open/after | all first events | failures |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "RSS after close | 2nd round open / closed | RSS after load | fds before/open/after | "
+        "all first events | failures |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|",
     ]
 
     def mib(r: dict[str, Any]) -> str:
@@ -219,12 +239,13 @@ def render(result: dict[str, Any]) -> str:
 
     for name, arm in result["arms"].items():
         if "error" in arm:
-            lines.append(f"| {name} | FAILED: {arm['error'].splitlines()[0]} |" + " |" * 9)
+            lines.append(f"| {name} | FAILED: {arm['error'].splitlines()[0]} |" + " |" * 10)
             continue
         b, o, c, a = arm["before"], arm["open"], arm["after_close"], arm["after_load"]
         lines.append(
             f"| {name} | {mib(b)} | {mib(o)} | {kib(arm['rss_kib_per_stream'])} | "
-            f"{kib(arm['pss_kib_per_stream'])} | {kib(arm['anon_kib_per_stream'])} | {mib(c)} | {mib(a)} | "
+            f"{kib(arm['pss_kib_per_stream'])} | {kib(arm['anon_kib_per_stream'])} | {mib(c)} | "
+            f"{mib(arm['second_open'])} / {mib(arm['second_after_close'])} | {mib(a)} | "
             f"{b['fds']}/{o['fds']}/{c['fds']} | {arm['all_open_s']:.2f} s | "
             f"{arm['open_failures'] + (arm['opened'] - arm['still_open'])} |"
         )
