@@ -11,7 +11,7 @@ NPM    ?= npm
 CLAUDE := node_modules/.bin/claude
 LOCK   := uv pip compile --quiet pyproject.toml --extra all --generate-hashes --python-version 3.11
 
-.PHONY: run test lint bench bench-peers bench-lock install install-dev lock clean
+.PHONY: run test lint bench bench-peers bench-lock soak install install-dev lock clean
 
 # The runtime: requirements.lock, then the package itself (editable, its dependencies are already pinned).
 $(STAMP): requirements.lock pyproject.toml
@@ -67,6 +67,11 @@ bench-lock: $(DEV_STAMP)
 	cd bench/peers && ../../$(BIN)/uv pip compile --quiet litellm.in --generate-hashes --python-version 3.11 \
 		-o litellm.lock
 	cd bench/peers && $(NPM) install --package-lock-only --no-audit --no-fund
+
+# 10 minutes at 70 % of the gateway's measured maximum (open loop, 20 % SSE); not part of `make test`.
+# Needs what `make bench` needs (apt-get install -y nginx libnginx-mod-http-lua wrk); no wrk2 required.
+soak: $(DEV_STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # Regenerates both lock files (needs network access to PyPI); works from a fresh clone. uv keeps the
 # versions a lock file already pins unless told otherwise (`make lock LOCK_ARGS=--upgrade`); the dev

@@ -149,4 +149,32 @@ function M.paced(gaps)
   end
 end
 
+-- Held streams (bench/streams.py): idle streams as a slow model would keep them. The first event is
+-- flushed, then the request sleeps (non-blocking) until the client goes away; after HOLD_MAX_S the rest
+-- of the stream is sent, so nothing is held forever if a client never leaves.
+local HOLD_MARK = "mock-hold"
+local HOLD_MAX_S = 600
+local HOLD_PARTS = {}
+for dialect, answer in pairs(ANSWERS) do
+  local cut = string.find(answer.sse, "\n\n", 1, true)
+  HOLD_PARTS[dialect] = { head = string.sub(answer.sse, 1, cut + 1), tail = string.sub(answer.sse, cut + 2) }
+end
+
+function M.hold_or_serve(dialect)
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data() or ""
+  if not string.find(body, HOLD_MARK, 1, true) then
+    return M.serve(dialect, 0)
+  end
+  -- Needs `lua_check_client_abort on` in the location: end the handler as soon as the client leaves.
+  ngx.on_abort(function() ngx.exit(499) end)
+  local parts = HOLD_PARTS[dialect]
+  ngx.header["Content-Type"] = "text/event-stream"
+  ngx.header["Cache-Control"] = "no-cache"
+  ngx.print(parts.head)
+  ngx.flush(true)
+  ngx.sleep(HOLD_MAX_S)
+  ngx.print(parts.tail)
+end
+
 return M
