@@ -411,11 +411,20 @@ class Response:
 
 class Client:
     """The connections to one provider: at most `limit` in use at once (callers wait for a free one),
-    idle ones reused newest first and closed after IDLE_EXPIRY seconds."""
+    idle ones reused newest first and closed after `idle_expiry` seconds."""
 
-    def __init__(self, limit: int, connect_timeout: float | None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        connect_timeout: float | None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,  # None: the default, verifying one
+        idle_expiry: float = IDLE_EXPIRY,
+    ) -> None:
         self.limit = limit
         self.connect_timeout = connect_timeout
+        self.ssl_context = ssl_context
+        self.idle_expiry = idle_expiry
         self.closed = False
         self._in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -508,7 +517,7 @@ class Client:
         idle = self._idle.get(origin)
         if not idle:
             return None
-        horizon = asyncio.get_running_loop().time() - IDLE_EXPIRY
+        horizon = asyncio.get_running_loop().time() - self.idle_expiry
         while idle:
             conn = idle.pop()
             if conn.closed or conn.transport is None or conn.transport.is_closing():
@@ -533,7 +542,7 @@ class Client:
                     lambda: conn,
                     origin.host,
                     origin.port,
-                    ssl=default_ssl_context() if origin.tls else None,
+                    ssl=(self.ssl_context or default_ssl_context()) if origin.tls else None,
                     server_hostname=origin.server_hostname,
                 )
         except TimeoutError:
@@ -554,7 +563,7 @@ class Client:
                 idle = self._idle[conn.origin] = []
             idle.append(conn)
             if self._sweeper is None:
-                self._sweeper = loop.call_later(IDLE_EXPIRY, self._sweep)
+                self._sweeper = loop.call_later(self.idle_expiry, self._sweep)
         else:
             conn.close()
             self._all.discard(conn)
@@ -564,7 +573,7 @@ class Client:
         """Close idle connections past their expiry, oldest first (the bottom of each LIFO list)."""
         self._sweeper = None
         loop = asyncio.get_running_loop()
-        horizon = loop.time() - IDLE_EXPIRY
+        horizon = loop.time() - self.idle_expiry
         left = False
         for idle in self._idle.values():
             expired = 0
@@ -577,7 +586,7 @@ class Client:
             del idle[:expired]
             left = left or bool(idle)
         if left and not self.closed:
-            self._sweeper = loop.call_later(IDLE_EXPIRY / 2, self._sweep)
+            self._sweeper = loop.call_later(self.idle_expiry / 2, self._sweep)
 
     @property
     def idle_count(self) -> int:
