@@ -215,11 +215,15 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.headers = []
+        if self.done:
+            self.close()  # a second answer to one request: what follows is ignored, the connection dropped
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        if self.done:
+            return
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
@@ -235,6 +239,8 @@ class Connection(asyncio.Protocol):
             self.keep_alive = False  # the parser would wait for the body a HEAD answer announces
 
     def on_body(self, data: bytes) -> None:
+        if self.done:
+            return
         self.body.append(data)
         self.buffered += len(data)
         if self.buffered > HIGH_WATER and not self.no_limit and not self.paused:
@@ -355,10 +361,11 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        value = self.headers.get("content-type")
-        if not value:
-            return "application/octet-stream"
-        return value.partition(";")[0].strip().lower()
+        """The media type, lowercased, without parameters (aiohttp's `content_type`)."""
+        for name, value in self.headers.raw:
+            if name == b"content-type":
+                return value.partition(b";")[0].strip().lower().decode("latin-1")
+        return "application/octet-stream"
 
     async def read(self) -> bytes:
         conn = self._conn
