@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 import zlib
 from collections import deque
@@ -24,6 +25,7 @@ import httptools
 import yarl
 
 IDLE_EXPIRY = 30.0  # seconds an idle keep-alive connection is kept (aiohttp's keepalive_timeout was 30)
+HAPPY_EYEBALLS = 0.25  # seconds before the next address is tried alongside (aiohttp's default delay)
 HIGH_WATER = 2**16  # buffered body bytes above which the socket stops being read until drained
 
 # Characters a URL's path and query may carry as they are; anything else is quoted (by yarl, as aiohttp did).
@@ -416,6 +418,26 @@ class Response:
             self._client.put_back(conn, reuse)
 
 
+def _interleave(addresses: list[tuple[int, str]]) -> list[str]:
+    """Addresses in the resolver's order, alternating families (RFC 8305), without repeats."""
+    by_family: dict[int, list[str]] = {}
+    for family, host in addresses:
+        hosts = by_family.setdefault(family, [])
+        if host not in hosts:
+            hosts.append(host)
+    lists = list(by_family.values())
+    out: list[str] = []
+    for i in range(max((len(h) for h in lists), default=0)):
+        out.extend(hosts[i] for hosts in lists if i < len(hosts))
+    return out
+
+
+def _close_connected(task: asyncio.Task[Connection]) -> None:
+    # An attempt that lost the race (or outlived a cancelled connect) must not leave a socket open.
+    if not task.cancelled() and task.exception() is None:
+        task.result().close()
+
+
 class Client:
     """The connections to one provider: at most `limit` in use at once (callers wait for a free one),
     idle ones reused newest first and closed after `idle_expiry` seconds."""
@@ -540,24 +562,65 @@ class Client:
     async def _connect(self, origin: Origin) -> Connection:
         if self.closed:
             raise UpstreamError("the connection pool was closed")
-        loop = asyncio.get_running_loop()
-        conn = Connection(loop, origin)
         where = f"{origin.host}:{origin.port}"
         try:
             async with asyncio.timeout(self.connect_timeout):
-                await loop.create_connection(
-                    lambda: conn,
-                    origin.host,
-                    origin.port,
-                    ssl=(self.ssl_context or default_ssl_context()) if origin.tls else None,
-                    server_hostname=origin.server_hostname,
-                )
+                conn = await self._open(origin)
         except TimeoutError:
             raise ConnectError(f"{where}: no connection within {self.connect_timeout:g}s") from None
         except OSError as exc:
             raise ConnectError(f"{where}: {exc.strerror or exc}") from None
         self._all.add(conn)
         return conn
+
+    async def _open(self, origin: Origin) -> Connection:
+        """Connect to the first address that answers. With several (IPv6 and IPv4), a new attempt
+        starts every HAPPY_EYEBALLS seconds while earlier ones are pending (RFC 8305, as aiohttp did):
+        an unreachable address family does not cost the whole connect timeout."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+        addresses = _interleave([(info[0], str(info[4][0])) for info in infos])
+        context = (self.ssl_context or default_ssl_context()) if origin.tls else None
+
+        async def attempt(host: str) -> Connection:
+            conn = Connection(loop, origin)
+            await loop.create_connection(
+                lambda: conn, host, origin.port, ssl=context, server_hostname=origin.server_hostname
+            )
+            return conn
+
+        tasks: list[asyncio.Task[Connection]] = []
+        errors: list[BaseException] = []
+        winner: asyncio.Task[Connection] | None = None
+        try:
+            for index, host in enumerate(addresses):
+                tasks.append(asyncio.create_task(attempt(host)))
+                last = index == len(addresses) - 1
+                while winner is None:
+                    running = [t for t in tasks if not t.done()]
+                    if not running:
+                        break
+                    done, _ = await asyncio.wait(
+                        running, timeout=None if last else HAPPY_EYEBALLS, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        exc = task.exception()
+                        if exc is None:
+                            winner = winner or task
+                        else:
+                            errors.append(exc)
+                    if not last:
+                        break  # a failure, or the delay passed: the next address starts now
+                if winner is not None:
+                    return winner.result()
+        finally:
+            for task in tasks:
+                if task is not winner:
+                    task.cancel()
+                    task.add_done_callback(_close_connected)
+        if errors:
+            raise errors[0]
+        raise OSError(f"no address for {origin.host}")
 
     def put_back(self, conn: Connection, reuse: bool) -> None:
         conn.in_use = False

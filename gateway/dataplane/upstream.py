@@ -12,7 +12,7 @@ import asyncio
 from gateway.dataplane.http1 import Client, ConnectError, UpstreamError
 from gateway.routing.table import Provider
 
-__all__ = ["ConnectError", "UpstreamError", "UpstreamPool", "is_connect_error"]
+__all__ = ["ConnectError", "UpstreamError", "UpstreamPool"]
 
 
 class UpstreamPool:
@@ -57,7 +57,3 @@ async def _close_after(client: Client, delay: float) -> None:
         await asyncio.sleep(delay)
     finally:
         client.close()
-
-
-def is_connect_error(exc: BaseException) -> bool:
-    return isinstance(exc, ConnectError)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.dataplane.http1 import HIGH_WATER, Client, ConnectError, UpstreamError
+from gateway.dataplane.http1 import HIGH_WATER, Client, ConnectError, UpstreamError, _interleave
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\nok"
@@ -516,6 +516,25 @@ def test_connect_timeout_is_a_connect_error() -> None:
         with pytest.raises(ConnectError, match=r"no connection within 0\.3s"):
             await get(client, server.url.replace("http://", "https://"))
         assert time.monotonic() - started < 2
+        client.close()
+
+    run(main())
+
+
+def test_every_address_of_a_name_is_tried_alternating_families() -> None:
+    assert _interleave([(10, "::1"), (10, "::2"), (2, "127.0.0.1"), (10, "::1")]) == [
+        "::1",
+        "127.0.0.1",
+        "::2",
+    ]
+
+    async def main() -> None:
+        server = await serve()  # IPv4 only: wherever "localhost" also means ::1, that attempt fails first
+        client = Client(10, 5)
+        assert await get(client, f"http://localhost:{server.port}") == (200, b"ok")
+        resp = await client.request("GET", f"http://localhost:{server.port}/", {}, b"")
+        resp.release()
+        assert server.requests[-1].count(f"host: localhost:{server.port}\r\n".encode()) == 1
         client.close()
 
     run(main())
