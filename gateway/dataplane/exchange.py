@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 import yarl
 
@@ -23,7 +22,8 @@ from gateway.core.errors import KINDS, GatewayError, kind_for_status, render
 from gateway.core.formats import Format
 from gateway.core.http import Send
 from gateway.core.usage import StreamSniffer, Usage
-from gateway.dataplane.upstream import UpstreamPool, is_connect_error
+from gateway.dataplane.http1 import ConnectError, Response, UpstreamError
+from gateway.dataplane.upstream import UpstreamPool
 from gateway.providers.base import Decoder, ProviderType
 from gateway.routing.table import Provider
 from gateway.translate import StreamFailure
@@ -67,7 +67,7 @@ DROP_RESPONSE = frozenset(
         "keep-alive",
         "transfer-encoding",
         "content-length",
-        "content-encoding",  # aiohttp has already decompressed the body
+        "content-encoding",  # the client has already decompressed the body
         "proxy-authenticate",
         "trailer",
         "upgrade",
@@ -76,6 +76,9 @@ DROP_RESPONSE = frozenset(
 )
 # A translated body is the gateway's own: the upstream's content type no longer describes it.
 DROP_TRANSLATED = DROP_RESPONSE | {"content-type"}
+# The same, as the lowercased bytes the client hands over.
+_DROP_RESPONSE_RAW = frozenset(name.encode() for name in DROP_RESPONSE)
+_DROP_TRANSLATED_RAW = frozenset(name.encode() for name in DROP_TRANSLATED)
 # Streamed answers: SSE, and AWS event-stream framing (Bedrock), which a Decoder turns into SSE.
 STREAM_TYPES = frozenset({"text/event-stream", "application/vnd.amazon.eventstream"})
 
@@ -265,35 +268,34 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
     clock = time.perf_counter()  # for ttfb: uvloop's loop.time() has millisecond resolution
     deadline = started + (call.total or timeouts.total)
     phase = "first_byte"
-    session = pool.session(provider)
+    client = pool.session(provider)
+    resp: Response | None = None
     try:
         async with asyncio.timeout_at(min(started + timeouts.first_byte, deadline)) as timer:
-            async with session.request(
-                call.method, call.url, data=call.body or None, headers=call.headers, allow_redirects=False
-            ) as resp:
-                result.status = resp.status
-                result.ttfb_ms = (time.perf_counter() - clock) * 1000
-                streaming = resp.content_type in STREAM_TYPES
-                out_headers = _answer_headers(resp, call, reply, streaming)
-                if streaming:
-                    phase = "idle"
-                    chunks = resp.content.iter_any() if call.decoder is None else _decoded(resp, call.decoder)
-                    ticking = _Clock(timer, timeouts.idle, deadline, loop)
-                    first: list[bytes] = []
-                    if reply.retry_on is not None and resp.status == 200:
-                        # Another attempt exists: an error inside the 200 stream before any content is a
-                        # failure like any other, so the stream is not started until content shows.
-                        first, failure = await _peek_stream(chunks, ticking)
-                        status = KINDS.get(failure[0], KINDS["api_error"])[0] if failure else 0
-                        if failure is not None and reply.retry_on(status):
-                            _hold_stream_failure(result, reply, status, failure)
-                            return result
-                    await _relay_stream(resp.status, chunks, first, out_headers, reply, result, ticking)
-                    return result
-                phase = "body"
-                timer.reschedule(deadline)
-                await _answer_whole(resp, call, reply, result, out_headers)
+            resp = await client.request(call.method, call.url, call.headers, call.body)
+            result.status = resp.status
+            result.ttfb_ms = (time.perf_counter() - clock) * 1000
+            streaming = resp.content_type in STREAM_TYPES
+            out_headers = _answer_headers(resp, call, reply, streaming)
+            if streaming:
+                phase = "idle"
+                chunks = resp.chunks() if call.decoder is None else _decoded(resp, call.decoder)
+                ticking = _Clock(timer, timeouts.idle, deadline, loop)
+                first: list[bytes] = []
+                if reply.retry_on is not None and resp.status == 200:
+                    # Another attempt exists: an error inside the 200 stream before any content is a
+                    # failure like any other, so the stream is not started until content shows.
+                    first, failure = await _peek_stream(chunks, ticking)
+                    status = KINDS.get(failure[0], KINDS["api_error"])[0] if failure else 0
+                    if failure is not None and reply.retry_on(status):
+                        _hold_stream_failure(result, reply, status, failure)
+                        return result
+                await _relay_stream(resp.status, chunks, first, out_headers, reply, result, ticking)
                 return result
+            phase = "body"
+            timer.reschedule(deadline)
+            await _answer_whole(resp, call, reply, result, out_headers)
+            return result
     except TimeoutError:
         if result.streamed:  # the response has started: the client learns of it in its stream
             await _end_stream_with_error(
@@ -311,13 +313,13 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
             f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)",
             cause="timeout",
         ) from None
-    except aiohttp.ClientError as exc:
+    except UpstreamError as exc:
         if result.streamed:
             await _end_stream_with_error(
                 reply, result, "api_error", f"the upstream stream broke: {_reason(exc)}"
             )
             return result
-        if is_connect_error(exc):
+        if isinstance(exc, ConnectError):
             raise GatewayError(
                 "api_error",
                 f"cannot connect to provider {provider.name!r}: {_reason(exc)}",
@@ -327,22 +329,22 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
         raise GatewayError(
             "api_error", f"provider {provider.name!r} failed: {_reason(exc)}", status=502
         ) from None
+    finally:
+        # Back to the pool only when read to its end; a cancelled or broken exchange closes it.
+        if resp is not None:
+            resp.release()
 
 
 def _answer_headers(
-    resp: aiohttp.ClientResponse, call: UpstreamRequest, reply: Reply, streaming: bool
+    resp: Response, call: UpstreamRequest, reply: Reply, streaming: bool
 ) -> list[tuple[bytes, bytes]]:
     """The upstream's headers the client may see, the gateway's, and the content type of a body the
     gateway rewrote (translated or decoded)."""
     content_type = reply.relay.content_type(streaming)
     if content_type is None and call.decoder is not None:
         content_type = call.decoder.content_type(streaming)
-    drop = DROP_RESPONSE if content_type is None else DROP_TRANSLATED
-    out = [
-        (k.lower().encode("latin-1"), v.encode("latin-1"))
-        for k, v in resp.headers.items()
-        if k.lower() not in drop
-    ]
+    drop = _DROP_RESPONSE_RAW if content_type is None else _DROP_TRANSLATED_RAW
+    out = [(name, value) for name, value in resp.headers.raw if name not in drop]
     out.extend(reply.headers)
     if content_type is not None:
         out.append((b"content-type", content_type))
@@ -361,7 +363,7 @@ def _hold_stream_failure(result: Exchange, reply: Reply, status: int, failure: t
 
 
 async def _answer_whole(
-    resp: aiohttp.ClientResponse,
+    resp: Response,
     call: UpstreamRequest,
     reply: Reply,
     result: Exchange,
@@ -398,9 +400,9 @@ async def _end_stream_with_error(reply: Reply, result: Exchange, kind: str, mess
     result.complete = True
 
 
-async def _decoded(resp: aiohttp.ClientResponse, decoder: Decoder) -> AsyncIterator[bytes]:
+async def _decoded(resp: Response, decoder: Decoder) -> AsyncIterator[bytes]:
     """The answer's body as it arrives, through the decoder."""
-    async for chunk in resp.content.iter_any():
+    async for chunk in resp.chunks():
         out = decoder.feed(chunk)
         if out:
             yield out
