@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -190,6 +191,9 @@ class Exchange:
     retry_after: float | None = None  # seconds, from the upstream's retry-after(-ms) header
     stream: StreamRelay | None = None  # while streaming: what it has seen so far, should the client leave
     complete: bool = False  # the client has been sent the last byte: a disconnect now is not leaving
+    # The client has been sent its stream's closing event (`data: [DONE]`, `event: message_stop`): SDKs
+    # hang up right then, maybe before the upstream's end of body has been relayed; not leaving either.
+    finished: bool = False
 
     @property
     def upstream_error(self) -> str | None:
@@ -434,10 +438,14 @@ async def _relay_stream(
             out = stream.feed(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
+                if _CLOSING_EVENT.search(out):
+                    result.finished = True
         async for chunk in chunks:
             out = stream.feed(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
+                if _CLOSING_EVENT.search(out):
+                    result.finished = True
             clock.bump()
         tail = stream.close()
     except StreamFailure as exc:
@@ -478,6 +486,9 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+# A stream's closing event at the start of a line: JSON text cannot hold a raw newline, so a model's
+# words never match.
+_CLOSING_EVENT = re.compile(rb"^(?:data: \[DONE\]|event: message_stop)", re.MULTILINE)
 # Where a stream's first content shows, per wire format, and how an error event starts.
 _CONTENT_MARKS = (b"content_block_", b'"delta"', b'"candidates"')
 _ERROR_MARKS = (b"event: error", b'{"error"', b'"error":')

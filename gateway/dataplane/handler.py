@@ -86,8 +86,10 @@ class DataPlane:
         async def watch_disconnect() -> None:
             nonlocal gone
             message = await receive()
-            # A client that closes after its last byte (SDKs do, at once) has not left early.
-            done = req.exchange is not None and req.exchange.complete
+            # A client that closes after its last byte or its stream's closing event (SDKs do, at
+            # once) has not left early.
+            ex = req.exchange
+            done = ex is not None and (ex.complete or ex.finished)
             if message["type"] == "http.disconnect" and req.status == 0 and not done:
                 gone = True
                 task.cancel()

@@ -92,7 +92,8 @@ def test_open_loop_keeps_its_rate_when_answers_are_slower_than_the_gaps() -> Non
     assert 195 <= len(outcomes) <= 202
     assert all(o.ok for o in outcomes), {o.error for o in outcomes if not o.ok}
     assert sum(o.sse for o in outcomes) == len(outcomes) // 5
-    assert min(o.latency_ms for o in outcomes) >= 50.0
+    # The server sleeps 50 ms on the event loop, whose timers fire to about a millisecond.
+    assert min(o.latency_ms for o in outcomes) >= 49.0
 
 
 def test_open_loop_reports_a_wrong_answer_as_an_error() -> None:

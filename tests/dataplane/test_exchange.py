@@ -150,6 +150,30 @@ def test_client_disconnect_cancels_the_upstream_call(gw: GatewayServer, anthropi
     assert [r["status"] for r in recs] == [499, 499]
 
 
+def test_a_client_that_hangs_up_at_the_closing_event_has_not_left_early(
+    gw: GatewayServer, openai_up: FakeUpstream, anthropic_up: FakeUpstream
+) -> None:
+    # The SDKs close the connection once they read `data: [DONE]` / `event: message_stop`. Here the
+    # upstream holds its end of body for a second after that event, so the client is gone first.
+    openai_up.push(Script(text_chunks=2))
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", json={**CHAT, "stream": True}) as resp:
+        frames = resp.read().count(b"\n\n")
+    anthropic_up.push(Script(text_chunks=2))
+    with httpx.stream(
+        "POST", gw.url + "/v1/messages", json={**MESSAGE, "stream": True}, headers=ANTHROPIC_HEADERS
+    ) as resp:
+        events = resp.read().count(b"\n\n")
+    openai_up.push(Script(text_chunks=2, stall_after=frames, stall_seconds=1.0))
+    with openai_client(gw).chat.completions.create(**CHAT, stream=True) as stream:
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    anthropic_up.push(Script(text_chunks=2, stall_after=events, stall_seconds=1.0))
+    with anthropic_client(gw).messages.stream(**MESSAGE) as astream:
+        atext = astream.get_final_text()
+    assert text and atext
+    recs = gw.records(4)
+    assert [(r["status"], r["error"]) for r in recs[-2:]] == [(200, None), (200, None)]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "kind", "code"),
     [
