@@ -58,6 +58,7 @@ def cases(mid_ts: float) -> list[Case]:
         ("logs: model (common)", {"model": "claude-sonnet-4-6"}),
         ("logs: model (1%)", {"model": "llama3.3"}),
         ("logs: token (rare, ~1e-4)", {"token": "token-39"}),
+        ("logs: token (absent)", {"token": "no-such-token"}),
         ("logs: status=5xx", {"status": "5xx"}),
         ("logs: status=429", {"status": "429"}),
         ("logs: provider+status", {"provider": "google", "status": "5xx"}),
@@ -66,6 +67,8 @@ def cases(mid_ts: float) -> list[Case]:
         ("logs: cache=HIT", {"cache": "HIT"}),
         ("logs: metadata.team", {"metadata.team": "ops"}),
         ("logs: metadata.user (rare)", {"metadata.user": "u17"}),
+        ("logs: metadata.user (absent)", {"metadata.user": "nobody"}),
+        ("logs: status=504 (0.2%)", {"status": "504"}),
         ("logs: since=7d until=6d", {"since": "7d", "until": "6d"}),
         ("logs: deep page (cursor)", {"cursor": "<deep>"}),
     ]

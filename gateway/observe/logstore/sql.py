@@ -27,6 +27,12 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX IF NOT EXISTS requests_model_ts ON requests (model, ts)",
         ),
     ),
+    (
+        2,
+        # A token filter names one client of many, often an idle one: without an index the newest-first
+        # scan reads the whole table before it can say "nothing". Schema only; the writer is unchanged.
+        ("CREATE INDEX IF NOT EXISTS requests_token_ts ON requests (token, ts)",),
+    ),
 )
 
 COLUMNS = (
