@@ -7,7 +7,16 @@ from typing import Any
 
 import psycopg
 
-from gateway.observe.logstore.sql import DELETE_BEFORE, INSERT, MIGRATIONS
+from gateway.observe.logstore import rollup
+from gateway.observe.logstore.sql import (
+    DELETE_BEFORE,
+    DELETE_HOURLY_BEFORE,
+    DELETE_LATENCY_BEFORE,
+    INSERT,
+    MIGRATIONS,
+    UPSERT_HOURLY,
+    UPSERT_LATENCY,
+)
 from gateway.policy.state.store import display_url
 
 CONNECT_TIMEOUT = 5
@@ -15,6 +24,14 @@ CONNECT_TIMEOUT = 5
 
 def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Stored(Exception):
+    """Rolls back a batch that met ids already stored."""
+
+
+def _key(width: int) -> Any:
+    return lambda row: row[:width]
 
 
 class PostgresBackend:
@@ -41,7 +58,7 @@ class PostgresBackend:
             for version, statements in MIGRATIONS:
                 if version > current:
                     for statement in statements:
-                        conn.execute(statement)
+                        conn.execute(statement if isinstance(statement, str) else statement(self.dialect))
                     conn.execute("INSERT INTO gateway_schema (version) VALUES (%s)", (version,))
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -49,14 +66,34 @@ class PostgresBackend:
         try:
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(_pg(INSERT), rows)
+                if cur.rowcount != len(rows):
+                    raise _Stored
+                self._add_rollups(cur, rows)
+        except _Stored:
+            # Some ids were stored already (a batch tried again after a commit whose answer was lost):
+            # count only the new records. Rare, so the usual batch pays no lookup.
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT id FROM requests WHERE id = ANY(%s)", ([r[0] for r in rows],))
+                rows = rollup.new_only(rows, {row[0] for row in cur.fetchall()})
+                cur.executemany(_pg(INSERT), rows)
+                self._add_rollups(cur, rows)
         except psycopg.OperationalError:
             conn.close()  # reconnect on the next batch
             raise
 
+    def _add_rollups(self, cur: psycopg.Cursor[Any], rows: Sequence[tuple[Any, ...]]) -> None:
+        hourly, latency = rollup.aggregate(rows, self.dialect)
+        # Keys in one order in every replica: two batches upserting the same hours cannot deadlock.
+        cur.executemany(_pg(UPSERT_HOURLY), sorted(hourly, key=_key(7)))
+        cur.executemany(_pg(UPSERT_LATENCY), sorted(latency, key=_key(8)))
+
     def delete_before(self, ts: float) -> int:
+        hour = rollup.hour_floor(ts)
         conn = self._connection()
         with conn.transaction():
-            return conn.execute(_pg(DELETE_BEFORE), (ts,)).rowcount
+            conn.execute(_pg(DELETE_HOURLY_BEFORE), (hour,))
+            conn.execute(_pg(DELETE_LATENCY_BEFORE), (hour,))
+            return conn.execute(_pg(DELETE_BEFORE), (hour,)).rowcount
 
     def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:

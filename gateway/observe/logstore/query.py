@@ -4,16 +4,18 @@ and analytics (time buckets with counts, tokens, cost, latency percentiles and c
 from __future__ import annotations
 
 import base64
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from gateway.config.units import parse_duration
+from gateway.observe.logstore import rollup
 from gateway.observe.logstore.records import from_row
-from gateway.observe.logstore.sql import COLUMNS, Backend
+from gateway.observe.logstore.sql import COLUMNS, Backend, cost_units, latency_bin, trunc
 from gateway.pricing.prices import format_usd
 
 MAX_LIMIT = 500
@@ -147,48 +149,21 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
 
 # Analytics ---------------------------------------------------------------------------------------------
 #
-# Everything is aggregated by the database: one query sums each (bucket, group), a second counts each
-# (bucket, group, latency bin); only those sums and counts reach Python, however many records match.
-# Percentiles use the bins: the nearest rank is found in the bin counts, and the answer is the largest
-# latency of that bin, a latency some request had, at most one bin width (5% of the value at worst, under
-# 1% above 100 ms in the upper part of each decade) above the exact nearest-rank value.
+# Everything is aggregated by the database; only sums and counts reach Python, however many records
+# match. Whole hours come from the hourly rollups (sql.py, kept by every insert) when the query can be
+# answered from them: no token or metadata filter or group, and buckets made of whole hours. The rest
+# (the partial hours at the ends of the range, or the whole range otherwise) is one scan of the records
+# per range, grouped by (bucket, group, latency bin).
+# Percentiles use the latency bins: the nearest rank is found in the bin counts, and the answer is the
+# largest latency of that bin, a latency some request had, at most one bin width (5% of the value at
+# worst, under 1% above 100 ms in the upper part of each decade) above the exact nearest-rank value. The
+# rollups keep the same bins with their counts and largest latency, so both ways give the same answer.
 
 PERCENTILES = (("latency_ms_p50", 50), ("latency_ms_p95", 95), ("latency_ms_p99", 99))
 USD_UNIT = Decimal("1e-10")  # costs are stored with at most 10 decimals (format_usd)
-
-
-def _trunc(backend: Backend, expr: str) -> str:
-    """Toward zero, as an integer: SQLite's CAST truncates, PostgreSQL's rounds."""
-    if _dialect(backend) == "postgres":
-        return f"TRUNC({expr})"
-    return f"CAST({expr} AS INTEGER)"
-
-
-def _latency_bin(backend: Backend) -> str:
-    """A bin number that grows with latency_ms: 180 bins per decade from 1 ms up (the bin width is 5% of
-    the value at the start of a decade, 0.5% at its end), 0.05 ms bins below 1 ms."""
-
-    def t(expr: str) -> str:
-        return _trunc(backend, expr)
-
-    return (
-        "CASE WHEN latency_ms IS NULL THEN NULL "
-        f"WHEN latency_ms < 1 THEN {t('latency_ms * 20')} "
-        f"WHEN latency_ms < 10 THEN 200 + {t('latency_ms * 20')} "
-        f"WHEN latency_ms < 100 THEN 400 + {t('latency_ms * 2')} "
-        f"WHEN latency_ms < 1000 THEN 600 + {t('latency_ms / 5')} "
-        f"WHEN latency_ms < 10000 THEN 800 + {t('latency_ms / 50')} "
-        f"WHEN latency_ms < 100000 THEN 1000 + {t('latency_ms / 500')} "
-        f"ELSE 1200 + {t('latency_ms / 5000')} END"
-    )
-
-
-def _cost_sum(backend: Backend) -> str:
-    """The exact sum of cost_usd (decimal text): PostgreSQL in NUMERIC; SQLite in integer units of 1e-10
-    USD (a 10-decimal value survives the round trip through a double exactly below ~$100,000)."""
-    if _dialect(backend) == "postgres":
-        return "SUM(CAST(NULLIF(cost_usd, '') AS NUMERIC))"
-    return "SUM(CAST(ROUND(CAST(NULLIF(cost_usd, '') AS REAL) * 1e10) AS INTEGER))"
+HOUR = 3600
+ROLLUP_GROUPS = ("gateway", "route", "provider", "model")  # the GROUPS the rollups have (not token)
+ROLLUP_FILTERS = (*ROLLUP_GROUPS, "cache")
 
 
 def _dialect(backend: Backend) -> str:
@@ -208,7 +183,7 @@ class _Bucket:
     cacheable: int = 0
     bins: dict[int, list[float]] = field(default_factory=dict)  # bin -> [count, largest latency]
 
-    def add_sums(self, row: tuple[Any, ...], cost_units: bool) -> None:
+    def add_sums(self, row: Sequence[Any], cost_units: bool) -> None:
         requests, errors, inp, out, cread, cwrite, cost, hits, cacheable = row
         self.requests += int(requests)
         self.errors += int(errors or 0)
@@ -260,8 +235,143 @@ class _Bucket:
         }
 
 
-def analytics(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
-    """GET /api/analytics: totals, and buckets of `bucket` seconds per `group_by` value."""
+@dataclass(slots=True)
+class _Tally:
+    """Buckets by (number, group) and the totals, filled from rollup and record rows alike."""
+
+    cost_units: bool
+    totals: _Bucket = field(default_factory=_Bucket)
+    buckets: dict[tuple[int, Any], _Bucket] = field(default_factory=dict)
+
+    def bucket(self, number: Any, group: Any) -> _Bucket:
+        key = (int(number), group)
+        found = self.buckets.get(key)
+        if found is None:
+            found = self.buckets[key] = _Bucket()
+        return found
+
+    def sums(self, number: Any, group: Any, row: Sequence[Any]) -> None:
+        self.bucket(number, group).add_sums(row, self.cost_units)
+        self.totals.add_sums(row, self.cost_units)
+
+    def latency(self, number: Any, group: Any, latency_bin: Any, count: Any, largest: Any) -> None:
+        self.bucket(number, group).add_bin(int(latency_bin), int(count), float(largest))
+        self.totals.add_bin(int(latency_bin), int(count), float(largest))
+
+
+def _is_instant(text: str | None) -> bool:
+    """Whether a `since` names an instant (unix seconds or ISO 8601) rather than a duration ago."""
+    if not text:
+        return False
+    try:
+        float(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
+
+
+def _rollup_span(
+    f: Filters, group_by: str | None, since: float, until: float, step: float
+) -> tuple[int, int] | None:
+    """The whole hours [lo, hi) of the range the rollups can answer, or None: the rollups have no token
+    or metadata, and an hour must lie inside one bucket (buckets of whole hours from a whole hour, or a
+    single bucket for the whole range)."""
+    if group_by is not None and group_by not in ROLLUP_GROUPS:
+        return None
+    if f.metadata or any(column not in ROLLUP_FILTERS for column, _ in f.equals):
+        return None
+    if not ((step % HOUR == 0 and since % HOUR == 0) or until - since <= step):
+        return None
+    lo, hi = math.ceil(since / HOUR) * HOUR, math.floor(until / HOUR) * HOUR
+    return (lo, hi) if lo < hi else None
+
+
+def _rollup_where(f: Filters, lo: int, hi: int) -> tuple[str, list[Any]]:
+    clauses = ["hour >= ?", "hour < ?"]
+    params: list[Any] = [lo, hi]
+    for column, value in f.equals:
+        clauses.append(f"{column} = ?")
+        params.append(rollup.encode(value))
+    if f.status is not None:
+        # A NULL status is -1 in the rollups: no code or class matches it, as NULL does not in SQL.
+        if f.status.isdigit():
+            clauses.append("status = ?")
+            params.append(int(f.status))
+        else:
+            low = int(f.status[0]) * 100
+            clauses.append("status >= ? AND status < ?")
+            params += [low, low + 100]
+    return " WHERE " + " AND ".join(clauses), params
+
+
+def _from_rollups(
+    backend: Backend,
+    tally: _Tally,
+    f: Filters,
+    group_by: str | None,
+    since: float,
+    step: float,
+    lo: int,
+    hi: int,
+) -> None:
+    dialect = _dialect(backend)
+    keys = f"{trunc(dialect, '(hour - ?) / ?')}, {group_by or 'NULL'}"
+    where, where_args = _rollup_where(f, lo, hi)
+    args = [since, step, *where_args]
+    decode = rollup.decode if group_by else (lambda g: g)
+    # Only fixed column names, fixed expressions and placeholders are put into the SQL text.
+    sums = backend.select(
+        f"SELECT {keys}, SUM(requests), SUM(CASE WHEN status >= 400 THEN requests ELSE 0 END), "  # noqa: S608
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost), "
+        "SUM(CASE WHEN cache = '=HIT' THEN requests ELSE 0 END), "
+        f"SUM(CASE WHEN cache <> '' AND cache <> '=' THEN requests ELSE 0 END) FROM requests_hourly{where} "
+        "GROUP BY 1, 2",
+        args,
+    )
+    for row in sums:
+        tally.sums(row[0], decode(row[1]), row[2:])
+    bins = backend.select(
+        f"SELECT {keys}, bin, SUM(n), MAX(largest) FROM requests_hourly_latency{where} "  # noqa: S608
+        "GROUP BY 1, 2, 3",
+        args,
+    )
+    for number, group, latency_bin_, count, largest in bins:
+        tally.latency(number, decode(group), latency_bin_, count, largest)
+
+
+def _from_records(
+    backend: Backend, tally: _Tally, f: Filters, group: tuple[str, list[Any]], since: float, step: float
+) -> None:
+    """One scan of the records in f's range: sums per (bucket, group, latency bin), so that the same rows
+    give the bins and, added up, the sums."""
+    dialect = _dialect(backend)
+    group_sql, group_args = group
+    where, where_args = _where(backend, f)
+    # Rows have ts >= since, so truncating (ts - since) / step is flooring it: the bucket's number.
+    rows = backend.select(
+        f"SELECT {trunc(dialect, '(ts - ?) / ?')}, {group_sql}, {latency_bin(dialect)}, "  # noqa: S608
+        "COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), "
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
+        f"SUM({cost_units(dialect)}), SUM(CASE WHEN cache = 'HIT' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END), COUNT(latency_ms), MAX(latency_ms) "
+        f"FROM requests{where} GROUP BY 1, 2, 3",
+        [since, step, *group_args, *where_args],
+    )
+    for row in rows:
+        number, value, latency_bin_ = row[0], row[1], row[2]
+        tally.sums(number, value, row[3:12])
+        if latency_bin_ is not None:
+            tally.latency(number, value, latency_bin_, row[12], row[13])
+
+
+def analytics(backend: Backend, params: Mapping[str, str], *, rollups: bool = True) -> dict[str, Any]:
+    """GET /api/analytics: totals, and buckets of `bucket` seconds per `group_by` value. `rollups=False`
+    reads only the records (the same answer, slower: for tests and checks)."""
     f = parse_filters(params)
     now = time.time()
     until = f.until if f.until is not None else now
@@ -270,6 +380,11 @@ def analytics(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
         step = parse_duration(params.get("bucket") or "1h")
     except ValueError as exc:
         raise BadQuery(f"bucket: {exc}") from None
+    if step > 0 and step % HOUR == 0 and not _is_instant(params.get("since")):
+        # `since=7d` (or none) names no instant of its own: with buckets of whole hours it starts at the
+        # next whole hour, so that buckets line up with the clock and the hourly rollups answer them.
+        aligned = math.ceil(since / HOUR) * HOUR
+        since = float(aligned) if aligned < until else since
     if step <= 0 or (until - since) / step > MAX_BUCKETS:
         raise BadQuery(
             f"bucket: at most {MAX_BUCKETS} buckets per query; use a longer bucket or a shorter range"
@@ -284,44 +399,25 @@ def analytics(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
         group_sql, group_args = _metadata_expr(backend, group_by[len("metadata.") :])
     else:
         raise BadQuery(f"group_by: {group_by!r} must be one of {', '.join(GROUPS)} or metadata.<key>")
-    where, where_args = _where(backend, Filters(since, until, f.equals, f.status, f.metadata))
-    # Rows have ts >= since, so truncating (ts - since) / step is flooring it: the bucket's number.
-    keys = f"{_trunc(backend, '(ts - ?) / ?')}, {group_sql}"
-    args = [since, step, *group_args]
-    # Only fixed column names, fixed expressions and placeholders are put into the SQL text.
-    sums = backend.select(
-        f"SELECT {keys}, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), "  # noqa: S608
-        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
-        f"{_cost_sum(backend)}, SUM(CASE WHEN cache = 'HIT' THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END) FROM requests{where} GROUP BY 1, 2",
-        args + where_args,
-    )
-    latency_where = where + (" AND " if where else " WHERE ") + "latency_ms IS NOT NULL"
-    bins = backend.select(
-        f"SELECT {keys}, {_latency_bin(backend)}, COUNT(*), MAX(latency_ms) "  # noqa: S608
-        f"FROM requests{latency_where} GROUP BY 1, 2, 3",
-        args + where_args,
-    )
-    cost_units = _dialect(backend) != "postgres"
-    totals = _Bucket()
-    buckets: dict[tuple[int, Any], _Bucket] = {}
-    for row in sums:
-        key = (int(row[0]), row[1])
-        buckets.setdefault(key, _Bucket()).add_sums(row[2:], cost_units)
-        totals.add_sums(row[2:], cost_units)
-    for number, group, latency_bin, count, largest in bins:
-        key = (int(number), group)
-        buckets.setdefault(key, _Bucket()).add_bin(int(latency_bin), int(count), float(largest))
-        totals.add_bin(int(latency_bin), int(count), float(largest))
+    tally = _Tally(cost_units=_dialect(backend) != "postgres")
+    span = _rollup_span(f, group_by, since, until, step) if rollups else None
+    ranges = [(since, until)]
+    if span is not None:
+        lo, hi = span
+        _from_rollups(backend, tally, f, group_by, since, step, lo, hi)
+        ranges = [(a, b) for a, b in ((since, float(lo)), (float(hi), until)) if a < b]
+    for a, b in ranges:
+        part = Filters(a, b, f.equals, f.status, f.metadata)
+        _from_records(backend, tally, part, (group_sql, group_args), since, step)
     return {
         "since": _iso(since),
         "until": _iso(until),
         "bucket_seconds": step,
         "group_by": group_by,
-        "totals": totals.summary(),
+        "totals": tally.totals.summary(),
         "buckets": [
             {"ts": _iso(since + number * step), "group": group, **b.summary()}
-            for (number, group), b in sorted(buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+            for (number, group), b in sorted(tally.buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
         ],
     }
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import math
 import random
 import sqlite3
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,9 +41,9 @@ def writer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogWriter
     w.stop()
 
 
-def varied(n: int, seed: int = 7) -> list[RequestRecord]:
-    """Records over 6 hours with latencies over six decades, ties, missing values and costs with up to
-    10 decimals."""
+def varied(n: int, seed: int = 7, start: float = SINCE) -> list[RequestRecord]:
+    """Records over 6 hours from `start` with latencies over six decades, ties, missing values and costs
+    with up to 10 decimals."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -49,8 +51,9 @@ def varied(n: int, seed: int = 7) -> list[RequestRecord]:
         out.append(
             record(
                 i,
-                ts=SINCE + rng.uniform(0, 6 * 3600),
+                ts=start + rng.uniform(0, 6 * 3600),
                 model=rng.choice(["a", "b", "c", None]),
+                route=rng.choice([None, "r1", ""]),
                 gateway=rng.choice(["default", "support"]),
                 token=rng.choice(["t1", "t2", None]),
                 status=rng.choice([200, 200, 200, 429, 500, None]),
@@ -69,13 +72,15 @@ def varied(n: int, seed: int = 7) -> list[RequestRecord]:
     return out
 
 
-def expected(records: list[RequestRecord], step: float, group: str | None) -> dict[tuple[str, Any], Any]:
+def expected(
+    records: list[RequestRecord], step: float, group: str | None, since: float = SINCE
+) -> dict[tuple[str, Any], Any]:
     """Per (bucket start, group): sums and the exact nearest-rank percentiles, in plain Python."""
     from gateway.observe.record import iso_ts
 
     cells: dict[tuple[str, Any], list[RequestRecord]] = {}
     for r in records:
-        start = SINCE + math.floor((r.ts - SINCE) / step) * step
+        start = since + math.floor((r.ts - since) / step) * step
         value = None
         if group == "metadata.team":
             value = r.metadata.get("team")
@@ -205,3 +210,177 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.close()
     assert versions == [m[0] for m in MIGRATIONS]
     assert "requests_token_ts" in indexes
+
+
+# Hourly rollups ------------------------------------------------------------------------------------------
+
+HOUR0 = math.floor(NOW / 3600) * 3600 - 6 * 3600  # a whole hour: rollup hours line up with the buckets
+
+
+def same_answer(backend: Any, params: dict[str, str]) -> dict[str, Any]:
+    """The answer with the rollups, after checking it is the records' own answer, field for field."""
+    answer = analytics(backend, params)
+    assert answer == analytics(backend, params, rollups=False), params
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("step", "group", "filters"),
+    [
+        (3600.0, None, {}),
+        (7200.0, "model", {}),
+        (21600.0, "route", {"status": "5xx"}),
+        (3600.0, "gateway", {"model": "a", "cache": "HIT"}),
+        (10800.0, "provider", {"status": "429", "route": "r1"}),
+    ],
+)
+def test_rollups_give_the_records_answer(
+    writer: LogWriter, step: float, group: str | None, filters: dict[str, str]
+) -> None:
+    records = varied(600, start=HOUR0)
+    fill(writer, records)
+    params = {
+        "since": repr(float(HOUR0)),
+        "until": repr(HOUR0 + 6 * 3600.0),
+        "bucket": f"{step:g}s",
+        **filters,
+    }
+    answer = same_answer(writer.backend, {**params, **({"group_by": group} if group else {})})
+
+    def keep(r: RequestRecord) -> bool:
+        for name, value in filters.items():
+            if name == "status":
+                if r.status is None or not (
+                    str(r.status) == value or (value.endswith("xx") and str(r.status)[0] == value[0])
+                ):
+                    return False
+            elif getattr(r, name) != value:
+                return False
+        return True
+
+    chosen = [r for r in records if keep(r)]
+    assert chosen, "the filters must leave records to compare"
+    want = expected(chosen, step, group, since=HOUR0)
+    got = {(b["ts"], b["group"]): b for b in answer["buckets"]}
+    assert got.keys() == want.keys()
+    for key, bucket in got.items():
+        check(bucket, want[key])
+    check(answer["totals"], summarise(chosen))
+
+
+def test_partial_hours_at_the_ends_come_from_the_records(writer: LogWriter) -> None:
+    records = varied(500, seed=11, start=HOUR0)
+    fill(writer, records)
+    since, until = HOUR0 + 1234.5, HOUR0 + 5.5 * 3600
+    inside = [r for r in records if since <= r.ts < until]
+    # One bucket for the whole range (rollup hours in the middle), then hourly buckets from a whole hour
+    # up to a time inside an hour.
+    whole = same_answer(writer.backend, {"since": repr(since), "until": repr(until), "bucket": "6h"})
+    check(whole["totals"], summarise(inside))
+    hourly = same_answer(writer.backend, {"since": repr(float(HOUR0)), "until": repr(until), "bucket": "1h"})
+    check(hourly["totals"], summarise([r for r in records if r.ts < until]))
+
+
+def test_rollups_answer_without_reading_the_records(tmp_path: Path) -> None:
+    # Not a tautology: once the records are gone behind the store's back, only the rollups can answer.
+    path = tmp_path / "logs.db"
+    w = LogWriter(open_backend(f"sqlite:///{path}"), retention=None)
+    w.start()
+    try:
+        records = varied(300, start=HOUR0)
+        fill(w, records)
+        params = {"since": repr(float(HOUR0)), "until": repr(HOUR0 + 6 * 3600.0), "bucket": "1h"}
+        before = analytics(w.backend, params)
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute("DELETE FROM requests")
+        conn.close()
+        assert analytics(w.backend, params) == before
+        assert analytics(w.backend, params, rollups=False)["totals"]["requests"] == 0
+        assert before["totals"]["requests"] == len(records)
+        # A token filter is not in the rollups: the records answer it (here: nothing left).
+        assert analytics(w.backend, {**params, "token": "t1"})["totals"]["requests"] == 0
+    finally:
+        w.stop()
+
+
+def test_a_duration_since_starts_on_a_whole_hour_with_hourly_buckets(writer: LogWriter) -> None:
+    fill(writer, varied(200, start=HOUR0))
+    until = repr(time.time())  # the same `until` for both answers (by default it is the time of the call)
+    answer = same_answer(writer.backend, {"since": "5h", "until": until, "bucket": "1h"})
+    since = datetime.fromisoformat(answer["since"].replace("Z", "+00:00")).timestamp()
+    assert since % 3600 == 0 and time.time() - 5 * 3600 <= since < time.time() - 4 * 3600
+    assert all(b["ts"].endswith(":00:00Z") or b["ts"].endswith(":00:00.000Z") for b in answer["buckets"])
+    # Buckets shorter than an hour keep `since` where the duration puts it (and read the records).
+    short = analytics(writer.backend, {"since": "5h", "bucket": "30m"})
+    assert datetime.fromisoformat(short["since"].replace("Z", "+00:00")).timestamp() % 3600 != 0
+
+
+def test_a_batch_written_twice_is_counted_once(writer: LogWriter) -> None:
+    records = varied(300, seed=5, start=HOUR0)
+    fill(writer, records[:120])
+    fill(writer, records)  # 120 already stored: a batch tried again after its commit
+    fill(writer, records[200:])
+    params = {"since": repr(float(HOUR0)), "until": repr(HOUR0 + 6 * 3600.0), "bucket": "2h"}
+    answer = same_answer(writer.backend, {**params, "group_by": "model"})
+    check(answer["totals"], summarise(records))
+
+
+def test_retention_removes_whole_hours_from_records_and_rollups(writer: LogWriter) -> None:
+    records = varied(400, seed=3, start=HOUR0)
+    fill(writer, records)
+    cutoff = HOUR0 + 2.5 * 3600  # inside an hour: that hour stays, records and rollups alike
+    deleted = writer.backend.delete_before(cutoff)
+    left = [r for r in records if r.ts >= HOUR0 + 2 * 3600]
+    assert deleted == len(records) - len(left) and any(r.ts < cutoff for r in left)
+    params = {"since": repr(float(HOUR0)), "until": repr(HOUR0 + 6 * 3600.0), "bucket": "1h"}
+    answer = same_answer(writer.backend, params)
+    check(answer["totals"], summarise(left))
+    assert min(b["ts"] for b in answer["buckets"]) == min(k[0] for k in expected(left, 3600, None, HOUR0))
+    oldest = page(writer.backend, {"limit": "500", "since": repr(float(HOUR0))})["data"][-1]
+    assert datetime.fromisoformat(oldest["ts"].replace("Z", "+00:00")).timestamp() >= HOUR0 + 2 * 3600
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_version_2_store_is_upgraded_with_rollups_of_its_records(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from gateway.observe.logstore.records import to_row
+    from gateway.observe.logstore.sql import INSERT
+
+    records = varied(300, seed=9, start=HOUR0)
+    older = [s for version, statements in MIGRATIONS if version <= 2 for s in statements]
+    assert all(isinstance(s, str) for s in older)
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path}/gateway.db"
+        conn = sqlite3.connect(tmp_path / "gateway.db")
+        with conn:
+            conn.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+            for statement in older:
+                conn.execute(str(statement))
+            conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", [(1,), (2,)])
+            conn.executemany(INSERT, [to_row(r) for r in records])
+        conn.close()
+    else:
+        import psycopg
+
+        url = request.getfixturevalue("postgres_url")
+        with psycopg.connect(url) as pg:
+            pg.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+            for statement in older:
+                pg.execute(str(statement))
+            pg.execute("INSERT INTO gateway_schema (version) VALUES (1), (2)")
+            with pg.cursor() as cur:
+                cur.executemany(INSERT.replace("?", "%s"), [to_row(r) for r in records])
+    w = LogWriter(open_backend(url), retention=None)
+    w.start()
+    try:
+        newer = varied(100, seed=10, start=HOUR0)
+        newer = [record(5000 + i, **{k: getattr(r, k) for k in ("ts", "model", "latency_ms", "cost_usd")})
+                 for i, r in enumerate(newer)]  # fmt: skip
+        fill(w, newer)
+        params = {"since": repr(float(HOUR0)), "until": repr(HOUR0 + 6 * 3600.0), "bucket": "1h"}
+        answer = same_answer(w.backend, {**params, "group_by": "model"})
+        check(answer["totals"], summarise(records + newer))
+    finally:
+        w.stop()
