@@ -134,12 +134,13 @@ def empty(url: str) -> None:
         conn.execute("DROP TABLE IF EXISTS requests CASCADE")
         conn.execute("DROP TABLE IF EXISTS requests_hourly")
         conn.execute("DROP TABLE IF EXISTS requests_hourly_latency")
+        conn.execute("DROP TABLE IF EXISTS requests_hourly_latency_all")
         conn.execute("DROP TABLE IF EXISTS gateway_schema")
 
 
 # Tables the migrations derive from the records (schema version, tables): a bulk fill writes records only,
 # so these are made again afterwards by the served checkout's own migration, as an upgrade would.
-DERIVED = ((3, ("requests_hourly", "requests_hourly_latency")),)
+DERIVED = ((3, ("requests_hourly", "requests_hourly_latency", "requests_hourly_latency_all")),)
 
 
 def forget_derived(url: str) -> None:

@@ -244,5 +244,6 @@ def postgres_url(_postgres_server: str) -> str:
         conn.execute("DROP TABLE IF EXISTS requests")
         conn.execute("DROP TABLE IF EXISTS requests_hourly")
         conn.execute("DROP TABLE IF EXISTS requests_hourly_latency")
+        conn.execute("DROP TABLE IF EXISTS requests_hourly_latency_all")
         conn.execute("DROP TABLE IF EXISTS gateway_schema")
     return _postgres_server

@@ -10,12 +10,9 @@ import psycopg
 from gateway.observe.logstore import rollup
 from gateway.observe.logstore.sql import (
     DELETE_BEFORE,
-    DELETE_HOURLY_BEFORE,
-    DELETE_LATENCY_BEFORE,
+    DELETE_ROLLUPS_BEFORE,
     INSERT,
     MIGRATIONS,
-    UPSERT_HOURLY,
-    UPSERT_LATENCY,
 )
 from gateway.policy.state.store import display_url
 
@@ -28,10 +25,6 @@ def _pg(sql: str) -> str:
 
 class _Stored(Exception):
     """Rolls back a batch that met ids already stored."""
-
-
-def _key(width: int) -> Any:
-    return lambda row: row[:width]
 
 
 class PostgresBackend:
@@ -82,17 +75,15 @@ class PostgresBackend:
             raise
 
     def _add_rollups(self, cur: psycopg.Cursor[Any], rows: Sequence[tuple[Any, ...]]) -> None:
-        hourly, latency = rollup.aggregate(rows, self.dialect)
-        # Keys in one order in every replica: two batches upserting the same hours cannot deadlock.
-        cur.executemany(_pg(UPSERT_HOURLY), sorted(hourly, key=_key(7)))
-        cur.executemany(_pg(UPSERT_LATENCY), sorted(latency, key=_key(8)))
+        for upsert, groups in rollup.aggregate(rows, self.dialect):
+            cur.executemany(_pg(upsert), groups)
 
     def delete_before(self, ts: float) -> int:
         hour = rollup.hour_floor(ts)
         conn = self._connection()
         with conn.transaction():
-            conn.execute(_pg(DELETE_HOURLY_BEFORE), (hour,))
-            conn.execute(_pg(DELETE_LATENCY_BEFORE), (hour,))
+            for statement in DELETE_ROLLUPS_BEFORE:
+                conn.execute(_pg(statement), (hour,))
             return conn.execute(_pg(DELETE_BEFORE), (hour,)).rowcount
 
     def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

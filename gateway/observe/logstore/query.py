@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -207,18 +207,20 @@ class _Bucket:
     def percentiles(self) -> dict[str, float | None]:
         ordered = sorted(self.bins.items())
         n = int(sum(count for _, (count, _) in ordered))
-        out: dict[str, float | None] = {}
-        for name, pct in PERCENTILES:
-            if not n:
-                out[name] = None
-                continue
-            rank = max(1, (n * pct + 99) // 100)  # nearest rank: ceil(pct% of n), in integers
-            seen = 0
-            for _, (count, largest) in ordered:
-                seen += int(count)
-                if seen >= rank:
-                    out[name] = round(largest, 3)
-                    break
+        out: dict[str, float | None] = {name: None for name, _ in PERCENTILES}
+        if not n:
+            return out
+        # Nearest rank: ceil(pct% of n), in integers; one walk up the bins finds all three.
+        wanted = [(max(1, (n * pct + 99) // 100), name) for name, pct in PERCENTILES]
+        seen = 0
+        i = 0
+        for _, (count, largest) in ordered:
+            seen += int(count)
+            while i < len(wanted) and seen >= wanted[i][0]:
+                out[wanted[i][1]] = round(largest, 3)
+                i += 1
+            if i == len(wanted):
+                break
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -254,9 +256,31 @@ class _Tally:
         self.bucket(number, group).add_sums(row, self.cost_units)
         self.totals.add_sums(row, self.cost_units)
 
-    def latency(self, number: Any, group: Any, latency_bin: Any, count: Any, largest: Any) -> None:
-        self.bucket(number, group).add_bin(int(latency_bin), int(count), float(largest))
-        self.totals.add_bin(int(latency_bin), int(count), float(largest))
+    def latencies(self, rows: Iterable[Sequence[Any]]) -> None:
+        """(number, group, bin, count, largest) rows: tens of thousands per query, so written out flat."""
+        totals = self.totals.bins
+        last: tuple[int, Any] | None = None
+        bins: dict[int, list[float]] = {}
+        for number, group, latency_bin_, n, top in rows:
+            key = (int(number), group)
+            if key != last:
+                bins = self.bucket(*key).bins
+                last = key
+            b, count, largest = int(latency_bin_), int(n), float(top)
+            have = bins.get(b)
+            if have is None:
+                bins[b] = [count, largest]
+            else:
+                have[0] += count
+                if largest > have[1]:
+                    have[1] = largest
+            have = totals.get(b)
+            if have is None:
+                totals[b] = [count, largest]
+            else:
+                have[0] += count
+                if largest > have[1]:
+                    have[1] = largest
 
 
 def _is_instant(text: str | None) -> bool:
@@ -335,13 +359,13 @@ def _from_rollups(
     )
     for row in sums:
         tally.sums(row[0], decode(row[1]), row[2:])
+    # With no filter and no group, the bins summed over all dimensions answer (far fewer rows).
+    table = "requests_hourly_latency" if group_by or f.equals or f.status else "requests_hourly_latency_all"
     bins = backend.select(
-        f"SELECT {keys}, bin, SUM(n), MAX(largest) FROM requests_hourly_latency{where} "  # noqa: S608
-        "GROUP BY 1, 2, 3",
+        f"SELECT {keys}, bin, SUM(n), MAX(largest) FROM {table}{where} GROUP BY 1, 2, 3",  # noqa: S608
         args,
     )
-    for number, group, latency_bin_, count, largest in bins:
-        tally.latency(number, decode(group), latency_bin_, count, largest)
+    tally.latencies((r[0], decode(r[1]), *r[2:]) for r in bins) if group_by else tally.latencies(bins)
 
 
 def _from_records(
@@ -363,10 +387,8 @@ def _from_records(
         [since, step, *group_args, *where_args],
     )
     for row in rows:
-        number, value, latency_bin_ = row[0], row[1], row[2]
-        tally.sums(number, value, row[3:12])
-        if latency_bin_ is not None:
-            tally.latency(number, value, latency_bin_, row[12], row[13])
+        tally.sums(row[0], row[1], row[3:12])
+    tally.latencies((r[0], r[1], r[2], r[12], r[13]) for r in rows if r[2] is not None)
 
 
 def analytics(backend: Backend, params: Mapping[str, str], *, rollups: bool = True) -> dict[str, Any]:

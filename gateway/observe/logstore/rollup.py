@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from gateway.observe.logstore.sql import COLUMNS
+from gateway.observe.logstore.sql import COLUMNS, UPSERT_HOURLY, UPSERT_LATENCY, UPSERT_LATENCY_ALL
 
 _TS, _GATEWAY, _ROUTE, _PROVIDER, _MODEL, _STATUS = (
     COLUMNS.index(c) for c in ("ts", "gateway", "route", "provider", "model", "status")
@@ -59,10 +59,9 @@ def _sqlite_cost(text: str) -> int:
     return int(value + 0.5) if value >= 0 else -int(-value + 0.5)
 
 
-def aggregate(
-    rows: Sequence[tuple[Any, ...]], dialect: str
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Parameters for sql.UPSERT_HOURLY and sql.UPSERT_LATENCY, one per group of the batch."""
+def aggregate(rows: Sequence[tuple[Any, ...]], dialect: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """(upsert, parameters) for each rollup table, one row per group of the batch, in key order (so that
+    two replicas upserting the same hours take their row locks in one order and cannot deadlock)."""
     sums: dict[tuple[Any, ...], list[Any]] = {}
     bins: dict[tuple[Any, ...], list[Any]] = {}
     postgres = dialect == "postgres"
@@ -99,7 +98,20 @@ def aggregate(
                 have[0] += 1
                 if latency > have[1]:
                     have[1] = latency
-    return [(*k, *v) for k, v in sums.items()], [(*k, *v) for k, v in bins.items()]
+    overall: dict[tuple[int, int], list[Any]] = {}
+    for (hour, *_, number), (n, largest) in bins.items():
+        have = overall.get((hour, number))
+        if have is None:
+            overall[(hour, number)] = [n, largest]
+        else:
+            have[0] += n
+            if largest > have[1]:
+                have[1] = largest
+    return [
+        (UPSERT_HOURLY, [(*k, *v) for k, v in sorted(sums.items())]),
+        (UPSERT_LATENCY, [(*k, *v) for k, v in sorted(bins.items())]),
+        (UPSERT_LATENCY_ALL, [(*k, *v) for k, v in sorted(overall.items())]),
+    ]
 
 
 def hour_floor(ts: float) -> int:

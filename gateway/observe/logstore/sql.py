@@ -41,6 +41,15 @@ def _latency_table(dialect: str) -> str:
     ){clustered}"""
 
 
+def _latency_all_table(dialect: str) -> str:
+    # The same bins over all dimensions: what an overview with no filter reads (a fifth of the rows).
+    clustered = "" if dialect == "postgres" else " WITHOUT ROWID"
+    return f"""CREATE TABLE IF NOT EXISTS requests_hourly_latency_all (
+        hour BIGINT NOT NULL, bin INTEGER NOT NULL, n BIGINT NOT NULL, largest DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (hour, bin)
+    ){clustered}"""
+
+
 def _encoded(column: str) -> str:
     if column == "status":
         return "COALESCE(status, -1)"
@@ -110,6 +119,9 @@ def _backfill_latency(dialect: str) -> str:
         GROUP BY {", ".join(str(i + 1) for i in range(len(LATENCY_KEY)))}"""  # noqa: S608
 
 
+_BACKFILL_LATENCY_ALL = """INSERT INTO requests_hourly_latency_all (hour, bin, n, largest)
+    SELECT hour, bin, SUM(n), MAX(largest) FROM requests_hourly_latency GROUP BY hour, bin"""
+
 # (version, statements). The gateway applies what a database lacks at startup, in order, each version in
 # one transaction with its row in gateway_schema (so a backfill that is stopped half way is redone).
 MIGRATIONS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
@@ -141,7 +153,14 @@ MIGRATIONS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
     (
         3,
         # Hourly rollups for analytics, filled from the records already stored (a scan of the table).
-        (_hourly_tables, _latency_table, _backfill_hourly, _backfill_latency),
+        (
+            _hourly_tables,
+            _latency_table,
+            _latency_all_table,
+            _backfill_hourly,
+            _backfill_latency,
+            _BACKFILL_LATENCY_ALL,
+        ),
     ),
 )
 
@@ -158,8 +177,8 @@ INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({_VALUES}) ON CON
 DELETE_BEFORE = "DELETE FROM requests WHERE ts < ?"
 # Retention removes whole hours (backends round the cutoff down to the hour), so the rollups always hold
 # exactly the records that are left.
-DELETE_HOURLY_BEFORE = "DELETE FROM requests_hourly WHERE hour < ?"
-DELETE_LATENCY_BEFORE = "DELETE FROM requests_hourly_latency WHERE hour < ?"
+ROLLUP_TABLES = ("requests_hourly", "requests_hourly_latency", "requests_hourly_latency_all")
+DELETE_ROLLUPS_BEFORE = tuple(f"DELETE FROM {t} WHERE hour < ?" for t in ROLLUP_TABLES)  # noqa: S608
 
 
 def _upsert(table: str, key: tuple[str, ...], adds: tuple[str, ...], maxes: tuple[str, ...] = ()) -> str:
@@ -176,6 +195,7 @@ def _upsert(table: str, key: tuple[str, ...], adds: tuple[str, ...], maxes: tupl
 
 UPSERT_HOURLY = _upsert("requests_hourly", HOURLY_KEY, HOURLY_SUMS)
 UPSERT_LATENCY = _upsert("requests_hourly_latency", LATENCY_KEY, ("n",), ("largest",))
+UPSERT_LATENCY_ALL = _upsert("requests_hourly_latency_all", ("hour", "bin"), ("n",), ("largest",))
 
 
 class Backend(Protocol):

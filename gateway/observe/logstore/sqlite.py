@@ -11,12 +11,9 @@ from typing import Any
 from gateway.observe.logstore import rollup
 from gateway.observe.logstore.sql import (
     DELETE_BEFORE,
-    DELETE_HOURLY_BEFORE,
-    DELETE_LATENCY_BEFORE,
+    DELETE_ROLLUPS_BEFORE,
     INSERT,
     MIGRATIONS,
-    UPSERT_HOURLY,
-    UPSERT_LATENCY,
 )
 
 
@@ -62,9 +59,8 @@ class SQLiteBackend:
                 conn.rollback()
                 rows = rollup.new_only(rows, self._stored(conn, rows))
                 conn.executemany(INSERT, rows)
-            hourly, latency = rollup.aggregate(rows, self.dialect)
-            conn.executemany(UPSERT_HOURLY, hourly)
-            conn.executemany(UPSERT_LATENCY, latency)
+            for upsert, groups in rollup.aggregate(rows, self.dialect):
+                conn.executemany(upsert, groups)
 
     @staticmethod
     def _stored(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
@@ -80,8 +76,8 @@ class SQLiteBackend:
         hour = rollup.hour_floor(ts)
         conn = self._connection()
         with self._lock, conn:
-            conn.execute(DELETE_HOURLY_BEFORE, (hour,))
-            conn.execute(DELETE_LATENCY_BEFORE, (hour,))
+            for statement in DELETE_ROLLUPS_BEFORE:
+                conn.execute(statement, (hour,))
             return conn.execute(DELETE_BEFORE, (hour,)).rowcount
 
     def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
