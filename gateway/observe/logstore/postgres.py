@@ -34,6 +34,7 @@ class PostgresBackend:
         self.url = url
         self.name = display_url(url)
         self._writer: psycopg.Connection[Any] | None = None
+        self.migrated = False
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._writer is None or self._writer.closed:
@@ -53,6 +54,7 @@ class PostgresBackend:
                     for statement in statements:
                         conn.execute(statement if isinstance(statement, str) else statement(self.dialect))
                     conn.execute("INSERT INTO gateway_schema (version) VALUES (%s)", (version,))
+        self.migrated = True
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         conn = self._connection()

@@ -422,7 +422,8 @@ def analytics(backend: Backend, params: Mapping[str, str], *, rollups: bool = Tr
     else:
         raise BadQuery(f"group_by: {group_by!r} must be one of {', '.join(GROUPS)} or metadata.<key>")
     tally = _Tally(cost_units=_dialect(backend) != "postgres")
-    span = _rollup_span(f, group_by, since, until, step) if rollups else None
+    use = rollups and getattr(backend, "migrated", False)
+    span = _rollup_span(f, group_by, since, until, step) if use else None
     ranges = [(since, until)]
     if span is not None:
         lo, hi = span

@@ -203,6 +203,9 @@ class Backend(Protocol):
 
     name: str  # for /readyz and errors; never holds a password
     dialect: str  # "sqlite" or "postgres": the few SQL functions that differ
+    # Set once this process has run the migrations: before that (an upgrade filling its rollups from the
+    # records for a few seconds) analytics read the records.
+    migrated: bool
 
     def migrate(self) -> None: ...
 

@@ -26,6 +26,7 @@ class SQLiteBackend:
         self.name = "memory" if self.memory else f"sqlite:///{path}"
         self._writer: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # a memory database has one connection, shared with readers
+        self.migrated = False
 
     def _connection(self) -> sqlite3.Connection:
         """The writer's connection, opened on first use by the thread that writes."""
@@ -49,6 +50,7 @@ class SQLiteBackend:
                     for statement in statements:
                         conn.execute(statement if isinstance(statement, str) else statement(self.dialect))
                     conn.execute("INSERT INTO gateway_schema (version) VALUES (?)", (version,))
+        self.migrated = True
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         conn = self._connection()
