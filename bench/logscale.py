@@ -300,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
 
             url = stack.enter_context(pgtemp.cluster(args.pg_dir))
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            # The gateway runs in a temporary folder: a relative path would name another, empty, file.
+            path = Path(url.removeprefix("sqlite:///")).resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{path}"
         if args.fresh:
             empty(url)
         info: dict[str, Any] = {"tree": str(args.tree)}
