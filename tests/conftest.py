@@ -237,10 +237,13 @@ def _postgres_server() -> Iterator[str]:
 
 @pytest.fixture
 def postgres_url(_postgres_server: str) -> str:
-    """A real PostgreSQL with an empty `requests` log (dropped before each test)."""
+    """A real PostgreSQL with an empty `requests` log and rollups (dropped before each test)."""
     import psycopg
 
     with psycopg.connect(_postgres_server, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS requests")
+        conn.execute("DROP TABLE IF EXISTS requests_hourly")
+        conn.execute("DROP TABLE IF EXISTS requests_hourly_latency")
+        conn.execute("DROP TABLE IF EXISTS requests_hourly_latency_all")
         conn.execute("DROP TABLE IF EXISTS gateway_schema")
     return _postgres_server

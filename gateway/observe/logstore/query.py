@@ -6,15 +6,16 @@ from __future__ import annotations
 import base64
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from gateway.config.units import parse_duration
+from gateway.observe.logstore import rollup
 from gateway.observe.logstore.records import from_row
-from gateway.observe.logstore.sql import COLUMNS, Backend
+from gateway.observe.logstore.sql import COLUMNS, Backend, cost_units, latency_bin, trunc
 from gateway.pricing.prices import format_usd
 
 MAX_LIMIT = 500
@@ -101,7 +102,7 @@ def _where(backend: Backend, f: Filters) -> tuple[str, list[Any]]:
 
 def _metadata_expr(backend: Backend, key: str) -> tuple[str, list[Any]]:
     """SQL for one metadata value as text, with the key as a parameter (never in the SQL text)."""
-    if getattr(backend, "dialect", "") == "postgres":
+    if _dialect(backend) == "postgres":
         return "(metadata::jsonb ->> ?)", [key]
     return "CAST(json_extract(metadata, ?) AS TEXT)", ['$."' + key.replace('"', '""') + '"']
 
@@ -117,7 +118,9 @@ def page(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
     cursor = params.get("cursor")
     if cursor:
         ts, ident = _decode_cursor(cursor)
-        where += (" AND " if where else " WHERE ") + "(ts < ? OR (ts = ? AND id < ?))"
+        # `ts <= ?` bounds the index range on both databases (an OR alone makes PostgreSQL walk every
+        # newer row first); the rest only sorts out the rows of that one timestamp.
+        where += (" AND " if where else " WHERE ") + "ts <= ? AND (ts < ? OR id < ?)"
         args += [ts, ts, ident]
     sql = f"SELECT {SELECT} FROM requests{where} ORDER BY ts DESC, id DESC LIMIT ?"  # noqa: S608
     rows = backend.select(sql, [*args, limit + 1])
@@ -145,6 +148,26 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 # Analytics ---------------------------------------------------------------------------------------------
+#
+# Everything is aggregated by the database; only sums and counts reach Python, however many records
+# match. Whole hours come from the hourly rollups (sql.py, kept by every insert) when the query can be
+# answered from them: no token or metadata filter or group, and buckets made of whole hours. The rest
+# (the partial hours at the ends of the range, or the whole range otherwise) is one scan of the records
+# per range, grouped by (bucket, group, latency bin).
+# Percentiles use the latency bins: the nearest rank is found in the bin counts, and the answer is the
+# largest latency of that bin, a latency some request had, at most one bin width (5% of the value at
+# worst, under 1% above 100 ms in the upper part of each decade) above the exact nearest-rank value. The
+# rollups keep the same bins with their counts and largest latency, so both ways give the same answer.
+
+PERCENTILES = (("latency_ms_p50", 50), ("latency_ms_p95", 95), ("latency_ms_p99", 99))
+USD_UNIT = Decimal("1e-10")  # costs are stored with at most 10 decimals (format_usd)
+HOUR = 3600
+ROLLUP_GROUPS = ("gateway", "route", "provider", "model")  # the GROUPS the rollups have (not token)
+ROLLUP_FILTERS = (*ROLLUP_GROUPS, "cache")
+
+
+def _dialect(backend: Backend) -> str:
+    return str(getattr(backend, "dialect", ""))
 
 
 @dataclass(slots=True)
@@ -158,26 +181,49 @@ class _Bucket:
     cost: Decimal = field(default_factory=Decimal)
     hits: int = 0
     cacheable: int = 0
-    latencies: list[float] = field(default_factory=list)
+    bins: dict[int, list[float]] = field(default_factory=dict)  # bin -> [count, largest latency]
 
-    def add(self, row: tuple[Any, ...]) -> None:
-        _, _, status, inp, out, cread, cwrite, cost, cache, latency = row
-        self.requests += 1
-        self.errors += 1 if (status or 0) >= 400 else 0
-        self.input_tokens += inp or 0
-        self.output_tokens += out or 0
-        self.cache_read_tokens += cread or 0
-        self.cache_write_tokens += cwrite or 0
-        if cost:
-            self.cost += Decimal(cost)
-        if cache:
-            self.cacheable += 1
-            self.hits += cache == "HIT"
-        if latency is not None:
-            self.latencies.append(float(latency))
+    def add_sums(self, row: Sequence[Any], cost_units: bool) -> None:
+        requests, errors, inp, out, cread, cwrite, cost, hits, cacheable = row
+        self.requests += int(requests)
+        self.errors += int(errors or 0)
+        self.input_tokens += int(inp or 0)
+        self.output_tokens += int(out or 0)
+        self.cache_read_tokens += int(cread or 0)
+        self.cache_write_tokens += int(cwrite or 0)
+        if cost is not None:
+            self.cost += Decimal(int(cost)) * USD_UNIT if cost_units else Decimal(cost)
+        self.hits += int(hits or 0)
+        self.cacheable += int(cacheable or 0)
+
+    def add_bin(self, number: int, count: int, largest: float) -> None:
+        have = self.bins.get(number)
+        if have is None:
+            self.bins[number] = [count, largest]
+        else:
+            have[0] += count
+            have[1] = max(have[1], largest)
+
+    def percentiles(self) -> dict[str, float | None]:
+        ordered = sorted(self.bins.items())
+        n = int(sum(count for _, (count, _) in ordered))
+        out: dict[str, float | None] = {name: None for name, _ in PERCENTILES}
+        if not n:
+            return out
+        # Nearest rank: ceil(pct% of n), in integers; one walk up the bins finds all three.
+        wanted = [(max(1, (n * pct + 99) // 100), name) for name, pct in PERCENTILES]
+        seen = 0
+        i = 0
+        for _, (count, largest) in ordered:
+            seen += int(count)
+            while i < len(wanted) and seen >= wanted[i][0]:
+                out[wanted[i][1]] = round(largest, 3)
+                i += 1
+            if i == len(wanted):
+                break
+        return out
 
     def summary(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
         return {
             "requests": self.requests,
             "errors": self.errors,
@@ -186,22 +232,168 @@ class _Bucket:
             "cache_read_tokens": self.cache_read_tokens,
             "cache_write_tokens": self.cache_write_tokens,
             "cost_usd": format_usd(self.cost),
-            "latency_ms_p50": _percentile(ordered, 0.50),
-            "latency_ms_p95": _percentile(ordered, 0.95),
-            "latency_ms_p99": _percentile(ordered, 0.99),
+            **self.percentiles(),
             "cache_hit_rate": round(self.hits / self.cacheable, 4) if self.cacheable else None,
         }
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest rank: a latency some request really had."""
-    if not ordered:
+@dataclass(slots=True)
+class _Tally:
+    """Buckets by (number, group) and the totals, filled from rollup and record rows alike."""
+
+    cost_units: bool
+    totals: _Bucket = field(default_factory=_Bucket)
+    buckets: dict[tuple[int, Any], _Bucket] = field(default_factory=dict)
+
+    def bucket(self, number: Any, group: Any) -> _Bucket:
+        key = (int(number), group)
+        found = self.buckets.get(key)
+        if found is None:
+            found = self.buckets[key] = _Bucket()
+        return found
+
+    def sums(self, number: Any, group: Any, row: Sequence[Any]) -> None:
+        self.bucket(number, group).add_sums(row, self.cost_units)
+        self.totals.add_sums(row, self.cost_units)
+
+    def latencies(self, rows: Iterable[Sequence[Any]]) -> None:
+        """(number, group, bin, count, largest) rows: tens of thousands per query, so written out flat."""
+        totals = self.totals.bins
+        last: tuple[int, Any] | None = None
+        bins: dict[int, list[float]] = {}
+        for number, group, latency_bin_, n, top in rows:
+            key = (int(number), group)
+            if key != last:
+                bins = self.bucket(*key).bins
+                last = key
+            b, count, largest = int(latency_bin_), int(n), float(top)
+            have = bins.get(b)
+            if have is None:
+                bins[b] = [count, largest]
+            else:
+                have[0] += count
+                if largest > have[1]:
+                    have[1] = largest
+            have = totals.get(b)
+            if have is None:
+                totals[b] = [count, largest]
+            else:
+                have[0] += count
+                if largest > have[1]:
+                    have[1] = largest
+
+
+def _is_instant(text: str | None) -> bool:
+    """Whether a `since` names an instant (unix seconds or ISO 8601) rather than a duration ago."""
+    if not text:
+        return False
+    try:
+        float(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
+
+
+def _rollup_span(
+    f: Filters, group_by: str | None, since: float, until: float, step: float
+) -> tuple[int, int] | None:
+    """The whole hours [lo, hi) of the range the rollups can answer, or None: the rollups have no token
+    or metadata, and an hour must lie inside one bucket (buckets of whole hours from a whole hour, or a
+    single bucket for the whole range)."""
+    if group_by is not None and group_by not in ROLLUP_GROUPS:
         return None
-    return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 3)
+    if f.metadata or any(column not in ROLLUP_FILTERS for column, _ in f.equals):
+        return None
+    if not ((step % HOUR == 0 and since % HOUR == 0) or until - since <= step):
+        return None
+    lo, hi = math.ceil(since / HOUR) * HOUR, math.floor(until / HOUR) * HOUR
+    return (lo, hi) if lo < hi else None
 
 
-def analytics(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
-    """GET /api/analytics: totals, and buckets of `bucket` seconds per `group_by` value."""
+def _rollup_where(f: Filters, lo: int, hi: int) -> tuple[str, list[Any]]:
+    clauses = ["hour >= ?", "hour < ?"]
+    params: list[Any] = [lo, hi]
+    for column, value in f.equals:
+        clauses.append(f"{column} = ?")
+        params.append(rollup.encode(value))
+    if f.status is not None:
+        # A NULL status is -1 in the rollups: no code or class matches it, as NULL does not in SQL.
+        if f.status.isdigit():
+            clauses.append("status = ?")
+            params.append(int(f.status))
+        else:
+            low = int(f.status[0]) * 100
+            clauses.append("status >= ? AND status < ?")
+            params += [low, low + 100]
+    return " WHERE " + " AND ".join(clauses), params
+
+
+def _from_rollups(
+    backend: Backend,
+    tally: _Tally,
+    f: Filters,
+    group_by: str | None,
+    since: float,
+    step: float,
+    lo: int,
+    hi: int,
+) -> None:
+    dialect = _dialect(backend)
+    keys = f"{trunc(dialect, '(hour - ?) / ?')}, {group_by or 'NULL'}"
+    where, where_args = _rollup_where(f, lo, hi)
+    args = [since, step, *where_args]
+    decode = rollup.decode if group_by else (lambda g: g)
+    # Only fixed column names, fixed expressions and placeholders are put into the SQL text.
+    sums = backend.select(
+        f"SELECT {keys}, SUM(requests), SUM(CASE WHEN status >= 400 THEN requests ELSE 0 END), "  # noqa: S608
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost), "
+        "SUM(CASE WHEN cache = '=HIT' THEN requests ELSE 0 END), "
+        f"SUM(CASE WHEN cache <> '' AND cache <> '=' THEN requests ELSE 0 END) FROM requests_hourly{where} "
+        "GROUP BY 1, 2",
+        args,
+    )
+    for row in sums:
+        tally.sums(row[0], decode(row[1]), row[2:])
+    # With no filter and no group, the bins summed over all dimensions answer (far fewer rows).
+    table = "requests_hourly_latency" if group_by or f.equals or f.status else "requests_hourly_latency_all"
+    bins = backend.select(
+        f"SELECT {keys}, bin, SUM(n), MAX(largest) FROM {table}{where} GROUP BY 1, 2, 3",  # noqa: S608
+        args,
+    )
+    tally.latencies((r[0], decode(r[1]), *r[2:]) for r in bins) if group_by else tally.latencies(bins)
+
+
+def _from_records(
+    backend: Backend, tally: _Tally, f: Filters, group: tuple[str, list[Any]], since: float, step: float
+) -> None:
+    """One scan of the records in f's range: sums per (bucket, group, latency bin), so that the same rows
+    give the bins and, added up, the sums."""
+    dialect = _dialect(backend)
+    group_sql, group_args = group
+    where, where_args = _where(backend, f)
+    # Rows have ts >= since, so truncating (ts - since) / step is flooring it: the bucket's number.
+    rows = backend.select(
+        f"SELECT {trunc(dialect, '(ts - ?) / ?')}, {group_sql}, {latency_bin(dialect)}, "  # noqa: S608
+        "COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), "
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
+        f"SUM({cost_units(dialect)}), SUM(CASE WHEN cache = 'HIT' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END), COUNT(latency_ms), MAX(latency_ms) "
+        f"FROM requests{where} GROUP BY 1, 2, 3",
+        [since, step, *group_args, *where_args],
+    )
+    for row in rows:
+        tally.sums(row[0], row[1], row[3:12])
+    tally.latencies((r[0], r[1], r[2], r[12], r[13]) for r in rows if r[2] is not None)
+
+
+def analytics(backend: Backend, params: Mapping[str, str], *, rollups: bool = True) -> dict[str, Any]:
+    """GET /api/analytics: totals, and buckets of `bucket` seconds per `group_by` value. `rollups=False`
+    reads only the records (the same answer, slower: for tests and checks)."""
     f = parse_filters(params)
     now = time.time()
     until = f.until if f.until is not None else now
@@ -210,6 +402,11 @@ def analytics(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
         step = parse_duration(params.get("bucket") or "1h")
     except ValueError as exc:
         raise BadQuery(f"bucket: {exc}") from None
+    if step > 0 and step % HOUR == 0 and not _is_instant(params.get("since")):
+        # `since=7d` (or none) names no instant of its own: with buckets of whole hours it starts at the
+        # next whole hour, so that buckets line up with the clock and the hourly rollups answer them.
+        aligned = math.ceil(since / HOUR) * HOUR
+        since = float(aligned) if aligned < until else since
     if step <= 0 or (until - since) / step > MAX_BUCKETS:
         raise BadQuery(
             f"bucket: at most {MAX_BUCKETS} buckets per query; use a longer bucket or a shorter range"
@@ -224,28 +421,26 @@ def analytics(backend: Backend, params: Mapping[str, str]) -> dict[str, Any]:
         group_sql, group_args = _metadata_expr(backend, group_by[len("metadata.") :])
     else:
         raise BadQuery(f"group_by: {group_by!r} must be one of {', '.join(GROUPS)} or metadata.<key>")
-    where, args = _where(backend, Filters(since, until, f.equals, f.status, f.metadata))
-    # Only fixed column names and placeholders are put into the SQL text.
-    sql = (
-        f"SELECT ts, {group_sql}, status, input_tokens, output_tokens, cache_read_tokens, "  # noqa: S608
-        f"cache_write_tokens, cost_usd, cache, latency_ms FROM requests{where}"
-    )
-    args = group_args + args
-    totals = _Bucket()
-    buckets: dict[tuple[float, Any], _Bucket] = {}
-    for row in backend.select(sql, args):
-        start = since + math.floor((float(row[0]) - since) / step) * step
-        buckets.setdefault((start, row[1]), _Bucket()).add(row)
-        totals.add(row)
+    tally = _Tally(cost_units=_dialect(backend) != "postgres")
+    use = rollups and getattr(backend, "migrated", False)
+    span = _rollup_span(f, group_by, since, until, step) if use else None
+    ranges = [(since, until)]
+    if span is not None:
+        lo, hi = span
+        _from_rollups(backend, tally, f, group_by, since, step, lo, hi)
+        ranges = [(a, b) for a, b in ((since, float(lo)), (float(hi), until)) if a < b]
+    for a, b in ranges:
+        part = Filters(a, b, f.equals, f.status, f.metadata)
+        _from_records(backend, tally, part, (group_sql, group_args), since, step)
     return {
         "since": _iso(since),
         "until": _iso(until),
         "bucket_seconds": step,
         "group_by": group_by,
-        "totals": totals.summary(),
+        "totals": tally.totals.summary(),
         "buckets": [
-            {"ts": _iso(start), "group": group, **b.summary()}
-            for (start, group), b in sorted(buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+            {"ts": _iso(since + number * step), "group": group, **b.summary()}
+            for (number, group), b in sorted(tally.buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
         ],
     }
 

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.observe.logstore.sql import DELETE_BEFORE, INSERT, MIGRATIONS
+from gateway.observe.logstore import rollup
+from gateway.observe.logstore.sql import (
+    DELETE_BEFORE,
+    DELETE_ROLLUPS_BEFORE,
+    INSERT,
+    MIGRATIONS,
+)
 
 
 class SQLiteBackend:
@@ -20,6 +26,7 @@ class SQLiteBackend:
         self.name = "memory" if self.memory else f"sqlite:///{path}"
         self._writer: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # a memory database has one connection, shared with readers
+        self.migrated = False
 
     def _connection(self) -> sqlite3.Connection:
         """The writer's connection, opened on first use by the thread that writes."""
@@ -41,18 +48,39 @@ class SQLiteBackend:
             for version, statements in MIGRATIONS:
                 if version > current:
                     for statement in statements:
-                        conn.execute(statement)
+                        conn.execute(statement if isinstance(statement, str) else statement(self.dialect))
                     conn.execute("INSERT INTO gateway_schema (version) VALUES (?)", (version,))
+        self.migrated = True
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         conn = self._connection()
         with self._lock, conn:
-            conn.executemany(INSERT, rows)
+            if conn.executemany(INSERT, rows).rowcount != len(rows):
+                # Some ids were stored already (a batch tried again): count only the new records. Rare,
+                # so the usual batch pays no lookup.
+                conn.rollback()
+                rows = rollup.new_only(rows, self._stored(conn, rows))
+                conn.executemany(INSERT, rows)
+            for upsert, groups in rollup.aggregate(rows, self.dialect):
+                conn.executemany(upsert, groups)
+
+    @staticmethod
+    def _stored(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+        ids = [r[0] for r in rows]
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            sql = f"SELECT id FROM requests WHERE id IN ({', '.join('?' for _ in chunk)})"  # noqa: S608
+            found.update(row[0] for row in conn.execute(sql, chunk))
+        return found
 
     def delete_before(self, ts: float) -> int:
+        hour = rollup.hour_floor(ts)
         conn = self._connection()
         with self._lock, conn:
-            return conn.execute(DELETE_BEFORE, (ts,)).rowcount
+            for statement in DELETE_ROLLUPS_BEFORE:
+                conn.execute(statement, (hour,))
+            return conn.execute(DELETE_BEFORE, (hour,)).rowcount
 
     def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         if self.memory:
