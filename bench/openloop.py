@@ -23,8 +23,11 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from bench import targets
+
 T = TypeVar("T")
-HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "bench"}
+# What every other load sends (the gateway arm requires its token).
+HEADERS = targets.REQUEST_HEADERS
 
 
 def due_count(elapsed_s: float, rate: float) -> int:

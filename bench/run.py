@@ -12,9 +12,7 @@ import atexit
 import json
 import os
 import resource
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from bench import meta, mock, peers, procs, report, stats, sysstat, targets, wrk
+from bench.toolkit import check_tools, free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -109,21 +108,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
     return args
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def check_tools() -> None:
-    missing = [tool for tool in ("wrk", "nginx", "taskset") if shutil.which(tool) is None]
-    if missing:
-        sys.exit(
-            f"missing {', '.join(missing)}: apt-get install -y nginx libnginx-mod-http-lua wrk util-linux"
-        )
-    mock.find_modules_dir()
 
 
 def cpu_set(spec: str) -> set[int]:

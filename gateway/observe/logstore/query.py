@@ -86,13 +86,7 @@ def _where(backend: Backend, f: Filters) -> tuple[str, list[Any]]:
         clauses.append(f"{column} = ?")
         params.append(value)
     if f.status is not None:
-        if f.status.isdigit():
-            clauses.append("status = ?")
-            params.append(int(f.status))
-        else:
-            low = int(f.status[0]) * 100
-            clauses.append("status >= ? AND status < ?")
-            params += [low, low + 100]
+        _status_clause(f.status, clauses, params)
     for key, value in f.metadata:
         expr, expr_args = _metadata_expr(backend, key)
         clauses.append(f"{expr} = ?")
@@ -323,13 +317,7 @@ def _rollup_where(f: Filters, lo: int, hi: int) -> tuple[str, list[Any]]:
         params.append(rollup.encode(value))
     if f.status is not None:
         # A NULL status is -1 in the rollups: no code or class matches it, as NULL does not in SQL.
-        if f.status.isdigit():
-            clauses.append("status = ?")
-            params.append(int(f.status))
-        else:
-            low = int(f.status[0]) * 100
-            clauses.append("status >= ? AND status < ?")
-            params += [low, low + 100]
+        _status_clause(f.status, clauses, params)
     return " WHERE " + " AND ".join(clauses), params
 
 
@@ -449,3 +437,14 @@ def _iso(ts: float) -> str:
     from gateway.observe.record import iso_ts
 
     return iso_ts(ts)
+
+
+def _status_clause(status: str, clauses: list[str], params: list[Any]) -> None:
+    """`status=429` (one code) or `status=5xx` (a class)."""
+    if status.isdigit():
+        clauses.append("status = ?")
+        params.append(int(status))
+    else:
+        low = int(status[0]) * 100
+        clauses.append("status >= ? AND status < ?")
+        params += [low, low + 100]

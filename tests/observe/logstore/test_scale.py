@@ -8,7 +8,6 @@ import math
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,20 +24,6 @@ from gateway.pricing.prices import format_usd
 from tests.observe.logstore.test_store import NOW, fill, record
 
 SINCE = NOW - 6 * 3600  # buckets start at `since`, whatever it is
-
-
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
-def writer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogWriter]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/logs.db"
-    elif request.param == "memory":
-        url = "memory"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    w = LogWriter(open_backend(url), retention=None)
-    w.start()
-    yield w
-    w.stop()
 
 
 def varied(n: int, seed: int = 7, start: float = SINCE) -> list[RequestRecord]:

@@ -4,7 +4,6 @@ analytics and retention. SQLite in a temp folder; PostgreSQL is a real server (t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,6 @@ from gateway.observe.record import RequestRecord
 from tests.records import attempt, request_record
 
 NOW = time.time()
-
-
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
-def writer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogWriter]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/logs.db"
-    elif request.param == "memory":
-        url = "memory"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    w = LogWriter(open_backend(url), retention=None)
-    w.start()
-    yield w
-    w.stop()
 
 
 def record(i: int, **fields: Any) -> RequestRecord:
