@@ -68,9 +68,11 @@ bench-lock: $(DEV_STAMP)
 		-o litellm.lock
 	cd bench/peers && $(NPM) install --package-lock-only --no-audit --no-fund
 
-# 10 minutes at 70 % of the gateway's measured maximum (open loop, 20 % SSE); not part of `make test`.
+# The reliability battery at full counts (tests/battery, BATTERY=full; figures in test-output/battery/),
+# then 10 minutes at 70 % of the gateway's measured maximum (open loop, 20 % SSE); not part of `make test`.
 # Needs what `make bench` needs (apt-get install -y nginx libnginx-mod-http-lua wrk); no wrk2 required.
-soak: $(DEV_STAMP)
+soak: $(DEV_STAMP) $(CLAUDE)
+	BATTERY=full $(BIN)/python -m pytest tests/battery -p no:cacheprovider $(PYTEST_ARGS)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # Regenerates both lock files (needs network access to PyPI); works from a fresh clone. uv keeps the
