@@ -205,6 +205,12 @@ class _Compiler:
             kwargs["access_log"] = bool(s["access_log"].value)
         if "drain" in s:
             kwargs["drain"] = self.parse(s["drain"], (), parse_duration, 30.0)
+        if "max_in_flight" in s:
+            kwargs["max_in_flight"] = int(s["max_in_flight"].value)
+        if "stream_keepalive" in s:
+            every = s["stream_keepalive"]
+            off = every.value in (0, "0")
+            kwargs["stream_keepalive"] = 0.0 if off else self.parse(every, (), parse_duration, 15.0)
         return Server(**kwargs)
 
     def parse(self, entry: Entry, sub: KeyPath, fn: Any, default: Any) -> Any:

@@ -233,6 +233,8 @@ class Server:
     workers: int = 1
     access_log: bool = True
     drain: float = 30.0
+    max_in_flight: int = 1000  # model calls per worker; past it, new ones are shed with 503 at once
+    stream_keepalive: float = 15.0  # seconds between keepalive comments on an idle stream; 0: never
 
 
 @dataclass(frozen=True, slots=True)
