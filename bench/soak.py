@@ -37,7 +37,6 @@ import aiohttp
 
 from bench import meta, mock, openloop, procmem, procs, sysstat, targets, toolkit, wrk
 
-DB = toolkit.ROOT / "data" / "gateway.db"  # the bench config's log store: the default, under the arm's cwd
 RSS_GROWTH_MAX_PCT = 5.0
 P99_FACTOR_MAX = 1.5
 RATE_TOLERANCE_PCT = 3.0
@@ -153,7 +152,7 @@ def readyz_logs(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def soak(
-    target: targets.Target, mock_pid: int, rate: float, args: argparse.Namespace
+    target: targets.Target, mock_pid: int, db: Path, rate: float, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     assert target.pid is not None
     pid = target.pid
@@ -207,7 +206,7 @@ async def soak(
                 "gateway_cpu_pct": pct(gw_now - gw_ticks),
                 "mock_cpu_pct": pct(mock_now - mock_ticks),
                 "generator_cpu_pct": pct(self_now - self_ticks),
-                "db_kib": procmem.files_kib(procmem.sqlite_files(DB)),
+                "db_kib": procmem.files_kib(procmem.sqlite_files(db)),
                 "log_queued": logs.get("queued"),
                 "log_written": logs.get("written"),
                 "log_dropped": logs.get("dropped"),
@@ -227,15 +226,26 @@ async def soak(
     return samples
 
 
+def mixed_max(json_rps: float, sse_rps: float, sse_share: float) -> float:
+    """The maximum rate of the soak's mix: each request costs 1/max of its kind's capacity."""
+    return 1 / ((1 - sse_share) / json_rps + sse_share / sse_rps)
+
+
 def measure_max(target: targets.Target, args: argparse.Namespace) -> dict[str, Any]:
+    """Closed-loop maxima of each kind, combined for the soak's share of streams (a JSON-only maximum
+    would set the soak's rate too high: a stream costs the gateway more than a JSON answer)."""
     url = target.url + targets.PATH
     wrk.run(url, toolkit.PAYLOADS["json"], conns=64, duration_s=args.max_warmup, cpus=args.load_cpu)
-    result, _ = wrk.run(
-        url, toolkit.PAYLOADS["json"], conns=64, duration_s=args.max_duration, cpus=args.load_cpu
-    )
-    if result.errors:
-        raise wrk.WrkError(f"{result.errors} errors while measuring the maximum")
-    return result.to_json()
+    found: dict[str, Any] = {}
+    for kind in ("json", "sse"):
+        result, _ = wrk.run(
+            url, toolkit.PAYLOADS[kind], conns=64, duration_s=args.max_duration, cpus=args.load_cpu
+        )
+        if result.errors:
+            raise wrk.WrkError(f"{result.errors} errors while measuring the {kind} maximum")
+        found[kind] = result.to_json()
+    found["rps"] = mixed_max(found["json"]["rps"], found["sse"]["rps"], args.sse_share)
+    return found
 
 
 def render(result: dict[str, Any]) -> str:
@@ -246,8 +256,9 @@ def render(result: dict[str, Any]) -> str:
         "",
         "Gateway (bench/configs/gateway.yaml: access log and SQLite request log on), one worker pinned to "
         f"core {s['target_cpu']}; mock and the open-loop generator (asyncio + aiohttp on uvloop) on core "
-        f"{s['load_cpu']}. Maximum: wrk JSON c=64, {s['max_duration_s']:g} s after {s['max_warmup_s']:g} s: "
-        f"**{result['max']['rps']:,.0f} rps**. Soak rate {s['rate']:.1f}/s, {s['sse_share'] * 100:g} % SSE, "
+        f"{s['load_cpu']}. Maximum: wrk c=64, {s['max_duration_s']:g} s per kind after "
+        f"{s['max_warmup_s']:g} s, JSON and SSE combined for the mix: **{result['max']['rps']:,.0f} rps**. "
+        f"Soak rate {s['rate']:.1f}/s, {s['sse_share'] * 100:g} % SSE, "
         f"samples every {s['sample_s']:g} s, judged after {s['warmup_s']:g} s of warm-up.",
         "",
         "| criterion | verdict | seen |",
@@ -317,14 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"timestamp_utc": when, "meta": meta.collect(toolkit.ROOT)}
     the_mock = None
     target = None
-    db_before = procmem.files_kib(procmem.sqlite_files(DB))
+    port = toolkit.free_port()
+    # The bench config's log store (BENCH_DB): a fresh file in the run's folder.
+    db = targets.run_dir_of(targets.ARMS["gateway"], port, tmp / "logs") / "gateway.db"
+    db_before = procmem.files_kib(procmem.sqlite_files(db))
     try:
         ports = toolkit.free_port(), toolkit.free_port()
         the_mock = mock.start(tmp / "nginx", *ports, 0.05, cpus=args.load_cpu)
         gateway = targets.start(
             targets.ARMS["gateway"],
             the_mock.url("fast"),
-            toolkit.free_port(),
+            port,
             tmp / "logs",
             args.target_cpu,
             30.0,
@@ -342,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             f"soak: maximum {result['max']['rps']:,.0f} rps; soaking at {rate:.1f}/s for {args.minutes:g} min"
         )
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
-        samples = openloop.run_uvloop(lambda: soak(gateway, mock_pid, rate, args))
+        samples = openloop.run_uvloop(lambda: soak(gateway, mock_pid, db, rate, args))
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
     except (targets.ArmFailed, wrk.WrkError, mock.MockError) as exc:
         toolkit.log(f"soak: FAILED: {exc}")
@@ -356,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         procs.stop_all()
     warmup_s = args.warmup_minutes * 60
     criteria = judge(samples, warmup_s, rate)
-    db_after = procmem.files_kib(procmem.sqlite_files(DB))
+    db_after = procmem.files_kib(procmem.sqlite_files(db))
     sent = samples[-1]["sent"] if samples else 0
     result |= {
         "settings": {
@@ -377,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "samples": samples,
         "generator_cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
         "db": {
-            "path": toolkit.shown(DB),
+            "path": toolkit.shown(db),
             "before_kib": db_before,
             "after_kib": db_after,
             "grown_kib": db_after - db_before,

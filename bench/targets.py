@@ -227,11 +227,16 @@ class Pending:
     log: Path
 
 
+def run_dir_of(arm: Arm, port: int, log_dir: Path) -> Path:
+    """Where an arm's run keeps its files (a gateway arm's request log: gateway.db)."""
+    return log_dir / f"{arm.name}-{port}"
+
+
 def launch(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | None) -> Pending | Target:
     """Spawn the arm against `upstream_url` (a Target at once for `direct`, which has no process)."""
     if arm.kind == "direct":
         return Target(arm=arm, url=upstream_url, child=None, command="-")
-    run_dir = log_dir / f"{arm.name}-{port}"
+    run_dir = run_dir_of(arm, port, log_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if arm.kind == "nginx":
         (run_dir / "nginx.conf").write_text(nginx_config(run_dir, port, upstream_url))

@@ -100,3 +100,10 @@ def test_thirds_and_slope() -> None:
     assert soak.slope_per_min([5], [1]) == 0.0
     assert soak.fd_slack(20) == 5.0
     assert soak.fd_slack(300) == 30.0
+
+
+def test_mixed_maximum_weights_each_kind_by_its_cost() -> None:
+    assert soak.mixed_max(2000.0, 1000.0, 0.0) == 2000.0
+    assert soak.mixed_max(2000.0, 1000.0, 1.0) == 1000.0
+    # 80 % at 2,000/s and 20 % at 1,000/s: 1 / (0.8/2000 + 0.2/1000) = 1,666.7/s, not 2,000.
+    assert abs(soak.mixed_max(2000.0, 1000.0, 0.2) - 1666.67) < 0.01
