@@ -44,12 +44,15 @@ class Gateway:
         access_log: AccessLog | None = None,
         default_log_store: str = DEFAULT_STORE,
         tune_gc: bool = False,
+        state_store: str = "memory",
+        metrics_dir: str | None = None,
     ) -> None:
         self.live = live
         self.tune_gc = tune_gc  # a served process (`gateway serve`), not one embedded in tests
         self.pool = UpstreamPool()
         self.log = access_log or AccessLog(enabled=live.table.server.access_log)
         self.data = DataPlane(self.pool)
+        self.data.admission.default_store = state_store  # for a config whose `state.store` is left out
         self.data.observers.append(self.log.write)  # the access log (stdout) first, as it always was
         self.requests = RequestLog(live.table, default_log_store)  # the durable log behind /api/logs
         self.data.observers.append(self.requests.observe)
@@ -65,8 +68,10 @@ class Gateway:
                 circuits=self.data.breakers.snapshot,
                 config_version=lambda: self.live.table.version,
                 budgets=self._budget_views,
-            )
+            ),
+            shared_dir=metrics_dir,  # `gateway serve --workers N`: every worker's counts in each scrape
         )
+        self._sharing: asyncio.Task[None] | None = None
         self.data.observers.append(self.metrics.observe)
         live.reload_listeners.append(self.metrics.on_reload)
         self.admin = admin_app(
@@ -144,6 +149,8 @@ class Gateway:
                 if self.tune_gc:
                     tune_collector()
                 self.watcher.start()
+                if self.metrics.shared_dir is not None:
+                    self._sharing = asyncio.create_task(self.metrics.share())
                 self._mark_draining_on_exit_signals()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -153,6 +160,9 @@ class Gateway:
                 await self.pool.close()
                 self.log.stop()
                 await asyncio.to_thread(self.requests.stop)  # every queued record is written
+                if self._sharing is not None:
+                    self._sharing.cancel()  # it publishes this worker's final counts as it ends
+                    await asyncio.gather(self._sharing, return_exceptions=True)
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
@@ -179,12 +189,25 @@ class Gateway:
             signal.signal(sig, handler)
 
 
-def create_app(config: str | Path, *, watch: bool = True, tune_gc: bool = False) -> Gateway:
+def create_app(
+    config: str | Path,
+    *,
+    watch: bool = True,
+    tune_gc: bool = False,
+    state_store: str = "memory",
+    metrics_dir: str | None = None,
+) -> Gateway:
     """Compile `config` (raises ConfigError when invalid) and build the app around it."""
     from gateway.config.compiler import compile_config
 
     path = Path(config)
-    return Gateway(LiveConfig(path, compile_config(path)), watch=watch, tune_gc=tune_gc)
+    return Gateway(
+        LiveConfig(path, compile_config(path)),
+        watch=watch,
+        tune_gc=tune_gc,
+        state_store=state_store,
+        metrics_dir=metrics_dir,
+    )
 
 
 # Allocations (net) between young-generation collections; CPython's default is 700.

@@ -6,17 +6,24 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
-from gateway.config.compiler import compile_config
+from gateway.config.compiler import SHARED_STORES, compile_config
 from gateway.config.extras import missing_extras
 from gateway.config.issues import ConfigError
+from gateway.observe.logstore.service import DEFAULT_STORE
+from gateway.policy.state.sqlite import default_path
+from gateway.policy.state.store import display_url
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 WATCH_ENV = "GATEWAY_WATCH"
+STATE_ENV = "GATEWAY_STATE_STORE"  # the workers' shared store when the config names none
+METRICS_ENV = "GATEWAY_METRICS_DIR"  # where the workers publish their counts for /metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +174,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or table.server.host
     port = args.port or table.server.port
     workers = args.workers or table.server.workers
+    if workers > 1 and table.state.store == "memory":
+        print(
+            f"gateway: refusing to start, {workers} workers cannot share state.store: memory (each would "
+            f"keep its own budgets, rate limits and cache); {SHARED_STORES}",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"gateway: serving {args.config} (version {table.version}) on http://{host}:{port} "
         f"with {workers} worker(s)",
@@ -184,10 +198,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     if workers > 1:
+        # This run's own directory (fresh each serve, removed at exit): the workers' metric snapshots,
+        # and the state store when neither the config nor an SQLite log gives it a place.
+        run_dir = tempfile.mkdtemp(prefix="gateway-run-")
+        metrics_dir = os.path.join(run_dir, "metrics")
+        os.mkdir(metrics_dir)
+        store = table.state.store
+        if store is None:
+            path = default_path(table.logs.store or DEFAULT_STORE, run_dir)
+            store = f"sqlite:///{path}"
+        print(f"gateway: the workers share state in {display_url(store)}", file=sys.stderr)
         # Each worker compiles and watches the config itself; uvicorn imports the factory by name.
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
         os.environ[WATCH_ENV] = "0" if args.no_watch else "1"
-        uvicorn.run("gateway.cli:app_from_env", factory=True, workers=workers, **options)
+        os.environ[STATE_ENV] = store
+        os.environ[METRICS_ENV] = metrics_dir
+        try:
+            uvicorn.run("gateway.cli:app_from_env", factory=True, workers=workers, **options)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
     else:
         from gateway.app import create_app
 
@@ -198,7 +227,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def app_from_env() -> object:
     from gateway.app import create_app
 
-    return create_app(os.environ[CONFIG_ENV], watch=os.environ.get(WATCH_ENV) != "0", tune_gc=True)
+    return create_app(
+        os.environ[CONFIG_ENV],
+        watch=os.environ.get(WATCH_ENV) != "0",
+        tune_gc=True,
+        state_store=os.environ.get(STATE_ENV, "memory"),
+        metrics_dir=os.environ.get(METRICS_ENV),
+    )
 
 
 if __name__ == "__main__":

@@ -150,3 +150,13 @@ def test_a_missing_extra_stops_serve_and_is_a_validate_warning(tmp_path: Path) -
     assert "ok (version" in validated.stderr
     # With the extra installed there is nothing to say.
     assert "extra" not in run("validate", str(tmp_path / "c.yaml")).stdout
+
+
+def test_serve_refuses_a_memory_store_that_several_workers_would_keep_apart(tmp_path: Path) -> None:
+    (tmp_path / "gw.yaml").write_text("state: { store: memory }\n")
+    result = run("serve", "--config", str(tmp_path / "gw.yaml"), "--workers", "2", "--port", "1")
+    assert result.returncode == 1
+    assert "refusing to start, 2 workers cannot share state.store: memory" in result.stderr
+    assert "set state.store to sqlite:///./data/state.db" in result.stderr  # what to set instead
+    one = run("validate", str(tmp_path / "gw.yaml"))  # one worker (the config's default): fine
+    assert one.returncode == 0 and "warning" not in one.stdout

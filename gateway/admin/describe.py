@@ -42,7 +42,10 @@ def describe(table: RoutingTable) -> dict[str, Any]:
             b.name: {"usd": format_usd(b.usd), "period": b.period, "by": b.by, "warn_at": b.warn_at}
             for b in table.budgets.values()
         },
-        "state": {"store": display_url(table.state.store), "on_unavailable": table.state.on_unavailable},
+        "state": {
+            "store": display_url(table.state.store or "default"),
+            "on_unavailable": table.state.on_unavailable,
+        },
         "routes": {
             r.name: (r.node.target if isinstance(r.node, Leaf) else type(r.node).__name__.lower())
             for r in table.routes.values()

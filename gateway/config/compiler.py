@@ -52,6 +52,10 @@ from gateway.routing.table import (
 
 NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing")
 SINGLE_SECTIONS = ("server", "state", "logs")
+SHARED_STORES = (
+    "set state.store to sqlite:///./data/state.db (the workers of one machine; the default when "
+    "state.store is left out) or redis://host:6379/0 (replicas on several machines)"
+)
 # The gateway's own first path segments (design/http.md): a provider of that name would lose its
 # passthrough `/<provider>/...` to them.
 RESERVED_PATH_NAMES = frozenset(
@@ -253,17 +257,17 @@ class _Compiler:
 
     def state(self, gateways: Mapping[str, Gateway], server: Server) -> State:
         state = State(**{k: str(e.value) for k, e in self.sections["state"].items()})
-        shared = any(g.rate_limits or g.budgets or g.cache_ttl for g in gateways.values())
-        if server.workers > 1 and state.store == "memory" and (shared or self.budget_names):
-            where = self.sections["server"].get("workers")
-            if where is not None:
-                self.error(
-                    where,
-                    (),
-                    f"server.workers is {server.workers} but state.store is memory: each worker keeps its "
-                    "own budgets, limits and cache (use redis://... to share them)",
-                    warning=True,
-                )
+        # Left out, the store of several workers is an SQLite file they share; `memory` said outright
+        # cannot be shared, and `gateway serve` refuses it with more than one worker (a warning here:
+        # `--workers` may still say 1).
+        if server.workers > 1 and state.store == "memory":
+            self.error(
+                self.sections["state"]["store"],
+                (),
+                f"server.workers is {server.workers} but state.store is memory, which each worker would "
+                f"keep apart (budgets, limits, cache): gateway serve refuses it; {SHARED_STORES}",
+                warning=True,
+            )
         return state
 
     def providers(self) -> dict[str, Provider]:

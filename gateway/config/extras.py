@@ -63,7 +63,7 @@ def needed_extras(table: RoutingTable, environ: Mapping[str, str] = os.environ) 
             what = f"provider {provider.name!r} (type {provider.type}{detail})"
             needs.append(MissingExtra(what, extra, provider.location))
     # The URLs are not repeated: they may hold a password.
-    if table.state.store.startswith(REDIS_SCHEMES):
+    if (table.state.store or "").startswith(REDIS_SCHEMES):
         needs.append(MissingExtra("state.store (a Redis URL)", "redis"))
     if (table.logs.store or "").startswith(POSTGRES_SCHEMES):
         needs.append(MissingExtra("logs.store (a PostgreSQL URL)", "postgres"))

@@ -12,18 +12,28 @@ cost several times more. One collector turns the sums into families when Prometh
 Labels stay bounded: gateways, routes and providers come from config, statuses are numbers, and model
 names, which clients choose through globs, are capped per instance (past the cap: "other"). Nothing that
 identifies a caller (tokens, keys, metadata, request ids) is ever a label.
+
+Several workers (`gateway serve --workers N`) answer as one gateway: each publishes a snapshot of its
+counts and process gauges to a directory they share (`<pid>.json`, rewritten every second and at every
+scrape it answers), and the worker that answers a scrape sums every snapshot, Prometheus' multi-process
+convention done on our own plain counts: counters and histograms are summed over every worker that ever
+ran in this serve (a worker that died keeps its last counts, so no total goes down), gauges over the
+live ones (queue depth summed, a circuit open when it is open in any worker, each live config version).
+A scrape may miss at most the last second of another worker's requests; never the answering worker's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import (
@@ -51,6 +61,7 @@ MAX_MODEL_LENGTH = 200  # a client-chosen name longer than this is "other" too
 MAX_CIRCUITS = 500  # breaker targets follow model names; open ones are exported first
 OTHER = "other"
 BUDGET_TIMEOUT = 1.0  # seconds: a slow store must not hold the scrape
+SHARE_EVERY = 1.0  # seconds between a worker's snapshots in the shared directory
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write")
 SERIES_LABELS = ("gateway", "route", "provider", "model")
@@ -106,15 +117,25 @@ class _Series:
 class Metrics:
     """Counts finished requests and renders them, with what the readers say at scrape time."""
 
-    def __init__(self, readers: Readers | None = None, *, max_models: int = MAX_MODELS) -> None:
+    def __init__(
+        self,
+        readers: Readers | None = None,
+        *,
+        max_models: int = MAX_MODELS,
+        shared_dir: str | None = None,
+        worker: str | None = None,
+    ) -> None:
         self.readers = readers or Readers()
         self.max_models = max_models
+        self.shared_dir = shared_dir  # the workers' snapshots; None: this process is the gateway
+        self.worker = worker or str(os.getpid())  # this worker's snapshot file name
         self._models: set[str] = set()
         self._series: dict[SeriesKey, _Series] = {}
         self._upstream: dict[UpstreamKey, list[int]] = {}  # [attempts, failures]
         self._cache: dict[tuple[str, str], int] = {}
         self._reloads = {"ok": 0, "error": 0}
         self._budgets: list[dict[str, Any]] | None = None  # set by render() around one scrape
+        self._whole: _Whole | None = None  # likewise: every worker's counts, summed
         self._failed_once = False
         self.registry = CollectorRegistry()
         self.registry.register(self)
@@ -184,9 +205,85 @@ class Metrics:
         """The exposition text; budgets are read from the state store first, when it answers in time."""
         self._budgets = await self._read_budgets()
         try:
+            self._whole = self.whole()
             return generate_latest(self.registry)  # synchronous: nothing else runs on the loop meanwhile
         finally:
             self._budgets = None
+            self._whole = None
+
+    # -- workers -------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """This worker's counts and process gauges as plain data (what the shared directory holds)."""
+        r = self.readers
+        return {
+            "pid": os.getpid(),
+            "series": [
+                [
+                    *key,
+                    list(s.requests.items()),
+                    s.duration.counts,
+                    s.duration.total,
+                    s.ttfb.counts,
+                    s.ttfb.total,
+                    s.tokens,
+                    s.cost,
+                ]
+                for key, s in list(self._series.items())
+            ],
+            "upstream": [[*key, *counts] for key, counts in list(self._upstream.items())],
+            "cache": [[*key, count] for key, count in list(self._cache.items())],
+            "reloads": dict(self._reloads),
+            "log_depth": _read(r.log_depth),
+            "log_dropped": _read(r.log_dropped),
+            "circuits": _read(None if r.circuits is None else lambda: _circuits(r)),
+            "config_version": _read(r.config_version),
+        }
+
+    def publish(self) -> None:
+        """Write this worker's snapshot for the others (atomically: a reader sees the old or the new)."""
+        if self.shared_dir is None:
+            return
+        path = os.path.join(self.shared_dir, self.worker + ".json")
+        temporary = path + ".tmp"
+        with open(temporary, "wb") as out:
+            out.write(orjson.dumps(self.snapshot()))
+        os.replace(temporary, path)
+
+    async def share(self, every: float = SHARE_EVERY) -> None:
+        """Publish this worker's snapshot every `every` seconds, until cancelled (then once more)."""
+        try:
+            while True:
+                self._publish_quietly()
+                await asyncio.sleep(every)
+        finally:
+            self._publish_quietly()  # a worker that stops leaves its final counts
+
+    def _publish_quietly(self) -> None:
+        try:
+            self.publish()
+        except Exception:
+            if not self._failed_once:
+                self._failed_once = True
+                log.exception("metrics: could not publish this worker's snapshot")
+
+    def whole(self) -> _Whole:
+        """Every worker's snapshot summed (only this one when the process is the whole gateway)."""
+        whole = _Whole()
+        if self.shared_dir is None:
+            whole.add(self.snapshot(), live=True)
+            return whole
+        self.publish()  # this worker's counts are exact in the answer it gives, and stay in the sum
+        for name in sorted(os.listdir(self.shared_dir)):
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(os.path.join(self.shared_dir, name), "rb") as f:
+                    snap = orjson.loads(f.read())
+            except (OSError, orjson.JSONDecodeError):
+                continue  # removed meanwhile
+            whole.add(snap, live=name == self.worker + ".json" or _alive(snap.get("pid")))
+        return whole
 
     async def _read_budgets(self) -> list[dict[str, Any]] | None:
         reader = self.readers.budgets
@@ -201,14 +298,14 @@ class Metrics:
 
     def collect(self) -> Iterator[Metric]:
         """The registry's one collector: the request counts, then what the readers say now."""
-        r = self.readers
+        w = self._whole or self.whole()  # collect() alone (registry tools) reads the counts now
         parts: list[Callable[[], Iterable[Metric]]] = [
-            self._request_families,
-            self._upstream_families,
-            self._cache_and_reload_families,
-            lambda: _log_families(r),
-            lambda: _circuit_families(r),
-            lambda: _config_families(r),
+            lambda: _request_families(w),
+            lambda: _upstream_families(w),
+            lambda: _cache_and_reload_families(w),
+            lambda: _log_families(w),
+            lambda: _circuit_families(w),
+            lambda: _config_families(w),
             lambda: _budget_families(self._budgets),
         ]
         for part in parts:
@@ -217,59 +314,145 @@ class Metrics:
             except Exception:  # one broken reader must not cost the whole scrape
                 log.exception("metrics: a scrape-time reader failed")
 
-    def _request_families(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
-            "gateway_requests_total", "Requests answered", labels=[*SERIES_LABELS, "status"]
-        )
-        duration = HistogramMetricFamily(
-            "gateway_request_duration_seconds", "Request latency, to the last byte", labels=SERIES_LABELS
-        )
-        ttfb = HistogramMetricFamily(
-            "gateway_ttfb_seconds", "Time to the upstream's first byte", labels=SERIES_LABELS
-        )
-        tokens = CounterMetricFamily(
-            "gateway_tokens_total", "Upstream tokens (cache hits excluded)", labels=[*SERIES_LABELS, "type"]
-        )
-        cost = CounterMetricFamily(
-            "gateway_cost_usd_total", "Upstream cost in USD (cache hits cost 0)", labels=SERIES_LABELS
-        )
-        for key, series in list(self._series.items()):
-            labels = list(key)
-            for status, count in list(series.requests.items()):
-                requests.add_metric([*labels, str(status)], count)
-            duration.add_metric(labels, series.duration.buckets(), series.duration.total)
-            ttfb.add_metric(labels, series.ttfb.buckets(), series.ttfb.total)
-            for kind, count in zip(TOKEN_TYPES, series.tokens, strict=True):
-                tokens.add_metric([*labels, kind], count)
-            cost.add_metric(labels, series.cost)
-        yield from (requests, duration, ttfb, tokens, cost)
 
-    def _upstream_families(self) -> Iterator[Metric]:
-        attempts = CounterMetricFamily(
-            "gateway_upstream_attempts_total", "Upstream attempts", labels=UPSTREAM_LABELS
-        )
-        failures = CounterMetricFamily(
-            "gateway_upstream_failures_total",
-            "Upstream attempts that failed: 5xx, 429, or no answer",
-            labels=UPSTREAM_LABELS,
-        )
-        for (gateway, provider, model, status), (tried, failed) in list(self._upstream.items()):
-            labels = [gateway, provider, model, str(status)]
-            attempts.add_metric(labels, tried)
-            if failed:
-                failures.add_metric(labels, failed)
-        yield from (attempts, failures)
+class _Whole:
+    """Snapshots of workers summed: counters over all of them, gauges over the live ones."""
 
-    def _cache_and_reload_families(self) -> Iterator[Metric]:
-        cache = CounterMetricFamily(
-            "gateway_cache_total", "Response cache lookups", labels=["gateway", "result"]
-        )
-        for (gateway, result), count in list(self._cache.items()):
-            cache.add_metric([gateway, result], count)
-        reloads = CounterMetricFamily("gateway_config_reloads_total", "Config reloads", labels=["result"])
-        for result, count in self._reloads.items():
-            reloads.add_metric([result], count)
-        yield from (cache, reloads)
+    def __init__(self) -> None:
+        self.series: dict[SeriesKey, _Series] = {}
+        self.upstream: dict[UpstreamKey, list[int]] = {}
+        self.cache: dict[tuple[str, str], int] = {}
+        self.reloads = {"ok": 0, "error": 0}
+        self.log_depth: int | None = None
+        self.log_dropped: int | None = None
+        self.circuits: dict[str, bool] | None = None  # target -> open in some live worker
+        self.versions: list[str] = []
+
+    def add(self, snap: dict[str, Any], *, live: bool) -> None:
+        for gateway, route, provider, model, requests, dcounts, dtotal, tcounts, ttotal, tokens, cost in snap[
+            "series"
+        ]:
+            key = (gateway, route, provider, model)
+            series = self.series.get(key)
+            if series is None:
+                series = self.series[key] = _Series()
+            for status, count in requests:
+                series.requests[int(status)] = series.requests.get(int(status), 0) + count
+            _merge(series.duration, dcounts, dtotal)
+            _merge(series.ttfb, tcounts, ttotal)
+            series.tokens = [a + b for a, b in zip(series.tokens, tokens, strict=True)]
+            series.cost += cost
+        for gateway, provider, model, status, tried, failed in snap["upstream"]:
+            counts = self.upstream.setdefault((gateway, provider, model, status), [0, 0])
+            counts[0] += tried
+            counts[1] += failed
+        for gateway, result, count in snap["cache"]:
+            self.cache[(gateway, result)] = self.cache.get((gateway, result), 0) + count
+        for result, count in snap["reloads"].items():
+            self.reloads[result] = self.reloads.get(result, 0) + count
+        if snap["log_dropped"] is not None:
+            self.log_dropped = (self.log_dropped or 0) + snap["log_dropped"]
+        if not live:  # a worker that is gone holds no queue, no circuits and no config
+            return
+        if snap["log_depth"] is not None:
+            self.log_depth = (self.log_depth or 0) + snap["log_depth"]
+        if snap["circuits"] is not None:
+            circuits = self.circuits = self.circuits or {}
+            for target, is_open in snap["circuits"]:
+                circuits[target] = circuits.get(target, False) or is_open
+        version = snap["config_version"]
+        if version is not None and version not in self.versions:
+            self.versions.append(version)
+
+
+def _circuits(r: Readers) -> list[list[Any]]:
+    assert r.circuits is not None
+    return [[c["target"], c["state"] == "open"] for c in r.circuits()]
+
+
+def _merge(histogram: _Histogram, counts: list[int], total: float) -> None:
+    histogram.counts = [a + b for a, b in zip(histogram.counts, counts, strict=True)]
+    histogram.total += total
+
+
+def _read(reader: Callable[[], Any] | None) -> Any:
+    """A scrape-time reader's value; None when there is none or it failed (its metrics are left out)."""
+    if reader is None:
+        return None
+    try:
+        return reader()
+    except Exception:  # one broken reader must not cost the whole scrape
+        log.exception("metrics: a scrape-time reader failed")
+        return None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: the pid was reused, the worker is gone
+        return False
+    return True
+
+
+def _request_families(w: _Whole) -> Iterator[Metric]:
+    requests = CounterMetricFamily(
+        "gateway_requests_total", "Requests answered", labels=[*SERIES_LABELS, "status"]
+    )
+    duration = HistogramMetricFamily(
+        "gateway_request_duration_seconds", "Request latency, to the last byte", labels=SERIES_LABELS
+    )
+    ttfb = HistogramMetricFamily(
+        "gateway_ttfb_seconds", "Time to the upstream's first byte", labels=SERIES_LABELS
+    )
+    tokens = CounterMetricFamily(
+        "gateway_tokens_total", "Upstream tokens (cache hits excluded)", labels=[*SERIES_LABELS, "type"]
+    )
+    cost = CounterMetricFamily(
+        "gateway_cost_usd_total", "Upstream cost in USD (cache hits cost 0)", labels=SERIES_LABELS
+    )
+    for key, series in w.series.items():
+        labels = list(key)
+        for status, count in series.requests.items():
+            requests.add_metric([*labels, str(status)], count)
+        duration.add_metric(labels, series.duration.buckets(), series.duration.total)
+        ttfb.add_metric(labels, series.ttfb.buckets(), series.ttfb.total)
+        for kind, count in zip(TOKEN_TYPES, series.tokens, strict=True):
+            tokens.add_metric([*labels, kind], count)
+        cost.add_metric(labels, series.cost)
+    yield from (requests, duration, ttfb, tokens, cost)
+
+
+def _upstream_families(w: _Whole) -> Iterator[Metric]:
+    attempts = CounterMetricFamily(
+        "gateway_upstream_attempts_total", "Upstream attempts", labels=UPSTREAM_LABELS
+    )
+    failures = CounterMetricFamily(
+        "gateway_upstream_failures_total",
+        "Upstream attempts that failed: 5xx, 429, or no answer",
+        labels=UPSTREAM_LABELS,
+    )
+    for (gateway, provider, model, status), (tried, failed) in w.upstream.items():
+        labels = [gateway, provider, model, str(status)]
+        attempts.add_metric(labels, tried)
+        if failed:
+            failures.add_metric(labels, failed)
+    yield from (attempts, failures)
+
+
+def _cache_and_reload_families(w: _Whole) -> Iterator[Metric]:
+    cache = CounterMetricFamily("gateway_cache_total", "Response cache lookups", labels=["gateway", "result"])
+    for (gateway, result), count in w.cache.items():
+        cache.add_metric([gateway, result], count)
+    reloads = CounterMetricFamily(
+        "gateway_config_reloads_total", "Config reloads (each worker reloads itself)", labels=["result"]
+    )
+    for result, count in w.reloads.items():
+        reloads.add_metric([result], count)
+    yield from (cache, reloads)
 
 
 def _add_usage(series: _Series, record: RequestRecord) -> None:
@@ -283,33 +466,32 @@ def _add_usage(series: _Series, record: RequestRecord) -> None:
         series.cost += float(cost)  # a plain decimal string; float is what the exposition carries
 
 
-def _log_families(r: Readers) -> Iterator[Metric]:
-    if r.log_depth is not None:
-        yield GaugeMetricFamily(
-            "gateway_log_queue_depth", "Access-log records not yet written", r.log_depth()
-        )
-    if r.log_dropped is not None:
+def _log_families(w: _Whole) -> Iterator[Metric]:
+    if w.log_depth is not None:
+        yield GaugeMetricFamily("gateway_log_queue_depth", "Access-log records not yet written", w.log_depth)
+    if w.log_dropped is not None:
         yield CounterMetricFamily(
             "gateway_log_dropped_total",
             "Access-log records dropped (queue full or write error)",
-            r.log_dropped(),
+            w.log_dropped,
         )
 
 
-def _circuit_families(r: Readers) -> Iterator[Metric]:
-    if r.circuits is None:
+def _circuit_families(w: _Whole) -> Iterator[Metric]:
+    if w.circuits is None:
         return
     family = GaugeMetricFamily("gateway_circuit_open", "1 while a target is ejected", labels=["target"])
-    circuits = sorted(r.circuits(), key=lambda c: c["state"] != "open")[:MAX_CIRCUITS]
-    for circuit in circuits:
-        family.add_metric([circuit["target"]], 1.0 if circuit["state"] == "open" else 0.0)
+    circuits = sorted(w.circuits.items(), key=lambda c: not c[1])[:MAX_CIRCUITS]
+    for target, is_open in circuits:
+        family.add_metric([target], 1.0 if is_open else 0.0)
     yield family
 
 
-def _config_families(r: Readers) -> Iterator[Metric]:
-    if r.config_version is not None:
+def _config_families(w: _Whole) -> Iterator[Metric]:
+    if w.versions:
         family = GaugeMetricFamily("gateway_config_info", "The live config version", labels=["version"])
-        family.add_metric([r.config_version()], 1.0)
+        for version in w.versions:  # more than one while the workers' reloads of one edit interleave
+            family.add_metric([version], 1.0)
         yield family
 
 

@@ -89,10 +89,13 @@ class Admission:
         self._holder = uuid.uuid4().hex[:16]
         self._holds = itertools.count()
         self._stores: dict[str, Store] = {}
+        # The store of a config that names none: memory, or the SQLite file `gateway serve --workers N`
+        # gives its workers to share.
+        self.default_store = "memory"
         self._settling: set[asyncio.Task[None]] = set()
 
     def store(self, table: RoutingTable) -> Store:
-        url = table.state.store
+        url = table.state.store or self.default_store
         store = self._stores.get(url)
         if store is None:
             store = self._stores[url] = open_store(url)

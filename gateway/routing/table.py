@@ -157,7 +157,9 @@ class Budget:
 
 @dataclass(frozen=True, slots=True)
 class State:
-    store: str = "memory"  # memory | redis://...
+    # memory | sqlite:///path | redis://...; None (not in config): memory, or with `--workers N` an
+    # SQLite file the workers share (the process's default, given to the data plane by `gateway serve`)
+    store: str | None = None
     on_unavailable: str = "closed"  # closed | open
 
 

@@ -323,12 +323,16 @@ state: { store: "redis://127.0.0.1:6379/0", on_unavailable: open }
 
 
 def test_several_workers_with_a_memory_store_warn(tmp_path: Path) -> None:
-    write(
-        tmp_path,
-        {
-            "a.yaml": BASE
-            + "server: { workers: 4 }\ngateways:\n  default: { auth: none, budgets: [monthly] }\n"
-        },
-    )
+    workers = "server: { workers: 4 }\ngateways:\n  default: { auth: none, budgets: [monthly] }\n"
+    write(tmp_path, {"a.yaml": BASE + workers + "state: { store: memory }\n"})
     warnings = compile_config(tmp_path, {}).warnings
-    assert any("a.yaml:" in w and "workers is 4 but state.store is memory" in w for w in warnings), warnings
+    assert any(
+        "a.yaml:" in w
+        and "workers is 4 but state.store is memory" in w
+        and "gateway serve refuses it" in w
+        and "sqlite:///./data/state.db" in w
+        for w in warnings
+    ), warnings
+    write(tmp_path, {"a.yaml": BASE + workers})  # left out: the workers share an SQLite file
+    table = compile_config(tmp_path, {})
+    assert table.state.store is None and not any("state.store" in w for w in table.warnings)

@@ -402,3 +402,41 @@ def test_histogram_buckets_are_cumulative() -> None:
     assert total(samples, bucket, le="+Inf") == 4
     assert total(samples, "gateway_ttfb_seconds_count") == 4
     assert total(samples, "gateway_request_duration_seconds_sum") == pytest.approx(2000.71)
+
+
+def test_workers_sharing_a_directory_each_answer_with_every_workers_counts(tmp_path: Any) -> None:
+    """`gateway serve --workers N`: counters and histograms summed over every worker that ran (one that
+    died keeps its last counts), gauges over the live ones only."""
+
+    def worker(name: str, version: str, circuit: str, depth: int) -> Metrics:
+        readers = Readers(
+            log_depth=lambda: depth,
+            log_dropped=lambda: 1,
+            circuits=lambda: [{"target": "anthropic/m", "state": circuit}],
+            config_version=lambda: version,
+        )
+        return Metrics(readers, shared_dir=str(tmp_path), worker=name)
+
+    one, two = worker("one", "v1", "open", 3), worker("two", "v2", "closed", 4)
+    for _ in range(3):
+        one.observe(record("m", latency_ms=7, cost_usd="0.25", output_tokens=5))
+    two.observe(record("m", latency_ms=700, cost_usd="0.5", output_tokens=1))
+    two.publish()
+    for answering in (one, two):  # whichever answers: the same totals
+        samples = render(answering)
+        assert total(samples, "gateway_requests_total") == 4
+        assert total(samples, "gateway_cost_usd_total") == 1.25
+        assert total(samples, "gateway_tokens_total", type="output") == 16
+        assert total(samples, "gateway_request_duration_seconds_bucket", le="0.01") == 3
+        assert total(samples, "gateway_request_duration_seconds_count") == 4
+        assert total(samples, "gateway_log_queue_depth") == 7
+        assert total(samples, "gateway_log_dropped_total") == 2
+        assert total(samples, "gateway_circuit_open", target="anthropic/m") == 1  # open in one of them
+        assert sorted(s["version"] for s in label_sets(samples, "gateway_config_info")) == ["v1", "v2"]
+    # A worker that died (no such process) keeps its counts; its gauges are gone.
+    dead = json.loads((tmp_path / "two.json").read_text())
+    (tmp_path / "two.json").write_text(json.dumps({**dead, "pid": 2**22 + 1}))
+    samples = render(one)
+    assert total(samples, "gateway_requests_total") == 4
+    assert total(samples, "gateway_log_queue_depth") == 3
+    assert label_sets(samples, "gateway_config_info") == [{"version": "v1"}]

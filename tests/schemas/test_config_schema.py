@@ -204,6 +204,7 @@ VALID = [
         """,
         id="budgets-pricing-state-logs",
     ),
+    pytest.param("state: {store: sqlite:///./data/state.db}", id="state-sqlite"),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The store contract, run against the memory store and a real redis-server alike."""
+"""The store contract, run against the memory store, the SQLite file workers share and a real
+redis-server alike."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +18,12 @@ from gateway.policy.state.store import Counter, Refusal, to_units, to_usd
 Case = Callable[[Store], Awaitable[Any]]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def run(request: pytest.FixtureRequest) -> Callable[[Case], Any]:
-    url = "memory" if request.param == "memory" else request.getfixturevalue("redis_url")
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Case], Any]:
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+    else:
+        url = "memory" if request.param == "memory" else f"sqlite:///{tmp_path}/state.db"
 
     def go(case: Case) -> Any:
         async def main() -> Any:
@@ -211,3 +216,104 @@ def test_reading_counters_drops_ended_leases(run: Callable[[Case], Any]) -> None
     (before,), (after,) = run(case)
     assert (before.reserved, before.holds) == (40, 1)
     assert (after.reserved, after.holds) == (0, 0)
+
+
+def test_sqlite_cache_evicts_least_recently_used_beyond_its_size(tmp_path: Path) -> None:
+    from gateway.policy.state.sqlite import SQLiteStore
+
+    async def case() -> Any:
+        store = SQLiteStore(str(tmp_path / "state.db"), cache_bytes=40)
+        try:
+            await store.cache_put("a", b"x" * 10, 60)
+            await store.cache_put("b", b"y" * 10, 60)
+            await store.cache_get("a")  # a is now the most recently used
+            await store.cache_put("c", b"z" * 10, 60)
+            await store.cache_put("d", b"w" * 10, 60)
+            await store.cache_put("e", b"v" * 10, 60)
+            await store.cache_put("e", b"v" * 10, 60)  # replacing an entry does not count it twice
+            await store.cache_put("big", b"!" * 11, 60)  # over a quarter of the cache: not kept
+            return [await store.cache_get(k) is not None for k in ("a", "b", "c", "d", "e", "big")]
+        finally:
+            await store.close()
+
+    assert asyncio.run(case()) == [True, False, True, True, True, False]
+
+
+def test_sqlite_stores_on_one_file_share_counters_and_never_pass_a_limit(tmp_path: Path) -> None:
+    """Two stores on one file stand for two workers: each has its own connection and thread, so their
+    transactions contend for the database lock as separate processes' do."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    c = Counter("shared|total|*", to_units(Decimal("1.00")), None)
+    amount = to_units(Decimal("0.10"))
+
+    async def case() -> Any:
+        one, two = open_store(url), open_store(url)
+        try:
+            results = await asyncio.gather(
+                *(
+                    (one if i % 2 else two).reserve([c], amount, f"h{i}", 60)
+                    for i in range(60)  # 30 each, all at once
+                ),
+                *(one.hit("rpm", 25, 60) for _ in range(20)),
+                *(two.hit("rpm", 25, 60) for _ in range(20)),
+            )
+            await two.cache_put("k", b"answer", 60)
+            return results, await one.counters("shared|"), await one.cache_get("k")
+        finally:
+            await one.close()
+            await two.close()
+
+    results, (state,), cached = asyncio.run(case())
+    reservations, hits = results[:60], results[60:]
+    assert sum(not isinstance(r, Refusal) for r in reservations) == 10
+    assert state.reserved == 10 * amount and state.holds == 10
+    assert sum(w.admitted for w in hits) == 25
+    assert cached == b"answer"
+
+
+def test_sqlite_store_waits_off_the_event_loop_then_reports_a_lock_held_too_long(tmp_path: Path) -> None:
+    """Another process holding the write lock stalls nothing but the operation that needs it; past
+    busy_timeout (2 s) that operation fails as an unreachable store does."""
+    import sqlite3
+    import threading
+
+    from gateway.policy.state import StoreUnavailable
+    from gateway.policy.state.sqlite import BUSY_TIMEOUT_MS
+
+    path = tmp_path / "state.db"
+
+    async def case() -> tuple[float, float, bool]:
+        store = open_store(f"sqlite:///{path}")
+        try:
+            await store.ping()  # the schema exists
+            locked, release = threading.Event(), threading.Event()
+
+            def hold_lock() -> None:
+                db = sqlite3.connect(path, isolation_level=None)
+                db.execute("BEGIN IMMEDIATE")
+                locked.set()
+                release.wait(10)
+                db.execute("ROLLBACK")
+                db.close()
+
+            holder = threading.Thread(target=hold_lock)
+            holder.start()
+            locked.wait(5)
+            started = time.monotonic()
+            waiting = asyncio.ensure_future(store.hit("k", 1, 60))
+            longest_gap, last = 0.0, time.monotonic()
+            while not waiting.done():
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                longest_gap, last = max(longest_gap, now - last), now
+            failed = isinstance(waiting.exception(), StoreUnavailable)
+            release.set()
+            holder.join()
+            return longest_gap, time.monotonic() - started, failed
+        finally:
+            await store.close()
+
+    longest_gap, waited, failed = asyncio.run(case())
+    assert failed
+    assert waited >= BUSY_TIMEOUT_MS / 1000 * 0.9
+    assert longest_gap < 0.5  # the loop kept running while the store waited (10 ms ticks; loaded host)
