@@ -65,6 +65,8 @@ class Gateway:
                 circuits=self.data.breakers.snapshot,
                 config_version=lambda: self.live.table.version,
                 budgets=self._budget_views,
+                in_flight=lambda: self.data.in_flight,
+                shed=lambda: self.data.shed,
             )
         )
         self.data.observers.append(self.metrics.observe)

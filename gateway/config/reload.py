@@ -125,6 +125,7 @@ class Watcher:
     async def _watch(self, config: Path, folder: bool) -> None:
         from watchfiles import awatch
 
+        keep: Callable[[object, str], bool]
         if folder:
             # Every *.yaml under the folder is config, subfolders included.
             target, keep = config, self._yaml_file

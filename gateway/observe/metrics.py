@@ -69,6 +69,8 @@ class Readers:
     circuits: Callable[[], list[dict[str, Any]]] | None = None  # Breakers.snapshot
     config_version: Callable[[], str] | None = None
     budgets: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None  # state_views.budgets shape
+    in_flight: Callable[[], int] | None = None  # model and passthrough calls being answered
+    shed: Callable[[], int] | None = None  # calls refused past server.max_in_flight
 
 
 class _Histogram:
@@ -209,6 +211,7 @@ class Metrics:
             lambda: _log_families(r),
             lambda: _circuit_families(r),
             lambda: _config_families(r),
+            lambda: _load_families(r),
             lambda: _budget_families(self._budgets),
         ]
         for part in parts:
@@ -311,6 +314,17 @@ def _config_families(r: Readers) -> Iterator[Metric]:
         family = GaugeMetricFamily("gateway_config_info", "The live config version", labels=["version"])
         family.add_metric([r.config_version()], 1.0)
         yield family
+
+
+def _load_families(r: Readers) -> Iterator[Metric]:
+    if r.in_flight is not None:
+        yield GaugeMetricFamily(
+            "gateway_in_flight", "Model and passthrough calls being answered", r.in_flight()
+        )
+    if r.shed is not None:
+        yield CounterMetricFamily(
+            "gateway_shed_total", "Calls refused with 503 past server.max_in_flight", r.shed()
+        )
 
 
 def _budget_families(budgets: list[dict[str, Any]] | None) -> Iterator[Metric]:
