@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from gateway.config.compiler import compile_config
 from tests.battery.conftest import scale
@@ -151,6 +152,7 @@ def ended_cleanly(answer: Answer) -> bool:
     return bool(data) and data[-1] == "[DONE]" and finished and all('"error"' not in d for d in data)
 
 
+@pytest.mark.timeout(scale(120, 900))  # full: 1,000 reloads at 0.25 s or more each
 def test_reloads_under_load(
     tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream, figures: dict[str, Any]
 ) -> None:
