@@ -68,6 +68,8 @@ class Gateway:
                 circuits=self.data.breakers.snapshot,
                 config_version=lambda: self.live.table.version,
                 budgets=self._budget_views,
+                in_flight=lambda: self.data.in_flight,
+                shed=lambda: self.data.shed,
             ),
             shared_dir=metrics_dir,  # `gateway serve --workers N`: every worker's counts in each scrape
         )

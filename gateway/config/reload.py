@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -112,34 +113,47 @@ class Watcher:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         if self.files:
-            self._task = asyncio.create_task(self._watch(), name="config-watch")
+            # Absolute: watchfiles reports absolute paths, and `--config gw.yaml` is relative to the
+            # working directory (compared as given, an edit never matched).
+            config = Path(os.path.abspath(self.live.path))
+            self._task = asyncio.create_task(self._watch(config, config.is_dir()), name="config-watch")
 
     def _on_sighup(self) -> None:
         log.warning("SIGHUP: reloading config from %s", self.live.path)
         self._pending = asyncio.create_task(self.live.reload())
 
-    async def _watch(self) -> None:
+    async def _watch(self, config: Path, folder: bool) -> None:
         from watchfiles import awatch
 
-        target = self.live.path if self.live.path.is_dir() else self.live.path.parent
+        keep: Callable[[object, str], bool]
+        if folder:
+            # Every *.yaml under the folder is config, subfolders included.
+            target, keep = config, self._yaml_file
+        else:
+            # One file: its folder, not recursively (a sibling subfolder may be busy, e.g. ./data/),
+            # filtered to the file's name, so that an editor's write-then-rename over it still counts.
+            target, keep = config.parent, self._the_file(config)
         try:
             async for changes in awatch(
                 target,
                 debounce=self.debounce_ms,
                 stop_event=self._stop,
-                recursive=True,
-                watch_filter=self._relevant,
+                recursive=folder,
+                watch_filter=keep,
             ):
                 log.info("config files changed: %s", sorted({p for _, p in changes}))
                 await self.live.reload()
         except Exception:  # the watcher dying must not take the gateway down; SIGHUP and the API still work
             log.exception("config watcher stopped")
 
-    def _relevant(self, _change: object, path: str) -> bool:
-        p = Path(path)
-        if self.live.path.is_dir():
-            return p.suffix in (".yaml", ".yml")
-        return p == self.live.path
+    @staticmethod
+    def _yaml_file(_change: object, path: str) -> bool:
+        return path.endswith((".yaml", ".yml"))
+
+    @staticmethod
+    def _the_file(config: Path) -> Callable[[object, str], bool]:
+        wanted = str(config)
+        return lambda _change, path: os.path.abspath(path) == wanted
 
     async def stop(self) -> None:
         self._stop.set()

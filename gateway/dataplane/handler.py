@@ -47,6 +47,8 @@ MODEL_ENDPOINTS = {
     "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
     "/v1/chat/completions": (Format.OPENAI, "chat"),
 }
+# Seconds a shed client is told to wait: in-flight calls free their slots continually.
+SHED_RETRY_AFTER = b"1"
 
 
 class DataPlane:
@@ -66,6 +68,10 @@ class DataPlane:
         caching = Caching(self.admission)
         self.model_call = ModelCalls(self.admission, caching, self.attempts)
         self.passthrough = Passthrough(self.admission, caching, self.calls)
+        # Model and passthrough calls being answered, against server.max_in_flight. A plain int: it is
+        # only touched on the event loop, between awaits.
+        self.in_flight = 0
+        self.shed = 0  # calls refused at the gate (for /metrics)
 
     async def handle(
         self, scope: Scope, receive: Receive, send: Send, table: RoutingTable, gateway: Gateway, path: str
@@ -78,6 +84,13 @@ class DataPlane:
             else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
         )
         req = Request(self.ids.next(), scope, table, gateway, fmt, time.perf_counter(), headers)
+        # The model list is cheap and answered from the table: only calls that hold an upstream are gated.
+        gated = path != "/v1/models"
+        if gated:
+            if self.in_flight >= table.server.max_in_flight:
+                await self._shed(req, send)
+                return
+            self.in_flight += 1
         task = asyncio.current_task()
         assert task is not None
         watcher: asyncio.Task[None] | None = None
@@ -124,6 +137,8 @@ class DataPlane:
             task.uncancel()
             self._client_left(req)
         finally:
+            if gated:
+                self.in_flight -= 1
             # After the last byte the watcher's receive() returns by itself (the response is complete):
             # letting it end is cheaper than throwing a cancellation into it.
             if watcher is not None and not (req.exchange is not None and req.exchange.complete):
@@ -159,6 +174,23 @@ class DataPlane:
             raise GatewayError(
                 "request_too_large", f"request body is over server.max_body ({table.server.max_body} bytes)"
             ) from None
+
+    async def _shed(self, req: Request, send: Send) -> None:
+        """Past server.max_in_flight: refuse at once (queueing would only grow memory and latency),
+        with 503 and retry-after in the client's envelope, and a record like any other answer."""
+        self.shed += 1
+        limit = req.table.server.max_in_flight
+        error = GatewayError(
+            "overloaded_error",
+            f"the gateway is at server.max_in_flight ({limit} calls in flight); retry shortly",
+            status=503,
+            code="overloaded",
+            headers=[(b"retry-after", SHED_RETRY_AFTER)],
+        )
+        try:
+            await self._fail(req, error, send)
+        finally:
+            self._log(req)
 
     async def _fail(self, req: Request, exc: GatewayError, send: Send) -> None:
         req.status = exc.status

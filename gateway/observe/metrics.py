@@ -80,6 +80,8 @@ class Readers:
     circuits: Callable[[], list[dict[str, Any]]] | None = None  # Breakers.snapshot
     config_version: Callable[[], str] | None = None
     budgets: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None  # state_views.budgets shape
+    in_flight: Callable[[], int] | None = None  # model and passthrough calls being answered
+    shed: Callable[[], int] | None = None  # calls refused past server.max_in_flight
 
 
 class _Histogram:
@@ -238,6 +240,8 @@ class Metrics:
             "log_dropped": _read(r.log_dropped),
             "circuits": _read(None if r.circuits is None else lambda: _circuits(r)),
             "config_version": _read(r.config_version),
+            "in_flight": _read(r.in_flight),
+            "shed": _read(r.shed),
         }
 
     def publish(self) -> None:
@@ -306,6 +310,7 @@ class Metrics:
             lambda: _log_families(w),
             lambda: _circuit_families(w),
             lambda: _config_families(w),
+            lambda: _load_families(w),
             lambda: _budget_families(self._budgets),
         ]
         for part in parts:
@@ -327,6 +332,8 @@ class _Whole:
         self.log_dropped: int | None = None
         self.circuits: dict[str, bool] | None = None  # target -> open in some live worker
         self.versions: list[str] = []
+        self.in_flight: int | None = None
+        self.shed: int | None = None
 
     def add(self, snap: dict[str, Any], *, live: bool) -> None:
         for gateway, route, provider, model, requests, dcounts, dtotal, tcounts, ttotal, tokens, cost in snap[
@@ -352,10 +359,14 @@ class _Whole:
             self.reloads[result] = self.reloads.get(result, 0) + count
         if snap["log_dropped"] is not None:
             self.log_dropped = (self.log_dropped or 0) + snap["log_dropped"]
+        if snap.get("shed") is not None:
+            self.shed = (self.shed or 0) + snap["shed"]
         if not live:  # a worker that is gone holds no queue, no circuits and no config
             return
         if snap["log_depth"] is not None:
             self.log_depth = (self.log_depth or 0) + snap["log_depth"]
+        if snap.get("in_flight") is not None:
+            self.in_flight = (self.in_flight or 0) + snap["in_flight"]
         if snap["circuits"] is not None:
             circuits = self.circuits = self.circuits or {}
             for target, is_open in snap["circuits"]:
@@ -493,6 +504,15 @@ def _config_families(w: _Whole) -> Iterator[Metric]:
         for version in w.versions:  # more than one while the workers' reloads of one edit interleave
             family.add_metric([version], 1.0)
         yield family
+
+
+def _load_families(w: _Whole) -> Iterator[Metric]:
+    if w.in_flight is not None:
+        yield GaugeMetricFamily("gateway_in_flight", "Model and passthrough calls in flight", w.in_flight)
+    if w.shed is not None:
+        yield CounterMetricFamily(
+            "gateway_shed_total", "Calls refused with 503 past server.max_in_flight", w.shed
+        )
 
 
 def _budget_families(budgets: list[dict[str, Any]] | None) -> Iterator[Metric]:

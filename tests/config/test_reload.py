@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,12 +103,13 @@ def test_reload_api_needs_the_admin_token_when_one_is_set(
     assert config.json()["keys"]["anthropic-main"]["secret"] == "sk-s...cdef"
 
 
-def _serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def _serve(config: Path, port: int, *extra: str, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=cwd,
     )
 
 
@@ -179,3 +181,78 @@ def test_graceful_stop_finishes_streams_in_flight_and_flushes_the_log(
     # uvicorn re-raises the signal once shut down, so a graceful stop ends as "terminated by SIGTERM".
     assert proc.returncode == -signal.SIGTERM
     assert b'"status":200' in out and b'"stream":true' in out  # the access-log line was written before exit
+
+
+def _inotify_watches(pid: int) -> int:
+    """Folders a process watches with inotify (one `inotify wd:` line per watch in its fdinfo)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        with contextlib.suppress(OSError):
+            count += Path(f"/proc/{pid}/fdinfo/{fd}").read_text().count("inotify wd:")
+    return count
+
+
+def _reloads(url: str) -> float:
+    text = httpx.get(url + "/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gateway_config_reloads_total{")
+    )
+
+
+def test_a_relative_single_file_reloads_on_edit(
+    tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    (tmp_path / "gw.yaml").write_text(standard_config(anthropic_up, openai_up))
+    port = free_port()
+    proc = _serve(Path("gw.yaml"), port, "--log-level", "warning", cwd=tmp_path)  # relative to cwd
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(url), timeout=15)
+        version = httpx.get(url + "/readyz").json()["config_version"]
+        # An edit in place.
+        text = (tmp_path / "gw.yaml").read_text()
+        (tmp_path / "gw.yaml").write_text(text.replace("claude-haiku-4-5", "claude-sonnet-4-6"))
+        wait_for(lambda: httpx.get(url + "/readyz").json()["config_version"] != version)
+        edited = httpx.get(url + "/readyz").json()["config_version"]
+        httpx.post(url + "/v1/messages", json=MESSAGE, headers=HEADERS)
+        assert anthropic_up.requests[-1].json["model"] == "claude-sonnet-4-6"
+        # An editor's save: a new file written beside it, renamed over it.
+        (tmp_path / ".gw.yaml.swp-new").write_text(text.replace("claude-haiku-4-5", "claude-opus-4-8"))
+        os.replace(tmp_path / ".gw.yaml.swp-new", tmp_path / "gw.yaml")
+        wait_for(lambda: httpx.get(url + "/readyz").json()["config_version"] not in (version, edited))
+        httpx.post(url + "/v1/messages", json=MESSAGE, headers=HEADERS)
+        assert anthropic_up.requests[-1].json["model"] == "claude-opus-4-8"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+
+
+def test_a_single_file_is_watched_without_the_folders_beside_it(
+    tmp_path: Path, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(standard_config(anthropic_up, openai_up))
+    busy = tmp_path / "data"
+    deep = busy.joinpath(*(f"d{i}" for i in range(12)))
+    deep.mkdir(parents=True)
+    port = free_port()
+    proc = _serve(config, port, "--log-level", "warning", cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(url), timeout=15)
+        time.sleep(0.5)  # the watcher is set up once the app has started
+        # One inotify watch: the file's folder. Watched recursively, it is one per folder below it too.
+        assert _inotify_watches(proc.pid) == 1
+        # A busy sibling folder (a database, logs) never triggers a reload, even with YAML names in it.
+        for i in range(200):
+            (deep / "gw.yaml").write_text(f"n: {i}\n")
+            (busy / f"log-{i % 5}.yaml").write_text(f"n: {i}\n")
+        time.sleep(1.0)
+        assert _reloads(url) == 0
+        config.write_text(config.read_text().replace("claude-haiku-4-5", "claude-sonnet-4-6"))
+        wait_for(lambda: _reloads(url) == 1)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
