@@ -71,3 +71,12 @@ class RecordedRequest:
             return orjson.loads(self.body) if self.body else None
         except orjson.JSONDecodeError:
             return None
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """A whole (non-streamed) answer as the fake sent it, so a test can check what a gateway relayed."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
