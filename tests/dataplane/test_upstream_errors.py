@@ -1,0 +1,167 @@
+"""Upstream errors keep their meaning (issue 14, item 6; http.md, Errors).
+
+Every provider's 401, 403, 404, 413, 429, 500, 503 and 529, each in that provider's own envelope as the
+fakes render it (Bedrock's `{"message"}` with `x-amzn-ErrorType`, Google's `google.rpc` status, Azure's
+`{code, message}`...), reaches both official SDKs through a real gateway with the upstream's status:
+byte for byte when the upstream already answered in the client's envelope, otherwise in the client's
+envelope with the error type the contract's table gives that status. Streamed calls too: an error before
+the stream's first byte is an HTTP error. The upstream's retry-after is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.conftest import anthropic_client, openai_client
+from tests.e2e import test_translation as matrix
+from tests.fakes.upstream import FakeUpstream, Script
+from tests.gateway_server import GatewayServer
+
+STATUSES = (401, 403, 404, 413, 429, 500, 503, 529)
+# http.md's table; 503 is not in it: OpenAI, Gemini and Bedrock answer 503 when the model or service is
+# overloaded, so it is an overloaded_error, its status kept (the SDKs retry 503 and 529 alike).
+TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+OPENAI_CODES = {
+    "invalid_json",
+    "missing_required_parameter",
+    "invalid_api_key",
+    "permission_denied",
+    "model_not_found",
+    "request_too_large",
+    "rate_limit_exceeded",
+    "budget_exceeded",
+    "upstream_error",
+    "upstream_timeout",
+}
+# The SDKs pick their exception class from the status alone.
+ANTHROPIC_ERRORS: dict[int, type[anthropic.APIStatusError]] = {
+    401: anthropic.AuthenticationError,
+    403: anthropic.PermissionDeniedError,
+    404: anthropic.NotFoundError,
+    413: anthropic.RequestTooLargeError,
+    429: anthropic.RateLimitError,
+    500: anthropic.InternalServerError,
+    503: anthropic.ServiceUnavailableError,
+    529: anthropic.OverloadedError,
+}
+OPENAI_ERRORS: dict[int, type[openai.APIStatusError]] = {
+    401: openai.AuthenticationError,
+    403: openai.PermissionDeniedError,
+    404: openai.NotFoundError,
+    413: openai.APIStatusError,
+    429: openai.RateLimitError,
+    500: openai.InternalServerError,
+    503: openai.InternalServerError,
+    529: openai.InternalServerError,
+}
+# Upstreams that speak the OpenAI client's own API: their answers are the client's envelope already.
+OPENAI_WIRE = {"openai", "azure", "groq"}
+RETRY_AFTER = "7"
+MODELS, UPSTREAMS = matrix.MODELS, matrix.UPSTREAMS
+# The client x provider matrix's gateway (every provider, each on its fake) and its fakes by upstream.
+gw, ups = matrix.gw, matrix.ups
+
+
+def _call(gateway: GatewayServer, client: str, upstream: str, stream: bool) -> Exception:
+    """One call that must fail; returns the SDK's exception."""
+    model = MODELS[upstream]
+    messages: Any = [{"role": "user", "content": "What is the capital?"}]
+    try:
+        if client == "anthropic":
+            anthropic_client(gateway, key="client-key").messages.create(
+                model=model, max_tokens=64, messages=messages, stream=stream
+            )
+        else:
+            openai_client(gateway, key="client-key").chat.completions.create(
+                model=model, messages=messages, stream=stream
+            )
+    except Exception as exc:
+        return exc
+    raise AssertionError("the call succeeded")
+
+
+def _anthropic_type(body: bytes) -> str | None:
+    """The error type of an answer in Anthropic's envelope (Claude on Vertex answers in it, but
+    Google's front door does not), else None."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(obj, dict) and obj.get("type") == "error":
+        return str(obj["error"]["type"])
+    return None
+
+
+def _in_clients_envelope(client: str, upstream: str, body: bytes) -> bool:
+    if client == "openai":
+        return upstream in OPENAI_WIRE
+    return _anthropic_type(body) is not None
+
+
+def _check(client: str, upstream: str, status: int, stream: bool, exc: Exception, sent: Any) -> list[str]:
+    """What is wrong with the answer the client got, as readable lines (empty when all is right)."""
+    cell = f"{status} {'stream' if stream else 'plain'}"
+    expected = (ANTHROPIC_ERRORS if client == "anthropic" else OPENAI_ERRORS)[status]
+    if type(exc) is not expected:
+        return [f"{cell}: {type(exc).__name__} ({exc}), expected {expected.__name__}"]
+    assert isinstance(exc, anthropic.APIStatusError | openai.APIStatusError)
+    response = exc.response
+    problems = []
+    if response.status_code != status:
+        problems.append(f"{cell}: status {response.status_code}")
+    if status == 429 and response.headers.get("retry-after") != RETRY_AFTER:
+        problems.append(f"{cell}: retry-after {response.headers.get('retry-after')!r} not kept")
+    if _in_clients_envelope(client, upstream, sent.body):
+        if response.content != sent.body:
+            problems.append(f"{cell}: not forwarded as it was: {response.content!r} != {sent.body!r}")
+        return problems
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return [*problems, f"{cell}: not the client's envelope: {body}"]
+    # Anthropic's own type is in the words of OpenAI's envelope already: kept (its 503 is an api_error).
+    expected_type = _anthropic_type(sent.body) or TYPES[status]
+    if error.get("type") != expected_type:
+        problems.append(f"{cell}: type {error.get('type')!r}, expected {expected_type!r}")
+    if "Scripted failure" not in str(error.get("message")):
+        problems.append(f"{cell}: the upstream's message was lost: {error.get('message')!r}")
+    if client == "anthropic" and body.get("type") != "error":
+        problems.append(f"{cell}: not Anthropic's envelope: {body}")
+    if client == "openai" and (error.get("code") not in OPENAI_CODES or "param" not in error):
+        problems.append(f"{cell}: not OpenAI's envelope: {body}")
+    return problems
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+@pytest.mark.parametrize("client", ["anthropic", "openai"])
+def test_upstream_errors_keep_status_and_type(
+    gw: GatewayServer,
+    ups: dict[str, FakeUpstream],
+    client: str,
+    upstream: str,
+) -> None:
+    fake = ups[upstream]
+    problems: list[str] = []
+    for stream in (False, True):
+        for status in STATUSES:
+            headers = {"retry-after": RETRY_AFTER} if status == 429 else {}
+            fake.push(Script(status=status, error_message=f"Scripted failure {status}", headers=headers))
+            exc = _call(gw, client, upstream, stream)
+            sent = fake.answers[-1]
+            assert sent.status == status, "the fake did not answer as scripted"
+            problems += _check(client, upstream, status, stream, exc, sent)
+    assert not problems, "\n".join(problems)
