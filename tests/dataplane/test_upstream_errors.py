@@ -165,3 +165,61 @@ def test_upstream_errors_keep_status_and_type(
             assert sent.status == status, "the fake did not answer as scripted"
             problems += _check(client, upstream, status, stream, exc, sent)
     assert not problems, "\n".join(problems)
+
+
+# Every exception of botocore's bedrock-runtime service model, and the AWS front door's own (all 403),
+# -> the type an Anthropic or OpenAI client must see. The status decides where http.md's table has it
+# (a quota exceeded is Bedrock's 400: a bad request, not one to retry), the name otherwise.
+BEDROCK_TYPES = {
+    "ValidationException": "invalid_request_error",
+    "ConflictException": "invalid_request_error",
+    "ServiceQuotaExceededException": "invalid_request_error",
+    "AccessDeniedException": "permission_error",
+    "ResourceNotFoundException": "not_found_error",
+    "ModelTimeoutException": "timeout_error",  # 408
+    "ModelErrorException": "api_error",  # 424
+    "ModelStreamErrorException": "api_error",  # 424
+    "ThrottlingException": "rate_limit_error",
+    "ModelNotReadyException": "rate_limit_error",
+    "InternalServerException": "api_error",
+    "ServiceUnavailableException": "overloaded_error",
+}
+AWS_FRONT_DOOR = (
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationTokenException",
+)
+
+
+def _bedrock_exceptions() -> list[tuple[str, int]]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    found = [(shape.name, int(shape.metadata["error"]["httpStatusCode"])) for shape in model.error_shapes]
+    # A new exception in botocore's model needs a decision here, not a silent fallback.
+    assert {name for name, _ in found} == set(BEDROCK_TYPES)
+    return found + [(name, 403) for name in AWS_FRONT_DOOR]
+
+
+@pytest.mark.parametrize("upstream", ["bedrock", "converse"])
+def test_every_bedrock_exception_keeps_its_status_and_meaning(
+    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str
+) -> None:
+    fake = ups[upstream]
+    problems: list[str] = []
+    for name, status in _bedrock_exceptions():
+        expected = BEDROCK_TYPES.get(name, "permission_error")
+        for client in ("anthropic", "openai"):
+            fake.push(Script(status=status, error_message=f"Scripted failure {name}", error_code=name))
+            exc = _call(gw, client, upstream, stream=False)
+            sent = fake.answers[-1]
+            assert sent.headers["x-amzn-errortype"].startswith(f"{name}:"), "the fake ignored its script"
+            if not isinstance(exc, anthropic.APIStatusError | openai.APIStatusError):
+                problems.append(f"{client} {name}: {type(exc).__name__}: {exc}")
+                continue
+            body = exc.response.json()
+            got = (exc.response.status_code, body["error"]["type"], body["error"]["message"])
+            if got != (status, expected, f"Scripted failure {name}"):
+                problems.append(f"{client} {name}: {got}, expected {(status, expected)}")
+    assert not problems, "\n".join(problems)
