@@ -223,3 +223,49 @@ def test_every_bedrock_exception_keeps_its_status_and_meaning(
             if got != (status, expected, f"Scripted failure {name}"):
                 problems.append(f"{client} {name}: {got}, expected {(status, expected)}")
     assert not problems, "\n".join(problems)
+
+
+# Native passthrough (`/<provider>/<path>`): the client speaks the provider's own API, so its errors
+# reach it exactly as sent, whatever their shape (boto3 reads x-amzn-ErrorType, Google's SDK the body).
+NATIVE = {
+    "anthropic": ("/anthropic/v1/messages", {"model": "claude-sonnet-4-6", "max_tokens": 8}),
+    "openai": ("/openai/chat/completions", {"model": "gpt-5"}),
+    "gemini": ("/google/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [{"text": "x"}]}]}),
+    "bedrock": (
+        "/bedrock/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke",
+        {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8},
+    ),
+    "vertex": (
+        "/vertex/projects/test-project/locations/us-east5/publishers/anthropic/models/"
+        "claude-sonnet-4-5@20250929:rawPredict",
+        {"anthropic_version": "vertex-2023-10-16", "max_tokens": 8},
+    ),
+    "azure": ("/azure/openai/deployments/gpt-5/chat/completions?api-version=2024-10-21", {}),
+}
+
+
+@pytest.mark.parametrize("upstream", list(NATIVE))
+def test_native_passthrough_errors_are_forwarded_as_they_are(
+    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str
+) -> None:
+    import httpx
+
+    fake = ups[upstream]
+    path, body = NATIVE[upstream]
+    if "contents" not in body:
+        body = {**body, "messages": [{"role": "user", "content": "hi"}]}
+    problems = []
+    with httpx.Client(base_url=gw.url, timeout=10) as http:
+        for status in STATUSES:
+            headers = {"retry-after": RETRY_AFTER} if status == 429 else {}
+            fake.push(Script(status=status, error_message=f"Scripted failure {status}", headers=headers))
+            response = http.post(path, json=body)
+            sent = fake.answers[-1]
+            assert sent.status == status, f"the fake did not answer as scripted: {sent}"
+            if (response.status_code, response.content) != (sent.status, sent.body):
+                problems.append(f"{status}: {response.status_code} {response.content!r} != {sent.body!r}")
+            for name in ("retry-after", "x-amzn-errortype", "content-type"):
+                got, expected = response.headers.get(name), sent.headers.get(name)
+                if got != expected:
+                    problems.append(f"{status}: {name} {got!r} != {expected!r}")
+    assert not problems, "\n".join(problems)
