@@ -27,7 +27,6 @@ _STATUS_NAMES = {
     "UNKNOWN": "api_error",
     "INTERNAL": "api_error",
     "DATA_LOSS": "api_error",
-    "UNIMPLEMENTED": "invalid_request_error",
     "UNAVAILABLE": "overloaded_error",
     "DEADLINE_EXCEEDED": "timeout_error",
 }

@@ -50,6 +50,7 @@ _HINTS = (
     ("rate_limit", "rate_limit_error"),
     ("quota", "rate_limit_error"),
     ("overload", "overloaded_error"),
+    ("capacity", "overloaded_error"),  # Groq's 498 capacity_exceeded
     ("unavailable", "overloaded_error"),
     ("timeout", "timeout_error"),
     ("api_key", "authentication_error"),
