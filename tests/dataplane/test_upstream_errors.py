@@ -17,6 +17,7 @@ import anthropic
 import openai
 import pytest
 
+from tests import sse_wire
 from tests.conftest import anthropic_client, openai_client
 from tests.e2e import test_translation as matrix
 from tests.fakes.upstream import FakeUpstream, Script
@@ -269,3 +270,59 @@ def test_native_passthrough_errors_are_forwarded_as_they_are(
                 if got != expected:
                     problems.append(f"{status}: {name} {got!r} != {expected!r}")
     assert not problems, "\n".join(problems)
+
+
+# An error event inside a started stream (each fake's own: Anthropic's overloaded_error, OpenAI's
+# server_error, Gemini's 503 UNAVAILABLE, Bedrock's modelStreamErrorException) -> the type the client's
+# error event carries. Same-format streams are relayed as they are, so OpenAI's own type stays.
+MID_STREAM = {
+    "anthropic": "overloaded_error",
+    "openai": "api_error",
+    "gemini": "overloaded_error",
+    "bedrock": "api_error",
+    "converse": "api_error",
+    "vertex": "overloaded_error",
+    "vertex-gemini": "overloaded_error",
+    "azure": "api_error",
+    "groq": "api_error",
+}
+
+
+@pytest.mark.parametrize("upstream", list(MID_STREAM))
+@pytest.mark.parametrize("client", ["anthropic", "openai"])
+def test_mid_stream_errors_keep_their_meaning(
+    gw: GatewayServer, ups: dict[str, FakeUpstream], client: sse_wire.ClientFormat, upstream: str
+) -> None:
+    ups[upstream].push(Script(error_event_after=2, text_chunks=4))
+    raw = sse_wire.stream(gw.url, client, MODELS[upstream])
+    assert raw.status == 200
+    error = sse_wire.assert_ends_with_error(raw.events, client)
+    expected = "server_error" if client == "openai" and upstream in OPENAI_WIRE else MID_STREAM[upstream]
+    assert error["type"] == expected
+    if client == "openai" and upstream not in OPENAI_WIRE:
+        assert error["code"] in OPENAI_CODES
+
+
+# Bedrock's mid-stream exceptions carry no status: their name decides.
+BEDROCK_STREAM_TYPES = {
+    "throttlingException": "rate_limit_error",
+    "serviceUnavailableException": "overloaded_error",
+    "modelStreamErrorException": "api_error",
+    "internalServerException": "api_error",
+    "validationException": "invalid_request_error",
+    "modelTimeoutException": "timeout_error",
+}
+
+
+@pytest.mark.parametrize("upstream", ["bedrock", "converse"])
+def test_bedrock_mid_stream_exceptions_keep_their_meaning(
+    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str
+) -> None:
+    clients: tuple[sse_wire.ClientFormat, ...] = ("anthropic", "openai")
+    got = {}
+    for name in BEDROCK_STREAM_TYPES:
+        for client in clients:
+            ups[upstream].push(Script(error_event_after=2, text_chunks=4, error_event_type=name))
+            raw = sse_wire.stream(gw.url, client, MODELS[upstream])
+            got[name, client] = sse_wire.assert_ends_with_error(raw.events, client)["type"]
+    assert got == {(n, c): kind for n, kind in BEDROCK_STREAM_TYPES.items() for c in clients}
