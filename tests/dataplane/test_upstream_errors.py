@@ -326,3 +326,24 @@ def test_bedrock_mid_stream_exceptions_keep_their_meaning(
             raw = sse_wire.stream(gw.url, client, MODELS[upstream])
             got[name, client] = sse_wire.assert_ends_with_error(raw.events, client)["type"]
     assert got == {(n, c): kind for n, kind in BEDROCK_STREAM_TYPES.items() for c in clients}
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "gemini", "bedrock", "vertex", "vertex-gemini"])
+def test_count_tokens_errors_keep_status_and_type(
+    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str
+) -> None:
+    fake = ups[upstream]
+    problems: list[str] = []
+    sdk = anthropic_client(gw, key="client-key")
+    for status in STATUSES:
+        headers = {"retry-after": RETRY_AFTER} if status == 429 else {}
+        fake.push(Script(status=status, error_message=f"Scripted failure {status}", headers=headers))
+        try:
+            sdk.messages.count_tokens(model=MODELS[upstream], messages=[{"role": "user", "content": "hi"}])
+        except anthropic.APIStatusError as exc:
+            sent = fake.answers[-1]
+            assert sent.status == status, "the fake did not answer as scripted"
+            problems += _check("anthropic", upstream, status, False, exc, sent)
+        else:
+            problems.append(f"{status}: counted")
+    assert not problems, "\n".join(problems)

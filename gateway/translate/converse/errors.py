@@ -27,7 +27,8 @@ _EXCEPTION_KINDS = {
     "modelnotreadyexception": "overloaded_error",  # 429: retry later, as with an overloaded model
     "internalserverexception": "api_error",  # 500
     "serviceunavailableexception": "overloaded_error",  # 503
-    # The AWS front door's own (403 from Bedrock; 401 elsewhere): the credentials, not the permissions.
+    # The AWS front door's own: Bedrock sends them with 403, which decides (permission_error); the
+    # name speaks only where no status does.
     "unrecognizedclientexception": "authentication_error",
     "invalidsignatureexception": "authentication_error",
     "incompletesignatureexception": "authentication_error",
