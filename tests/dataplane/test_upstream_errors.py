@@ -347,3 +347,20 @@ def test_count_tokens_errors_keep_status_and_type(
         else:
             problems.append(f"{status}: counted")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("upstream", ["gemini", "vertex-gemini"])
+@pytest.mark.parametrize("client", ["anthropic", "openai"])
+def test_googles_retry_info_becomes_retry_after(
+    gw: GatewayServer, ups: dict[str, FakeUpstream], client: str, upstream: str
+) -> None:
+    """Google says when to come back in the 429's body (google.rpc.RetryInfo), with no header: the
+    client, which knows nothing of Google's envelope, gets it as retry-after."""
+    fake = ups[upstream]
+    details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26.2s"}]
+    error = {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED", "details": details}
+    fake.push(Script(status=429, body={"error": error}))
+    exc = _call(gw, client, upstream, stream=False)
+    assert "retry-after" not in fake.answers[-1].headers
+    assert isinstance(exc, anthropic.RateLimitError | openai.RateLimitError)
+    assert exc.response.headers.get("retry-after") == "27"

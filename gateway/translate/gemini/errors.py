@@ -92,3 +92,29 @@ def gemini_error_to_anthropic(status: int, body: bytes) -> bytes:
     kind = error_kind(status, name)
     message = message or f"the Gemini upstream answered HTTP {status}"
     return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def retry_delay(body: bytes) -> float | None:
+    """Seconds to wait from a Google error's google.rpc.RetryInfo (`"retryDelay": "27s"`): Gemini and
+    Vertex say when to come back in the body of a 429, not in a retry-after header."""
+    if _RETRY_INFO.encode() not in body:
+        return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(parsed, list) and parsed:
+        parsed = parsed[0]
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and detail.get("@type") == _RETRY_INFO:
+            delay = detail.get("retryDelay")
+            try:
+                return max(float(str(delay).removesuffix("s")), 0.0)
+            except ValueError:
+                return None
+    return None

@@ -13,7 +13,7 @@ from gateway.translate.gemini import (
     count_tokens_response,
     gemini_error_to_anthropic,
 )
-from gateway.translate.gemini.errors import stream_error
+from gateway.translate.gemini.errors import retry_delay, stream_error
 from tests.conftest import CLAUDE_CODE_CAPTURE as FIXTURE
 from tests.fakes.script import Script
 from tests.fakes.upstream import FakeUpstream
@@ -105,3 +105,15 @@ def test_count_tokens(fake: FakeUpstream) -> None:
     only_messages = post(fake, {"contents": translated["contents"]}, "count").json()["totalTokens"]
     assert folded > only_messages and with_everything > only_messages  # system and tools are counted
     assert count_tokens_response({"totalTokens": 7}) == {"input_tokens": 7}
+
+
+def test_retry_delay_from_retry_info() -> None:
+    info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "27s"}
+    other = {"@type": "type.googleapis.com/google.rpc.Help", "links": []}
+    body = {"error": {"code": 429, "message": "m", "status": "RESOURCE_EXHAUSTED", "details": [other, info]}}
+    assert retry_delay(orjson.dumps(body)) == 27.0
+    assert retry_delay(orjson.dumps([body])) == 27.0  # streaming methods wrap the error in an array
+    assert retry_delay(orjson.dumps({"error": {**body["error"], "details": [other]}})) is None
+    bad = {"error": {"details": [{**info, "retryDelay": "soon"}]}}
+    assert retry_delay(orjson.dumps(bad)) is None
+    assert retry_delay(b"not json") is None
