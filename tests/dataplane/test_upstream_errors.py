@@ -11,6 +11,7 @@ the stream's first byte is an HTTP error. The upstream's retry-after is kept.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import anthropic
@@ -18,7 +19,7 @@ import openai
 import pytest
 
 from tests import sse_wire
-from tests.conftest import anthropic_client, openai_client
+from tests.conftest import GatewayFactory, anthropic_client, openai_client
 from tests.e2e import test_translation as matrix
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer
@@ -364,3 +365,34 @@ def test_googles_retry_info_becomes_retry_after(
     assert "retry-after" not in fake.answers[-1].headers
     assert isinstance(exc, anthropic.RateLimitError | openai.RateLimitError)
     assert exc.response.headers.get("retry-after") == "27"
+
+
+def test_a_retry_waits_as_googles_retry_info_says(
+    make_gateway: GatewayFactory, gemini_up: FakeUpstream
+) -> None:
+    gateway = make_gateway(
+        f"""
+version: 1
+providers:
+  google: {{ type: gemini, base_url: "{gemini_up.base_url}" }}
+keys:
+  google-main: {{ provider: google, secret: "gemini-stored-key" }}
+models:
+  gemini-*: google/*
+routes:
+  sturdy: {{ model: google/gemini-2.5-flash, retries: 1 }}
+gateways:
+  default: {{ auth: none, provider_keys: [stored] }}
+"""
+    )
+    # Without it the first retry waits under 0.25 s (jittered backoff).
+    details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.8s"}]
+    error = {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED", "details": details}
+    gemini_up.push(Script(status=429, body={"error": error}), Script(text="ok"))
+    started = time.monotonic()
+    msg = anthropic_client(gateway).messages.create(
+        model="dynamic/sturdy", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert msg.content[0].text == "ok"  # type: ignore[union-attr]
+    assert time.monotonic() - started >= 0.8
+    assert [r.status for r in gemini_up.answers] == [429, 200]
