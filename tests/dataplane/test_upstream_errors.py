@@ -21,6 +21,7 @@ import pytest
 from tests import sse_wire
 from tests.conftest import GatewayFactory, anthropic_client, openai_client
 from tests.e2e import test_translation as matrix
+from tests.fakes.script import RecordedAnswer
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer
 
@@ -114,7 +115,9 @@ def _in_clients_envelope(client: str, upstream: str, body: bytes) -> bool:
     return _anthropic_type(body) is not None
 
 
-def _check(client: str, upstream: str, status: int, stream: bool, exc: Exception, sent: Any) -> list[str]:
+def _check(
+    client: str, upstream: str, status: int, stream: bool, exc: Exception, sent: RecordedAnswer
+) -> list[str]:
     """What is wrong with the answer the client got, as readable lines (empty when all is right)."""
     cell = f"{status} {'stream' if stream else 'plain'}"
     expected = (ANTHROPIC_ERRORS if client == "anthropic" else OPENAI_ERRORS)[status]
