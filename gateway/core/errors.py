@@ -93,6 +93,19 @@ def render(
 
 
 def kind_for_status(status: int) -> str:
-    if status in STATUS_KINDS:
+    return upstream_kind(status)
+
+
+def upstream_kind(status: int | None, named: str | None = None) -> str:
+    """The error type of an upstream's error. Its status decides when the table has it: the SDKs pick
+    their exception class by status alone, so type and class agree (Bedrock's 403
+    InvalidSignatureException is a permission_error). The provider's own name for the error (`named`,
+    already an Anthropic type) decides otherwise: a status outside the table (Bedrock's 424
+    ModelErrorException) or none at all (an error inside a stream). Then the status class."""
+    if status is not None and status in STATUS_KINDS:
         return STATUS_KINDS[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
+    if named is not None and named in KINDS:
+        return named
+    if status is None or status >= 500:
+        return "api_error"
+    return "invalid_request_error" if status >= 400 else "api_error"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -28,6 +29,7 @@ from gateway.dataplane.upstream import UpstreamPool
 from gateway.providers.base import Decoder, ProviderType
 from gateway.routing.table import Provider
 from gateway.translate import StreamFailure
+from gateway.translate.gemini.errors import retry_delay
 from gateway.translate.sse import stream_error
 
 # Never forwarded upstream: hop-by-hop headers, credentials (the gateway sets the upstream's own),
@@ -374,7 +376,7 @@ async def _answer_whole(
     headers: list[tuple[bytes, bytes]],
 ) -> None:
     """A non-streamed answer: read whole, relayed (or held back for a retry or a fallback)."""
-    data = await resp.read()
+    data = raw = await resp.read()
     if call.decoder is not None:
         data = call.decoder.body(resp.status, resp.headers, data)
     if resp.status >= 400:
@@ -389,9 +391,12 @@ async def _answer_whole(
         usd = reply.cost(result.usage)
         if usd is not None:
             headers.append((b"x-gateway-cost-usd", usd.encode()))
+    wait = retry_after(resp.headers)
+    if resp.status == 429 and wait is None and (wait := retry_delay(raw)) is not None:
+        headers.append((b"retry-after", str(math.ceil(wait)).encode()))  # Google's, from its body
     if resp.status >= 400 and reply.retry_on is not None and reply.retry_on(resp.status):
         result.held = (resp.status, headers, data)
-        result.retry_after = retry_after(resp.headers)
+        result.retry_after = wait
         return
     await send_held(reply.send, result.status, headers, data)
     result.complete = True

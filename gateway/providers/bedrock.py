@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from gateway.core.errors import kind_for_status, render
+from gateway.core.errors import render
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.providers import anthropic
@@ -222,7 +222,7 @@ class Decoder:
 def error_body(status: int, headers: Mapping[str, str], data: bytes, request_id: str) -> bytes:
     """Bedrock's `{"message": ...}` with `x-amzn-ErrorType` -> Anthropic's error envelope."""
     name = headers.get("x-amzn-ErrorType") or headers.get("x-amzn-errortype") or ""
-    kind = converse.exception_kind(name) if name else kind_for_status(status)
+    kind = converse.exception_kind(name, status)
     text = converse.exception_message(data) or name.partition(":")[0] or f"Bedrock answered {status}"
     return render(FORMAT, kind, text, request_id)
 

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from .common import Handler, Rejection, Wire
-from .script import RecordedRequest
+from .script import RecordedAnswer, RecordedRequest
 from .state import GENERATION_KEY, STATE_KEY, FakeState
 
 # Gateways forward big prompts (images, PDFs); aiohttp's 1 MiB default would answer 413 first.
@@ -29,7 +29,7 @@ def build_app(wire: Wire, state: FakeState) -> web.Application:
             )
         )
         try:
-            return await handler(request)
+            response = await handler(request)
         except web.HTTPNotFound:
             return wire.error(Rejection(404, _not_found_message(wire, request)))
         except web.HTTPMethodNotAllowed:
@@ -38,6 +38,10 @@ def build_app(wire: Wire, state: FakeState) -> web.Application:
             # The runner cancels handlers when the client goes away (handler_cancellation=True).
             state.note_disconnect(request[GENERATION_KEY])
             raise
+        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            state.record_answer(RecordedAnswer(response.status, headers, response.body))
+        return response
 
     app = web.Application(middlewares=[middleware], client_max_size=_MAX_BODY)
     app[STATE_KEY] = state

@@ -96,7 +96,7 @@ def model_endpoint(
                 return exact_body_response(script)
             response: web.StreamResponse
             if script.status is not None and script.status >= 400:
-                response = error(Rejection(script.status, script.error_message))
+                response = error(Rejection(script.status, script.error_message, code=script.error_code))
             else:
                 try:
                     response = await handler(request, script)

@@ -73,13 +73,41 @@ MODELS = [
 
 def error_response(rejection: Rejection) -> web.Response:
     status = rejection.status
-    error = {
+    error: dict[str, Any] = {
         "code": status,
         "message": rejection.message
         or _DEFAULT_MESSAGES.get(status, "Request contains an invalid argument."),
         "status": google_status(status),
     }
+    if status == 429:
+        # The API says which quota ran out and when to come back in the body, with no retry-after header.
+        error["details"] = _QUOTA_DETAILS
     return json_response({"error": error}, status=status)
+
+
+_QUOTA_DETAILS = [
+    {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+            {
+                "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+                "quotaValue": "10",
+            }
+        ],
+    },
+    {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        "links": [
+            {
+                "description": "Learn more about Gemini API quotas",
+                "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+            }
+        ],
+    },
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "27s"},
+]
 
 
 def google_status(status: int) -> str:

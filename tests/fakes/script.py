@@ -22,6 +22,9 @@ class Script:
     delay: float = 0.0
     # Overrides the envelope's default message for a scripted error status.
     error_message: str | None = None
+    # The provider's own name for a scripted error status, where its envelope carries one: Bedrock's
+    # exception (x-amzn-ErrorType), OpenAI's and Azure's `code`; None = the provider's default.
+    error_code: str | None = None
 
     # Shape of the default reply. ``text=None`` means the default sentence, unless ``tool_calls`` are
     # given, in which case the reply is tool calls only (set ``text`` as well to get both).
@@ -71,3 +74,12 @@ class RecordedRequest:
             return orjson.loads(self.body) if self.body else None
         except orjson.JSONDecodeError:
             return None
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """A whole (non-streamed) answer as the fake sent it, so a test can check what a gateway relayed."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .script import RecordedRequest, Script
+from .script import RecordedAnswer, RecordedRequest, Script
 
 
 class FakeState:
@@ -22,6 +22,7 @@ class FakeState:
         # A Condition (not a bare Lock) so tests can block until the server thread catches up.
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
+        self._answers: list[RecordedAnswer] = []
         self._scripts: deque[Script] = deque()
         self._disconnects = 0
         # Bumped by reset(): a request from before a reset (say a stalled stream a session-scoped fake
@@ -40,6 +41,14 @@ class FakeState:
     def requests(self) -> list[RecordedRequest]:
         with self._cond:
             return list(self._requests)
+
+    def record_answer(self, answer: RecordedAnswer) -> None:
+        with self._cond:
+            self._answers.append(answer)
+
+    def answers(self) -> list[RecordedAnswer]:
+        with self._cond:
+            return list(self._answers)
 
     def push(self, scripts: Iterable[Script]) -> None:
         with self._cond:
@@ -66,6 +75,7 @@ class FakeState:
     def reset(self) -> None:
         with self._cond:
             self._requests.clear()
+            self._answers.clear()
             self._scripts.clear()
             self._disconnects = 0
             self._generation += 1

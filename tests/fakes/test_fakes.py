@@ -612,11 +612,15 @@ def test_gemini_count_tokens_models_and_errors(http: httpx.Client, gemini_fake: 
     gemini_fake.push(Script(status=429))
     limited = http.post(generate, json=GEMINI_BODY, headers=key)
     assert limited.status_code == 429
-    assert limited.json()["error"] == {
+    error = limited.json()["error"]
+    assert {k: error[k] for k in ("code", "message", "status")} == {
         "code": 429,
         "message": "Resource has been exhausted (e.g. check quota).",
         "status": "RESOURCE_EXHAUSTED",
     }
+    # When to come back is in the body (google.rpc.RetryInfo), not in a retry-after header.
+    assert error["details"][-1] == {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "27s"}
+    assert "retry-after" not in limited.headers
     assert (
         http.post(base + "/models/gemini-2.5-flash:explode", json=GEMINI_BODY, headers=key).status_code == 404
     )

@@ -26,7 +26,7 @@ from aiohttp import web
 from . import anthropic_wire, azure_wire, bedrock_wire, gemini_wire, openai_wire, vertex_wire
 from .app import build_app
 from .common import Wire
-from .script import RecordedRequest, Script
+from .script import RecordedAnswer, RecordedRequest, Script
 from .state import FakeState
 
 __all__ = ["FakeUpstream", "Kind", "RecordedRequest", "Script"]
@@ -170,6 +170,11 @@ class FakeUpstream:
     def requests(self) -> list[RecordedRequest]:
         """Snapshot of every request received so far, in arrival order."""
         return self._state.requests()
+
+    @property
+    def answers(self) -> list[RecordedAnswer]:
+        """Snapshot of every whole (non-streamed) answer sent so far, in order: status, headers, body."""
+        return self._state.answers()
 
     @property
     def disconnects(self) -> int:

@@ -7,18 +7,33 @@ from typing import Any
 
 import orjson
 
+from gateway.core.errors import upstream_kind
 from gateway.translate import StreamFailure
 
-# Bedrock exception name (lowercased, without the `:<namespace>` suffix) -> Anthropic error type.
+# Bedrock exception name (lowercased, without the `:<namespace>` suffix) -> Anthropic error type, from
+# botocore's bedrock-runtime service model (its HTTP status in the comment). With an HTTP answer the
+# status decides when http.md's table has it (core.errors.upstream_kind); the name decides mid-stream,
+# where an exception frame has no status, and for 408 and 424.
 _EXCEPTION_KINDS = {
-    "throttlingexception": "rate_limit_error",
-    "servicequotaexceededexception": "rate_limit_error",
-    "serviceunavailableexception": "overloaded_error",
-    "modelnotreadyexception": "overloaded_error",
-    "validationexception": "invalid_request_error",
-    "accessdeniedexception": "permission_error",
-    "resourcenotfoundexception": "not_found_error",
-    "modeltimeoutexception": "timeout_error",  # gateway.errors.KINDS has timeout_error (504)
+    "validationexception": "invalid_request_error",  # 400
+    "conflictexception": "invalid_request_error",  # 400
+    "servicequotaexceededexception": "rate_limit_error",  # 400, but a quota
+    "accessdeniedexception": "permission_error",  # 403
+    "resourcenotfoundexception": "not_found_error",  # 404
+    "modeltimeoutexception": "timeout_error",  # 408
+    "modelerrorexception": "api_error",  # 424: the model failed
+    "modelstreamerrorexception": "api_error",  # 424, mid-stream
+    "throttlingexception": "rate_limit_error",  # 429
+    "modelnotreadyexception": "overloaded_error",  # 429: retry later, as with an overloaded model
+    "internalserverexception": "api_error",  # 500
+    "serviceunavailableexception": "overloaded_error",  # 503
+    # The AWS front door's own: Bedrock sends them with 403, which decides (permission_error); the
+    # name speaks only where no status does.
+    "unrecognizedclientexception": "authentication_error",
+    "invalidsignatureexception": "authentication_error",
+    "incompletesignatureexception": "authentication_error",
+    "missingauthenticationtokenexception": "authentication_error",
+    "expiredtokenexception": "authentication_error",
 }
 
 
@@ -29,12 +44,13 @@ class ConverseStreamError(StreamFailure):
         super().__init__(kind, message)
 
 
-def exception_kind(name: str) -> str:
+def exception_kind(name: str, status: int | None = None) -> str:
     """A Bedrock exception name as it appears in x-amzn-ErrorType or an event-stream :exception-type
-    (e.g. 'ThrottlingException', 'throttlingException', 'ValidationException:http://...') -> Anthropic
-    error type. Case-insensitive; anything after ':' is stripped."""
+    (e.g. 'ThrottlingException', 'throttlingException', 'ValidationException:http://...'), and the HTTP
+    status it came with (None mid-stream) -> Anthropic error type. Case-insensitive; anything after
+    ':' is stripped."""
     base = name.partition(":")[0].rpartition("#")[2].strip().lower()
-    return _EXCEPTION_KINDS.get(base, "api_error")
+    return upstream_kind(status, _EXCEPTION_KINDS.get(base))
 
 
 def stream_error(event_type: str, payload: Any) -> ConverseStreamError:

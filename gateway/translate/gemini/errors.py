@@ -7,17 +7,42 @@ from typing import Any
 
 import orjson
 
-from gateway.core.errors import kind_for_status
+from gateway.core.errors import upstream_kind
 from gateway.translate import StreamFailure
 from gateway.translate.hub import int_or_none
 
+# google.rpc.Code names (the `status` of Google's error envelope) -> Anthropic error types; the HTTP
+# status decides first (core.errors.upstream_kind), the name when the status is missing or unusual.
+_STATUS_NAMES = {
+    "INVALID_ARGUMENT": "invalid_request_error",
+    "FAILED_PRECONDITION": "invalid_request_error",
+    "OUT_OF_RANGE": "invalid_request_error",
+    "UNAUTHENTICATED": "authentication_error",
+    "PERMISSION_DENIED": "permission_error",
+    "NOT_FOUND": "not_found_error",
+    "ALREADY_EXISTS": "conflict_error",
+    "ABORTED": "conflict_error",
+    "RESOURCE_EXHAUSTED": "rate_limit_error",
+    "CANCELLED": "api_error",
+    "UNKNOWN": "api_error",
+    "INTERNAL": "api_error",
+    "DATA_LOSS": "api_error",
+    "UNAVAILABLE": "overloaded_error",
+    "DEADLINE_EXCEEDED": "timeout_error",
+}
+
+
+def error_kind(status: int | None, name: Any) -> str:
+    """Google's error (HTTP status or `code`, and `status` name) -> Anthropic error type."""
+    return upstream_kind(status, _STATUS_NAMES.get(name) if isinstance(name, str) else None)
+
 
 class GeminiStreamError(StreamFailure):
-    """Gemini sent `{"error": {...}}` inside a 200 stream. The kind follows Gemini's HTTP code
-    (api_error when it gave none)."""
+    """Gemini sent `{"error": {...}}` inside a 200 stream. The kind follows Gemini's code, or its status
+    name (api_error when it gave neither)."""
 
     def __init__(self, message: str, code: int | None = None, status: str | None = None) -> None:
-        super().__init__(kind_for_status(code) if code is not None else "api_error", message)
+        super().__init__(error_kind(code, status), message)
         self.code = code
         self.status = status
 
@@ -42,7 +67,9 @@ def stream_error(error: Any) -> GeminiStreamError:
 _MAX_RAW_ERROR = 2000
 
 
-def _error_message(body: bytes) -> str:
+def _error(body: bytes) -> tuple[str, Any]:
+    """The message of Google's error envelope (or the start of a body that is not one), and its
+    `status` name."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -52,13 +79,42 @@ def _error_message(body: bytes) -> str:
     if isinstance(parsed, dict):
         error = parsed.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
-            return str(error["message"])
+            return str(error["message"]), error.get("status")
         if isinstance(error, str) and error:
-            return error
-    return body.decode("utf-8", "replace").strip()[:_MAX_RAW_ERROR]
+            return error, None
+    return body.decode("utf-8", "replace").strip()[:_MAX_RAW_ERROR], None
 
 
 def gemini_error_to_anthropic(status: int, body: bytes) -> bytes:
-    """A Gemini error response -> Anthropic's error body; the type follows the HTTP status (§3.1)."""
-    message = _error_message(body) or f"the Gemini upstream answered HTTP {status}"
-    return orjson.dumps({"type": "error", "error": {"type": kind_for_status(status), "message": message}})
+    """A Gemini (or Google front door) error response -> Anthropic's error body; the type follows the
+    HTTP status (§3.1), or Google's status name for a status outside the table."""
+    message, name = _error(body)
+    kind = error_kind(status, name)
+    message = message or f"the Gemini upstream answered HTTP {status}"
+    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def retry_delay(body: bytes) -> float | None:
+    """Seconds to wait from a Google error's google.rpc.RetryInfo (`"retryDelay": "27s"`): Gemini and
+    Vertex say when to come back in the body of a 429, not in a retry-after header."""
+    if _RETRY_INFO.encode() not in body:
+        return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(parsed, list) and parsed:
+        parsed = parsed[0]
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and detail.get("@type") == _RETRY_INFO:
+            delay = detail.get("retryDelay")
+            try:
+                return max(float(str(delay).removesuffix("s")), 0.0)
+            except ValueError:
+                return None
+    return None

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from gateway.core.errors import KINDS, STATUS_KINDS, kind_for_status
+from gateway.core.errors import KINDS, upstream_kind
 from gateway.translate import StreamFailure
 
 JSON = dict[str, Any]
@@ -41,25 +41,30 @@ def stream_error(error: Any) -> StreamError:
     message = str(error.get("message") or "upstream error")
     code = error.get("code")
     status = code if isinstance(code, int) else error.get("status")
-    if isinstance(status, int) and status in STATUS_KINDS:
-        return StreamError(message, STATUS_KINDS[status])
-    hint = f"{error.get('type')} {code}".lower()
-    for needle, kind in (
-        ("context_length", "invalid_request_error"),
-        ("rate_limit", "rate_limit_error"),
-        ("quota", "rate_limit_error"),
-        ("overload", "overloaded_error"),
-        ("unavailable", "overloaded_error"),
-        ("timeout", "timeout_error"),
-        ("api_key", "authentication_error"),
-        ("auth", "authentication_error"),
-        ("permission", "permission_error"),
-        ("not_found", "not_found_error"),
-        ("invalid_request", "invalid_request_error"),
-    ):
-        if needle in hint:
-            return StreamError(message, kind)
-    return StreamError(message, "api_error")
+    return StreamError(message, upstream_kind(status if isinstance(status, int) else None, _named(error)))
+
+
+# Words in an OpenAI-compatible error's `type` or `code` -> the Anthropic type they mean.
+_HINTS = (
+    ("context_length", "invalid_request_error"),
+    ("rate_limit", "rate_limit_error"),
+    ("quota", "rate_limit_error"),
+    ("overload", "overloaded_error"),
+    ("capacity", "overloaded_error"),  # Groq's 498 capacity_exceeded
+    ("unavailable", "overloaded_error"),
+    ("timeout", "timeout_error"),
+    ("api_key", "authentication_error"),
+    ("auth", "authentication_error"),
+    ("permission", "permission_error"),
+    ("not_found", "not_found_error"),
+    ("invalid_request", "invalid_request_error"),
+)
+
+
+def _named(error: JSON) -> str | None:
+    """The Anthropic type an OpenAI-compatible error names by its `type` or `code`, if any."""
+    hint = f"{error.get('type')} {error.get('code')}".lower()
+    return next((kind for needle, kind in _HINTS if needle in hint), None)
 
 
 def _error_message(body: bytes, status: int) -> tuple[str, JSON]:
@@ -86,7 +91,7 @@ def _error_message(body: bytes, status: int) -> tuple[str, JSON]:
 
 def openai_error_to_anthropic(status: int, body: bytes) -> bytes:
     message, error = _error_message(body, status)
-    kind = kind_for_status(status)
+    kind = upstream_kind(status, _named(error))
     if error.get("code") == "context_length_exceeded" or _OPENAI_CONTEXT.search(message):
         # Claude Code recognises an overflow (and compacts) by Anthropic's wording only.
         match = _OPENAI_CONTEXT.search(message)
@@ -99,7 +104,8 @@ def openai_error_to_anthropic(status: int, body: bytes) -> bytes:
 
 def anthropic_error_to_openai(status: int, body: bytes) -> bytes:
     message, error = _error_message(body, status)
-    kind = error["type"] if isinstance(error.get("type"), str) else kind_for_status(status)
+    # Anthropic's own type is already in the words OpenAI's envelope uses here: kept as it is.
+    kind = error["type"] if error.get("type") in KINDS else upstream_kind(status)
     code = KINDS.get(kind, KINDS["api_error"])[1]
     if kind == "invalid_request_error" and _ANTHROPIC_CONTEXT in message.lower():
         # OpenAI clients (and LiteLLM) detect an overflow by this code.

@@ -246,3 +246,32 @@ def test_stream_exception_events_raise_with_their_kind() -> None:
 def test_exception_kind(name: str, kind: str) -> None:
     assert exception_kind(name) == kind
     assert kind in KINDS
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "kind"),
+    [
+        # The front door's 403s are permission errors to the SDKs (their class follows the status).
+        (
+            "InvalidSignatureException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+            403,
+            "permission_error",
+        ),
+        ("UnrecognizedClientException", 403, "permission_error"),
+        ("AccessDeniedException", 403, "permission_error"),
+        ("SomethingNewException", 403, "permission_error"),
+        ("SomethingNewException", 401, "authentication_error"),
+        ("ValidationException", 413, "request_too_large"),
+        ("ServiceQuotaExceededException", 400, "invalid_request_error"),
+        ("ModelNotReadyException", 429, "rate_limit_error"),
+        ("ServiceUnavailableException", 503, "overloaded_error"),
+        ("InternalServerException", 529, "overloaded_error"),
+        # Statuses outside http.md's table: the name decides.
+        ("ModelErrorException", 424, "api_error"),
+        ("ModelTimeoutException", 408, "timeout_error"),
+        ("SomethingNewException", 424, "invalid_request_error"),
+        ("SomethingNewException", 599, "api_error"),
+    ],
+)
+def test_exception_kind_with_a_status(name: str, status: int, kind: str) -> None:
+    assert exception_kind(name, status) == kind

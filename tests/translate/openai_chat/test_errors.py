@@ -44,6 +44,35 @@ def test_openai_error_to_anthropic_by_status(status: int, kind: str) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("status", "error", "kind"),
+    [
+        # http.md's statuses decide, whatever the body calls them.
+        (429, {"type": "insufficient_quota", "code": "insufficient_quota"}, "rate_limit_error"),
+        (400, {"type": "invalid_request_error", "code": "rate_limit_exceeded"}, "invalid_request_error"),
+        # Others: the type or code an OpenAI-compatible server gives.
+        (498, {"type": "capacity_exceeded", "code": None}, "overloaded_error"),
+        (520, {"type": "server_error", "code": "upstream_timeout"}, "timeout_error"),
+        (451, {"type": "x", "code": None}, "invalid_request_error"),
+    ],
+)
+def test_openai_error_to_anthropic_by_status_then_name(
+    status: int, error: dict[str, object], kind: str
+) -> None:
+    body = orjson.dumps({"error": {"message": "m", "param": None, **error}})
+    assert orjson.loads(openai_error_to_anthropic(status, body))["error"]["type"] == kind
+
+
+def test_anthropics_own_type_is_kept_and_an_unknown_one_follows_the_status() -> None:
+    def kind(status: int, error_type: str) -> str:
+        body = orjson.dumps({"type": "error", "error": {"type": error_type, "message": "m"}})
+        return str(orjson.loads(anthropic_error_to_openai(status, body))["error"]["type"])
+
+    assert kind(503, "api_error") == "api_error"  # Anthropic's own word for its 503
+    assert kind(529, "overloaded_error") == "overloaded_error"
+    assert kind(403, "some_new_error") == "permission_error"
+
+
 def test_error_bodies_in_other_shapes() -> None:
     def message(body: bytes, status: int = 500) -> str:
         return str(orjson.loads(openai_error_to_anthropic(status, body))["error"]["message"])
