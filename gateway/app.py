@@ -16,7 +16,7 @@ from gateway.admin import state_views
 from gateway.admin.paths import area
 from gateway.admin.site import admin_app
 from gateway.admin.sources import AdminSources
-from gateway.config.reload import LiveConfig, Watcher
+from gateway.config.reload import LiveConfig, Siblings, Watcher
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Receive, Scope, Send, send_response
@@ -46,8 +46,11 @@ class Gateway:
         tune_gc: bool = False,
         state_store: str = "memory",
         metrics_dir: str | None = None,
+        reloads_file: str | None = None,
     ) -> None:
         self.live = live
+        if reloads_file is not None:  # `gateway serve --workers N`: a reload asked of one reaches all
+            live.siblings = Siblings(reloads_file)
         self.tune_gc = tune_gc  # a served process (`gateway serve`), not one embedded in tests
         self.pool = UpstreamPool()
         self.log = access_log or AccessLog(enabled=live.table.server.access_log)
@@ -198,6 +201,7 @@ def create_app(
     tune_gc: bool = False,
     state_store: str = "memory",
     metrics_dir: str | None = None,
+    reloads_file: str | None = None,
 ) -> Gateway:
     """Compile `config` (raises ConfigError when invalid) and build the app around it."""
     from gateway.config.compiler import compile_config
@@ -209,6 +213,7 @@ def create_app(
         tune_gc=tune_gc,
         state_store=state_store,
         metrics_dir=metrics_dir,
+        reloads_file=reloads_file,
     )
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from gateway.config.compiler import SHARED_STORES, compile_config
+from gateway.config.compiler import compile_config
 from gateway.config.extras import missing_extras
 from gateway.config.issues import ConfigError
+from gateway.config.serving import refusals
 from gateway.observe.logstore.service import DEFAULT_STORE
 from gateway.policy.state.sqlite import default_path
 from gateway.policy.state.store import display_url
@@ -24,6 +25,7 @@ CONFIG_ENV = "GATEWAY_CONFIG"
 WATCH_ENV = "GATEWAY_WATCH"
 STATE_ENV = "GATEWAY_STATE_STORE"  # the workers' shared store when the config names none
 METRICS_ENV = "GATEWAY_METRICS_DIR"  # where the workers publish their counts for /metrics
+RELOADS_ENV = "GATEWAY_RELOADS_FILE"  # where a worker asked to reload tells the others
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,23 +166,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     for warning in table.warnings:
         print(warning, file=sys.stderr)
-    missing = missing_extras(table)
-    if missing:
-        # Stopping now beats an ImportError on the first request that needs the library.
-        print(f"gateway: refusing to start, {args.config} needs optional dependencies:", file=sys.stderr)
-        for extra in missing:
-            print(f"{extra.location or args.config}: {extra.message}", file=sys.stderr)
+    workers = args.workers or table.server.workers
+    refused = refusals(table, args.config, workers)
+    if refused:
+        # Stopping now beats an ImportError on the first request that needs a missing library.
+        print(f"gateway: refusing to start {workers} worker(s) on {args.config}:", file=sys.stderr)
+        for issue in refused:
+            print(issue, file=sys.stderr)
         return 1
     host = args.host or table.server.host
     port = args.port or table.server.port
-    workers = args.workers or table.server.workers
-    if workers > 1 and table.state.store == "memory":
-        print(
-            f"gateway: refusing to start, {workers} workers cannot share state.store: memory (each would "
-            f"keep its own budgets, rate limits and cache); {SHARED_STORES}",
-            file=sys.stderr,
-        )
-        return 1
     print(
         f"gateway: serving {args.config} (version {table.version}) on http://{host}:{port} "
         f"with {workers} worker(s)",
@@ -213,6 +208,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ[WATCH_ENV] = "0" if args.no_watch else "1"
         os.environ[STATE_ENV] = store
         os.environ[METRICS_ENV] = metrics_dir
+        os.environ[RELOADS_ENV] = os.path.join(run_dir, "reloads")
         try:
             uvicorn.run("gateway.cli:app_from_env", factory=True, workers=workers, **options)
         finally:
@@ -233,6 +229,7 @@ def app_from_env() -> object:
         tune_gc=True,
         state_store=os.environ.get(STATE_ENV, "memory"),
         metrics_dir=os.environ.get(METRICS_ENV),
+        reloads_file=os.environ.get(RELOADS_ENV),
     )
 
 

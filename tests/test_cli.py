@@ -142,7 +142,7 @@ def test_a_missing_extra_stops_serve_and_is_a_validate_warning(tmp_path: Path) -
     message = "provider 'bedrock' (type bedrock) needs the aws extra: pip install 'llm-gateway[aws]'"
     served = without_botocore("serve", "--config", str(tmp_path / "c.yaml"), "--port", "1")
     assert served.returncode == 1, served.stderr
-    assert f"{tmp_path}/c.yaml:2:3: {message}" in served.stderr.splitlines()
+    assert f"{tmp_path}/c.yaml:2:3: providers.bedrock: {message}" in served.stderr.splitlines()
     assert "serving" not in served.stderr
     validated = without_botocore("validate", str(tmp_path / "c.yaml"))
     assert validated.returncode == 0, validated.stdout + validated.stderr
@@ -156,7 +156,8 @@ def test_serve_refuses_a_memory_store_that_several_workers_would_keep_apart(tmp_
     (tmp_path / "gw.yaml").write_text("state: { store: memory }\n")
     result = run("serve", "--config", str(tmp_path / "gw.yaml"), "--workers", "2", "--port", "1")
     assert result.returncode == 1
-    assert "refusing to start, 2 workers cannot share state.store: memory" in result.stderr
+    assert "refusing to start 2 worker(s)" in result.stderr
+    assert "gw.yaml:1:1: state.store: the 2 workers cannot share state.store: memory" in result.stderr
     assert "set state.store to sqlite:///./data/state.db" in result.stderr  # what to set instead
     one = run("validate", str(tmp_path / "gw.yaml"))  # one worker (the config's default): fine
     assert one.returncode == 0 and "warning" not in one.stdout

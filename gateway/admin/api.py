@@ -79,7 +79,7 @@ def routes(src: AdminSources) -> list[Route]:
             return JSONResponse({"error": str(exc)}, 503)
 
     async def reload(request: Request) -> Response:
-        result = await src.live.reload()
+        result = await src.live.reload_everywhere()
         return JSONResponse(result.to_json(), 200 if result.ok else 422)
 
     async def config(request: Request) -> Response:

@@ -42,6 +42,7 @@ class MissingExtra:
     what: str  # the part of the config (or environment) that needs it
     extra: str
     location: Location | None = None  # where in the config files, when it is one entry
+    key: tuple[str, ...] = ()  # the config key that needs it
 
     @property
     def command(self) -> str:
@@ -61,12 +62,12 @@ def needed_extras(table: RoutingTable, environ: Mapping[str, str] = os.environ) 
             extra, setting = needed
             detail = f", {setting}" if setting else ""
             what = f"provider {provider.name!r} (type {provider.type}{detail})"
-            needs.append(MissingExtra(what, extra, provider.location))
+            needs.append(MissingExtra(what, extra, provider.location, ("providers", provider.name)))
     # The URLs are not repeated: they may hold a password.
     if (table.state.store or "").startswith(REDIS_SCHEMES):
-        needs.append(MissingExtra("state.store (a Redis URL)", "redis"))
+        needs.append(MissingExtra("state.store (a Redis URL)", "redis", key=("state", "store")))
     if (table.logs.store or "").startswith(POSTGRES_SCHEMES):
-        needs.append(MissingExtra("logs.store (a PostgreSQL URL)", "postgres"))
+        needs.append(MissingExtra("logs.store (a PostgreSQL URL)", "postgres", key=("logs", "store")))
     variables = [name for name in OTEL_VARIABLES if environ.get(name)]
     if variables:
         needs.append(MissingExtra(f"tracing ({variables[0]} is set)", "otel"))

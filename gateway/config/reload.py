@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.config.compiler import compile_config
 from gateway.config.issues import ConfigError
+from gateway.config.serving import refusals
 from gateway.routing.table import RoutingTable
 
 log = logging.getLogger("gateway.reload")
@@ -31,6 +32,39 @@ class ReloadResult:
         return {"at": _iso(self.at), "ok": self.ok, "version": self.version, "errors": list(self.errors)}
 
 
+class Siblings:
+    """The other workers of `gateway serve --workers N`. A reload asked of one worker (POST /api/reload,
+    SIGHUP to it) is announced in a file they share: the asker appends a byte (O_APPEND writes never
+    interleave), and every worker reloads when it sees the file grow. File edits need no announcement:
+    every worker watches the files itself."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seen = self._size()
+
+    def _size(self) -> int:
+        try:
+            return os.stat(self.path).st_size
+        except FileNotFoundError:
+            return 0
+
+    def announce(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
+
+    def grew(self) -> bool:
+        """Whether a reload was announced since the last look (the announcer sees its own too, and
+        reloads once more: unchanged, it swaps nothing)."""
+        size = self._size()
+        if size == self.seen:
+            return False
+        self.seen = size
+        return True
+
+
 @dataclass(slots=True)
 class LiveConfig:
     """Holds the live table. Requests read `table` once and use that snapshot to the end."""
@@ -44,14 +78,19 @@ class LiveConfig:
     # Called with every reload's outcome, rejected ones too (listeners above only see swaps).
     reload_listeners: list[Callable[[ReloadResult], None]] = field(default_factory=list)
     reloads: dict[str, int] = field(default_factory=lambda: {"ok": 0, "rejected": 0})
+    siblings: Siblings | None = None  # the other workers of this serve, if any
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def compile(self) -> RoutingTable | ConfigError:
-        """Compile the snapshot on disk (thread-safe: touches nothing live)."""
+        """Compile the snapshot on disk (thread-safe: touches nothing live); what `gateway serve` would
+        refuse at start is refused here too."""
         try:
-            return compile_config(self.path, self.env)
+            table = compile_config(self.path, self.env)
         except ConfigError as exc:
             return exc
+        workers = 1 if self.siblings is None else 2  # several: how many does not matter to the checks
+        refused = refusals(table, self.path, workers, os.environ if self.env is None else self.env)
+        return ConfigError(refused) if refused else table
 
     def apply(self, outcome: RoutingTable | ConfigError) -> ReloadResult:
         """Swap a compiled table in, or record why the edit was rejected and keep the current one."""
@@ -86,6 +125,13 @@ class LiveConfig:
             outcome = await asyncio.get_running_loop().run_in_executor(None, self.compile)
             return self.apply(outcome)
 
+    async def reload_everywhere(self) -> ReloadResult:
+        """Reload here, then in every other worker of this serve (what an operator asks for)."""
+        result = await self.reload()
+        if self.siblings is not None:
+            self.siblings.announce()
+        return result
+
     def status(self) -> dict[str, Any]:
         return {
             "config_version": self.table.version,
@@ -95,13 +141,18 @@ class LiveConfig:
 
 
 class Watcher:
-    """Reloads on file changes (debounced, whole snapshot) and on SIGHUP."""
+    """Reloads on file changes (debounced, whole snapshot), on SIGHUP and when a sibling worker announces
+    a reload (checked every `follow_every` seconds)."""
 
-    def __init__(self, live: LiveConfig, files: bool = True, debounce_ms: int = 300) -> None:
+    def __init__(
+        self, live: LiveConfig, files: bool = True, debounce_ms: int = 300, follow_every: float = 0.5
+    ) -> None:
         self.live = live
         self.files = files
         self.debounce_ms = debounce_ms
+        self.follow_every = follow_every
         self._task: asyncio.Task[None] | None = None
+        self._following: asyncio.Task[None] | None = None
         self._pending: asyncio.Task[ReloadResult] | None = (
             None  # a SIGHUP reload, kept from garbage collection
         )
@@ -117,10 +168,22 @@ class Watcher:
             # working directory (compared as given, an edit never matched).
             config = Path(os.path.abspath(self.live.path))
             self._task = asyncio.create_task(self._watch(config, config.is_dir()), name="config-watch")
+        if self.live.siblings is not None:
+            self._following = asyncio.create_task(self._follow(self.live.siblings), name="config-follow")
 
     def _on_sighup(self) -> None:
         log.warning("SIGHUP: reloading config from %s", self.live.path)
-        self._pending = asyncio.create_task(self.live.reload())
+        self._pending = asyncio.create_task(self.live.reload_everywhere())
+
+    async def _follow(self, siblings: Siblings) -> None:
+        while True:
+            await asyncio.sleep(self.follow_every)
+            try:
+                if siblings.grew():
+                    log.info("another worker reloaded: reloading config from %s", self.live.path)
+                    await self.live.reload()
+            except Exception:  # like the file watcher: never take the gateway down
+                log.exception("following the other workers' reloads failed")
 
     async def _watch(self, config: Path, folder: bool) -> None:
         from watchfiles import awatch
@@ -157,6 +220,9 @@ class Watcher:
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._following is not None:
+            self._following.cancel()
+            await asyncio.gather(self._following, return_exceptions=True)
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, 2)

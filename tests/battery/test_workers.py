@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -312,6 +313,31 @@ def _requests_total(text: str) -> int:
             if sample.name == "gateway_requests_total" and sample.labels.get("gateway") == "counted":
                 total += sample.value
     return int(total)
+
+
+def test_a_reload_asked_of_one_reaches_the_other(pair: Pair) -> None:
+    """POST /api/reload answered by one worker reloads both (the serve runs --no-watch: only the
+    announcement can reach the other). Two separate serves are two gateways: the other keeps its own."""
+    probe = pair.processes[0].config / "reload-probe.yaml"
+    probe.write_text("models:\n  reload-probe: anthropic/claude-metered\n")
+    try:
+        with pair.pinned(0) as url:
+            answer = httpx.post(url + "/api/reload", timeout=10).json()
+        assert answer["ok"], answer
+        time.sleep(1.5)  # the others look for announcements every 0.5 s
+        seen = []
+        for i in range(6):
+            with pair.pinned(i % 2) as url:
+                seen.append(httpx.get(url + "/readyz", timeout=10).json()["config_version"])
+        expected = [answer["version"]] * 6 if len(pair.processes) == 1 else [answer["version"], ANY] * 3
+        assert seen == expected
+        if len(pair.processes) > 1:
+            assert seen[1] != answer["version"]
+    finally:
+        probe.unlink()
+        for which in range(len(pair.processes)):
+            with pair.pinned(which) as url:
+                assert httpx.post(url + "/api/reload", timeout=10).json()["ok"]
 
 
 def test_holds_of_a_killed_worker_end_with_their_lease(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,7 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from gateway.config import extras
+from gateway.config.compiler import compile_config
+from gateway.config.reload import LiveConfig, Siblings
 from tests.conftest import GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import free_port
@@ -256,3 +261,36 @@ def test_a_single_file_is_watched_without_the_folders_beside_it(
     finally:
         proc.terminate()
         proc.communicate(timeout=15)
+
+
+def _live(tmp_path: Path, body: str, siblings: Siblings | None = None) -> LiveConfig:
+    (tmp_path / "gateway.yaml").write_text(body)
+    live = LiveConfig(tmp_path, compile_config(tmp_path))
+    live.siblings = siblings
+    return live
+
+
+def test_a_reload_that_start_would_refuse_keeps_the_live_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider whose library is missing fails at start; a reload that adds one is rejected too,
+    naming the extra and the file, instead of an ImportError on its first request."""
+    live = _live(tmp_path, "providers:\n  a: { type: anthropic }\n")
+    version = live.table.version
+    hidden = lambda name: None if "botocore" in name else object()  # noqa: E731
+    monkeypatch.setattr(extras.importlib.util, "find_spec", hidden)
+    (tmp_path / "more.yaml").write_text("providers:\n  b: { type: bedrock, region: us-east-1 }\n")
+    result = asyncio.run(live.reload())
+    assert not result.ok and live.table.version == version
+    assert "more.yaml:2:" in result.errors[0] and "llm-gateway[aws]" in result.errors[0]
+
+
+def test_workers_refuse_a_reload_to_the_memory_store(tmp_path: Path) -> None:
+    live = _live(tmp_path, "providers:\n  a: { type: anthropic }\n", Siblings(str(tmp_path / "reloads")))
+    version = live.table.version
+    (tmp_path / "state.yaml").write_text("state: { store: memory }\n")
+    result = asyncio.run(live.reload())
+    assert not result.ok and live.table.version == version
+    assert "state.store" in result.errors[0] and "sqlite:///" in result.errors[0]
+    alone = _live(tmp_path, "providers:\n  a: { type: anthropic }\n")  # one process: memory is its default
+    assert asyncio.run(alone.reload()).ok
