@@ -201,6 +201,17 @@ def with_query(path: str, name: str, value: str) -> str:
     return f"{path}{'&' if '?' in path else '?'}{name}={value}"
 
 
+PLAIN = {path.partition("?")[0] for _, path, _ in DATA_PLANE}
+
+
+def envelope(target: str) -> str | None:
+    """The error envelope an untricked data-plane path answers in (None: a tricked path, either)."""
+    path = target.partition("?")[0]
+    if path not in PLAIN:
+        return None
+    return "openai" if "chat/completions" in path or "/openai/" in path else "anthropic"
+
+
 def refused(answer: Answer, area: str, target: str) -> str | None:
     """Why `answer` is not a proper refusal for `area`, or None when it is."""
     if area == "dashboard" and answer.status == 303:
@@ -214,9 +225,7 @@ def refused(answer: Answer, area: str, target: str) -> str | None:
         return None  # the static files answer GET only; nothing there is behind auth
     if answer.status not in (401, 403, 404):
         return f"status {answer.status}: {answer.body[:200]!r}"
-    if answer.header(
-        "content-type",
-    ) is not None and "json" in (answer.header("content-type") or ""):
+    if "json" in (answer.header("content-type") or ""):
         body = answer.json()
         if not isinstance(body, dict) or "error" not in body:
             return f"no error envelope: {answer.body[:200]!r}"
@@ -227,6 +236,11 @@ def refused(answer: Answer, area: str, target: str) -> str | None:
                 return f"{answer.status} with error type {error.get('type')!r}"
             if body.get("type") not in (None, "error"):
                 return f"odd envelope {answer.body[:200]!r}"
+            want = envelope(target)
+            if want == "openai" and ("type" in body or "code" not in error or "message" not in error):
+                return f"not OpenAI's envelope: {answer.body[:200]!r}"
+            if want == "anthropic" and (body.get("type") != "error" or "message" not in error):
+                return f"not Anthropic's envelope: {answer.body[:200]!r}"
         elif not isinstance(error, str):
             return f"odd admin envelope {answer.body[:200]!r}"
     elif area != "dashboard" and answer.status != 404:
