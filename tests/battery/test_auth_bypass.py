@@ -7,6 +7,7 @@ over raw sockets so the paths and headers arrive exactly as written."""
 from __future__ import annotations
 
 import base64
+import inspect
 import itertools
 import socket
 import subprocess
@@ -440,3 +441,44 @@ def test_refuses_to_start_open_on_a_non_loopback_address(tmp_path: Path) -> None
         assert serves(proc, port)
     finally:
         stop(proc)
+
+
+def test_tokens_are_compared_in_constant_time() -> None:
+    """Gateway tokens are kept as sha256 digests only and compared with hmac.compare_digest, every
+    token without an early exit; the admin token and the dashboard cookie likewise (digests of one
+    length, so not even the length of a guess shows in the timing)."""
+    from dataclasses import fields
+
+    from gateway.admin import guard
+    from gateway.admin.dashboard import auth as dashboard_auth
+    from gateway.dataplane import auth
+    from gateway.routing.table import Token
+
+    assert "digest" in {f.name for f in fields(Token)}
+    assert not {"secret", "token", "value"} & {f.name for f in fields(Token)}
+    matcher = inspect.getsource(auth._match_token)
+    assert "hmac.compare_digest" in matcher and "hashlib.sha256" in matcher
+    assert "break" not in matcher and "return token" not in matcher  # no early exit
+    assert "hmac.compare_digest" in inspect.getsource(guard.same_secret)
+    assert "sha256" in inspect.getsource(guard.same_secret)
+    for checker in (guard.authorized, guard.dashboard_access, dashboard_auth.token_matches):
+        source = inspect.getsource(checker)
+        assert "same_secret" in source and "==" not in source.replace("scheme.lower() ==", ""), checker
+    # And they do match what they should, whichever token of several it is.
+    table = compile_config_text(
+        "gateways:\n  default:\n    auth: tokens\n    tokens:\n"
+        + "".join(f"      - {{ name: t{n}, secret: tok-{n}-secret }}\n" for n in range(5))
+    )
+    gateway = table.gateways["default"]
+    for n in range(5):
+        assert auth._match_token(gateway.tokens, f"tok-{n}-secret".encode()) is gateway.tokens[n]
+    assert auth._match_token(gateway.tokens, b"tok-5-secret") is None
+
+
+def compile_config_text(text: str) -> Any:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "gateway.yaml"
+        path.write_text("providers:\n  anthropic: { type: anthropic }\n" + text)
+        return compile_config(path)
