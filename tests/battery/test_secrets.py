@@ -221,7 +221,7 @@ def test_no_canary_in_any_output_channel(
     version = {"anthropic-version": "2023-06-01"}
     stored_anthropic, stored_openai = CANARIES["CANARY_ANTHROPIC"], CANARIES["CANARY_OPENAI"]
     rounds = scale(3, 30)
-    for _ in range(rounds):
+    for done in range(rounds):
         # Successes: native, streamed, translated, passthrough, count_tokens; stored keys.
         client.call("POST", "/v1/messages", json=anthropic_body(), headers={**token, **version})
         client.call("POST", "/v1/messages", json=anthropic_body(stream=True), headers={**token, **version})
@@ -267,7 +267,8 @@ def test_no_canary_in_any_output_channel(
             "POST", "/v1/messages", json=anthropic_body(), headers={"x-gateway-key": "nope", **version}
         )
         client.call("GET", "/api/config", headers={"authorization": "Bearer " + CANARIES["CANARY_TOKEN"]})
-        client.call("POST", "/dashboard/login", data={"token": CANARIES["CANARY_TOKEN"]})
+        if done < 3:  # fewer than the login throttle allows, so the right login below gets in
+            client.call("POST", "/dashboard/login", data={"token": CANARIES["CANARY_TOKEN"]})
     # A dashboard login with the right token (the session cookie is no token either).
     login = client.call("POST", "/dashboard/login", data={"token": CANARIES["CANARY_ADMIN"]})
     assert login.status_code == 303
@@ -289,7 +290,7 @@ def test_no_canary_in_any_output_channel(
     # Let the access log and the log store catch up, then read every admin surface.
     time.sleep(1.0)
     logs = orjson.loads(client.call("GET", "/api/logs?limit=500", headers=admin).content)["data"]
-    assert len(logs) >= 18 * rounds
+    assert len(logs) >= min(18 * rounds, 500)  # one page of at most 500
     for record in logs[:: max(1, len(logs) // 20)]:
         client.call("GET", f"/api/logs/{record['id']}", headers=admin)
         client.call("GET", f"/dashboard/logs/{record['id']}", headers=admin)
