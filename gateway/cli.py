@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from gateway.config.serving import refusals
 from gateway.observe.logstore.service import DEFAULT_STORE
 from gateway.policy.state.sqlite import default_path
 from gateway.policy.state.store import display_url
+from gateway.routing.table import RoutingTable
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 WATCH_ENV = "GATEWAY_WATCH"
@@ -39,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, help="processes (overrides server.workers)")
     serve.add_argument("--no-watch", action="store_true", help="reload only on SIGHUP or POST /api/reload")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve gateways with `auth: none` on a non-loopback address (something else authenticates)",
+    )
 
     validate = sub.add_parser("validate", help="check config files; exit 1 on errors")
     validate.add_argument("paths", nargs="+", help="config files or folders")
@@ -176,6 +183,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     host = args.host or table.server.host
     port = args.port or table.server.port
+    exposed = open_gateways(table, host)
+    if exposed and not args.allow_unauthenticated:
+        # An open gateway on a reachable address is an open relay for the stored keys: refuse, loudly.
+        print(
+            f"gateway: refusing to start, {host} is not a loopback address and gateway(s) "
+            f"{', '.join(exposed)} have `auth: none`: anyone who reaches {host}:{port} could spend the "
+            "stored provider keys. Set `auth: tokens` with tokens, listen on 127.0.0.1, or pass "
+            "--allow-unauthenticated if something in front of the gateway authenticates its clients.",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"gateway: serving {args.config} (version {table.version}) on http://{host}:{port} "
         f"with {workers} worker(s)",
@@ -218,6 +236,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         uvicorn.run(create_app(args.config, watch=not args.no_watch, tune_gc=True), **options)
     return 0
+
+
+def open_gateways(table: RoutingTable, host: str) -> list[str]:
+    """Gateways with `auth: none` when `host` is reachable from other machines (else none)."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        loopback = False
+    return [] if loopback else sorted(g.name for g in table.gateways.values() if g.auth == "none")
 
 
 def app_from_env() -> object:

@@ -48,14 +48,20 @@ def is_loopback(scope: Scope) -> bool:
         return False
 
 
+def same_secret(presented: str, secret: str) -> bool:
+    """Constant time, length included: digests of equal size are compared, never the raw strings."""
+    return hmac.compare_digest(
+        hashlib.sha256(presented.encode(errors="surrogateescape")).digest(),
+        hashlib.sha256(secret.encode()).digest(),
+    )
+
+
 def authorized(request: Request, admin_token: str) -> bool:
     """Bearer server.admin_token (constant-time); with no token set, loopback clients only."""
     if not admin_token:
         return is_loopback(request.scope)
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        presented.strip().encode(), admin_token.encode()
-    )
+    return scheme.lower() == "bearer" and same_secret(presented.strip(), admin_token)
 
 
 def session_value(admin_token: str) -> str:
@@ -68,7 +74,7 @@ def dashboard_access(request: Request, admin_token: str) -> Access:
     if not admin_token:
         return Access.DENIED
     presented = request.cookies.get(COOKIE, "")
-    if presented and hmac.compare_digest(presented.encode(), session_value(admin_token).encode()):
+    if presented and same_secret(presented, session_value(admin_token)):
         return Access.OK
     return Access.LOGIN
 

@@ -279,6 +279,15 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
     try:
         async with asyncio.timeout_at(min(started + timeouts.first_byte, deadline)) as timer:
             resp = await client.request(call.method, call.url, call.headers, call.body)
+            if 300 <= resp.status < 400 and resp.status != 304:
+                # Neither followed nor relayed: SDKs follow a relayed Location with the client's
+                # credentials, to a host that config does not name.
+                raise GatewayError(
+                    "api_error",
+                    f"provider {provider.name!r} answered {resp.status} (a redirect), which the gateway "
+                    "does not follow: check its base_url",
+                    status=502,
+                )
             result.status = resp.status
             result.ttfb_ms = (time.perf_counter() - clock) * 1000
             streaming = resp.content_type in STREAM_TYPES

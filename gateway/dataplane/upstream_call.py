@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -108,7 +109,7 @@ class UpstreamCalls:
         if target.wire is Format.GEMINI:
             auth = self._auth(req, target)
             body = target.ptype.count_body(gemini.anthropic_request_to_gemini(hub), model)
-            path = gemini.GEMINI_PATHS["count"].format(model=model)
+            path = gemini.GEMINI_PATHS["count"].format(model=quote(model, safe=""))  # one segment
             headers = relays.upstream_headers(Format.GEMINI, target.provider, auth)
             model_call = base.Call(model, "count_tokens", path, body, req.id)
             relay = relays.CountTokensRelay(req.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -55,6 +56,8 @@ def build_request(client: Format, target: Format, obj: dict[str, Any], upstream_
         )
     if target is Format.GEMINI:
         body = gemini.anthropic_request_to_gemini(hub)
-        path = gemini.GEMINI_PATHS["stream" if stream else "generate"].format(model=upstream_model)
+        # One path segment whatever the client named: `/`, `..`, `?` must not reach another endpoint.
+        model = quote(upstream_model, safe="")
+        path = gemini.GEMINI_PATHS["stream" if stream else "generate"].format(model=model)
         return Translated(path, orjson.dumps(body), hub, stream, gemini.gemini_tool_names(hub))
     return Translated("/v1/messages", orjson.dumps(hub), hub, stream, None)

@@ -71,6 +71,7 @@ def detail_url(ident: str) -> str:
 class Views:
     def __init__(self, src: AdminSources) -> None:
         self.src = src
+        self.login_throttle = auth.LoginThrottle()
 
     # Access ------------------------------------------------------------------------------------------
 
@@ -104,9 +105,18 @@ class Views:
         target = auth.safe_next(form.get("next"))
         if not token:
             return RedirectResponse(target, 303)
+        client = request.client.host if request.client else ""
+        wait = self.login_throttle.retry_after(client)
+        if wait is not None:  # refused unchecked: a guess made now says nothing
+            error = f"Too many failed logins. Try again in {wait} seconds."
+            answer = page("login.html", self.context(request, "", next=target, error=error), 429)
+            answer.headers["retry-after"] = str(wait)
+            return answer
         if not auth.token_matches(form.get("token", ""), token):
+            self.login_throttle.failed(client)
             error = "That is not the admin token (server.admin_token)."
             return page("login.html", self.context(request, "", next=target, error=error), 401)
+        self.login_throttle.succeeded(client)
         response = RedirectResponse(target, 303)
         auth.set_session(response, request, token)
         return response

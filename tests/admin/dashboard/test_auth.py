@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 from starlette.testclient import TestClient
 
+from gateway.admin.dashboard.auth import (
+    LOGIN_FAILURES_PER_CLIENT,
+    LOGIN_WINDOW,
+    LoginThrottle,
+    token_matches,
+)
+from gateway.admin.guard import same_secret
 from tests.admin.dashboard.conftest import ADMIN_TOKEN
 from tests.conftest import GatewayFactory, standard_config
 from tests.fakes.upstream import FakeUpstream
@@ -94,3 +102,69 @@ def test_without_a_token_only_loopback_clients_get_in(
         assert remote.get("/dashboard", headers={"authorization": "Bearer x"}).status_code == 403
     with TestClient(admin, client=("127.0.0.1", 50000)) as local:
         assert local.get("/dashboard/config").status_code == 200
+
+
+def test_failed_logins_are_throttled_per_client(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up, SERVER))
+    views = gw.app.admin.dashboard_refusal.__self__  # the dashboard's Views, which hold the throttle
+    throttle: LoginThrottle = views.login_throttle
+    login = gw.url + "/dashboard/login"
+    for attempt in range(LOGIN_FAILURES_PER_CLIENT):
+        assert httpx.post(login, data={"token": f"guess-{attempt}"}).status_code == 401, attempt
+    # Past the limit every attempt is refused unchecked, the right token too: a guess gains nothing.
+    for token in ("guess-again", ADMIN_TOKEN):
+        refused = httpx.post(login, data={"token": token})
+        assert refused.status_code == 429, token
+        wait = int(refused.headers["retry-after"])
+        assert 0 < wait <= LOGIN_WINDOW and f"Try again in {wait} seconds" in refused.text
+        assert "set-cookie" not in refused.headers and token not in refused.text
+    # Bearer access (the API, the dashboard) is not throttled: the admin is never locked out.
+    bearer = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert httpx.get(gw.url + "/dashboard", headers=bearer).status_code == 200
+    # Another client address is still checked as usual.
+    with TestClient(gw.app.admin, client=("203.0.113.9", 50000)) as remote:
+        assert remote.post("/dashboard/login", data={"token": "nope"}).status_code == 401
+        ok = remote.post("/dashboard/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+        assert ok.status_code == 303
+    # Once the failures age out of the window, the right token works again (a short window, to wait less).
+    throttle.window = 1.0
+    time.sleep(1.1)
+    again = httpx.post(login, data={"token": ADMIN_TOKEN})
+    assert again.status_code == 303 and "set-cookie" in again.headers
+
+
+def test_login_throttle_window_and_overall_limit() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(per_client=3, overall=5, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("a") is None
+        throttle.failed("a")
+        now[0] += 10
+    assert throttle.retry_after("a") == 60 - 30  # until the oldest failure leaves the window
+    assert throttle.retry_after("b") is None
+    # A success forgets the client's failures (it knew the token), not the overall count.
+    throttle.failed("b")
+    throttle.succeeded("b")
+    assert throttle.retry_after("b") is None
+    # Failures from many addresses add up: past `overall`, everyone waits.
+    throttle.failed("c")
+    assert throttle.retry_after("d") == 30
+    assert throttle.retry_after("a") == 30
+    now[0] += 30  # the first failure ages out: one slot free overall, "a" has two failures left
+    assert throttle.retry_after("d") is None and throttle.retry_after("a") is None
+    # Memory stays bounded however many addresses fail.
+    for n in range(1000):
+        now[0] += 61
+        throttle.failed(f"client-{n}")
+    assert len(throttle._clients) <= 5 + 1 and len(throttle._all) <= 5
+
+
+def test_token_comparison_is_constant_time_in_length_too() -> None:
+    """The admin token is compared as digests of one size: a wrong length takes the same path as a
+    wrong character (the raw compare_digest returns early on a length mismatch)."""
+    assert same_secret(ADMIN_TOKEN, ADMIN_TOKEN)
+    for wrong in ("", ADMIN_TOKEN[:-1], ADMIN_TOKEN + "x", ADMIN_TOKEN.upper(), "\udcff"):
+        assert not same_secret(wrong, ADMIN_TOKEN)
+    assert not token_matches(ADMIN_TOKEN, "")  # no token configured: no login at all
