@@ -34,6 +34,9 @@ Requests, Anthropic -> OpenAI (`anthropic_request_to_openai`):
   screenshots this way, so refusing them would break it.
 - Server tools (versioned `type`) are dropped: they run only at Anthropic. Tool names OpenAI rejects are
   shortened deterministically; `tool_name_map()` gives the way back for responses.
+- Tool ids longer than OpenAI's 40 characters (Gemini's carry a thought signature, other gateways mint
+  long ones) become `call_` + 32 hex of their sha256, the same on the call and on its result; OpenAI
+  answers with its own ids, so nothing maps back.
 - `thinking` enabled/adaptive -> `reasoning_effort`: `output_config.effort` when given (`xhigh` and
   `max` become `high`, which every reasoning model accepts), else from `budget_tokens` (<1024 minimal,
   <2048 low, <4096 medium, else high), else `medium`. Thinking disabled or absent -> no

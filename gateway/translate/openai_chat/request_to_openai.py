@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.translate import Untranslatable
 from gateway.translate.hub import BILLING_HEADER_PREFIX
-from gateway.translate.openai_chat.common import EMPTY_SCHEMA, dumps, short_tool_name
+from gateway.translate.openai_chat.common import EMPTY_SCHEMA, dumps, openai_tool_id, short_tool_name
 
 JSON = dict[str, Any]
 
@@ -201,7 +201,7 @@ def _openai_document(block: JSON, where: str) -> list[JSON]:
 
 
 def _anthropic_tool_result(block: JSON, where: str) -> tuple[JSON, list[JSON]]:
-    tool_id = str(block.get("tool_use_id") or "")
+    tool_id = openai_tool_id(block.get("tool_use_id"))
     content = block.get("content")
     texts: list[str] = []
     attachments: list[JSON] = []
@@ -241,7 +241,7 @@ def _anthropic_assistant(content: Any) -> JSON | None:
         elif kind == "tool_use":
             calls.append(
                 {
-                    "id": str(block.get("id") or ""),
+                    "id": openai_tool_id(block.get("id")),
                     "type": "function",
                     "function": {
                         "name": short_tool_name(str(block.get("name") or "")),
