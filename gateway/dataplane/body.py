@@ -66,9 +66,16 @@ def _depth_at(body: bytes, pos: int) -> int:
 
 def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
     """The body sent upstream on a same-format call: byte-exact, but for the model name (when
-    resolution changed it), the leaf's params, for Anthropic, thinking blocks without a signature, and
-    for a metered OpenAI stream, the request for usage."""
+    resolution changed it), the leaf's params, for Anthropic, thinking blocks without a signature (and
+    enabled thinking in a tool loop another provider started), for OpenAI, tool ids over its 40
+    characters, and for a metered OpenAI stream, the request for usage."""
     body, obj, model = call.body, call.obj, call.model
+    if fmt is Format.OPENAI and b'"tool_call_id"' in body:
+        # A tool loop another provider started may hold ids longer than OpenAI's 40 characters (Gemini's
+        # carry its thought signature); OpenAI refuses the request, so they are shortened.
+        fitted = openai_chat.fit_tool_ids(obj)
+        if fitted is not obj:
+            obj, body = fitted, orjson.dumps(fitted)
     if metered and fmt is Format.OPENAI and obj.get("stream") is True:
         options = obj.get("stream_options")
         if not (isinstance(options, dict) and options.get("include_usage") is True):
@@ -76,10 +83,12 @@ def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
             # asked: the client gets one more chunk (empty `choices`, the usage), as OpenAI documents.
             extra = {**(options if isinstance(options, dict) else {}), "include_usage": True}
             return orjson.dumps({**obj, **leaf.params, "model": leaf.model, "stream_options": extra})
-    if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
+    if fmt is Format.ANTHROPIC:
         # A conversation that was served by another provider (a fallback, a split) carries that
-        # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.
-        cleaned = openai_chat.drop_unsigned_thinking(obj)
+        # provider's reasoning as unsigned thinking blocks, and its tool calls without thinking before
+        # them; Anthropic rejects both, so the blocks go and, in such a tool loop, enabled thinking is off.
+        unsigned = b'"signature":""' in body or b'"signature": ""' in body
+        cleaned = openai_chat.replayable_for_anthropic(obj, unsigned=unsigned)
         if cleaned is not obj:
             return orjson.dumps({**cleaned, **leaf.params, "model": leaf.model})
     if leaf.params:

@@ -188,6 +188,7 @@ class _Reply:
     model: str
     text: str | None
     calls: list[dict[str, Any]]
+    thought: str | None
     finish_reason: str
     usage: dict[str, int]
 
@@ -211,6 +212,7 @@ def _plan_reply(model: str, payload: dict[str, Any], script: Script, kind: str =
         model=model,
         text=text,
         calls=calls,
+        thought=script.thinking,
         # Gemini reports STOP for function calls too; there is no tool-specific finish reason.
         finish_reason=script.stop_reason or "STOP",
         usage=metadata,
@@ -239,14 +241,21 @@ def _call_parts(reply: _Reply) -> list[dict[str, Any]]:
     return parts
 
 
+def _thought_parts(reply: _Reply) -> list[dict[str, Any]]:
+    # Thought summaries (includeThoughts) come first, marked `thought`.
+    return [{"text": reply.thought, "thought": True}] if reply.thought else []
+
+
 def _all_parts(reply: _Reply) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+    parts = _thought_parts(reply)
+    parts.extend([{"text": reply.text}] if reply.text else [])
     parts.extend(_call_parts(reply))
     return parts
 
 
 def _stream_chunks(reply: _Reply, script: Script) -> list[dict[str, Any]]:
-    pieces = [[{"text": piece}] for piece in split_text(reply.text or "", script.text_chunks)]
+    pieces = [_thought_parts(reply)] if reply.thought else []
+    pieces += [[{"text": piece}] for piece in split_text(reply.text or "", script.text_chunks)]
     # A functionCall always arrives whole, in one chunk.
     if reply.calls:
         pieces.append(_call_parts(reply))

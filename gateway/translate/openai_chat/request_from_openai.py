@@ -553,3 +553,53 @@ def drop_unsigned_thinking(body: JSON) -> JSON:
         if blocks:
             kept.append({**message, "content": blocks})
     return {**body, "messages": kept} if changed else body
+
+
+def replayable_for_anthropic(body: JSON, *, unsigned: bool = True) -> JSON:
+    """The Anthropic request as Anthropic accepts a history another provider helped write (a fallback, a
+    split, a model switch): without unsigned thinking blocks (when `unsigned` says the body may hold
+    some), and with enabled thinking turned off for this call when the tool loop's last assistant turn
+    does not start with a thinking block (Anthropic requires the original one there, and a turn another
+    provider wrote has none to give). Returns the body itself when nothing changes."""
+    out = drop_unsigned_thinking(body) if unsigned else body
+    thinking = out.get("thinking")
+    # Adaptive thinking may skip a turn's thinking, so a turn without it is legitimate there.
+    if not (isinstance(thinking, dict) and thinking.get("type") == "enabled"):
+        return out
+    if not _loop_turn_without_thinking(out.get("messages")):
+        return out
+    out = {key: value for key, value in out.items() if key != "thinking"}
+    management = out.get("context_management")
+    edits = management.get("edits") if isinstance(management, dict) else None
+    if isinstance(edits, list):
+        # Claude Code's clear_thinking edit is only valid with thinking on.
+        kept = [
+            e
+            for e in edits
+            if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking"))
+        ]
+        if len(kept) != len(edits):
+            if kept:
+                out["context_management"] = {**management, "edits": kept}
+            else:
+                del out["context_management"]
+    return out
+
+
+def _loop_turn_without_thinking(messages: Any) -> bool:
+    """True when the request answers tool calls (last message: a user turn with tool_result blocks) whose
+    assistant turn does not start with a thinking or redacted_thinking block. Raw client JSON: any shape."""
+    if not isinstance(messages, list) or len(messages) < 2:
+        return False
+    last, turn = messages[-1], messages[-2]
+    if not (isinstance(last, dict) and last.get("role") == "user" and isinstance(last.get("content"), list)):
+        return False
+    if not any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last["content"]):
+        return False
+    if not (isinstance(turn, dict) and turn.get("role") == "assistant"):
+        return False
+    content = turn.get("content")
+    if not isinstance(content, list) or not content:
+        return False
+    first = content[0]
+    return not (isinstance(first, dict) and first.get("type") in ("thinking", "redacted_thinking"))
