@@ -571,7 +571,7 @@ def replayable_for_anthropic(body: JSON, *, unsigned: bool = True) -> JSON:
     out = {key: value for key, value in out.items() if key != "thinking"}
     management = out.get("context_management")
     edits = management.get("edits") if isinstance(management, dict) else None
-    if isinstance(edits, list):
+    if isinstance(management, dict) and isinstance(edits, list):
         # Claude Code's clear_thinking edit is only valid with thinking on.
         kept = [
             e
