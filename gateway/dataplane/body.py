@@ -76,6 +76,12 @@ def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
         fitted = openai_chat.fit_tool_ids(obj)
         if fitted is not obj:
             obj, body = fitted, orjson.dumps(fitted)
+    if fmt is Format.ANTHROPIC:
+        # Calls another provider made, now in a tool loop bound for Anthropic, have no signed thinking
+        # before them; with enabled thinking Anthropic refuses the turn, so thinking is off for this call.
+        replayable = openai_chat.thinking_off_for_foreign_loop(obj)
+        if replayable is not obj:
+            obj, body = replayable, orjson.dumps(replayable)
     if metered and fmt is Format.OPENAI and obj.get("stream") is True:
         options = obj.get("stream_options")
         if not (isinstance(options, dict) and options.get("include_usage") is True):
@@ -83,12 +89,10 @@ def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
             # asked: the client gets one more chunk (empty `choices`, the usage), as OpenAI documents.
             extra = {**(options if isinstance(options, dict) else {}), "include_usage": True}
             return orjson.dumps({**obj, **leaf.params, "model": leaf.model, "stream_options": extra})
-    if fmt is Format.ANTHROPIC:
+    if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
         # A conversation that was served by another provider (a fallback, a split) carries that
-        # provider's reasoning as unsigned thinking blocks, and its tool calls without thinking before
-        # them; Anthropic rejects both, so the blocks go and, in such a tool loop, enabled thinking is off.
-        unsigned = b'"signature":""' in body or b'"signature": ""' in body
-        cleaned = openai_chat.replayable_for_anthropic(obj, unsigned=unsigned)
+        # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.
+        cleaned = openai_chat.drop_unsigned_thinking(obj)
         if cleaned is not obj:
             return orjson.dumps({**cleaned, **leaf.params, "model": leaf.model})
     if leaf.params:

@@ -50,7 +50,7 @@ Responses:
   signature, both streamed and not: Claude Code shows it, the SDKs accept it, and the empty signature
   marks it as unverifiable. Translations to OpenAI drop thinking anyway; a conversation that later goes
   to Anthropic itself must lose these blocks first (Anthropic rejects them), which
-  `drop_unsigned_thinking()` does; `replayable_for_anthropic()` also turns thinking off for a call whose
+  `drop_unsigned_thinking()` does; `thinking_off_for_foreign_loop()` turns thinking off for a call whose
   tool loop's last assistant turn has no thinking to replay (another provider wrote it), which Anthropic
   would refuse with thinking on.
 - Tool-call arguments that do not parse as a JSON object become `{}` (a call cut off by `length`
@@ -69,7 +69,7 @@ from gateway.translate.openai_chat.request_from_openai import (
     DEFAULT_MAX_TOKENS,
     drop_unsigned_thinking,
     openai_request_to_anthropic,
-    replayable_for_anthropic,
+    thinking_off_for_foreign_loop,
 )
 from gateway.translate.openai_chat.request_to_openai import anthropic_request_to_openai, fit_tool_ids
 from gateway.translate.openai_chat.response import (
@@ -92,7 +92,7 @@ __all__ = [
     "openai_error_to_anthropic",
     "openai_request_to_anthropic",
     "openai_response_to_anthropic",
-    "replayable_for_anthropic",
     "short_tool_name",
+    "thinking_off_for_foreign_loop",
     "tool_name_map",
 ]

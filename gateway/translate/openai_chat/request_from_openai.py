@@ -555,24 +555,22 @@ def drop_unsigned_thinking(body: JSON) -> JSON:
     return {**body, "messages": kept} if changed else body
 
 
-def replayable_for_anthropic(body: JSON, *, unsigned: bool = True) -> JSON:
-    """The Anthropic request as Anthropic accepts a history another provider helped write (a fallback, a
-    split, a model switch): without unsigned thinking blocks (when `unsigned` says the body may hold
-    some), and with enabled thinking turned off for this call when the tool loop's last assistant turn
-    does not start with a thinking block (Anthropic requires the original one there, and a turn another
-    provider wrote has none to give). Returns the body itself when nothing changes."""
-    out = drop_unsigned_thinking(body) if unsigned else body
-    thinking = out.get("thinking")
+def thinking_off_for_foreign_loop(body: JSON) -> JSON:
+    """The Anthropic request with enabled thinking turned off for this call when the tool loop's last
+    assistant turn does not start with a signed thinking block: Anthropic requires the original one
+    there, and a turn another provider wrote (a fallback, a split, a model switch) has none to give (its
+    reasoning, if any, is unsigned and dropped by `drop_unsigned_thinking`). Claude Code's clear_thinking
+    edits go too (they need thinking on). Returns the body itself when nothing changes."""
+    thinking = body.get("thinking")
     # Adaptive thinking may skip a turn's thinking, so a turn without it is legitimate there.
     if not (isinstance(thinking, dict) and thinking.get("type") == "enabled"):
-        return out
-    if not _loop_turn_without_thinking(out.get("messages")):
-        return out
-    out = {key: value for key, value in out.items() if key != "thinking"}
+        return body
+    if not _loop_turn_without_thinking(body.get("messages")):
+        return body
+    out = {key: value for key, value in body.items() if key != "thinking"}
     management = out.get("context_management")
     edits = management.get("edits") if isinstance(management, dict) else None
     if isinstance(management, dict) and isinstance(edits, list):
-        # Claude Code's clear_thinking edit is only valid with thinking on.
         kept = [
             e
             for e in edits
@@ -588,7 +586,8 @@ def replayable_for_anthropic(body: JSON, *, unsigned: bool = True) -> JSON:
 
 def _loop_turn_without_thinking(messages: Any) -> bool:
     """True when the request answers tool calls (last message: a user turn with tool_result blocks) whose
-    assistant turn does not start with a thinking or redacted_thinking block. Raw client JSON: any shape."""
+    assistant turn does not start with a signed thinking or a redacted_thinking block. Raw client JSON:
+    any shape."""
     if not isinstance(messages, list) or len(messages) < 2:
         return False
     last, turn = messages[-1], messages[-2]
@@ -602,4 +601,7 @@ def _loop_turn_without_thinking(messages: Any) -> bool:
     if not isinstance(content, list) or not content:
         return False
     first = content[0]
-    return not (isinstance(first, dict) and first.get("type") in ("thinking", "redacted_thinking"))
+    if isinstance(first, dict) and first.get("type") == "redacted_thinking":
+        return False
+    # Unsigned thinking (another provider's reasoning) does not count: it is dropped before Anthropic.
+    return not (isinstance(first, dict) and first.get("type") == "thinking" and first.get("signature"))

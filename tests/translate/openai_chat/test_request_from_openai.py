@@ -17,7 +17,7 @@ from gateway.translate.openai_chat import (
     drop_unsigned_thinking,
     openai_request_to_anthropic,
     openai_response_to_anthropic,
-    replayable_for_anthropic,
+    thinking_off_for_foreign_loop,
 )
 from tests.fakes.anthropic_wire import thinking_signature
 from tests.fakes.upstream import FakeUpstream
@@ -476,7 +476,8 @@ def test_a_tool_loop_another_provider_wrote_goes_to_anthropic_without_thinking(
     # The fake refuses it as Anthropic does: unsigned thinking, then (once dropped) a turn without thinking.
     assert post_anthropic(anthropic_up, body).status_code == 400
     assert post_anthropic(anthropic_up, drop_unsigned_thinking(body)).status_code == 400
-    out = replayable_for_anthropic(body)
+    out = thinking_off_for_foreign_loop(drop_unsigned_thinking(body))
+    assert thinking_off_for_foreign_loop(body) == out | {"messages": body["messages"]}  # either order
     assert "thinking" not in out and out["messages"][1]["content"] == [CALL_BLOCK]
     # Claude Code's clear_thinking edit needs thinking on; its other edits stay.
     assert out["context_management"] == {"edits": [{"type": "clear_tool_uses_20250919"}]}
@@ -487,11 +488,11 @@ def test_a_tool_loop_another_provider_wrote_goes_to_anthropic_without_thinking(
 def test_a_tool_loop_claude_wrote_keeps_its_thinking(anthropic_up: FakeUpstream) -> None:
     signed = {"type": "thinking", "thinking": "list it", "signature": thinking_signature("list it")}
     body = _loop_from([signed, CALL_BLOCK], thinking=BUDGET)
-    assert replayable_for_anthropic(body) is body
+    assert thinking_off_for_foreign_loop(body) is body
     assert post_anthropic(anthropic_up, body).status_code == 200
     # Adaptive thinking may skip a turn's thinking: a turn without it is left as it is.
     adaptive = _loop_from([CALL_BLOCK], thinking={"type": "adaptive"})
-    assert replayable_for_anthropic(adaptive, unsigned=False) is adaptive
+    assert thinking_off_for_foreign_loop(adaptive) is adaptive
     # A forged signature is refused by the fake, as Anthropic refuses it; the gateway never makes one.
     forged = _loop_from([{**signed, "signature": "sig-forged"}, CALL_BLOCK], thinking=BUDGET)
     assert post_anthropic(anthropic_up, forged).status_code == 400
