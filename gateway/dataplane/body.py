@@ -66,9 +66,22 @@ def _depth_at(body: bytes, pos: int) -> int:
 
 def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
     """The body sent upstream on a same-format call: byte-exact, but for the model name (when
-    resolution changed it), the leaf's params, for Anthropic, thinking blocks without a signature, and
-    for a metered OpenAI stream, the request for usage."""
+    resolution changed it), the leaf's params, for Anthropic, thinking blocks without a signature (and
+    enabled thinking in a tool loop another provider started), for OpenAI, tool ids over its 40
+    characters, and for a metered OpenAI stream, the request for usage."""
     body, obj, model = call.body, call.obj, call.model
+    if fmt is Format.OPENAI and b'"tool_call_id"' in body:
+        # A tool loop another provider started may hold ids longer than OpenAI's 40 characters (Gemini's
+        # carry its thought signature); OpenAI refuses the request, so they are shortened.
+        fitted = openai_chat.fit_tool_ids(obj)
+        if fitted is not obj:
+            obj, body = fitted, orjson.dumps(fitted)
+    if fmt is Format.ANTHROPIC:
+        # Calls another provider made, now in a tool loop bound for Anthropic, have no signed thinking
+        # before them; with enabled thinking Anthropic refuses the turn, so thinking is off for this call.
+        replayable = openai_chat.thinking_off_for_foreign_loop(obj)
+        if replayable is not obj:
+            obj, body = replayable, orjson.dumps(replayable)
     if metered and fmt is Format.OPENAI and obj.get("stream") is True:
         options = obj.get("stream_options")
         if not (isinstance(options, dict) and options.get("include_usage") is True):

@@ -8,6 +8,7 @@ from collections import Counter
 import httpx
 
 from tests.conftest import GatewayFactory, anthropic_client, standard_config
+from tests.fakes.anthropic_wire import thinking_signature
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer, free_port
 
@@ -210,7 +211,7 @@ def test_history_from_another_provider_stays_valid_for_anthropic(
         {
             "role": "assistant",
             "content": [
-                {"type": "thinking", "thinking": "signed", "signature": "sig-abc"},
+                {"type": "thinking", "thinking": "signed", "signature": thinking_signature("signed")},
                 {"type": "text", "text": "and more"},
             ],
         },
@@ -225,7 +226,7 @@ def test_history_from_another_provider_stays_valid_for_anthropic(
     sent = anthropic_up.requests[-1].json["messages"]
     blocks = [b for m in sent if isinstance(m["content"], list) for b in m["content"]]
     assert [b.get("signature") for b in blocks if b["type"] == "thinking"] == [
-        "sig-abc"
+        thinking_signature("signed")
     ]  # unsigned one dropped
     assert [b["text"] for b in blocks if b["type"] == "text"] == ["42", "and more"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,7 @@ async def _read_body(request: web.Request) -> dict[str, Any]:
 def check_request(payload: dict[str, Any]) -> None:
     """Validate a Messages body past its ``model`` (cloud platforms carry the model in the URL)."""
     _check_messages(payload)
+    _check_history(payload)
     if "system" in payload and not isinstance(payload["system"], str | list):
         raise Rejection(400, "system: Input should be a valid string or list")
     if "tools" in payload:
@@ -175,6 +177,91 @@ def _check_blocks(blocks: list[Any], where: str) -> None:
         # A classic proxy bug (empty string turned into an empty block) that the real API rejects.
         if block["type"] == "text" and not block.get("text"):
             raise Rejection(400, "messages: text content blocks must be non-empty")
+
+
+_TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+_THINKING_FIRST = (
+    "messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. When "
+    "`thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the "
+    "lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from "
+    "previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at "
+    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+)
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message["content"]
+    return content if isinstance(content, list) else []
+
+
+def _check_history(payload: dict[str, Any]) -> None:
+    """The rules a conversation that changed provider breaks first: tool ids, tool_use/tool_result pairing,
+    thinking signatures (only Anthropic's own are valid) and, with thinking on, the tool loop's last
+    assistant turn starting with its thinking."""
+    messages = payload["messages"]
+    pending: list[str] = []  # tool_use ids of the previous assistant message
+    for index, message in enumerate(messages):
+        blocks = _blocks(message)
+        if message["role"] == "user":
+            results = [b.get("tool_use_id") for b in blocks if b["type"] == "tool_result"]
+            for position, block in enumerate(blocks):
+                if block["type"] == "tool_result" and block.get("tool_use_id") not in pending:
+                    raise Rejection(
+                        400,
+                        f"messages.{index}.content.{position}: unexpected `tool_use_id` found in "
+                        f"`tool_result` blocks: {block.get('tool_use_id')}. Each `tool_result` block must "
+                        "have a corresponding `tool_use` block in the previous message.",
+                    )
+            missing = [tool_id for tool_id in pending if tool_id not in results]
+            if missing:
+                raise _unanswered(index - 1, missing)
+            pending = []
+            continue
+        if pending:
+            raise _unanswered(index - 1, pending)
+        pending = []
+        for position, block in enumerate(blocks):
+            where = f"messages.{index}.content.{position}"
+            if block["type"] == "tool_use":
+                tool_id = block.get("id")
+                if not isinstance(tool_id, str) or not _TOOL_ID.match(tool_id):
+                    raise Rejection(
+                        400, f"{where}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
+                    )
+                pending.append(tool_id)
+            elif block["type"] == "thinking" and block.get("signature") != thinking_signature(
+                str(block.get("thinking", ""))
+            ):
+                raise Rejection(400, f"{where}: Invalid `signature` in `thinking` block")
+    # Calls left pending here belong to a final assistant message (a prefill), which may hold them.
+    _check_thinking_first(payload)
+
+
+def _unanswered(index: int, ids: list[str]) -> Rejection:
+    return Rejection(
+        400,
+        f"messages.{index + 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+        f"{', '.join(ids)}. Each `tool_use` block must have a corresponding `tool_result` block in the next "
+        "message.",
+    )
+
+
+def _check_thinking_first(payload: dict[str, Any]) -> None:
+    thinking = payload.get("thinking")
+    # Budgeted thinking always thinks first; adaptive thinking may skip a turn, so it is not held to it.
+    if not (isinstance(thinking, dict) and thinking.get("type") == "enabled"):
+        return
+    messages = payload["messages"]
+    last = messages[-1]
+    if last["role"] != "user" or not any(b["type"] == "tool_result" for b in _blocks(last)):
+        return
+    # The tool loop's assistant turn: the message holding the tool_use the last results answer.
+    index = len(messages) - 2
+    if index < 0 or messages[index]["role"] != "assistant":
+        return
+    blocks = _blocks(messages[index])
+    if blocks and blocks[0]["type"] not in ("thinking", "redacted_thinking"):
+        raise Rejection(400, _THINKING_FIRST.format(index=index, found=blocks[0]["type"]))
 
 
 def _check_tools(tools: Any) -> None:
@@ -237,8 +324,14 @@ def plan_reply(
 
 
 def _signature(script: Script) -> str:
-    # Deterministic so tests can assert the signature survives a gateway byte-for-byte.
-    return "sig-" + hashlib.sha256((script.thinking or "").encode()).hexdigest()[:32]
+    return thinking_signature(script.thinking or "")
+
+
+def thinking_signature(thinking: str) -> str:
+    """The signature the fake gives a thinking text, and the only one it accepts back for it (Anthropic
+    refuses a signature it did not issue for that block). Deterministic so tests can assert it survives a
+    gateway byte for byte."""
+    return "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:32]
 
 
 def message(reply: Reply) -> dict[str, Any]:

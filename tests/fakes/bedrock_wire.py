@@ -333,6 +333,7 @@ _SYSTEM_MEMBERS = ("text", "guardContent", "cachePoint")
 _TOOL_RESULT_MEMBERS = ("json", "text", "image", "document", "video", "searchResult")
 _INFERENCE_KEYS = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _PROMPT_FIELDS = ("system", "messages", "toolConfig")
 _START_WITH_USER = (
     "A conversation must start with a user message. Try again with a conversation that starts with a "
@@ -353,6 +354,16 @@ def _validation(path: str, constraint: str) -> Rejection:
     return Rejection(
         400, f"1 validation error detected: Value at '{path}' failed to satisfy constraint: {constraint}"
     )
+
+
+def _check_tool_use_id(value: Any, path: str) -> None:
+    # ToolUseBlock and ToolResultBlock: 1 to 64 characters of [a-zA-Z0-9_-] (AWS API reference).
+    if not isinstance(value, str) or not _TOOL_USE_ID.match(value):
+        raise _validation(
+            path,
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9_-]+$ and have length less than or "
+            "equal to 64",
+        )
 
 
 def _union_member(value: Any, members: tuple[str, ...], path: str) -> str:
@@ -455,6 +466,7 @@ def _check_blocks(content: list[Any], index: int) -> tuple[list[str], list[str]]
                 raise _validation(
                     f"{path}.toolUse.name", "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+"
                 )
+            _check_tool_use_id(value["toolUseId"], f"{path}.toolUse.toolUseId")
             tool_ids.append(value["toolUseId"])
         elif member == "toolResult":
             if (
@@ -469,6 +481,7 @@ def _check_blocks(content: list[Any], index: int) -> tuple[list[str], list[str]]
                 )
             for inner, part in enumerate(value["content"]):
                 _union_member(part, _TOOL_RESULT_MEMBERS, f"{path}.toolResult.content.{inner + 1}.member")
+            _check_tool_use_id(value["toolUseId"], f"{path}.toolResult.toolUseId")
             result_ids.append(value["toolUseId"])
         elif member == "image":
             if not isinstance(value, dict) or not {"format", "source"} <= value.keys():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -152,12 +154,69 @@ def _check_contents(payload: dict[str, Any], request_name: str) -> None:
             )
 
 
+# Google's documented stand-ins for function calls Gemini did not make (history from other models).
+PLACEHOLDER_SIGNATURES = ("skip_thought_signature_validator", "context_engineering_is_the_way_to_go")
+_MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
+    "correctly, and missing thought_signature may lead to degraded model performance. Additional data, "
+    "function call `default_api:{name}` , position {position}. Please refer to "
+    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+_CORRUPTED_SIGNATURE = "Corrupted thought signature."
+
+
+def signs_calls(model: str) -> bool:
+    """Gemini 3 signs its function calls and validates the signatures sent back."""
+    return model.startswith("gemini-3")
+
+
+def call_signature(call: dict[str, Any]) -> str:
+    """The thoughtSignature the fake gives a functionCall: standard base64 of bytes bound to the call's
+    name and arguments, so a signature moved to another call or altered fails validation."""
+    digest = hashlib.sha256(orjson.dumps(call, option=orjson.OPT_SORT_KEYS)).digest()[:24]
+    return base64.b64encode(b"fake-gemini-thought:" + digest).decode()
+
+
+def _check_signatures(payload: dict[str, Any], model: str) -> None:
+    """Gemini 3's rule: in the current turn (every content after the last user content that is not only
+    function responses), the first functionCall of each model step carries its thoughtSignature."""
+    if not signs_calls(model):
+        return
+    contents = payload["contents"]
+    start = 0
+    for index, content in enumerate(contents):
+        parts = content.get("parts") or []
+        if content.get("role") == "user" and any(
+            isinstance(part, dict) and "functionResponse" not in part for part in parts
+        ):
+            start = index + 1
+    for index in range(start, len(contents)):
+        content = contents[index]
+        if content.get("role") != "model":
+            continue
+        calls = [part for part in content["parts"] if isinstance(part, dict) and "functionCall" in part]
+        if not calls:
+            continue
+        first = calls[0]
+        signature = first.get("thoughtSignature")
+        if not isinstance(signature, str) or not signature:
+            name = (first.get("functionCall") or {}).get("name", "")
+            raise Rejection(400, _MISSING_SIGNATURE.format(name=name, position=index + 1))
+        for part in calls:
+            signature = part.get("thoughtSignature")
+            if signature is None or signature in PLACEHOLDER_SIGNATURES:
+                continue
+            if signature != call_signature(part["functionCall"]):
+                raise Rejection(400, _CORRUPTED_SIGNATURE)
+
+
 @dataclass(frozen=True)
 class _Reply:
     response_id: str
     model: str
     text: str | None
     calls: list[dict[str, Any]]
+    thought: str | None
     finish_reason: str
     usage: dict[str, int]
 
@@ -181,6 +240,7 @@ def _plan_reply(model: str, payload: dict[str, Any], script: Script, kind: str =
         model=model,
         text=text,
         calls=calls,
+        thought=script.thinking,
         # Gemini reports STOP for function calls too; there is no tool-specific finish reason.
         finish_reason=script.stop_reason or "STOP",
         usage=metadata,
@@ -201,17 +261,32 @@ def _response(reply: _Reply, parts: list[dict[str, Any]], *, final: bool) -> dic
     }
 
 
+def _call_parts(reply: _Reply) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [{"functionCall": call} for call in reply.calls]
+    if parts and signs_calls(reply.model):
+        # Gemini 3 signs the first call of a step only (parallel calls share it).
+        parts[0]["thoughtSignature"] = call_signature(reply.calls[0])
+    return parts
+
+
+def _thought_parts(reply: _Reply) -> list[dict[str, Any]]:
+    # Thought summaries (includeThoughts) come first, marked `thought`.
+    return [{"text": reply.thought, "thought": True}] if reply.thought else []
+
+
 def _all_parts(reply: _Reply) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
-    parts.extend({"functionCall": call} for call in reply.calls)
+    parts = _thought_parts(reply)
+    parts.extend([{"text": reply.text}] if reply.text else [])
+    parts.extend(_call_parts(reply))
     return parts
 
 
 def _stream_chunks(reply: _Reply, script: Script) -> list[dict[str, Any]]:
-    pieces = [[{"text": piece}] for piece in split_text(reply.text or "", script.text_chunks)]
+    pieces = [_thought_parts(reply)] if reply.thought else []
+    pieces += [[{"text": piece}] for piece in split_text(reply.text or "", script.text_chunks)]
     # A functionCall always arrives whole, in one chunk.
     if reply.calls:
-        pieces.append([{"functionCall": call} for call in reply.calls])
+        pieces.append(_call_parts(reply))
     if not pieces:
         pieces.append([{"text": ""}])
     return [_response(reply, parts, final=i == len(pieces) - 1) for i, parts in enumerate(pieces)]
@@ -249,6 +324,7 @@ async def answer_generate_content(
     request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = KIND
 ) -> web.StreamResponse:
     _check_contents(payload, "GenerateContentRequest")
+    _check_signatures(payload, model)
     reply = _plan_reply(model, payload, script, kind)
     return json_response(_response(reply, _all_parts(reply), final=True), status=script.status or 200)
 
@@ -257,6 +333,7 @@ async def answer_stream_generate_content(
     request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = KIND
 ) -> web.StreamResponse:
     _check_contents(payload, "GenerateContentRequest")
+    _check_signatures(payload, model)
     chunks = _stream_chunks(_plan_reply(model, payload, script, kind), script)
     if request.query.get("alt") != "sse":
         # Without alt=sse Google streams one JSON array instead of events.

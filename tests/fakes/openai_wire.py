@@ -40,6 +40,7 @@ _DEFAULT_MESSAGES = {
     500: "The server had an error while processing your request. Sorry about that!",
     503: "The engine is currently overloaded, please try again later.",
 }
+_MAX_ID_LENGTH = 40
 _DEFAULT_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 MODELS = [
     {"id": "gpt-5", "object": "model", "created": 1754000000, "owned_by": "openai"},
@@ -155,6 +156,7 @@ def _check_messages(messages: list[Any]) -> None:
                     "with 'tool_calls'.",
                     param=f"{where}.role",
                 )
+            _check_id_length(tool_call_id, f"{where}.tool_call_id")
             pending.remove(tool_call_id)
         elif pending:
             raise _unanswered(pending, index - 1)
@@ -182,8 +184,22 @@ def _tool_call_ids(tool_calls: Any, where: str) -> list[str]:
             raise Rejection(
                 400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
             )
+        _check_id_length(call_id, f"{where}.tool_calls[{position}].id")
         ids.append(call_id)
     return ids
+
+
+def _check_id_length(value: str, param: str) -> None:
+    # OpenAI caps tool call ids at 40 characters; ids minted elsewhere (other providers, gateways) often
+    # exceed it, and the real API refuses the whole request.
+    if len(value) > _MAX_ID_LENGTH:
+        raise Rejection(
+            400,
+            f"Invalid '{param}': string too long. Expected a string with maximum length {_MAX_ID_LENGTH}, "
+            f"but got a string with length {len(value)} instead.",
+            param=param,
+            code="string_above_max_length",
+        )
 
 
 def _unanswered(pending: list[str], index: int) -> Rejection:

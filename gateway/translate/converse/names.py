@@ -13,7 +13,9 @@ from gateway.translate import Untranslatable
 from gateway.translate.hub import renamed_tools, shorten_name
 
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}\Z")  # matched from the start: the whole name
-_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
+# Converse's answers may hold `.` and `:` in ids, but its requests' ToolUseBlock and ToolResultBlock take
+# only these (AWS API reference), so ids from elsewhere are checked against the narrower set.
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _NOT_TOOL_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 _NOT_ANTHROPIC_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -29,6 +31,8 @@ def converse_name(name: str) -> str:
 
 
 def converse_tool_id(tool_id: Any, path: str) -> str:
+    """An id Converse accepts: unchanged when it does, else `toolu_` and 32 hex of its sha256, the same
+    for a call and its result (Gemini's ids carry a thought signature and run far past 64)."""
     if not isinstance(tool_id, str) or not tool_id:
         raise Untranslatable(f"{path}: a tool id is required", path)
     if _TOOL_USE_ID.fullmatch(tool_id):

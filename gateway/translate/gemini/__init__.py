@@ -17,8 +17,13 @@ Decisions (protocols.md §7 unless noted):
   recovered from the `tool_use` with the same id anywhere in the conversation; an unknown id -> 400.
 - Thought signatures: Gemini 3 rejects a replayed `functionCall` without its `thoughtSignature`, so a
   signature on a functionCall part is carried inside the minted `tool_use.id` (`toolu_<24 hex>_gsig_<sig
-  in base64url>`) and restored on the way back. Signatures on text/thought parts are optional for Gemini
-  and are not kept: the only place for them would be a thinking block's `signature`, where Anthropic
+  in base64url>`) and restored on the way back, verbatim. Calls Gemini did not make (from Anthropic,
+  OpenAI, Bedrock: a fallback or a model switch inside a tool loop) carry none, and Gemini 3 refuses them
+  in the current turn ("Function call is missing a thought_signature"): an assistant turn whose calls
+  have no signature at all gets Google's documented placeholder `skip_thought_signature_validator` on
+  each call, for every model (signatures are optional before Gemini 3; a model name on Vertex or behind
+  an alias does not say which generation it is). Signatures on text/thought parts are optional for
+  Gemini and are not kept: the only place for them would be a thinking block's `signature`, where Anthropic
   would later reject it as forged. Thinking blocks therefore carry `signature: ""` and are dropped from
   requests (Gemini cannot take Anthropic-signed thinking).
 - Tool names: Gemini allows `[A-Za-z_][A-Za-z0-9_.:-]{0,63}`; other names (long MCP names) become a

@@ -21,6 +21,8 @@ from gateway.translate.hub import (
 
 JSON = dict[str, Any]
 
+# What Google's thought-signature guide says to send for function calls Gemini did not make.
+SKIP_SIGNATURE = "skip_thought_signature_validator"
 _MAX_STOP_SEQUENCES = 5
 _MAX_THINKING_BUDGET = 24576
 _EFFORT_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576, "max": 24576}
@@ -218,6 +220,14 @@ def _model_parts(content: Any, path: str) -> list[JSON]:
         elif kind == "tool_use":
             parts.append(_function_call_part(block, f"{path}.{j}"))
         # thinking/redacted_thinking (Anthropic-signed), server tools and their results: dropped.
+    calls = [part for part in parts if "functionCall" in part]
+    if calls and not any("thoughtSignature" in part for part in calls):
+        # Calls another provider made (a fallback or a model switch inside a tool loop) have no
+        # signature, and Gemini 3 refuses unsigned calls in the current turn: Google's documented
+        # placeholder for history from other models. A step Gemini made keeps its own signatures (its
+        # parallel calls carry one on the first call only, so the others are left as they came).
+        for part in calls:
+            part["thoughtSignature"] = SKIP_SIGNATURE
     return parts
 
 

@@ -34,6 +34,10 @@ Requests, Anthropic -> OpenAI (`anthropic_request_to_openai`):
   screenshots this way, so refusing them would break it.
 - Server tools (versioned `type`) are dropped: they run only at Anthropic. Tool names OpenAI rejects are
   shortened deterministically; `tool_name_map()` gives the way back for responses.
+- Tool ids longer than OpenAI's 40 characters (Gemini's carry a thought signature, other gateways mint
+  long ones) become `call_` + 32 hex of their sha256, the same on the call and on its result; OpenAI
+  answers with its own ids, so nothing maps back. `fit_tool_ids()` does the same to an OpenAI client's
+  own request bound for OpenAI (its history may hold ids a Gemini turn minted).
 - `thinking` enabled/adaptive -> `reasoning_effort`: `output_config.effort` when given (`xhigh` and
   `max` become `high`, which every reasoning model accepts), else from `budget_tokens` (<1024 minimal,
   <2048 low, <4096 medium, else high), else `medium`. Thinking disabled or absent -> no
@@ -46,7 +50,9 @@ Responses:
   signature, both streamed and not: Claude Code shows it, the SDKs accept it, and the empty signature
   marks it as unverifiable. Translations to OpenAI drop thinking anyway; a conversation that later goes
   to Anthropic itself must lose these blocks first (Anthropic rejects them), which
-  `drop_unsigned_thinking()` does.
+  `drop_unsigned_thinking()` does; `thinking_off_for_foreign_loop()` turns thinking off for a call whose
+  tool loop's last assistant turn has no thinking to replay (another provider wrote it), which Anthropic
+  would refuse with thinking on.
 - Tool-call arguments that do not parse as a JSON object become `{}` (a call cut off by `length`
   has truncated arguments; the client's own schema check then tells the model what is missing).
 - `stop` -> `end_turn`, never `stop_sequence`: OpenAI strips the matched sequence and does not say which
@@ -63,8 +69,9 @@ from gateway.translate.openai_chat.request_from_openai import (
     DEFAULT_MAX_TOKENS,
     drop_unsigned_thinking,
     openai_request_to_anthropic,
+    thinking_off_for_foreign_loop,
 )
-from gateway.translate.openai_chat.request_to_openai import anthropic_request_to_openai
+from gateway.translate.openai_chat.request_to_openai import anthropic_request_to_openai, fit_tool_ids
 from gateway.translate.openai_chat.response import (
     anthropic_response_to_openai,
     openai_response_to_anthropic,
@@ -81,9 +88,11 @@ __all__ = [
     "anthropic_request_to_openai",
     "anthropic_response_to_openai",
     "drop_unsigned_thinking",
+    "fit_tool_ids",
     "openai_error_to_anthropic",
     "openai_request_to_anthropic",
     "openai_response_to_anthropic",
     "short_tool_name",
+    "thinking_off_for_foreign_loop",
     "tool_name_map",
 ]

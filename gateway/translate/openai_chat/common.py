@@ -20,6 +20,7 @@ EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 _OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _NAME_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 _ID_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+_MAX_OPENAI_ID = 40  # OpenAI: "string too long. Expected a string with maximum length 40"
 
 FINISH_TO_STOP = {
     "stop": "end_turn",
@@ -48,6 +49,16 @@ def sanitize_id(raw: Any, fallback_seed: str) -> str:
     if clean:
         return clean
     return "toolu_" + hashlib.sha256(fallback_seed.encode()).hexdigest()[:24]
+
+
+def openai_tool_id(raw: Any) -> str:
+    """A tool call id OpenAI accepts (at most 40 characters): unchanged when it fits, else `call_` and 32
+    hex of its sha256. Ids minted elsewhere are often longer (Gemini's carry their thought signature), and
+    the mapping is a pure function of the id, so a call and its result still match."""
+    text = raw if isinstance(raw, str) else ""
+    if 0 < len(text) <= _MAX_OPENAI_ID:
+        return text
+    return "call_" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def short_tool_name(name: str) -> str:

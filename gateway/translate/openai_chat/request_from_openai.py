@@ -553,3 +553,55 @@ def drop_unsigned_thinking(body: JSON) -> JSON:
         if blocks:
             kept.append({**message, "content": blocks})
     return {**body, "messages": kept} if changed else body
+
+
+def thinking_off_for_foreign_loop(body: JSON) -> JSON:
+    """The Anthropic request with enabled thinking turned off for this call when the tool loop's last
+    assistant turn does not start with a signed thinking block: Anthropic requires the original one
+    there, and a turn another provider wrote (a fallback, a split, a model switch) has none to give (its
+    reasoning, if any, is unsigned and dropped by `drop_unsigned_thinking`). Claude Code's clear_thinking
+    edits go too (they need thinking on). Returns the body itself when nothing changes."""
+    thinking = body.get("thinking")
+    # Adaptive thinking may skip a turn's thinking, so a turn without it is legitimate there.
+    if not (isinstance(thinking, dict) and thinking.get("type") == "enabled"):
+        return body
+    if not _loop_turn_without_thinking(body.get("messages")):
+        return body
+    out = {key: value for key, value in body.items() if key != "thinking"}
+    management = out.get("context_management")
+    edits = management.get("edits") if isinstance(management, dict) else None
+    if isinstance(management, dict) and isinstance(edits, list):
+        kept = [
+            e
+            for e in edits
+            if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking"))
+        ]
+        if len(kept) != len(edits):
+            if kept:
+                out["context_management"] = {**management, "edits": kept}
+            else:
+                del out["context_management"]
+    return out
+
+
+def _loop_turn_without_thinking(messages: Any) -> bool:
+    """True when the request answers tool calls (last message: a user turn with tool_result blocks) whose
+    assistant turn does not start with a signed thinking or a redacted_thinking block. Raw client JSON:
+    any shape."""
+    if not isinstance(messages, list) or len(messages) < 2:
+        return False
+    last, turn = messages[-1], messages[-2]
+    if not (isinstance(last, dict) and last.get("role") == "user" and isinstance(last.get("content"), list)):
+        return False
+    if not any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last["content"]):
+        return False
+    if not (isinstance(turn, dict) and turn.get("role") == "assistant"):
+        return False
+    content = turn.get("content")
+    if not isinstance(content, list) or not content:
+        return False
+    first = content[0]
+    if isinstance(first, dict) and first.get("type") == "redacted_thinking":
+        return False
+    # Unsigned thinking (another provider's reasoning) does not count: it is dropped before Anthropic.
+    return not (isinstance(first, dict) and first.get("type") == "thinking" and first.get("signature"))

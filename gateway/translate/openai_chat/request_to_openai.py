@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.translate import Untranslatable
 from gateway.translate.hub import BILLING_HEADER_PREFIX
-from gateway.translate.openai_chat.common import EMPTY_SCHEMA, dumps, short_tool_name
+from gateway.translate.openai_chat.common import EMPTY_SCHEMA, dumps, openai_tool_id, short_tool_name
 
 JSON = dict[str, Any]
 
@@ -201,7 +201,7 @@ def _openai_document(block: JSON, where: str) -> list[JSON]:
 
 
 def _anthropic_tool_result(block: JSON, where: str) -> tuple[JSON, list[JSON]]:
-    tool_id = str(block.get("tool_use_id") or "")
+    tool_id = openai_tool_id(block.get("tool_use_id"))
     content = block.get("content")
     texts: list[str] = []
     attachments: list[JSON] = []
@@ -241,7 +241,7 @@ def _anthropic_assistant(content: Any) -> JSON | None:
         elif kind == "tool_use":
             calls.append(
                 {
-                    "id": str(block.get("id") or ""),
+                    "id": openai_tool_id(block.get("id")),
                     "type": "function",
                     "function": {
                         "name": short_tool_name(str(block.get("name") or "")),
@@ -312,3 +312,35 @@ def _reasoning_effort(body: JSON) -> str | None:
             return "medium"
         return "high"
     return "medium"
+
+
+def fit_tool_ids(body: JSON) -> JSON:
+    """An OpenAI request whose tool call ids all fit OpenAI's 40 characters: the ids of assistant
+    `tool_calls` and of `tool` messages that do not are shortened with `openai_tool_id`, the same way on
+    both sides. A client's history may hold ids another provider minted (a Gemini turn before a
+    fallback). Returns the body itself when every id fits."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return body
+    changed = False
+    out: list[Any] = []
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "tool":
+            tool_id = message.get("tool_call_id")
+            if isinstance(tool_id, str) and openai_tool_id(tool_id) != tool_id:
+                message = {**message, "tool_call_id": openai_tool_id(tool_id)}
+                changed = True
+        elif isinstance(message, dict) and isinstance(message.get("tool_calls"), list):
+            calls = [
+                {**call, "id": openai_tool_id(call["id"])}
+                if isinstance(call, dict)
+                and isinstance(call.get("id"), str)
+                and openai_tool_id(call["id"]) != call["id"]
+                else call
+                for call in message["tool_calls"]
+            ]
+            if any(new is not old for new, old in zip(calls, message["tool_calls"], strict=True)):
+                message = {**message, "tool_calls": calls}
+                changed = True
+        out.append(message)
+    return {**body, "messages": out} if changed else body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -357,6 +358,7 @@ def test_tool_results_errors_media_and_empty() -> None:
 def test_tool_ids_outside_the_converse_pattern_are_replaced_consistently() -> None:
     long_id = "toolu_" + "a" * 80
     odd_id = "functions.Bash:0/x"
+    dotted_id = "tooluse.a:1"  # what Converse itself may answer, but refuses in a request
     body = request(
         [
             user("Go"),
@@ -364,12 +366,14 @@ def test_tool_ids_outside_the_converse_pattern_are_replaced_consistently() -> No
                 [
                     {"type": "tool_use", "id": long_id, "name": "get_weather", "input": {}},
                     {"type": "tool_use", "id": odd_id, "name": "get_weather", "input": {}},
+                    {"type": "tool_use", "id": dotted_id, "name": "get_weather", "input": {}},
                 ]
             ),
             user(
                 [
                     {"type": "tool_result", "tool_use_id": long_id, "content": "1"},
                     {"type": "tool_result", "tool_use_id": odd_id, "content": "2"},
+                    {"type": "tool_result", "tool_use_id": dotted_id, "content": "3"},
                 ]
             ),
         ],
@@ -378,7 +382,8 @@ def test_tool_ids_outside_the_converse_pattern_are_replaced_consistently() -> No
     out = anthropic_request_to_converse(body)
     calls = [block["toolUse"]["toolUseId"] for block in out["messages"][1]["content"]]
     results = [block["toolResult"]["toolUseId"] for block in out["messages"][2]["content"]]
-    assert calls == results and calls[0] != long_id and calls[1] != odd_id
+    assert calls == results and calls[0] != long_id and calls[1] != odd_id and calls[2] != dotted_id
+    assert all(re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", tool_id) for tool_id in calls)
     assert calls == [
         block["toolUse"]["toolUseId"]
         for block in anthropic_request_to_converse(body)["messages"][1]["content"]

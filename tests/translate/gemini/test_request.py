@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.translate import Untranslatable
@@ -17,6 +18,7 @@ from gateway.translate.gemini import (
     gemini_tool_names,
 )
 from tests.conftest import CLAUDE_CODE_CAPTURE as FIXTURE
+from tests.fakes import gemini_wire
 from tests.fakes.script import Script
 from tests.fakes.upstream import FakeUpstream
 from tests.translate.gemini.support import (
@@ -31,6 +33,9 @@ from tests.translate.gemini.support import (
     user,
     walk_schema,
 )
+
+SKIP = "skip_thought_signature_validator"
+GEMINI_3 = "gemini-3-pro-preview"
 
 
 def test_claude_code_capture_is_accepted(fake: FakeUpstream) -> None:
@@ -141,8 +146,9 @@ def test_tool_round_trip_conversation(fake: FakeUpstream) -> None:
     assert [c["role"] for c in out["contents"]] == ["user", "model", "user"]
     assert out["contents"][1]["parts"] == [
         {"text": "Checking both."},  # the Anthropic-signed thinking block is dropped
-        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
-        {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}},
+        # Calls Gemini did not make carry Google's placeholder signature.
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": SKIP},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}, "thoughtSignature": SKIP},
     ]
     assert out["contents"][2]["parts"] == [
         {"functionResponse": {"name": "get_weather", "response": {"content": "18C"}}},
@@ -490,3 +496,94 @@ def test_unrepresentable_history_is_dropped_and_empty_turns_skipped() -> None:
         )
     with pytest.raises(Untranslatable):
         anthropic_request_to_gemini(request([user("x")], stop_sequences=["a", "b", "c", "d", "e", "f"]))
+
+
+# -- Thought signatures across providers: Gemini 3's rule, as the fake enforces it -------------------------
+
+
+def _post_gemini_3(fake: FakeUpstream, body: dict[str, Any]) -> httpx.Response:
+    url = fake.base_url + f"/models/{GEMINI_3}:generateContent"
+    return httpx.post(url, json=body, headers={"x-goog-api-key": "k"}, timeout=10)
+
+
+def _foreign_tool_loop(tool_id: str) -> dict[str, Any]:
+    """A tool loop another provider started: its call, its result, the next turn bound for Gemini."""
+    return request(
+        [
+            user("Weather in Paris?"),
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "Call the tool.", "signature": "EqQBCkYIanthropic"},
+                    {"type": "tool_use", "id": tool_id, "name": "get_weather", "input": {"city": "Paris"}},
+                ],
+            },
+            user([{"type": "tool_result", "tool_use_id": tool_id, "content": "18C"}]),
+        ],
+        tools=[WEATHER_TOOL],
+    )
+
+
+@pytest.mark.parametrize("tool_id", ["toolu_01A09q90qw90lq917835lq9", "call_abc123", "tooluse_x-1"])
+def test_calls_from_other_providers_get_the_placeholder_signature(fake: FakeUpstream, tool_id: str) -> None:
+    out = anthropic_request_to_gemini(_foreign_tool_loop(tool_id))
+    parts = out["contents"][1]["parts"]
+    call = {"name": "get_weather", "args": {"city": "Paris"}}
+    assert parts == [{"functionCall": call, "thoughtSignature": SKIP}]
+    assert _post_gemini_3(fake, out).status_code == 200
+    # The fake is as strict as Gemini 3: the same call without a signature is refused.
+    del parts[0]["thoughtSignature"]
+    refused = _post_gemini_3(fake, out)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"].startswith("Function call is missing a thought_signature")
+
+
+def test_gemini_signatures_are_kept_verbatim_and_parallel_calls_untouched(fake: FakeUpstream) -> None:
+    calls = [
+        {"name": "get_weather", "args": {"city": "Oslo"}},
+        {"name": "get_weather", "args": {"city": "Rome"}},
+    ]
+    signature = gemini_wire.call_signature(calls[0])
+    resp = {
+        "candidates": [
+            {
+                "finishReason": "STOP",
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        {"functionCall": calls[0], "thoughtSignature": signature},
+                        {"functionCall": calls[1]},  # Gemini signs only the first of parallel calls
+                    ],
+                },
+            }
+        ]
+    }
+    message = gemini_response_to_anthropic(resp, "claude-x")
+    ids = [b["id"] for b in message["content"]]
+    follow_up = request(
+        [
+            user("Weather in Oslo and Rome?"),
+            {"role": "assistant", "content": message["content"]},
+            user([{"type": "tool_result", "tool_use_id": i, "content": "cold"} for i in ids]),
+        ],
+        tools=[WEATHER_TOOL],
+    )
+    out = anthropic_request_to_gemini(follow_up)
+    assert out["contents"][1]["parts"] == [
+        {"functionCall": calls[0], "thoughtSignature": signature},
+        {"functionCall": calls[1]},
+    ]
+    assert _post_gemini_3(fake, out).status_code == 200
+    # A signature moved to the wrong call is refused, as Gemini refuses a forged one.
+    forged = copy.deepcopy(out)
+    forged["contents"][1]["parts"][0]["thoughtSignature"] = gemini_wire.call_signature(calls[1])
+    assert _post_gemini_3(fake, forged).status_code == 400
+
+
+def test_only_the_current_turn_needs_signatures(fake: FakeUpstream) -> None:
+    out = anthropic_request_to_gemini(_foreign_tool_loop("toolu_old"))
+    del out["contents"][1]["parts"][0]["thoughtSignature"]
+    # A new user question closes the tool loop: the unsigned call is history, no longer validated.
+    out["contents"].append({"role": "model", "parts": [{"text": "18C in Paris."}]})
+    out["contents"].append({"role": "user", "parts": [{"text": "And tomorrow?"}]})
+    assert _post_gemini_3(fake, out).status_code == 200

@@ -17,7 +17,9 @@ from gateway.translate.openai_chat import (
     drop_unsigned_thinking,
     openai_request_to_anthropic,
     openai_response_to_anthropic,
+    thinking_off_for_foreign_loop,
 )
+from tests.fakes.anthropic_wire import thinking_signature
 from tests.fakes.upstream import FakeUpstream
 from tests.translate.openai_chat.support import (
     PDF,
@@ -442,6 +444,58 @@ def test_drop_unsigned_thinking_before_anthropic() -> None:
     ]
     assert body["messages"][1]["content"][0]["type"] == "thinking"  # the input is not modified
     assert drop_unsigned_thinking(out) is out
+
+
+def _loop_from(turn: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A Claude Code-shaped request answering the tool call of `turn` (an assistant turn)."""
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 4096,
+        "messages": [
+            {"role": "user", "content": "ls?"},
+            {"role": "assistant", "content": turn},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a b"}]},
+        ],
+        **extra,
+    }
+
+
+CALL_BLOCK = {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}}
+BUDGET = {"type": "enabled", "budget_tokens": 1024}
+
+
+def test_a_tool_loop_another_provider_wrote_goes_to_anthropic_without_thinking(
+    anthropic_up: FakeUpstream,
+) -> None:
+    # The turn came from Gemini or OpenAI: their reasoning unsigned, no thinking block Anthropic signed.
+    unsigned = {"type": "thinking", "thinking": "list it", "signature": ""}
+    management = {
+        "edits": [{"type": "clear_thinking_20251015", "keep": "all"}, {"type": "clear_tool_uses_20250919"}]
+    }
+    body = _loop_from([unsigned, CALL_BLOCK], thinking=BUDGET, context_management=management)
+    # The fake refuses it as Anthropic does: unsigned thinking, then (once dropped) a turn without thinking.
+    assert post_anthropic(anthropic_up, body).status_code == 400
+    assert post_anthropic(anthropic_up, drop_unsigned_thinking(body)).status_code == 400
+    out = thinking_off_for_foreign_loop(drop_unsigned_thinking(body))
+    assert thinking_off_for_foreign_loop(body) == out | {"messages": body["messages"]}  # either order
+    assert "thinking" not in out and out["messages"][1]["content"] == [CALL_BLOCK]
+    # Claude Code's clear_thinking edit needs thinking on; its other edits stay.
+    assert out["context_management"] == {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    assert post_anthropic(anthropic_up, out).status_code == 200
+    assert body["thinking"] == BUDGET  # the input is not modified
+
+
+def test_a_tool_loop_claude_wrote_keeps_its_thinking(anthropic_up: FakeUpstream) -> None:
+    signed = {"type": "thinking", "thinking": "list it", "signature": thinking_signature("list it")}
+    body = _loop_from([signed, CALL_BLOCK], thinking=BUDGET)
+    assert thinking_off_for_foreign_loop(body) is body
+    assert post_anthropic(anthropic_up, body).status_code == 200
+    # Adaptive thinking may skip a turn's thinking: a turn without it is left as it is.
+    adaptive = _loop_from([CALL_BLOCK], thinking={"type": "adaptive"})
+    assert thinking_off_for_foreign_loop(adaptive) is adaptive
+    # A forged signature is refused by the fake, as Anthropic refuses it; the gateway never makes one.
+    forged = _loop_from([{**signed, "signature": "sig-forged"}, CALL_BLOCK], thinking=BUDGET)
+    assert post_anthropic(anthropic_up, forged).status_code == 400
 
 
 def test_response_format_to_anthropic() -> None:

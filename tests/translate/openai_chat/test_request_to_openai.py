@@ -15,6 +15,7 @@ from openai.types.chat.completion_create_params import (
 from gateway.translate import Untranslatable
 from gateway.translate.openai_chat import (
     anthropic_request_to_openai,
+    fit_tool_ids,
     short_tool_name,
     tool_name_map,
 )
@@ -164,6 +165,52 @@ def test_tool_loop_to_openai(openai_up: FakeUpstream) -> None:
     ]
     # The fake checks the tool-call pairing rules OpenAI enforces.
     assert post_openai(openai_up, out).status_code == 200
+
+
+def test_long_tool_ids_are_shortened_the_same_way_on_call_and_result(openai_up: FakeUpstream) -> None:
+    # Gemini's ids carry its thought signature (hundreds of characters); OpenAI takes 40 at most.
+    long_id = "toolu_" + "0" * 24 + "_gsig_" + "Q2lRQlZLaGM3dkIrZlEzay9aejlHYldRMXc" * 4
+    body = tool_loop()
+    assistant, results = body["messages"][1], body["messages"][2]
+    assistant["content"][3]["id"] = long_id
+    results["content"][0]["tool_use_id"] = long_id
+    out = anthropic_request_to_openai(body, "gpt-5")
+    short = out["messages"][1]["tool_calls"][0]["id"]
+    assert short == "call_" + hashlib.sha256(long_id.encode()).hexdigest()[:32] and len(short) <= 40
+    assert out["messages"][2] == {"role": "tool", "tool_call_id": short, "content": "18C"}
+    assert out["messages"][1]["tool_calls"][1]["id"] == "toolu_02"  # ids that fit are kept
+    assert post_openai(openai_up, out).status_code == 200
+    # The fake refuses the long id as OpenAI does.
+    out["messages"][1]["tool_calls"][0]["id"] = out["messages"][2]["tool_call_id"] = long_id
+    refused = post_openai(openai_up, out)
+    assert refused.status_code == 400 and "string too long" in refused.json()["error"]["message"]
+
+
+def test_an_openai_clients_history_with_long_ids_fits_openai(openai_up: FakeUpstream) -> None:
+    long_id = "toolu_" + "0" * 24 + "_gsig_" + "Q2lRQlZLaGM3dkIrZlEzay9aejlHYldRMXc" * 4
+    body = {
+        "model": "gpt-5",
+        "messages": [
+            {"role": "user", "content": "ls?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": long_id, "type": "function", "function": {"name": "ls", "arguments": "{}"}},
+                    {"id": "call_short", "type": "function", "function": {"name": "ls", "arguments": "{}"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": long_id, "content": "a"},
+            {"role": "tool", "tool_call_id": "call_short", "content": "b"},
+        ],
+    }
+    assert post_openai(openai_up, body).status_code == 400
+    out = fit_tool_ids(body)
+    short = "call_" + hashlib.sha256(long_id.encode()).hexdigest()[:32]
+    assert [c["id"] for c in out["messages"][1]["tool_calls"]] == [short, "call_short"]
+    assert [m["tool_call_id"] for m in out["messages"][2:]] == [short, "call_short"]
+    assert post_openai(openai_up, out).status_code == 200
+    assert fit_tool_ids(out) is out and body["messages"][2]["tool_call_id"] == long_id
 
 
 def test_tools_server_tools_and_names() -> None:
