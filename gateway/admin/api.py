@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.admin import state_views
+from gateway.admin import openapi, state_views
 from gateway.admin.describe import describe
 from gateway.admin.explain import explain_answer, explain_request_problem
 from gateway.admin.sources import AdminSources
@@ -27,6 +27,9 @@ StateView = Callable[[Store, RoutingTable], Awaitable[list[dict[str, Any]]]]
 def routes(src: AdminSources) -> list[Route]:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi.document())
 
     async def readyz(request: Request) -> Response:
         table = src.live.table
@@ -102,6 +105,7 @@ def routes(src: AdminSources) -> list[Route]:
     return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/openapi.json", openapi_json),
         Route("/api/reload", reload, methods=["POST"]),
         Route("/api/config", config),
         Route("/api/explain", explain, methods=["POST"]),
