@@ -94,7 +94,7 @@ def routes(src: AdminSources) -> list[Route]:
     async def explain(request: Request) -> Response:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # json.loads recurses: a deeply nested body is just bad
             return JSONResponse({"error": "the body must be a JSON object"}, 400)
         problem = explain_request_problem(body)
         if problem:
