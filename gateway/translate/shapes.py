@@ -4,8 +4,8 @@ A translated call is read field by field by the converters; a field of the wrong
 `messages: [1]`) must be a 400 that names it, not a TypeError deep inside a converter. The schemas hold
 only types and the few required fields the APIs themselves require: what the real API accepts passes
 (unknown fields included; the converters drop what the target does not have). `null` is accepted where
-an optional field allows it in the API (OpenAI documents most of them as nullable; for Anthropic an
-explicit null is treated like an absent field, as the SDKs send it).
+the schema says so: OpenAI's nullable fields, and Anthropic's optional top-level fields (an explicit
+null there reads as absent). The check follows the schemas exactly, so the document tells the truth.
 
 The same schemas are the request bodies of `GET /openapi.json` (gateway/admin/openapi.py), so the fuzzer
 and the gateway agree on what a valid body is.
@@ -247,13 +247,11 @@ def _check(schema: Schema, value: Any, path: list[str | int]) -> None:
         raise _Problem(path, f"must be one of {', '.join(repr(e) for e in enum)}")
     if isinstance(value, dict):
         for name in schema.get("required", ()):
-            if value.get(name) is None:
+            if name not in value:
                 raise _Problem([*path, name], "Field required", missing=True)
         for name, sub in schema.get("properties", {}).items():
-            found = value.get(name)
-            # An explicit null is an absent optional field (required ones were checked above).
-            if found is not None:
-                _check(sub, found, [*path, name])
+            if name in value:
+                _check(sub, value[name], [*path, name])
     elif isinstance(value, list):
         least = schema.get("minItems")
         if least is not None and len(value) < least:
