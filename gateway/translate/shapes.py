@@ -72,7 +72,7 @@ ANTHROPIC_MESSAGE: Schema = _t(
     "object",
     required=["role", "content"],
     properties={
-        "role": {"type": "string", "enum": ["user", "assistant"]},
+        "role": {"type": "string", "enum": ["user", "assistant", "system"]},  # Claude Code sends system turns
         "content": _t("string", "array", items=ANTHROPIC_BLOCK),
     },
 )

@@ -20,6 +20,7 @@ from tests.battery.inputs import (
     openai_error,
     three_formats_config,
 )
+from tests.conftest import CLAUDE_CODE_CAPTURE
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_server import GatewayServer
 
@@ -274,7 +275,14 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
 
 
 def test_what_the_real_apis_accept_still_passes(gw: GatewayServer) -> None:
-    for path, body in ACCEPTED:
+    # Claude Code's real request (system turns inside messages, adaptive thinking, context management),
+    # on another provider's model: the check must take it whole.
+    captured = orjson.loads(CLAUDE_CODE_CAPTURE.read_bytes())["body"]
+    claude_code = [
+        ("/v1/messages", {**captured, "model": "gpt-4o", "stream": False}),
+        ("/v1/messages/count_tokens", {**captured, "model": "gemini-2.5-flash", "stream": False}),
+    ]
+    for path, body in ACCEPTED + claude_code:
         response = _post(gw, path, body)
         assert response.status_code == 200, (body, response.text)
 
