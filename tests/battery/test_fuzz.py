@@ -302,8 +302,6 @@ def test_fuzz_every_documented_operation(
             tally.failures.append(f"{method} {path}: no answer ({exc!r})")
             return
         seconds = time.perf_counter() - started
-        if os.environ.get("FUZZ_DEBUG") and seconds > 0.5:
-            print("SLOW", round(seconds, 2), method, path, headers, body[:200])
         _check(tally, method, path, headers, response, seconds)
         plain = re.sub(r"^/g/[^/]+", "", path.split("?", 1)[0])
         if (
