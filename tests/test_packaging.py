@@ -222,9 +222,10 @@ def test_a_config_needing_an_extra(installed: Installed, empty: Path) -> None:
     message = "provider 'bedrock' (type bedrock) needs the aws extra: pip install 'llm-gateway[aws]'"
     served = installed.gateway("serve", "--config", "bedrock.yaml", "--port", str(free_port()), cwd=empty)
     assert served.returncode != 0
-    assert any(line.endswith(f"bedrock.yaml:2:3: {message}") for line in served.stderr.splitlines()), (
-        served.stderr
-    )
+    assert any(
+        line.endswith(f"bedrock.yaml:2:3: providers.bedrock: {message}")
+        for line in served.stderr.splitlines()
+    ), served.stderr
     validated = installed.gateway("validate", "bedrock.yaml", cwd=empty)
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert any(

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.admin import state_views
+from gateway.admin import openapi, state_views
 from gateway.admin.describe import describe
 from gateway.admin.explain import explain_answer, explain_request_problem
 from gateway.admin.sources import AdminSources
@@ -27,6 +27,9 @@ StateView = Callable[[Store, RoutingTable], Awaitable[list[dict[str, Any]]]]
 def routes(src: AdminSources) -> list[Route]:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi.document())
 
     async def readyz(request: Request) -> Response:
         table = src.live.table
@@ -91,7 +94,7 @@ def routes(src: AdminSources) -> list[Route]:
     async def explain(request: Request) -> Response:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # json.loads recurses: a deeply nested body is just bad
             return JSONResponse({"error": "the body must be a JSON object"}, 400)
         problem = explain_request_problem(body)
         if problem:
@@ -102,6 +105,7 @@ def routes(src: AdminSources) -> list[Route]:
     return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/openapi.json", openapi_json),
         Route("/api/reload", reload, methods=["POST"]),
         Route("/api/config", config),
         Route("/api/explain", explain, methods=["POST"]),

@@ -7,7 +7,7 @@ import enum
 
 
 class Area(enum.Enum):
-    OPEN = "open"  # /healthz, /readyz: probes, no credentials
+    OPEN = "open"  # /healthz, /readyz, /openapi.json: probes and the API's description, no credentials
     API = "api"  # /api/..., /metrics: Bearer server.admin_token (or loopback with no token)
     DASHBOARD = "dashboard"  # /dashboard/...: the API's rule, or the dashboard session cookie
     DASHBOARD_PUBLIC = "dashboard_public"  # the login form, logout and the static files
@@ -16,6 +16,7 @@ class Area(enum.Enum):
 _BY_SEGMENT = {
     "healthz": Area.OPEN,
     "readyz": Area.OPEN,
+    "openapi.json": Area.OPEN,
     "api": Area.API,
     "metrics": Area.API,
     "dashboard": Area.DASHBOARD,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 import orjson
 
+from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.dataplane.request import Call
 from gateway.routing.table import Leaf
@@ -75,28 +77,39 @@ def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
         # carry its thought signature); OpenAI refuses the request, so they are shortened.
         fitted = openai_chat.fit_tool_ids(obj)
         if fitted is not obj:
-            obj, body = fitted, orjson.dumps(fitted)
+            obj, body = fitted, _dumps(fitted)
     if fmt is Format.ANTHROPIC:
         # Calls another provider made, now in a tool loop bound for Anthropic, have no signed thinking
         # before them; with enabled thinking Anthropic refuses the turn, so thinking is off for this call.
         replayable = openai_chat.thinking_off_for_foreign_loop(obj)
         if replayable is not obj:
-            obj, body = replayable, orjson.dumps(replayable)
+            obj, body = replayable, _dumps(replayable)
     if metered and fmt is Format.OPENAI and obj.get("stream") is True:
         options = obj.get("stream_options")
         if not (isinstance(options, dict) and options.get("include_usage") is True):
             # Budgets and token limits need the real usage, which an OpenAI stream only reports when
             # asked: the client gets one more chunk (empty `choices`, the usage), as OpenAI documents.
             extra = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-            return orjson.dumps({**obj, **leaf.params, "model": leaf.model, "stream_options": extra})
+            return _dumps({**obj, **leaf.params, "model": leaf.model, "stream_options": extra})
     if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
         # A conversation that was served by another provider (a fallback, a split) carries that
         # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.
         cleaned = openai_chat.drop_unsigned_thinking(obj)
         if cleaned is not obj:
-            return orjson.dumps({**cleaned, **leaf.params, "model": leaf.model})
+            return _dumps({**cleaned, **leaf.params, "model": leaf.model})
     if leaf.params:
-        return orjson.dumps({**obj, **leaf.params, "model": leaf.model})
+        return _dumps({**obj, **leaf.params, "model": leaf.model})
     if leaf.model != model:
         return replace_top_level_string(body, "model", model, leaf.model)
     return body
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    """A body the gateway had to rewrite; one nested past what orjson writes (254 levels) is a 400 (a
+    byte-exact forward has no such limit: the provider decides)."""
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        raise GatewayError(
+            "invalid_request_error", "request body nests too deep for the gateway to rewrite it"
+        ) from None

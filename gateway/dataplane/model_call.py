@@ -3,6 +3,7 @@ budgets), answer from the cache or plan the route's targets and try them, keep t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -16,6 +17,8 @@ from gateway.dataplane.request import Call, Request
 from gateway.policy import cache
 from gateway.policy.admission import Admission, Ask, Ticket
 from gateway.routing import plan as routing
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ModelCalls:
@@ -62,8 +65,19 @@ def parse(req: Request, operation: str, body: bytes) -> Call:
             code="missing_required_parameter",
             param="model",
         )
+    if _CONTROL.search(model):
+        # The name travels on in x-gateway-model (a glob keeps it): a CR, LF or other control character
+        # there is a header the server cannot send, so the client would get no answer at all.
+        raise GatewayError(
+            "invalid_request_error", "model: must not contain control characters", param="model"
+        )
+    stream = obj.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        # The gateway reads it (stream or not, how to log it): "yes" must not mean one thing here and
+        # another upstream.
+        raise GatewayError("invalid_request_error", "stream: must be a boolean", param="stream")
     req.client_model = model
-    req.stream = obj.get("stream") is True
+    req.stream = stream is True
     req.timeout, req.max_attempts = _overrides(req.headers)
     return Call(operation, obj, body, model)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from gateway.policy.admission import Ticket
 from gateway.routing.table import Gateway, RoutingTable
 
 UNSET: Any = object()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +80,14 @@ class Request:
             (b"x-gateway-config-version", self.table.version.encode()),
         ]
         if self.target:
-            provider = self.target.partition("/")[0]
+            target = self.target
+            if not target.isprintable():
+                # A model name from a URL path (passthrough) may carry control characters; a header
+                # value with CR or LF cannot be sent (model calls refuse such names at parse).
+                target = _CONTROL.sub("?", target)
+            provider = target.partition("/")[0]
             out.append((b"x-gateway-provider", provider.encode()))
-            out.append((b"x-gateway-model", self.target.encode()))
+            out.append((b"x-gateway-model", target.encode()))
             count = len(self.attempts) + (1 if in_flight else 0)
             if count:
                 out.append((b"x-gateway-attempts", str(count).encode()))

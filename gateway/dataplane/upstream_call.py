@@ -31,6 +31,8 @@ from gateway.translate import Untranslatable, gemini, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 
 RetryOn = Callable[[int], bool] | None
+# A body the provider type must rewrite (Bedrock, Vertex, a preset's clean-up) that orjson cannot write.
+TOO_DEEP = "request body nests too deep for the gateway to rewrite it for this provider"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,10 @@ class UpstreamCalls:
         auth = self._auth(req, target)
         metered = req.ticket is not None and req.ticket.metered
         body = planned_body(call, leaf, target.wire, metered)
-        body = ptype.clean(body, {**call.obj, **leaf.params} if leaf.params else call.obj)
+        try:
+            body = ptype.clean(body, {**call.obj, **leaf.params} if leaf.params else call.obj)
+        except orjson.JSONEncodeError:
+            raise GatewayError("invalid_request_error", TOO_DEEP) from None
         headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
         query = req.scope.get("query_string", b"").decode("latin-1")
         model_call = base.Call(
@@ -105,6 +110,7 @@ class UpstreamCalls:
     async def count_tokens(self, req: Request, obj: dict[str, Any], target: Target) -> proxy.Exchange | None:
         """count_tokens for a non-Anthropic model: Gemini's countTokens, else an offline estimate."""
         model = target.leaf.model
+        pipeline.check_request(req.format, obj, "count_tokens")
         hub = pipeline.to_hub(req.format, {**obj, "max_tokens": obj.get("max_tokens", 1)}, model)
         if target.wire is Format.GEMINI:
             auth = self._auth(req, target)
@@ -144,6 +150,8 @@ class UpstreamCalls:
             prepared = target.ptype.prepare(target.provider, model_call)
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
+        except orjson.JSONEncodeError:
+            raise GatewayError("invalid_request_error", TOO_DEEP) from None
         if prepared.json_body:
             headers["content-type"] = "application/json"
         upstream = proxy.UpstreamRequest(

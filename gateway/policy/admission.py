@@ -338,7 +338,11 @@ def _input_tokens(ask: Ask) -> int:
         hub = pipeline.to_hub(ask.format, ask.obj, ask.model) if ask.format is Format.OPENAI else ask.obj
         return estimate_input_tokens(hub)
     except (Untranslatable, TypeError, ValueError, AttributeError):
-        return len(orjson.dumps(ask.obj)) // 3
+        try:
+            return len(orjson.dumps(ask.obj)) // 3
+        except orjson.JSONEncodeError:
+            # Nested past what orjson writes: forwarded byte-exact, the answer's usage settles it.
+            return 0
 
 
 def _tokens(usage: Usage) -> int:

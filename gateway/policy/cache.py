@@ -55,7 +55,11 @@ def policy(
     if not ttl:
         return None
     custom = _header(headers, b"x-gateway-cache-key", b"cf-aig-cache-key")
-    return Policy("use", ttl, cache_key(gateway.name, endpoint, obj, custom))
+    try:
+        key = cache_key(gateway.name, endpoint, obj, custom)
+    except orjson.JSONEncodeError:
+        return Policy("bypass", 0.0)  # nested past what orjson writes: no key, so never cached
+    return Policy("use", ttl, key)
 
 
 def cache_key(gateway: str, endpoint: str, obj: dict[str, Any], custom: str | None = None) -> str:

@@ -31,7 +31,7 @@ from gateway.providers import anthropic
 from gateway.providers.base import Call as ModelCall
 from gateway.providers.base import NativeRead, Prepared, ProviderType
 from gateway.routing.table import Provider
-from gateway.translate import StreamFailure, StreamIncomplete, converse
+from gateway.translate import StreamFailure, StreamIncomplete, converse, shapes
 from gateway.translate.sse import encode_anthropic
 from gateway.translate.tokens import estimate_input_tokens
 
@@ -88,6 +88,7 @@ def request(provider: Provider, model: str, operation: str, body: bytes, betas: 
         action = "invoke-with-response-stream" if stream else "invoke"
         return Call(f"{base}/{action}", orjson.dumps(out), True, stream, False, 0, None)
     # Betas are Claude features: like every translation, a call to another model goes without them.
+    shapes.check_request(Format.ANTHROPIC, hub, operation)
     converted = converse.bedrock_converse_body(hub, model)
     names = converse.converse_tool_names(hub)
     if count:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import orjson
 
 from gateway.core.formats import Format
-from gateway.translate import Untranslatable, gemini, openai_chat
+from gateway.translate import Untranslatable, gemini, openai_chat, shapes
 
 SSE = b"text/event-stream; charset=utf-8"
 JSON = b"application/json"
@@ -28,13 +28,10 @@ class Translated:
     tool_names: dict[str, str] | None  # the provider's (shortened) tool name -> the client's
 
 
-def check_request(client: Format, obj: dict[str, Any]) -> None:
-    """What the client's own API would require; a translated call must not fail later, upstream, instead."""
-    messages = obj.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise Untranslatable("messages: a non-empty list of messages is required", "messages")
-    if client is Format.ANTHROPIC and not isinstance(obj.get("max_tokens"), int):
-        raise Untranslatable("max_tokens: Field required (an integer)", "max_tokens")
+def check_request(client: Format, obj: dict[str, Any], operation: str = "messages") -> None:
+    """What the client's own API would require, in the types the converters read: a translated call must
+    fail here with a 400 naming the field, not later in a converter or upstream."""
+    shapes.check_request(client, obj, operation)
 
 
 def to_hub(client: Format, obj: dict[str, Any], upstream_model: str) -> dict[str, Any]:
@@ -51,13 +48,21 @@ def build_request(client: Format, target: Format, obj: dict[str, Any], upstream_
     stream = hub.get("stream") is True
     if target is Format.OPENAI:
         body = openai_chat.anthropic_request_to_openai(hub, upstream_model)
-        return Translated(
-            "/chat/completions", orjson.dumps(body), hub, stream, openai_chat.tool_name_map(hub)
-        )
+        return Translated("/chat/completions", dumps(body), hub, stream, openai_chat.tool_name_map(hub))
     if target is Format.GEMINI:
         body = gemini.anthropic_request_to_gemini(hub)
         # One path segment whatever the client named: `/`, `..`, `?` must not reach another endpoint.
         model = quote(upstream_model, safe="")
         path = gemini.GEMINI_PATHS["stream" if stream else "generate"].format(model=model)
-        return Translated(path, orjson.dumps(body), hub, stream, gemini.gemini_tool_names(hub))
-    return Translated("/v1/messages", orjson.dumps(hub), hub, stream, None)
+        return Translated(path, dumps(body), hub, stream, gemini.gemini_tool_names(hub))
+    return Translated("/v1/messages", dumps(hub), hub, stream, None)
+
+
+def dumps(body: Any) -> bytes:
+    """A translated body as JSON; one that cannot be written (nested past orjson's limit) is a 400."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        raise Untranslatable(
+            "request body nests too deep to be translated (orjson writes at most 254 levels)"
+        ) from None
