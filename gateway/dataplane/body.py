@@ -42,6 +42,17 @@ def replace_top_level_string(body: bytes, key: str, old: str, new: str) -> bytes
     return bytes(out)
 
 
+def repeated_top_level_key(body: bytes, key: str) -> bool:
+    """Whether the object's top level names `key` more than once. A JSON parser keeps one of the
+    values (orjson the last, others the first): the gateway must never route on one and forward the
+    other, so such a body is refused."""
+    quoted = b'"' + key.encode() + b'"'
+    if body.count(quoted) < 2:  # almost every body: one scan, no regex
+        return False
+    keys = re.finditer(re.escape(quoted) + rb"\s*:", body)
+    return sum(1 for m in keys if _depth_at(body, m.start()) == 1) > 1
+
+
 @functools.lru_cache(maxsize=16)
 def _pattern(key: str) -> re.Pattern[bytes]:
     """`"key": "<string>"`, compiled once per key (every aliased request asks for "model")."""

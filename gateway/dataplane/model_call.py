@@ -12,6 +12,7 @@ from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
 from gateway.core.http import Message, Send
 from gateway.dataplane.attempts import Attempts
+from gateway.dataplane.body import repeated_top_level_key
 from gateway.dataplane.caching import Caching
 from gateway.dataplane.request import Call, Request
 from gateway.policy import cache
@@ -57,6 +58,9 @@ def parse(req: Request, operation: str, body: bytes) -> Call:
         ) from None
     if not isinstance(obj, dict):
         raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+    for key in ("model", "stream"):  # what the gateway itself reads from the body
+        if repeated_top_level_key(body, key):
+            raise GatewayError("invalid_request_error", f"{key}: given more than once", param=key)
     model = obj.get("model")
     if not isinstance(model, str) or not model:
         raise GatewayError(

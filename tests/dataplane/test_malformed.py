@@ -205,6 +205,27 @@ def test_model_names_with_model_glob_keep_working_unicode(gw: GatewayServer, pat
     assert _post(gw, path, body).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions"])
+def test_a_key_the_gateway_reads_given_twice_is_refused(
+    gw: GatewayServer, anthropic_up: FakeUpstream, openai_up: FakeUpstream, path: str
+) -> None:
+    """orjson keeps the last `model`, an upstream may read the first: routing (and the allow list) on
+    one while the provider serves the other must be impossible."""
+    for raw in [
+        b'{"model":"claude-opus-4-1","max_tokens":16,"model":"claude-haiku-4-5","messages":[]}',
+        b'{"model":"gpt-4o","stream":false,"messages":[],"stream" : true}',
+    ]:
+        response = _post(gw, path, None, raw=raw)
+        assert response.status_code == 400, response.text
+        err = (openai_error if path == "/v1/chat/completions" else anthropic_error)(response.content)
+        assert err is not None and "given more than once" in err["message"]
+    # The same name nested deeper (a tool's parameter called "model") is no repeat.
+    tool = {"name": "pick", "input_schema": {"type": "object", "properties": {"model": {"type": "string"}}}}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": USER, "tools": [tool]}
+    assert _post(gw, "/v1/messages", body).status_code == 200
+    assert len(anthropic_up.requests) == 1 and not openai_up.requests
+
+
 def _nested(depth: int) -> bytes:
     return b"[" * depth + b"1" + b"]" * depth
 
