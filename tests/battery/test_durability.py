@@ -17,7 +17,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_process import GatewayProcess
 from tests.gateway_server import free_port
-from tests.services import require
+from tests.services import flush, require
 
 ANTHROPIC_HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
 OPENAI_HEADERS = {"authorization": "Bearer k"}
@@ -48,7 +48,7 @@ def _body(stream: bool, model: str = "claude-haiku-4-5") -> dict[str, Any]:
 
 def _folder(tmp_path: Path, config: str) -> Path:
     folder = tmp_path / "config"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "gateway.yaml").write_text(textwrap.dedent(config))
     return folder
 
@@ -168,7 +168,7 @@ def test_a_stalled_then_flapping_log_database_slows_no_request_and_loses_no_reco
                 await asyncio.gather(*tasks)
 
         def lock() -> sqlite3.Connection:
-            conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+            conn = sqlite3.connect(db, isolation_level=None, timeout=30, check_same_thread=False)
             conn.execute("BEGIN EXCLUSIVE")
             return conn
 
@@ -185,7 +185,7 @@ def test_a_stalled_then_flapping_log_database_slows_no_request_and_loses_no_reco
             phase[0] = "stalled"
             holder = await asyncio.to_thread(lock)
             await asyncio.to_thread(sample_depth, stall)
-            refused = _readyz_logs(gw.url)
+            refused = await asyncio.to_thread(_readyz_logs, gw.url)
             holder.rollback()
             holder.close()
             phase[0] = "flapping"
@@ -326,3 +326,300 @@ def test_sigterm_lets_streams_in_flight_finish_refuses_new_connections_and_store
         -300:
     ]
     assert stored[str(long.id)]["error"], stored[str(long.id)]
+
+
+# -- D1: kill -9 under load, restart on the same log and state ----------------------------------------
+
+PRICED = """
+pricing:
+  anthropic/claude-metered: { input: 0, output: 100 }
+budgets:
+  ledger: { usd: 1000000, period: total }
+"""
+KILL_WINDOW = 0.5  # seconds: README's bound on records a kill -9 may lose (writer interval + one batch)
+
+
+def _budget_spent(url: str, name: str) -> Decimal:
+    for budget in httpx.get(url + "/api/budgets", timeout=5).json()["data"]:
+        if budget["name"] == name:
+            return sum((Decimal(c["spent_usd"]) for c in budget["counters"]), Decimal(0))
+    raise AssertionError(f"no budget {name}")
+
+
+async def _load(url: str, rate: float, until: asyncio.Event, model: str = "claude-metered") -> list[Sent]:
+    """`rate` requests a second, every other one a stream, until `until` is set; every answer awaited."""
+    out: list[Sent] = []
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1000)) as client:
+
+        async def one(stream: bool) -> None:
+            out.append(await _send(client, url, stream, body=_body(stream, model)))
+
+        tasks = []
+        n = 0
+        while not until.is_set():
+            tasks.append(asyncio.ensure_future(one(n % 2 == 1)))
+            n += 1
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(*tasks)
+    return out
+
+
+async def _load_for(url: str, rate: float, seconds: float) -> list[Sent]:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(seconds, stop.set)
+    return await _load(url, rate, stop)
+
+
+async def _load_then_kill(gw: GatewayProcess, rate: float, kill_at: float) -> tuple[list[Sent], float]:
+    """Load, then kill -9 the gateway `kill_at` seconds in; the answers and the moment of the kill."""
+    stop = asyncio.Event()
+    load = asyncio.ensure_future(_load(gw.url, rate, stop))
+    await asyncio.sleep(kill_at)
+    assert gw.proc is not None
+    gw.proc.kill()
+    killed = time.monotonic()
+    stop.set()
+    return await load, killed
+
+
+def test_kill_9_under_load_loses_only_the_unflushed_window_and_restarts_clean(
+    tmp_path: Path,
+    anthropic_up: FakeUpstream,
+    openai_up: FakeUpstream,
+    redis_url: str,
+    figures: dict[str, Any],
+) -> None:
+    trials = scale(3, 20)
+    rate = scale(20, 100)
+    seconds = scale(5, 8)
+    rng = random.Random(9)
+    extra = PRICED + f"state: {{ store: '{redis_url}' }}\n"
+    gateway = "gateways:\n  default: { auth: none, budgets: [ledger] }\n"
+    found: list[dict[str, Any]] = []
+    for trial in range(trials):
+        flush(redis_url)
+        db = tmp_path / f"log{trial}.db"
+        folder = _folder(
+            tmp_path / f"t{trial}",
+            standard_config(
+                anthropic_up, openai_up, extra + f"logs: {{ store: 'sqlite:///{db}' }}\n", gateway=gateway
+            ),
+        )
+        gw = GatewayProcess(folder).start()
+        assert gw.proc is not None
+        kill_at = rng.uniform(1.0, seconds - 0.5)
+
+        sent, killed = asyncio.run(_load_then_kill(gw, rate, kill_at))
+        gw.proc.wait(5)
+        gw.stop()
+        acknowledged = [s for s in sent if _complete(s) and s.acknowledged_at is not None and s.id]
+        with GatewayProcess(folder) as again:  # the same log database and the same Redis
+            later = asyncio.run(_load_for(again.url, rate, 1.0))
+            deadline = time.monotonic() + 10
+            while (state := _readyz_logs(again.url))["queued"] or state["written"] < len(later):
+                assert time.monotonic() < deadline, state
+                time.sleep(0.05)
+            spent = _budget_spent(again.url, "ledger")
+        stored = _stored(db)
+        missing = [s for s in acknowledged if s.id not in stored]
+        windows = [killed - (s.acknowledged_at or 0) for s in missing]
+        ids = [s.id for s in acknowledged] + [s.id for s in later]
+        costs = {Decimal(r["cost_usd"]) for r in stored.values() if r["cost_usd"] is not None}
+        ledger = sum((Decimal(r["cost_usd"] or 0) for r in stored.values()), Decimal(0))
+        in_flight = [s for s in sent if not _complete(s)]
+        found.append(
+            {
+                "kill_at_s": round(kill_at, 3),
+                "sent": len(sent),
+                "acknowledged": len(acknowledged),
+                "in_flight_at_kill": len(in_flight),
+                "missing": len(missing),
+                "missing_window_ms": round(max(windows) * 1000, 1) if windows else 0,
+                "after_restart": len(later),
+                "spent_usd": str(spent),
+                "ledger_usd": str(ledger),
+            }
+        )
+        assert acknowledged, "nothing was acknowledged before the kill"
+        # Only records acknowledged within the writer's window before the kill may be missing.
+        assert all(w <= KILL_WINDOW for w in windows), (windows, found[-1])
+        # Request ids never repeat across the restart, and every answer after it is stored.
+        assert len(set(ids)) == len(ids)
+        assert all(_complete(s) for s in later) and {s.id for s in later} <= set(stored)
+        # The budget counts what was settled: the ledger (the stored records) plus requests settled but
+        # not yet recorded when the process died; every request here costs the same.
+        assert len(costs) == 1, costs
+        unit = costs.pop()
+        extra_settled = (spent - ledger) / unit
+        assert extra_settled == int(extra_settled) and 0 <= extra_settled <= len(missing) + len(in_flight), (
+            found[-1]
+        )
+    figures.update(
+        trials=found,
+        requests=sum(t["sent"] + t["after_restart"] for t in found),
+        missing=sum(t["missing"] for t in found),
+        max_missing_window_ms=max(t["missing_window_ms"] for t in found),
+        window_bound_ms=KILL_WINDOW * 1000,
+    )
+
+
+# -- The state store (Redis) restarted mid-load --------------------------------------------------------
+
+
+class RestartableRedis:
+    """A redis-server on a fixed loopback port that can be stopped and started again (no persistence:
+    a restart empties it, as a crashed cache node would)."""
+
+    def __init__(self) -> None:
+        self.binary = require("redis-server")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.folder = tempfile.mkdtemp(prefix="gateway-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                pytest.fail(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        self.proc = None
+
+
+@pytest.fixture
+def restartable_redis() -> Iterator[RestartableRedis]:
+    server = RestartableRedis()
+    server.start()
+    yield server
+    server.stop()
+    os.rmdir(server.folder) if not os.listdir(server.folder) else None
+
+
+@pytest.mark.parametrize("rule", ["closed", "open"])
+def test_redis_restarted_mid_load_follows_on_unavailable_and_recovers_by_itself(
+    tmp_path: Path,
+    anthropic_up: FakeUpstream,
+    openai_up: FakeUpstream,
+    restartable_redis: RestartableRedis,
+    rule: str,
+    figures: dict[str, Any],
+) -> None:
+    redis = restartable_redis
+    db = tmp_path / "log.db"
+    extra = PRICED + f"state: {{ store: '{redis.url}', on_unavailable: {rule} }}\n"
+    gateway = "gateways:\n  default: { auth: none, budgets: [ledger] }\n"
+    folder = _folder(
+        tmp_path,
+        standard_config(
+            anthropic_up, openai_up, extra + f"logs: {{ store: 'sqlite:///{db}' }}\n", gateway=gateway
+        ),
+    )
+    up, down = scale(2, 10), scale(3, 20)
+    grace = 1.0  # seconds after a stop or start when either answer is fair (requests in flight across it)
+    rate = scale(20, 100)
+    with GatewayProcess(folder) as gw:
+        marks: dict[str, float] = {}
+
+        async def scenario() -> list[tuple[float, Sent]]:
+            stop = asyncio.Event()
+            timed: list[tuple[float, Sent]] = []
+            async with httpx.AsyncClient(timeout=30) as client:
+
+                async def one(stream: bool) -> None:
+                    at = time.monotonic()
+                    timed.append(
+                        (at, await _send(client, gw.url, stream, body=_body(stream, "claude-metered")))
+                    )
+
+                async def load() -> None:
+                    tasks = []
+                    n = 0
+                    while not stop.is_set():
+                        tasks.append(asyncio.ensure_future(one(n % 2 == 1)))
+                        n += 1
+                        await asyncio.sleep(1 / rate)
+                    await asyncio.gather(*tasks)
+
+                running = asyncio.ensure_future(load())
+                await asyncio.sleep(up)
+                marks["down"] = time.monotonic()
+                await asyncio.to_thread(redis.stop)
+                marks["stopped"] = time.monotonic()
+                await asyncio.sleep(down)
+                marks["starting"] = time.monotonic()
+                await asyncio.to_thread(redis.start)
+                marks["up"] = time.monotonic()
+                await asyncio.sleep(up + grace)
+                stop.set()
+                await running
+            return timed
+
+        timed = asyncio.run(scenario())
+        readyz = httpx.get(gw.url + "/readyz", timeout=5).json()
+        time.sleep(0.5)  # the access log's last lines are written
+        access = {r["id"]: r for r in gw.records()}
+
+    phases: dict[str, list[Sent]] = {"before": [], "down": [], "after": [], "transition": []}
+    for at, s in timed:
+        if at < marks["down"] - 0.1:
+            phases["before"].append(s)
+        elif marks["stopped"] <= at < marks["starting"]:
+            phases["down"].append(s)
+        elif at >= marks["up"] + grace:
+            phases["after"].append(s)
+        else:
+            phases["transition"].append(s)
+    statuses = {name: sorted({s.status for s in group}) for name, group in phases.items()}
+    figures.update(
+        timeline=[(round(at - marks["down"], 3), s.status, round(s.latency_ms)) for at, s in timed],
+        rule=rule,
+        requests=len(timed),
+        per_phase={name: len(group) for name, group in phases.items()},
+        statuses=statuses,
+        down_s=down,
+    )
+    assert phases["before"] and phases["down"] and phases["after"]
+    assert all(_complete(s) for s in phases["before"]), statuses
+    # Recovered by itself: no stuck pool, no stale connection failing requests after the restart.
+    assert all(_complete(s) for s in phases["after"]), statuses
+    assert readyz["state"]["ok"] is True, readyz["state"]
+    if rule == "closed":
+        for s in phases["down"]:
+            assert s.status == 503, (s.status, s.body[:300])
+            error = orjson.loads(s.body)
+            assert error["type"] == "error" and error["error"]["type"] == "overloaded_error", error
+    else:
+        assert all(_complete(s) for s in phases["down"]), statuses
+        # Let through uncounted, and logged as such (the access log's state_error).
+        assert all(access[str(s.id)]["state_error"] for s in phases["down"])
+        assert not any(access[str(s.id)].get("state_error") for s in phases["after"])
+    # No other 5xx anywhere, the transitions included.
+    assert all(s.status in (200, 503) and (s.status == 200 or rule == "closed") for at, s in timed), statuses
