@@ -152,7 +152,7 @@ def test_a_stalled_then_flapping_log_database_slows_no_request_and_loses_no_reco
     )
     stall = scale(5, 30)  # seconds the writer is blocked outright
     flap = scale(6, 30)  # then seconds of a lock held half the time (writes fail about half the time)
-    phase_s = scale(4, 20)  # the baseline and recovery phases
+    phase_s = scale(5, 20)  # the baseline and recovery phases
     rate = 60  # requests a second, half of them streams
     with GatewayProcess(folder) as gw:
         # Warm up: the schema exists and the writer is idle.
@@ -260,8 +260,13 @@ def test_a_stalled_then_flapping_log_database_slows_no_request_and_loses_no_reco
     # Every acknowledged request is stored, or counted dropped: exactly.
     assert len(missing) == dropped == state["dropped"]
     assert missing == []
-    added = max(own_p99["stalled"], own_p99["flapping"]) - max(own_p99["before"], own_p99["after"])
-    assert added < 5.0, own_p99
+    # The incident (stalled and flapping) against the gateway undisturbed (before and after), each p99
+    # over several hundred requests: one phase's p99 alone is a handful of requests, at a loaded
+    # machine's mercy.
+    incident = _p99([stored[str(s.id)]["own_ms"] for k in ("stalled", "flapping") for s in results[k]])
+    calm = _p99([stored[str(s.id)]["own_ms"] for k in ("before", "after") for s in results[k]])
+    figures.update(gateway_own_p99_incident_ms=incident, gateway_own_p99_calm_ms=calm)
+    assert incident - calm < 5.0, (incident, calm, own_p99)
 
 
 # -- D2: graceful stop with streams in flight ---------------------------------------------------------

@@ -24,6 +24,8 @@ log = logging.getLogger("gateway.logstore")
 BATCH = 1000  # records per transaction at most
 INTERVAL = 0.1  # seconds between batches: at most this much is lost to a kill -9, plus one batch
 RETENTION_EVERY = 600.0  # seconds between retention sweeps
+CATCH_UP = 100  # records per transaction when a batch is bigger (a backlog being written)
+CATCH_UP_PAUSE = 0.002  # seconds between those transactions
 RETRY_FIRST = 0.1  # seconds before a refused batch is tried again; doubles up to RETRY_MAX
 RETRY_MAX = 2.0
 STOP_PATIENCE = 10.0  # seconds a stop keeps trying a refusing database before it counts the rest dropped
@@ -74,7 +76,12 @@ class LogWriter:
         self._migrated = self._attempt(self.backend.migrate)
 
     def _write_batch(self, records: list[RequestRecord]) -> None:
-        self._write([to_row(r) for r in records])
+        for start in range(0, len(records), CATCH_UP):
+            if start:
+                # A backlog (after a stall) goes in slices, the event loop let in between: one long
+                # insert holding the GIL would show in the latency of the requests in flight.
+                time.sleep(CATCH_UP_PAUSE)
+            self._write([to_row(r) for r in records[start : start + CATCH_UP]])
         if self._migrated:
             self._sweep()
 
