@@ -211,6 +211,9 @@ def test_a_stalled_then_flapping_log_database_slows_no_request_and_loses_no_reco
                 holder.rollback()
                 holder.close()
                 await asyncio.sleep(2.5)
+            refused["flapping"] = (await asyncio.to_thread(_readyz_logs, gw.url))["refused"] - refused[
+                "refused"
+            ]
             phase[0] = "after"
             await asyncio.sleep(phase_s)
             stop.set()
@@ -249,12 +252,14 @@ def test_a_stalled_then_flapping_log_database_slows_no_request_and_loses_no_reco
         max_queue_depth=max(depths),
         queue_cap=100_000,
         refused_error=refused["error"],
+        refused_writes={"stalled": refused["refused"], "flapping": refused["flapping"]},
         stored=len(stored),
         missing=len(missing),
         dropped=dropped,
         failures=sum(not _complete(s) for s in sent),
     )
     assert refused["error"] is not None, "the lock did not stall the writer (the test would prove nothing)"
+    assert refused["flapping"] > 0, "no write failed while the lock flapped"
     assert all(_complete(s) for s in sent), [s for s in sent if not _complete(s)][:3]
     assert max(depths) <= 100_000
     # Every acknowledged request is stored, or counted dropped: exactly.

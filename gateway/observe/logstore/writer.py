@@ -36,6 +36,7 @@ class LogWriter:
         self.backend = backend
         self.retention = retention
         self.written = 0
+        self.refused = 0  # write attempts the database refused (each tried again later)
         self.error: str | None = None  # the last write error, for /readyz
         self._migrated = False
         self._swept = 0.0
@@ -104,6 +105,7 @@ class LogWriter:
                 if warned:
                     log.warning("log store %s: writing again", self.backend.name)
                 return
+            self.refused += 1
             if not warned:
                 warned = True
                 log.warning("log store %s: write refused, retrying: %s", self.backend.name, self.error)
