@@ -21,10 +21,10 @@ from gateway.observe.record import RequestRecord
 
 log = logging.getLogger("gateway.logstore")
 
-BATCH = 1000  # records per transaction at most
+BATCH = 1000  # records taken from the queue at once (written in transactions of CATCH_UP)
 INTERVAL = 0.1  # seconds between batches: at most this much is lost to a kill -9, plus one batch
 RETENTION_EVERY = 600.0  # seconds between retention sweeps
-CATCH_UP = 100  # records per transaction when a batch is bigger (a backlog being written)
+CATCH_UP = 100  # records per transaction at most: a bigger batch is a backlog, written in slices
 CATCH_UP_PAUSE = 0.002  # seconds between those transactions
 RETRY_FIRST = 0.1  # seconds before a refused batch is tried again; doubles up to RETRY_MAX
 RETRY_MAX = 2.0
