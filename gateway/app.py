@@ -160,6 +160,10 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.draining = True
+                self.data.stopping = True
+                # Requests the drain window's end cancelled record themselves on their way out: let
+                # them, before the request log's last flush.
+                await asyncio.sleep(0)
                 await self.watcher.stop()
                 await self.data.admission.drain()
                 await self.pool.close()
@@ -189,6 +193,7 @@ class Gateway:
                 signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
             ) -> None:
                 self.draining = True
+                self.data.stopping = True
                 previous(signum, frame)
 
             signal.signal(sig, handler)

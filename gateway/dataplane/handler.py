@@ -40,6 +40,7 @@ from gateway.pricing import catalogue
 from gateway.pricing.prices import Prices, cost
 from gateway.providers.credentials import CloudCredentials
 from gateway.routing.table import Gateway, RoutingTable
+from gateway.translate.sse import stream_error
 
 # (path under a gateway's base URL) -> (client format, operation)
 MODEL_ENDPOINTS = {
@@ -58,6 +59,7 @@ class DataPlane:
         # Called with each request's record once it is done (on the event loop: they must be quick).
         # The access log is one of them.
         self.observers: list[Callable[[RequestRecord], None]] = []
+        self.stopping = False  # a stop was asked for: a cancellation now is the drain window's end
         self.prices = Prices()
         # Rate limits, limit gates and budgets; a hold's lease covers the longest retry wait.
         self.admission = Admission(self.prices, MAX_RETRY_AFTER)
@@ -132,10 +134,15 @@ class DataPlane:
             except ClientGone:
                 req.status, req.error = 499, "client disconnected"
         except asyncio.CancelledError:
-            if not gone:
+            if not gone and not self.stopping:
                 raise
             task.uncancel()
-            self._client_left(req)
+            if gone:
+                self._client_left(req)
+            else:
+                # The server's drain window ended with this request still running (uvicorn cancels
+                # what is left): the client is told so in its format, and the record says so.
+                await self._cut_by_shutdown(req, send)
         finally:
             if gated:
                 self.in_flight -= 1
@@ -146,6 +153,24 @@ class DataPlane:
             if req.ticket is not None:
                 self._settle(req)
             self._log(req)
+
+    async def _cut_by_shutdown(self, req: Request, send: Send) -> None:
+        ex = req.exchange
+        message = "the gateway is shutting down: this request outlasted its drain window (server.drain)"
+        if ex is not None:
+            req.ttfb_ms, req.usage = ex.ttfb_ms, ex.usage
+        req.error = message
+        try:
+            if ex is not None and ex.complete:
+                return  # the client had its last byte
+            if ex is not None and ex.streamed:
+                req.status = ex.status or 200
+                tail = b"" if ex.finished else stream_error(req.format, "overloaded_error", message, req.id)
+                await send({"type": "http.response.body", "body": tail})
+            else:
+                await self._fail(req, GatewayError("overloaded_error", message, status=503), send)
+        except OSError:
+            pass  # the connection went too: the record still says what happened
 
     @staticmethod
     def _capture(req: Request, body: bytes, send: Send) -> Send:

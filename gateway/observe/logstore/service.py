@@ -56,5 +56,6 @@ class RequestLog:
             "error": w.error,
             "queued": w.depth(),
             "written": w.written,
+            "refused": w.refused,
             "dropped": w.dropped,
         }

@@ -16,6 +16,8 @@ from gateway.observe.logstore.sql import (
     MIGRATIONS,
 )
 
+BUSY_TIMEOUT = 2.0  # seconds the writer waits for another connection's lock before the write fails
+
 
 class SQLiteBackend:
     dialect = "sqlite"
@@ -33,9 +35,15 @@ class SQLiteBackend:
         if self._writer is None:
             if not self.memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            # A lock held longer than this (another process's long transaction) fails the write, which the
+            # writer tries again later: short, so /readyz reports the stall and a stop is not kept waiting.
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            except sqlite3.Error:
+                conn.close()  # a locked database: the writer opens a new connection when it tries again
+                raise
             self._writer = conn
         return self._writer
 

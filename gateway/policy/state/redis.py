@@ -28,6 +28,8 @@ from gateway.policy.state.store import (
 
 PREFIX = "gateway:"
 TIMEOUT = 2.0  # seconds for connecting and for each command
+# A pooled connection idle longer than this is PINGed before its next command; see _Revalidated.
+HEALTH_CHECK = 1.0
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
@@ -149,12 +151,42 @@ return {string.format('%.6f', used), string.format('%.6f', (w + 1) * per - now)}
 T = TypeVar("T")
 
 
+class _Revalidated(aioredis.Connection):
+    """A pooled connection that reconnects when its health check fails, before the command is sent.
+
+    After a Redis restart, a connection left idle in the pool since before it is dead; redis-py's own
+    check (a PING after HEALTH_CHECK idle seconds) notices, but with no retries configured it fails the
+    request (a 503 under `on_unavailable: closed`, long after Redis is back, when a burst reaches that
+    connection). Reconnecting here is safe: the command has not been sent. Commands themselves are never
+    retried, since a script sent twice would count twice."""
+
+    async def check_health(self) -> None:
+        try:
+            await super().check_health()  # type: ignore[no-untyped-call]
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            await self.disconnect()
+            await self.connect()  # type: ignore[no-untyped-call]
+
+
+class _RevalidatedTLS(_Revalidated, aioredis.SSLConnection):
+    """The same over TLS (`rediss://`)."""
+
+
 class RedisStore:
     def __init__(self, url: str) -> None:
         self.name = display_url(url)
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
+            url,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            health_check_interval=HEALTH_CHECK,
         )
+        # Set on the pool: from_url picks the class from the URL's scheme, over any given to it.
+        pool = self._redis.connection_pool
+        if pool.connection_class is aioredis.SSLConnection:
+            pool.connection_class = _RevalidatedTLS
+        elif pool.connection_class is aioredis.Connection:
+            pool.connection_class = _Revalidated
         self._reserve = self._redis.register_script(_RESERVE)
         self._settle = self._redis.register_script(_SETTLE)
         self._read = self._redis.register_script(_READ)

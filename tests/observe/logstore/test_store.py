@@ -3,6 +3,7 @@ analytics and retention. SQLite in a temp folder; PostgreSQL is a real server (t
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ def test_retention_deletes_old_records(tmp_path: Path) -> None:
         w.stop()
 
 
-def test_a_database_that_is_down_counts_dropped_records(tmp_path: Path) -> None:
+def test_a_database_that_is_down_keeps_the_batch_and_a_stop_counts_it_dropped(tmp_path: Path) -> None:
     from tests.gateway_server import free_port
 
     w = LogWriter(
@@ -158,9 +159,65 @@ def test_a_database_that_is_down_counts_dropped_records(tmp_path: Path) -> None:
     try:
         w.write(record(0))
         deadline = time.monotonic() + 10
-        while w.dropped == 0:
+        while w.error is None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert w.dropped == 1 and w.error is not None and "pw-canary-991" not in w.error
+        time.sleep(0.5)  # several refused tries: the batch is kept, not dropped
+        assert w.dropped == 0 and w.written == 0 and "pw-canary-991" not in w.error
+    finally:
+        w.stop(patience=0.5)
+    assert w.dropped == 1 and w.written == 0
+
+
+def _locked(path: Path) -> sqlite3.Connection:
+    """Another connection holding the database's exclusive lock (a stalled log database)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    return conn
+
+
+def test_a_locked_database_delays_records_and_loses_none(tmp_path: Path) -> None:
+    from gateway.observe.logstore.sqlite import BUSY_TIMEOUT
+
+    db = tmp_path / "locked.db"
+    w = LogWriter(open_backend(f"sqlite:///{db}"), retention=None)
+    w.start()
+    try:
+        fill(w, [record(0)])  # migrated, one record stored
+        lock = _locked(db)
+        for i in range(1, 200):
+            w.write(record(i))
+        time.sleep(BUSY_TIMEOUT * 2 + 0.5)  # longer than the busy timeout: writes are refused
+        assert w.error is not None and "locked" in w.error
+        assert w.written == 1 and w.dropped == 0
+        lock.rollback()
+        lock.close()
+        assert w.flush(timeout=15)
+        assert w.written == 200 and w.dropped == 0 and w.error is None
     finally:
         w.stop()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 200
+    conn.close()
+
+
+def test_drops_are_counted_exactly_while_the_database_is_locked(tmp_path: Path) -> None:
+    db = tmp_path / "full.db"
+    w = LogWriter(open_backend(f"sqlite:///{db}"), retention=None, capacity=50)
+    w.start()
+    try:
+        fill(w, [record(0)])
+        lock = _locked(db)
+        for i in range(1, 301):
+            w.write(record(i))
+            time.sleep(0.001)
+        lock.rollback()
+        lock.close()
+        assert w.flush(timeout=15)
+    finally:
+        w.stop()
+    conn = sqlite3.connect(db)
+    stored = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    conn.close()
+    # The writer holds one batch it took before the lock; the queue holds 50 more; the rest are counted.
+    assert w.dropped > 0 and stored + w.dropped == 301 and w.written == stored
