@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,6 +25,7 @@ class FakeState:
         self._requests: list[RecordedRequest] = []
         self._scripts: deque[Script] = deque()
         self._disconnects = 0
+        self._disconnect_times: list[float] = []  # time.monotonic() of each, comparable across processes
         # Bumped by reset(): a request from before a reset (say a stalled stream a session-scoped fake
         # still holds) must not count as a disconnect in the next test when its client finally goes.
         self._generation = 0
@@ -57,17 +59,23 @@ class FakeState:
         with self._cond:
             if not self.stopping and generation == self._generation:
                 self._disconnects += 1
+                self._disconnect_times.append(time.monotonic())
                 self._cond.notify_all()
 
     def disconnects(self) -> int:
         with self._cond:
             return self._disconnects
 
+    def disconnect_times(self) -> list[float]:
+        with self._cond:
+            return list(self._disconnect_times)
+
     def reset(self) -> None:
         with self._cond:
             self._requests.clear()
             self._scripts.clear()
             self._disconnects = 0
+            self._disconnect_times.clear()
             self._generation += 1
             if self._settings_factory is not None:
                 self.settings = self._settings_factory()

@@ -177,6 +177,11 @@ class FakeUpstream:
         return self._state.disconnects()
 
     @property
+    def disconnect_times(self) -> list[float]:
+        """``time.monotonic()`` when each disconnect was seen (one clock for every process here)."""
+        return self._state.disconnect_times()
+
+    @property
     def pending_scripts(self) -> int:
         """Scripts pushed but not yet consumed."""
         return self._state.pending_scripts()
