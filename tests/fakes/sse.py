@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from .script import Script
-from .state import GENERATION_KEY, STATE_KEY
+from .state import GENERATION_KEY, RECORDED_KEY, STATE_KEY
 
 
 async def send_events(
@@ -63,7 +63,7 @@ async def send_events(
         await response.write_eof()
     except ConnectionResetError:
         # aiohttp raises ClientConnectionResetError (a ConnectionResetError) writing to a closed peer.
-        request.app[STATE_KEY].note_disconnect(request[GENERATION_KEY])
+        request.app[STATE_KEY].note_disconnect(request[GENERATION_KEY], request.get(RECORDED_KEY))
     return response
 
 

@@ -177,9 +177,10 @@ class FakeUpstream:
         return self._state.disconnects()
 
     @property
-    def disconnect_times(self) -> list[float]:
-        """``time.monotonic()`` when each disconnect was seen (one clock for every process here)."""
-        return self._state.disconnect_times()
+    def disconnected(self) -> list[tuple[float, RecordedRequest | None]]:
+        """Each disconnect: ``time.monotonic()`` when it was seen (one clock for every process here)
+        and the request whose answer it cut."""
+        return self._state.disconnected()
 
     @property
     def pending_scripts(self) -> int:
