@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -116,46 +117,73 @@ class NotJSON(Exception):
     """A 200 answer whose body is not complete JSON (cut short): the relay could not read it."""
 
 
-# What a complete stream shows before it ends, per stream kind: (pattern, what the client is told is
-# missing), all of them required. Each pattern starts at a line start (`\n`) or is a JSON key with a
-# non-null value: text inside a JSON string holds neither a raw newline nor an unescaped quote, so a
-# model's words never match.
-ENDINGS: dict[str, tuple[tuple[re.Pattern[bytes], str], ...]] = {
-    "anthropic": ((re.compile(rb"\nevent: ?message_stop"), "event: message_stop"),),
+# What a complete stream shows, per stream kind: groups of marks, each met by any one of its marks, with
+# what the client is told is missing, and whether the mark is among the stream's last events (looked for
+# once, in its last bytes) or may come well before its end (looked for in each chunk until found: Gemini's
+# finishReason may be followed by a long groundingMetadata). A mark starts at a line start (`\n`) or is a
+# JSON key with a string value: text inside a JSON string holds neither a raw newline nor an unescaped
+# quote, so a model's words never match.
+ENDINGS: dict[str, tuple[tuple[tuple[bytes, ...], str, bool], ...]] = {
+    "anthropic": (((b"\nevent: message_stop", b"\nevent:message_stop"), "event: message_stop", True),),
     "openai": (
-        (re.compile(rb'"finish_reason": ?"'), "a finish_reason"),
-        (re.compile(rb"\ndata: ?\[DONE\]"), "data: [DONE]"),
+        ((b'"finish_reason":"', b'"finish_reason": "'), "a finish_reason", False),
+        ((b"\ndata: [DONE]", b"\ndata:[DONE]"), "data: [DONE]", True),
     ),
-    "gemini": ((re.compile(rb'"finishReason": ?"'), "a finishReason"),),
+    "gemini": (((b'"finishReason":"', b'"finishReason": "'), "a finishReason", False),),
     "responses": (
-        (re.compile(rb"\nevent: ?response\.(?:completed|incomplete|failed)"), "event: response.completed"),
+        (
+            (b"\nevent: response.completed", b"\nevent: response.incomplete", b"\nevent: response.failed"),
+            "event: response.completed",
+            True,
+        ),
     ),
 }
-# Bytes of the previous chunk kept to find a mark cut in two by a chunk boundary (longer than any mark).
-_SEAM = 40
+_KEEP = 4096  # bytes of a stream's end kept for its last events (Bedrock's message_stop carries metrics)
+_SEAM = 32  # bytes of the previous chunk joined to the next, for a mark cut in two (longer than any mark)
 
 
 class Ending:
-    """Watches relayed stream bytes for their terminal event, incrementally: a regex search per chunk
-    (and over the seam with the previous chunk), never a JSON parse. `missing` names what has not
-    shown yet; None once the stream may end (or when its kind has no known terminal event)."""
+    """Watches a stream for its terminal events without parsing it: marks that may come early are
+    searched for in each chunk until found; the stream's last bytes (a few chunks, appended) are kept
+    for the rest, looked at once when it ends. `missing` names what did not show; None when all did
+    (or when the stream's kind has no known end)."""
 
-    __slots__ = ("pending", "tail")
+    __slots__ = ("ends", "recent", "seam", "searching", "size", "trimmed")
 
     def __init__(self, kind: str | None) -> None:
-        self.pending = list(ENDINGS.get(kind, ())) if kind is not None else []
-        self.tail = b"\n"  # the stream's start is a line start
+        groups = ENDINGS.get(kind, ()) if kind is not None else ()
+        self.searching = [g for g in groups if not g[2]]
+        self.ends = [g for g in groups if g[2]]
+        self.seam = b"\n"  # the stream's start is a line start
+        self.recent: deque[bytes] = deque()
+        self.size = 0
+        self.trimmed = False
 
     def feed(self, chunk: bytes) -> None:
-        if not self.pending or not chunk:
-            return
-        seam = self.tail + chunk[:_SEAM]
-        self.pending = [m for m in self.pending if not (m[0].search(chunk) or m[0].search(seam))]
-        self.tail = chunk[-_SEAM:] if len(chunk) >= _SEAM else (self.tail + chunk)[-_SEAM:]
+        if self.searching:
+            data = self.seam + chunk
+            self.searching = [g for g in self.searching if not any(m in data for m in g[0])]
+            self.seam = data[-_SEAM:]
+        if self.ends:
+            recent = self.recent
+            recent.append(chunk)
+            self.size += len(chunk)
+            while self.size - len(recent[0]) >= _KEEP:
+                self.size -= len(recent.popleft())
+                self.trimmed = True
 
     @property
     def missing(self) -> str | None:
-        return self.pending[0][1] if self.pending else None
+        if self.searching:
+            return self.searching[0][1]
+        if not self.ends:
+            return None
+        # The stream's start is a line start; a kept piece that starts mid-way through it is not.
+        data = b"".join(self.recent) if self.trimmed else b"\n" + b"".join(self.recent)
+        for marks, what, _ in self.ends:
+            if not any(mark in data for mark in marks):
+                return what
+        return None
 
 
 def ending_for_path(path: str) -> str | None:

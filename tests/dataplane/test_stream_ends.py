@@ -41,6 +41,15 @@ def test_terminal_events_are_found_across_chunk_boundaries() -> None:
     # Byte by byte, the slowest drip.
     assert _fed("openai", [openai[i : i + 1] for i in range(len(openai))]) is None
     assert _fed("gemini", [b'data: {"candidates":[{"finishReason": "STOP"}]}\r\n\r\n']) is None
+    # Gemini's finishReason may be followed by a long groundingMetadata; OpenAI's by usage and [DONE].
+    long_tail = b'"groundingMetadata": {"chunks": "' + b"x" * 20_000 + b'"}}]}\r\n\r\n'
+    assert _fed("gemini", [b'data: {"candidates":[{"finishReason": "STOP", ', long_tail]) is None
+    piece = b'data: {"choices":[{"delta":{"content":"%d"},"finish_reason":null}]}\n\n'
+    events = [piece % i for i in range(500)]
+    events += [openai]
+    assert _fed("openai", events) is None
+    assert _fed("openai", events[:-1]) == "a finish_reason"
+    assert _fed("anthropic", [b"event: content_block_delta\ndata: {}\n\n" * 50 + stream] * 200) is None
 
 
 def test_what_is_not_a_terminal_event() -> None:
