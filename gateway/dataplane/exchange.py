@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
+import struct
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -282,7 +284,36 @@ class _PassthroughStream:
         return b""
 
     def error_event(self, kind: str, message: str) -> bytes:
+        if self.decoder is not None:  # a native Bedrock client reads AWS event-stream frames, not SSE
+            return eventstream_exception(kind, message)
         return stream_error(self.client_format, kind, message, self.request_id)
+
+
+# Bedrock's stream exception names for the gateway's error types (AWS's own, as botocore raises them).
+_BEDROCK_EXCEPTIONS = {
+    "rate_limit_error": "throttlingException",
+    "overloaded_error": "serviceUnavailableException",
+    "timeout_error": "modelStreamErrorException",
+}
+
+
+def eventstream_exception(kind: str, message: str) -> bytes:
+    """A mid-stream failure framed as AWS frames one: an event-stream `exception` message (prelude,
+    string headers, JSON payload, each part checksummed with CRC-32)."""
+    headers = b""
+    name = _BEDROCK_EXCEPTIONS.get(kind, "internalServerException")
+    for key, value in (
+        (":message-type", "exception"),
+        (":exception-type", name),
+        (":content-type", "application/json"),
+    ):
+        k, v = key.encode(), value.encode()
+        headers += bytes((len(k),)) + k + b"\x07" + struct.pack(">H", len(v)) + v
+    payload = orjson.dumps({"message": message})
+    prelude = struct.pack(">II", 12 + len(headers) + len(payload) + 4, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    frame = prelude + headers + payload
+    return frame + struct.pack(">I", zlib.crc32(frame))
 
 
 @dataclass(slots=True)

@@ -154,3 +154,33 @@ def test_keepalive_off(gw: GatewayServer, make_gateway: GatewayFactory, anthropi
     anthropic_up.push(Script(stall_after=3, stall_seconds=0.5))
     raw = httpx.post(off.url + "/v1/messages", json=MESSAGE, headers=ANTHROPIC_HEADERS).content
     assert b"keepalive" not in raw and raw.endswith(b'data: {"type":"message_stop"}\n\n')
+
+
+def test_a_native_bedrock_stream_cut_short_ends_with_an_aws_exception_frame(
+    make_gateway: GatewayFactory, bedrock_up: FakeUpstream
+) -> None:
+    """AWS's SDK reads event-stream frames: the failure is one of them (an SSE error would be noise)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import EventStreamError
+
+    from tests.providers.test_bedrock import LLAMA, bedrock_config
+
+    gw = make_gateway(bedrock_config(bedrock_up, provider_keys="[stored]"))
+    client = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=gw.url + "/bedrock",
+        region_name="us-east-1",
+        aws_access_key_id="AKIACLIENTSOWNKEY",
+        aws_secret_access_key="not-the-real-secret",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    bedrock_up.push(Script(end_after=3, text_chunks=6))
+    stream = client.converse_stream(modelId=LLAMA, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    with pytest.raises(EventStreamError) as info:
+        for _ in stream["stream"]:
+            pass
+    assert "internalServerException" in str(info.value)
+    assert "stream ended before its last event" in str(info.value)
+    record = gw.records(1)[-1]
+    assert record["status"] == 502 and "message_stop" in record["error"]
