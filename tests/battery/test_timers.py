@@ -4,7 +4,7 @@ never before it, while a healthy model on the same gateway keeps answering at it
 - connect: a listener whose accept queue is full (the kernel drops the SYNs), connect 1 s;
 - first_byte: a blackhole that accepts and reads but never answers, first_byte 1 s;
 - idle: a stream that drips one byte every 3 s, idle 1 s;
-- total: a stream that drips one byte every 0.2 s (never idle), total 2 s.
+- total: a stream that drips one byte every 0.5 s (never idle), total 2 s.
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ async def _call(client: httpx.AsyncClient, model: str, stream: bool) -> tuple[fl
 def test_hung_upstreams_trip_each_timer_on_time(
     gw: GatewayProcess, anthropic_up: FakeUpstream, hung: dict[str, Any], figures: dict[str, Any]
 ) -> None:
-    per_timer = scale(10, 100)
+    # The reference's 100 blackholed and 100 dripping calls at full counts, split between two timers each.
+    per_timer = scale(10, 50)
     hung["idle"].push(*[Script(drip=3.0, text_chunks=2) for _ in range(per_timer)])
-    hung["total"].push(*[Script(drip=0.2, text_chunks=2) for _ in range(per_timer)])
+    hung["total"].push(*[Script(drip=0.5, text_chunks=2) for _ in range(per_timer)])
     cases = (
         [("connect", "backlog/claude-sonnet-4-6", False)] * per_timer
         + [("first_byte", "blackhole/claude-sonnet-4-6", False)] * per_timer
@@ -157,8 +158,12 @@ def test_hung_upstreams_trip_each_timer_on_time(
             async def hung_call(timer: str, model: str, stream: bool) -> tuple[str, float, int, bytes]:
                 return (timer, *await _call(client, model, stream))
 
+            pending = asyncio.gather(*(hung_call(*c) for c in cases))
+            # Once the hung calls are in flight (not while they are being opened: a burst of new
+            # connections is another test's matter), the healthy model is measured while they hang.
+            await asyncio.sleep(0.3)
             asker = asyncio.create_task(keep_asking())
-            results = await asyncio.gather(*(hung_call(*c) for c in cases))
+            results = await pending
             done.set()
             await asker
             return baseline, during, results
@@ -170,9 +175,10 @@ def test_hung_upstreams_trip_each_timer_on_time(
     for timer, seconds, status, body in results:
         took[timer].append(seconds)
         value = TIMERS[timer]
-        # Seen from here, the answer also waits for a busy machine to schedule the gateway; the timer
-        # itself is judged on the gateway's own clock (the records, below).
-        if not value - 0.05 <= seconds <= value + _slack(value) + 1.0:
+        # Seen from here, the answer also waits for a busy machine to schedule the gateway and this
+        # process (its fakes and client): a sanity bound. The timer itself is judged on the gateway's
+        # own clock (the records, below).
+        if not value - 0.05 <= seconds <= value + _slack(value) + 2.0:
             problems.append(f"{timer}: answered after {seconds:.3f}s (timer {value}s)")
         if timer == "connect":
             ok = status == 502 and b"no connection within" in body
