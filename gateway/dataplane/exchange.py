@@ -12,7 +12,10 @@ import asyncio
 import email.utils
 import math
 import re
+import struct
 import time
+import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,7 +31,7 @@ from gateway.dataplane.http1 import ConnectError, Response, UpstreamError
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.providers.base import Decoder, ProviderType
 from gateway.routing.table import Provider
-from gateway.translate import StreamFailure
+from gateway.translate import StreamFailure, StreamIncomplete
 from gateway.translate.gemini.errors import retry_delay
 from gateway.translate.sse import stream_error
 
@@ -114,13 +117,100 @@ class Relay(Protocol):
     def stream(self) -> StreamRelay: ...
 
 
+class NotJSON(Exception):
+    """A 200 answer whose body is not complete JSON (cut short): the relay could not read it."""
+
+
+# What a complete stream shows, per stream kind: groups of marks, each met by any one of its marks, with
+# what the client is told is missing, and whether the mark is among the stream's last events (looked for
+# once, in its last bytes) or may come well before its end (looked for in each chunk until found: Gemini's
+# finishReason may be followed by a long groundingMetadata). A mark starts at a line start (`\n`) or is a
+# JSON key with a string value: text inside a JSON string holds neither a raw newline nor an unescaped
+# quote, so a model's words never match.
+ENDINGS: dict[str, tuple[tuple[tuple[bytes, ...], str, bool], ...]] = {
+    "anthropic": (((b"\nevent: message_stop", b"\nevent:message_stop"), "event: message_stop", True),),
+    "openai": (
+        ((b'"finish_reason":"', b'"finish_reason": "'), "a finish_reason", False),
+        ((b"\ndata: [DONE]", b"\ndata:[DONE]"), "data: [DONE]", True),
+    ),
+    "gemini": (((b'"finishReason":"', b'"finishReason": "'), "a finishReason", False),),
+    "responses": (
+        (
+            (b"\nevent: response.completed", b"\nevent: response.incomplete", b"\nevent: response.failed"),
+            "event: response.completed",
+            True,
+        ),
+    ),
+}
+_KEEP = 4096  # bytes of a stream's end kept for its last events (Bedrock's message_stop carries metrics)
+_SEAM = 32  # bytes of the previous chunk joined to the next, for a mark cut in two (longer than any mark)
+
+
+class Ending:
+    """Watches a stream for its terminal events without parsing it: marks that may come early are
+    searched for in each chunk until found; the stream's last bytes (a few chunks, appended) are kept
+    for the rest, looked at once when it ends. `missing` names what did not show; None when all did
+    (or when the stream's kind has no known end)."""
+
+    __slots__ = ("ends", "recent", "seam", "searching", "size", "trimmed")
+
+    def __init__(self, kind: str | None) -> None:
+        groups = ENDINGS.get(kind, ()) if kind is not None else ()
+        self.searching = [g for g in groups if not g[2]]
+        self.ends = [g for g in groups if g[2]]
+        self.seam = b"\n"  # the stream's start is a line start
+        self.recent: deque[bytes] = deque()
+        self.size = 0
+        self.trimmed = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self.searching:
+            data = self.seam + chunk
+            self.searching = [g for g in self.searching if not any(m in data for m in g[0])]
+            self.seam = data[-_SEAM:]
+        if self.ends:
+            recent = self.recent
+            recent.append(chunk)
+            self.size += len(chunk)
+            while self.size - len(recent[0]) >= _KEEP:
+                self.size -= len(recent.popleft())
+                self.trimmed = True
+
+    @property
+    def missing(self) -> str | None:
+        if self.searching:
+            return self.searching[0][1]
+        if not self.ends:
+            return None
+        # The stream's start is a line start; a kept piece that starts mid-way through it is not.
+        data = b"".join(self.recent) if self.trimmed else b"\n" + b"".join(self.recent)
+        for marks, what, _ in self.ends:
+            if not any(mark in data for mark in marks):
+                return what
+        return None
+
+
+def ending_for_path(path: str) -> str | None:
+    """The stream kind of a native call, from its upstream path; None when it is not a known stream."""
+    path = path.partition("?")[0]
+    if path.endswith("/chat/completions"):
+        return "openai"
+    if path.endswith("/responses"):
+        return "responses"
+    if path.endswith(("/messages", ":streamRawPredict", "/invoke-with-response-stream", "/converse-stream")):
+        return "anthropic"  # Bedrock's are read from their decoded copy, Anthropic's SSE
+    if path.endswith(":streamGenerateContent"):
+        return "gemini"
+    return None
+
+
 class PassthroughRelay:
     """Same format on both sides: every byte as the upstream sent it; usage and errors sniffed.
 
     `sniff` (native Bedrock calls): usage is read from a decoded copy of the answer (event-stream
     frames, Converse shapes), while the client still gets the bytes as AWS sent them."""
 
-    __slots__ = ("client_format", "ptype", "request_id", "sniff")
+    __slots__ = ("client_format", "ending", "ptype", "request_id", "sniff")
 
     def __init__(
         self,
@@ -128,35 +218,47 @@ class PassthroughRelay:
         client_format: Format,
         request_id: str,
         sniff: Callable[[], Decoder] | None = None,
+        ending: str | None = "client",
     ) -> None:
         self.ptype = ptype
         self.client_format = client_format
         self.request_id = request_id
         self.sniff = sniff
+        # Which terminal event a complete stream shows (a key of ENDINGS): the client format's by
+        # default; a native call's comes from its path, None when the path's stream has none known.
+        self.ending = client_format.value if ending == "client" else ending
 
     def content_type(self, streaming: bool) -> bytes | None:
         return None
 
     def response(self, status: int, data: bytes, usage: Usage) -> bytes:
-        if status == 200:
-            _read_usage(self.ptype, self.sniff().body(status, {}, data) if self.sniff else data, usage)
+        if status == 200 and not _read_usage(
+            self.ptype, self.sniff().body(status, {}, data) if self.sniff else data, usage
+        ):
+            raise NotJSON
         return data
 
     def stream(self) -> StreamRelay:
         decoder = self.sniff() if self.sniff is not None else None
-        return _PassthroughStream(self.ptype, self.client_format, self.request_id, decoder)
+        return _PassthroughStream(self.ptype, self.client_format, self.request_id, decoder, self.ending)
 
 
 class _PassthroughStream:
-    __slots__ = ("client_format", "decoder", "request_id", "sniffer")
+    __slots__ = ("client_format", "decoder", "ending", "request_id", "sniffer")
 
     def __init__(
-        self, ptype: ProviderType, client_format: Format, request_id: str, decoder: Decoder | None = None
+        self,
+        ptype: ProviderType,
+        client_format: Format,
+        request_id: str,
+        decoder: Decoder | None,
+        ending: str | None,
     ) -> None:
         self.sniffer = StreamSniffer(ptype.read_usage)
         self.client_format = client_format
         self.request_id = request_id
         self.decoder = decoder
+        self.ending = Ending(ending)
 
     @property
     def usage(self) -> Usage:
@@ -167,16 +269,53 @@ class _PassthroughStream:
         return self.sniffer.error
 
     def feed(self, chunk: bytes) -> bytes:
-        self.sniffer.feed(chunk if self.decoder is None else self.decoder.feed(chunk))
+        seen = chunk if self.decoder is None else self.decoder.feed(chunk)
+        self.sniffer.feed(seen)
+        self.ending.feed(seen)
         return chunk
 
     def close(self) -> bytes:
+        """Raises StreamIncomplete when the upstream ended without its terminal event (and without
+        an error event of its own, which the client already has)."""
         if self.decoder is not None:
-            self.sniffer.feed(self.decoder.close())
+            tail = self.decoder.close()
+            self.sniffer.feed(tail)
+            self.ending.feed(tail)
+        if self.ending.missing is not None and self.sniffer.error is None:
+            raise StreamIncomplete(f"the upstream stream ended without {self.ending.missing}")
         return b""
 
     def error_event(self, kind: str, message: str) -> bytes:
+        if self.decoder is not None:  # a native Bedrock client reads AWS event-stream frames, not SSE
+            return eventstream_exception(kind, message)
         return stream_error(self.client_format, kind, message, self.request_id)
+
+
+# Bedrock's stream exception names for the gateway's error types (AWS's own, as botocore raises them).
+_BEDROCK_EXCEPTIONS = {
+    "rate_limit_error": "throttlingException",
+    "overloaded_error": "serviceUnavailableException",
+    "timeout_error": "modelStreamErrorException",
+}
+
+
+def eventstream_exception(kind: str, message: str) -> bytes:
+    """A mid-stream failure framed as AWS frames one: an event-stream `exception` message (prelude,
+    string headers, JSON payload, each part checksummed with CRC-32)."""
+    headers = b""
+    name = _BEDROCK_EXCEPTIONS.get(kind, "internalServerException")
+    for key, value in (
+        (":message-type", "exception"),
+        (":exception-type", name),
+        (":content-type", "application/json"),
+    ):
+        k, v = key.encode(), value.encode()
+        headers += bytes((len(k),)) + k + b"\x07" + struct.pack(">H", len(v)) + v
+    payload = orjson.dumps({"message": message})
+    prelude = struct.pack(">II", 12 + len(headers) + len(payload) + 4, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    frame = prelude + headers + payload
+    return frame + struct.pack(">I", zlib.crc32(frame))
 
 
 @dataclass(slots=True)
@@ -196,6 +335,9 @@ class Exchange:
     # The client has been sent its stream's closing event (`data: [DONE]`, `event: message_stop`): SDKs
     # hang up right then, maybe before the upstream's end of body has been relayed; not leaving either.
     finished: bool = False
+    # The stream started, then failed (cut, stalled, an error event): the status its record carries,
+    # while `status` stays the upstream's (200) for retries, breakers and billing.
+    failed: int = 0
 
     @property
     def upstream_error(self) -> str | None:
@@ -249,6 +391,7 @@ class Reply:
     headers: list[tuple[bytes, bytes]]  # the gateway's own response headers
     retry_on: Callable[[int], bool] | None = None
     cost: Callable[[Usage], str | None] | None = None  # x-gateway-cost-usd of a whole answer
+    keepalive: float = 0.0  # server.stream_keepalive: seconds of silence before a keepalive comment
 
 
 @dataclass(slots=True)
@@ -387,6 +530,9 @@ async def _answer_whole(
     """A non-streamed answer: read whole, relayed (or held back for a retry or a fallback)."""
     data = raw = await resp.read()
     if call.decoder is not None:
+        # A decoder rewrites what it cannot read into an error body: check the upstream's own first.
+        if resp.status == 200 and not _is_json(data):
+            raise _cut_short(call.provider)
         data = call.decoder.body(resp.status, resp.headers, data)
     if resp.status >= 400:
         # Upstreams echo the key they were sent ("Incorrect API key provided: sk-..."); a stored
@@ -394,7 +540,13 @@ async def _answer_whole(
         for secret in call.secrets:
             data = data.replace(secret, b"[redacted]")
         result.error = _error_summary(data)
-    data = reply.relay.response(resp.status, data, result.usage)
+    try:
+        data = reply.relay.response(resp.status, data, result.usage)
+    except NotJSON:
+        # A 200 that should be JSON and is not complete JSON was cut short; raw passthrough of another
+        # content type is relayed as it is.
+        if not isinstance(reply.relay, PassthroughRelay) or _json_type(resp.content_type):
+            raise _cut_short(call.provider) from None
     headers.append((b"content-length", str(len(data)).encode()))
     if reply.cost is not None and resp.status == 200:
         usd = reply.cost(result.usage)
@@ -411,11 +563,35 @@ async def _answer_whole(
     result.complete = True
 
 
+def _cut_short(provider: Provider) -> GatewayError:
+    return GatewayError(
+        "api_error",
+        f"provider {provider.name!r} answered 200 with a body that is not complete JSON (cut short)",
+        status=502,
+    )
+
+
+def _json_type(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 async def _end_stream_with_error(reply: Reply, result: Exchange, kind: str, message: str) -> None:
-    result.error = message
+    result.error, result.failed = message, _failure_status(kind)
     error = stream_error(reply.client_format, kind, message, reply.request_id)
     await reply.send({"type": "http.response.body", "body": error})
     result.complete = True
+
+
+def _failure_status(kind: str) -> int:
+    return KINDS.get(kind, KINDS["api_error"])[0]
 
 
 async def _decoded(resp: Response, decoder: Decoder) -> AsyncIterator[bytes]:
@@ -447,29 +623,86 @@ async def _relay_stream(
     await send({"type": "http.response.start", "status": status, "headers": headers})
     result.streamed = True  # from here on, failures are reported inside the stream
     clock.bump()
+    idle = _Keepalive(send, reply.keepalive) if reply.keepalive > 0 and _is_sse(headers) else None
     try:
         for chunk in first:
             out = stream.feed(chunk)
             if out:
+                if idle is not None:
+                    idle.sent(out)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
                 if _CLOSING_EVENT.search(out):
                     result.finished = True
         async for chunk in chunks:
             out = stream.feed(chunk)
             if out:
+                if idle is not None:
+                    idle.sent(out)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
                 if _CLOSING_EVENT.search(out):
                     result.finished = True
             clock.bump()
         tail = stream.close()
     except StreamFailure as exc:
-        result.error = exc.message
+        if idle is not None:
+            idle.stop()  # before the last write
+        detail = exc.detail if isinstance(exc, StreamIncomplete) else None
+        result.error = f"{exc.message} ({detail})" if detail else exc.message
+        result.failed = _failure_status(exc.kind)
         await send({"type": "http.response.body", "body": stream.error_event(exc.kind, exc.message)})
         result.complete = True
         return
+    finally:
+        # Before any last write: a keepalive must never follow the end of the body.
+        if idle is not None:
+            idle.stop()
     result.error = stream.error
+    if result.error is not None:  # the upstream's own error event, relayed: a failure all the same
+        result.failed = _failure_status("api_error")
     await send({"type": "http.response.body", "body": tail})
     result.complete = True
+
+
+def _is_sse(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return value.startswith(b"text/event-stream")
+    return False
+
+
+KEEPALIVE = b": keepalive\n\n"
+
+
+class _Keepalive:
+    """Sends an SSE comment on a stream idle for `interval` seconds, so that proxies and load balancers
+    do not cut it: one timer task per stream, woken once per interval, never per chunk. A comment only
+    goes between events (after a blank line), never inside one the upstream is still sending."""
+
+    __slots__ = ("between", "interval", "last", "loop", "send", "task")
+
+    def __init__(self, send: Send, interval: float) -> None:
+        self.send = send
+        self.interval = interval
+        self.loop = asyncio.get_running_loop()
+        self.last = self.loop.time()
+        self.between = True  # nothing sent yet: between events
+        self.task = asyncio.ensure_future(self._run())
+
+    def sent(self, out: bytes) -> None:
+        self.last = self.loop.time()
+        self.between = out.endswith((b"\n\n", b"\r\n\r\n"))
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.last + self.interval - self.loop.time())
+            if self.loop.time() - self.last >= self.interval and self.between:
+                await self.send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                self.last = self.loop.time()
+            elif self.loop.time() - self.last >= self.interval:
+                self.last = self.loop.time()  # mid-event: wait a whole interval again
 
 
 async def send_held(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
@@ -548,13 +781,15 @@ def _stream_failure(data: bytes) -> tuple[str, str]:
     return "api_error", "the upstream stream failed before any content"
 
 
-def _read_usage(ptype: ProviderType, data: bytes, usage: Usage) -> None:
+def _read_usage(ptype: ProviderType, data: bytes, usage: Usage) -> bool:
+    """False when the body is not JSON."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return
+        return False
     if isinstance(obj, dict):
         ptype.read_usage(usage, obj)
+    return True
 
 
 def _error_summary(data: bytes) -> str:

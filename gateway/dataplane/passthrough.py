@@ -132,14 +132,15 @@ def _relay(req: Request, provider: Provider, path: str) -> proxy.Relay:
     need a decoded copy of its answer (Bedrock's event-stream) for its usage to be read."""
     ptype = type_of(provider)
     native = ptype.native(path)
+    ending = proxy.ending_for_path(path)  # the stream's terminal event, if the path is a known stream
     if native is None:
-        return proxy.PassthroughRelay(ptype, req.format, req.id)
+        return proxy.PassthroughRelay(ptype, req.format, req.id, ending=ending)
     req.client_model, req.target = native.model, f"{provider.name}/{native.model}"
     decoder = native.decoder
     if decoder is not None:
-        return proxy.PassthroughRelay(ptype, req.format, req.id, lambda: decoder(req.id))
+        return proxy.PassthroughRelay(ptype, req.format, req.id, lambda: decoder(req.id), ending)
     reader = ptype if native.format is provider.format else BY_FORMAT[native.format]
-    return proxy.PassthroughRelay(reader, native.format, req.id)
+    return proxy.PassthroughRelay(reader, native.format, req.id, ending=ending)
 
 
 def _passthrough_path(scope: Scope, path: str) -> str:

@@ -63,7 +63,9 @@ class Request:
 
     def adopt(self, ex: Exchange) -> None:
         """The client's answer is this exchange's: its status, timing, usage and error."""
-        self.status, self.ttfb_ms, self.usage, self.error = ex.status, ex.ttfb_ms, ex.usage, ex.error
+        # A stream that started and then failed is logged as the failure, not as its 200 start.
+        self.status, self.error = ex.failed or ex.status, ex.error
+        self.ttfb_ms, self.usage = ex.ttfb_ms, ex.usage
 
     @property
     def caller_or_anonymous(self) -> Caller:

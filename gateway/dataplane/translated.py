@@ -10,6 +10,7 @@ import orjson
 from gateway.core.errors import render
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
+from gateway.dataplane.exchange import NotJSON
 from gateway.providers import anthropic as anthropic_adapter
 from gateway.routing.table import Provider
 from gateway.translate import StreamFailure, gemini, openai_chat
@@ -46,12 +47,7 @@ class TranslationRelay:
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return render(
-                self.client,
-                "api_error",
-                "the provider answered with a body that is not JSON",
-                self.request_id,
-            )
+            raise NotJSON from None  # cut short: a 502 in the client's envelope, not a 200
         if self.provider is Format.OPENAI:
             hub = openai_chat.openai_response_to_anthropic(
                 answer, self.client_model, self.translated.tool_names
@@ -174,8 +170,12 @@ class CountTokensRelay:
         if status >= 400:
             return gemini.gemini_error_to_anthropic(status, data)
         try:
-            return orjson.dumps(gemini.count_tokens_response(orjson.loads(data)))
-        except (orjson.JSONDecodeError, TypeError, KeyError):
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise NotJSON from None
+        try:
+            return orjson.dumps(gemini.count_tokens_response(answer))
+        except (TypeError, KeyError):
             return render(
                 Format.ANTHROPIC,
                 "api_error",

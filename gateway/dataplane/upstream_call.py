@@ -3,6 +3,7 @@ count_tokens that the gateway answers itself; prepared by the target's provider 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -175,6 +176,9 @@ class UpstreamCalls:
         `upstream` is completed here: its total deadline, its signed headers, the secrets it carries."""
         provider = upstream.provider
         req.exchange = proxy.Exchange()
+        keepalive = req.table.server.stream_keepalive
+        if keepalive != reply.keepalive:
+            reply = dataclasses.replace(reply, keepalive=keepalive)
         if req.timeout is not None:
             upstream.total = min(upstream.total or provider.timeouts.total, req.timeout)
         if not auth and type_of(provider).minted(provider):

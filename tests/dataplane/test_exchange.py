@@ -86,7 +86,7 @@ def test_cut_stream_ends_with_an_error_event_not_a_clean_end(
             pass
     assert "the upstream stream broke" in str(info.value)
     rec = gw.records(1)[-1]
-    assert rec["status"] == 200 and "the upstream stream broke" in rec["error"]
+    assert rec["status"] == 502 and "the upstream stream broke" in rec["error"]
 
     openai_up.push(Script(cut_after=2))
     with (

@@ -417,7 +417,12 @@ async def answer(
         headers = {**SSE_HEADERS, "request-id": request_id}
         frames = [sse_frame(event) for event in stream_events(reply, script)]
         return await send_events(
-            request, frames, script, headers=headers, error_frame=_error_frame(request_id)
+            request,
+            frames,
+            script,
+            headers=headers,
+            error_frame=_error_frame(request_id),
+            malformed_frame=b'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n',
         )
     return json_response(message(reply), status=script.status or 200, headers={"request-id": request_id})
 

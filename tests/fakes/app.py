@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .common import Handler, Rejection, Wire
 from .script import RecordedAnswer, RecordedRequest
-from .state import GENERATION_KEY, STATE_KEY, FakeState
+from .state import GENERATION_KEY, RECORDED_KEY, STATE_KEY, FakeState
 
 # Gateways forward big prompts (images, PDFs); aiohttp's 1 MiB default would answer 413 first.
 _MAX_BODY = 64 * 1024 * 1024
@@ -18,16 +18,16 @@ def build_app(wire: Wire, state: FakeState) -> web.Application:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
-        request[GENERATION_KEY] = state.record(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=request.query_string,
-                headers=_lowercase_headers(request),
-                body=body,
-                raw_path=request.raw_path,
-            )
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers=_lowercase_headers(request),
+            body=body,
+            raw_path=request.raw_path,
         )
+        request[RECORDED_KEY] = recorded
+        request[GENERATION_KEY] = state.record(recorded)
         try:
             response = await handler(request)
         except web.HTTPNotFound:
@@ -36,7 +36,7 @@ def build_app(wire: Wire, state: FakeState) -> web.Application:
             return wire.error(Rejection(405, f"Method {request.method} not allowed for {request.path}"))
         except asyncio.CancelledError:
             # The runner cancels handlers when the client goes away (handler_cancellation=True).
-            state.note_disconnect(request[GENERATION_KEY])
+            state.note_disconnect(request[GENERATION_KEY], request[RECORDED_KEY])
             raise
         if isinstance(response, web.Response) and isinstance(response.body, bytes):
             headers = {name.lower(): value for name, value in response.headers.items()}

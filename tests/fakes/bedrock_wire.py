@@ -21,6 +21,7 @@ import base64
 import hashlib
 import re
 import string
+import struct
 import time
 from typing import Any
 
@@ -223,7 +224,14 @@ async def _send_stream(
 ) -> web.StreamResponse:
     headers = {"Content-Type": EVENTSTREAM_TYPE, "x-amzn-RequestId": _request_id(), **(extra or {})}
     return await send_events(
-        request, frames, script, headers=headers, error_frame=_stream_error(script), cut_mid_frame=True
+        request,
+        frames,
+        script,
+        headers=headers,
+        error_frame=_stream_error(script),
+        cut_mid_frame=True,
+        # A frame whose prelude checksum is wrong: what a corrupted event-stream looks like.
+        malformed_frame=struct.pack(">III", 16, 0, 0) + b"\x00\x00\x00\x00",
     )
 
 

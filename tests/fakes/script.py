@@ -45,6 +45,13 @@ class Script:
     # event-stream ``:exception-type``, e.g. "throttlingException"); None = the provider's default.
     error_event_type: str | None = None
     text_chunks: int = 3
+    # Before frame N: end the body cleanly (its terminating chunk) with no terminal event, as a server
+    # that gives up politely does; or send a malformed frame (the format's, half an event) and end so.
+    end_after: int | None = None
+    malformed_after: int | None = None
+    # Seconds between single bytes: the stream's frames trickle out one byte at a time (a hung upstream
+    # that is not quite silent).
+    drip: float = 0.0
 
     def reply_text(self, kind: str) -> str | None:
         """The assistant text to send, or None when the reply is tool calls only."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from .script import Script
-from .state import GENERATION_KEY, STATE_KEY
+from .state import GENERATION_KEY, RECORDED_KEY, STATE_KEY
 
 
 async def send_events(
@@ -19,13 +19,15 @@ async def send_events(
     headers: Mapping[str, str],
     error_frame: bytes,
     cut_mid_frame: bool = False,
+    malformed_frame: bytes = b'data: {"choices": [{"delta": {"content": "cut\n\n',
 ) -> web.StreamResponse:
     """Stream ``frames``, each as its own write so chunk pacing is visible to the client.
 
     The failure controls are checked before frame N (0-based), i.e. after N frames were sent, and
     once more after the last frame so ``cut_after=len(frames)`` still breaks the chunked body.
     With ``cut_mid_frame`` a cut first sends half of frame N (binary framings, where a torn frame is
-    what a dropped connection really leaves behind).
+    what a dropped connection really leaves behind). ``end_after`` ends the body cleanly before frame
+    N; ``malformed_after`` sends ``malformed_frame`` there, then ends cleanly.
     """
     response = web.StreamResponse(status=script.status or 200, headers={**headers, **script.headers})
     try:
@@ -38,6 +40,11 @@ async def send_events(
                     await response.write(frames[sent][: len(frames[sent]) // 2])
                 _abort(request)
                 return response
+            if script.end_after == sent or script.malformed_after == sent:
+                if script.malformed_after == sent:
+                    await response.write(malformed_frame)
+                await response.write_eof()
+                return response
             if script.error_event_after == sent:
                 # Provider-format error, then a clean end of body but no stream terminator.
                 await response.write(error_frame)
@@ -47,11 +54,16 @@ async def send_events(
                 break
             if sent and script.chunk_delay > 0:
                 await asyncio.sleep(script.chunk_delay)
-            await response.write(frames[sent])
+            if script.drip > 0:
+                for i in range(len(frames[sent])):
+                    await response.write(frames[sent][i : i + 1])
+                    await asyncio.sleep(script.drip)
+            else:
+                await response.write(frames[sent])
         await response.write_eof()
     except ConnectionResetError:
         # aiohttp raises ClientConnectionResetError (a ConnectionResetError) writing to a closed peer.
-        request.app[STATE_KEY].note_disconnect(request[GENERATION_KEY])
+        request.app[STATE_KEY].note_disconnect(request[GENERATION_KEY], request.get(RECORDED_KEY))
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +26,8 @@ class FakeState:
         self._answers: list[RecordedAnswer] = []
         self._scripts: deque[Script] = deque()
         self._disconnects = 0
+        # time.monotonic() of each (one clock for every process here), and the request it ended.
+        self._disconnected: list[tuple[float, RecordedRequest | None]] = []
         # Bumped by reset(): a request from before a reset (say a stalled stream a session-scoped fake
         # still holds) must not count as a disconnect in the next test when its client finally goes.
         self._generation = 0
@@ -62,15 +65,20 @@ class FakeState:
         with self._cond:
             return len(self._scripts)
 
-    def note_disconnect(self, generation: int) -> None:
+    def note_disconnect(self, generation: int, request: RecordedRequest | None = None) -> None:
         with self._cond:
             if not self.stopping and generation == self._generation:
                 self._disconnects += 1
+                self._disconnected.append((time.monotonic(), request))
                 self._cond.notify_all()
 
     def disconnects(self) -> int:
         with self._cond:
             return self._disconnects
+
+    def disconnected(self) -> list[tuple[float, RecordedRequest | None]]:
+        with self._cond:
+            return list(self._disconnected)
 
     def reset(self) -> None:
         with self._cond:
@@ -78,6 +86,7 @@ class FakeState:
             self._answers.clear()
             self._scripts.clear()
             self._disconnects = 0
+            self._disconnected.clear()
             self._generation += 1
             if self._settings_factory is not None:
                 self.settings = self._settings_factory()
@@ -94,3 +103,5 @@ class FakeState:
 STATE_KEY = web.AppKey("fake_state", FakeState)
 # The state generation a request arrived in (see FakeState._generation).
 GENERATION_KEY = web.RequestKey("fake_generation", int)
+# The request as recorded, so that a disconnect names the request it ended.
+RECORDED_KEY = web.RequestKey("fake_recorded", RecordedRequest)

@@ -182,6 +182,12 @@ class FakeUpstream:
         return self._state.disconnects()
 
     @property
+    def disconnected(self) -> list[tuple[float, RecordedRequest | None]]:
+        """Each disconnect: ``time.monotonic()`` when it was seen (one clock for every process here)
+        and the request whose answer it cut."""
+        return self._state.disconnected()
+
+    @property
     def pending_scripts(self) -> int:
         """Scripts pushed but not yet consumed."""
         return self._state.pending_scripts()
