@@ -25,13 +25,13 @@ class MarkerError(ValueError):
     pass
 
 
-def replace_section(text: str, block: str) -> str:
-    """`text` with the part between START and END (exclusive) replaced by `block`."""
-    if text.count(START) != 1 or text.count(END) != 1:
-        raise MarkerError(f"README must hold exactly one {START} and one {END} line")
-    head, rest = text.split(START, 1)
-    _old, tail = rest.split(END, 1)
-    return f"{head}{START}\n{block.strip()}\n{END}{tail}"
+def replace_section(text: str, block: str, start: str = START, end: str = END) -> str:
+    """`text` with the part between `start` and `end` (exclusive) replaced by `block`."""
+    if text.count(start) != 1 or text.count(end) != 1:
+        raise MarkerError(f"README must hold exactly one {start} and one {end} line")
+    head, rest = text.split(start, 1)
+    _old, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block.strip()}\n{end}{tail}"
 
 
 def newest_result(results: Path) -> Path:
