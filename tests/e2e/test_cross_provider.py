@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayFactory, anthropic_client, openai_client, standard_config, with_clouds
+from tests.conftest import GatewayFactory, anthropic_client, openai_client
+from tests.e2e.conftest import every_provider
 from tests.fakes import gemini_wire
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer
@@ -46,61 +47,8 @@ THOUGHT = "The user wants the weather; call the tool."
 
 
 @pytest.fixture
-def gw(
-    make_gateway: GatewayFactory,
-    anthropic_up: FakeUpstream,
-    openai_up: FakeUpstream,
-    gemini_up: FakeUpstream,
-    bedrock_up: FakeUpstream,
-    vertex_up: FakeUpstream,
-    azure_up: FakeUpstream,
-    tmp_path: Path,
-) -> GatewayServer:
-    config = standard_config(anthropic_up, openai_up)
-    config = config.replace(
-        "providers:\n",
-        f"""providers:
-  google: {{ type: gemini, base_url: "{gemini_up.base_url}" }}
-  azure: {{ type: azure-openai, base_url: "{azure_up.url}", api_version: "2024-10-21" }}
-""",
-    )
-    config = config.replace(
-        "keys:\n",
-        """keys:
-  google-main: { provider: google, secret: "gemini-stored-key" }
-  azure-main: { provider: azure, secret: "azure-stored-key" }
-""",
-    )
-    models = """
-        gemini-*: google/*
-        br-claude: "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-        br-llama: "bedrock/meta.llama3-3-70b-instruct-v1:0"
-        vx-claude: vertex/claude-sonnet-4-5@20250929
-        vx-gemini: vertex/gemini-3-pro-preview
-        az-gpt: azure/gpt-5
-    """
-    return make_gateway(with_clouds(config, bedrock_up, vertex_up, tmp_path, models))
-
-
-@pytest.fixture
-def ups(
-    anthropic_up: FakeUpstream,
-    openai_up: FakeUpstream,
-    gemini_up: FakeUpstream,
-    bedrock_up: FakeUpstream,
-    vertex_up: FakeUpstream,
-    azure_up: FakeUpstream,
-) -> dict[str, FakeUpstream]:
-    return {
-        "anthropic": anthropic_up,
-        "openai": openai_up,
-        "gemini": gemini_up,
-        "bedrock": bedrock_up,
-        "converse": bedrock_up,
-        "vertex": vertex_up,
-        "vertex-gemini": vertex_up,
-        "azure": azure_up,
-    }
+def gw(make_gateway: GatewayFactory, ups: dict[str, FakeUpstream], tmp_path: Path) -> GatewayServer:
+    return every_provider(make_gateway, ups, tmp_path, vertex_gemini="gemini-3-pro-preview")
 
 
 def first_script(provider: str) -> Script:
