@@ -1,5 +1,5 @@
-"""The reliability battery's figures (tests/battery, written to test-output/battery/ by each test) as a
-Markdown table, and README.md's Reliability figures rewritten from them.
+"""The reliability battery's figures as a Markdown table, and README.md's Reliability figures rewritten
+from them (each test writes its own: test-output/battery-full/ under `make soak`, battery/ under `make test`).
 
     make soak                               # runs the battery at full counts first
     python -m bench.battery                 # prints the table
@@ -20,7 +20,7 @@ from typing import Any
 from bench.readme import MarkerError, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ROOT / "test-output" / "battery"
+FIGURES = ROOT / "test-output" / "battery-full"  # what `make soak` wrote (the battery at full counts)
 START = "<!-- battery:start -->"
 END = "<!-- battery:end -->"
 

@@ -2,8 +2,8 @@
 
 `make test` runs it at reduced counts; `make soak` runs the same tests with `BATTERY=full` at the counts
 the reference gives. Every test writes its figures (requests, failures, timings) through the `figures`
-fixture to test-output/battery/<test>.json, which the README's Reliability section and closing notes
-quote.
+fixture to test-output/battery/<test>.json (test-output/battery-full/ at full counts, so a `make test`
+never overwrites the soak's), which the README's Reliability section and closing notes quote.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 FULL = os.environ.get("BATTERY") == "full"
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "battery"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / ("battery-full" if FULL else "battery")
 
 
 def scale(reduced: int, full: int) -> int:
