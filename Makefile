@@ -68,7 +68,7 @@ bench-lock: $(DEV_STAMP)
 		-o litellm.lock
 	cd bench/peers && $(NPM) install --package-lock-only --no-audit --no-fund
 
-# The reliability battery at full counts (tests/battery, BATTERY=full; figures in test-output/battery/),
+# The reliability battery at full counts (tests/battery, BATTERY=full; figures in test-output/battery-full/),
 # then 10 minutes at 70 % of the gateway's measured maximum (open loop, 20 % SSE); not part of `make test`.
 # Needs what `make bench` needs (apt-get install -y nginx libnginx-mod-http-lua wrk); no wrk2 required.
 soak: $(DEV_STAMP) $(CLAUDE)
