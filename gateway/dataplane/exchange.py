@@ -78,6 +78,7 @@ DROP_RESPONSE = frozenset(
         "trailer",
         "upgrade",
         "set-cookie",
+        "date",  # the gateway's server sends its own; two Date headers are invalid
     }
 )
 # A translated body is the gateway's own: the upstream's content type no longer describes it.

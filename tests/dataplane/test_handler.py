@@ -321,6 +321,7 @@ gateways:
         json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
     )
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+    assert len(resp.headers.get_list("date")) == 1  # the gateway's own, not the upstream's as well
     seen = gemini_up.requests[-1]
     assert seen.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent" and seen.query == "alt=sse"
     assert seen.headers["x-goog-api-key"] == "AIza-stored-canary-key-000000000"
