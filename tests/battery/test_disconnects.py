@@ -199,7 +199,9 @@ def test_disconnects_cancel_the_upstream_in_every_window(
     assert p99 <= 1.0, closed_after
     assert not any(leftover.values()), leftover
     assert abs(after - baseline) <= 2, (baseline, after)
-    assert len(left) == len(aborted), [(r["status"], r["error"]) for r in left]
+    # Every abort the upstream saw is logged 499; one that left before the gateway had called it may
+    # also have left before the gateway read its request (a loaded machine accepts late): nothing to log.
+    assert len(aborted) - never_sent <= len(left) <= len(aborted), [(r["status"], r["error"]) for r in left]
     assert all(r["error"] and "client disconnected" in r["error"] for r in left)
     # Billing at least what was streamed: a stream cut mid-way still has its input tokens logged.
     assert mid_stream and all(r["input_tokens"] for r in mid_stream), mid_stream[:2]
