@@ -59,18 +59,19 @@ def _scalar(value: Any) -> str | None:
 def row(name: str, figures: dict[str, Any]) -> str:
     module, _, test = name.partition(".")
     shown = []
-    for key in sorted(figures, key=lambda k: (k != "failures", k)):
+    for key in sorted(figures, key=lambda k: (k != "failures", k)):  # `outcome` and `tier`: own columns
         text = _scalar(figures[key])
         if text is not None and len(shown) <= MAX_FIGURES:
             shown.append(f"{key} {text}")
     scenario, title = SCENARIOS.get(module, ""), test.removeprefix("test_").replace("_", " ").strip()
-    return f"| {scenario} | `{module}`: {title} | {figures.get('tier', '?')} | {'; '.join(shown)} |"
+    tier, outcome = figures.get("tier", "?"), figures.get("outcome", "?")
+    return f"| {scenario} | `{module}`: {title} | {tier} | {outcome} | {'; '.join(shown)} |"
 
 
 def table(found: list[tuple[str, dict[str, Any]]]) -> str:
     order = list(SCENARIOS)
     found = sorted(found, key=lambda f: (order.index(m) if (m := f[0].split(".")[0]) in order else 99, f[0]))
-    lines = ["| ID | test | tier | figures |", "|---|---|---|---|"]
+    lines = ["| ID | test | tier | outcome | figures |", "|---|---|---|---|---|"]
     return "\n".join(lines + [row(name, figures) for name, figures in found])
 
 

@@ -31,11 +31,21 @@ def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """A dict the test fills with its figures; written as JSON when the test ends (pass or fail)."""
     found: dict[str, Any] = {"tier": "full" if FULL else "reduced"}
     yield found
+    found["outcome"] = getattr(request.node, "battery_outcome", "error")  # set by the hook below
     OUTPUT.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
     (OUTPUT / f"{request.node.module.__name__.rsplit('.', 1)[-1]}.{name}.json").write_bytes(
         orjson.dumps(found, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """Keep the test's own verdict for its figures (the call's report comes before fixture teardown)."""
+    report = yield
+    if report.when == "call":
+        item.battery_outcome = report.outcome  # type: ignore[attr-defined]
+    return report
 
 
 def open_fds(pid: int | None = None) -> int:

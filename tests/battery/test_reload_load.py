@@ -185,11 +185,14 @@ def test_reloads_under_load(
         load = Load(gw.port, rps)
         load.thread.start()
         live, swaps, rejected, by_api = "A", [], 0, 0
+        trend: list[tuple[int, int]] = []  # (RSS KiB, calls in flight) every tenth of the run
         ready_version = versions["A"]
         taken: dict[str, list[float]] = {"api": [], "watcher": []}  # seconds from the edit to its outcome
         for step in range(1, reloads + 1):
             if step == reloads // 10:
                 rss_before = rss_kib(gw.proc.pid)  # warm, under the same load as at the end
+            if step % (reloads // 10) == 0:
+                trend.append((rss_kib(gw.proc.pid), _in_flight(gw.url)))
             began = time.monotonic()
             api = step % 4 in (1, 2)  # half through the API, half through the watcher, invalid ones too
             if step % 10 == 0:
@@ -270,6 +273,7 @@ def test_reloads_under_load(
         deleted_model_streams_across_swap=across_swap,
         rss_before_kib=rss_before,
         rss_after_kib=rss_after,
+        rss_kib_and_in_flight=trend,
         reload_ms_median={k: round(sorted(v)[len(v) // 2] * 1000) for k, v in taken.items()},
         reload_ms_max={k: round(max(v) * 1000) for k, v in taken.items()},
     )
@@ -292,3 +296,10 @@ def _await_outcome(url: str, version: str | None, live: str, timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError(f"reload not seen: wanted {version or 'a rejection'} over {live}: {status}")
         time.sleep(0.01)
+
+
+def _in_flight(url: str) -> int:
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("gateway_in_flight "):
+            return int(float(line.split()[1]))
+    return -1
