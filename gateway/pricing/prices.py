@@ -261,16 +261,22 @@ def _from_package(model_price: ModelPrice, provider_type: str) -> Price | None:
 
 
 class Prices:
-    """The price table of the live config, rebuilt only when the config version changes."""
+    """The price tables of the configs in use, built once per config version. Around a reload requests
+    of the old and the new version finish side by side: both tables are kept (the oldest of more goes),
+    so they do not rebuild each other's in turn."""
+
+    KEPT = 2
 
     def __init__(self) -> None:
-        self._current: tuple[str, PriceTable] | None = None
+        self._tables: dict[str, PriceTable] = {}  # by config version, oldest first
 
     def of(self, table: RoutingTable) -> PriceTable:
-        current = self._current
-        if current is None or current[0] != table.version:
-            current = self._current = (table.version, PriceTable(table))
-        return current[1]
+        found = self._tables.get(table.version)
+        if found is None:
+            if len(self._tables) >= self.KEPT:
+                del self._tables[next(iter(self._tables))]
+            found = self._tables[table.version] = PriceTable(table)
+        return found
 
     def price(self, table: RoutingTable, target: str) -> Price | None:
         provider, _, model = target.partition("/")

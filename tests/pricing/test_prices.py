@@ -13,7 +13,7 @@ import pytest
 
 from gateway.config.compiler import compile_config
 from gateway.core.usage import Usage
-from gateway.pricing.prices import Price, PriceTable, cost, format_usd
+from gateway.pricing.prices import Price, Prices, PriceTable, cost, format_usd
 from gateway.routing.table import RoutingTable
 
 CONFIG = """\
@@ -203,3 +203,16 @@ def test_no_network_and_no_updater_thread(tmp_path: Path, monkeypatch: pytest.Mo
 )
 def test_format_usd(value: str, text: str) -> None:
     assert format_usd(Decimal(value)) == text
+
+
+def test_the_old_and_the_new_config_keep_their_price_tables_around_a_reload(tmp_path: Path) -> None:
+    """Requests of both versions finish side by side after a swap: neither rebuilds the other's table."""
+    old = compiled(tmp_path)
+    new = compiled(tmp_path, CONFIG.replace("input: 5, output: 20", "input: 6, output: 20"))
+    prices = Prices()
+    first_old, first_new = prices.of(old), prices.of(new)
+    assert prices.of(old) is first_old and prices.of(new) is first_new
+    assert prices.price(new, "openai/gpt-4o") != prices.price(old, "openai/gpt-4o")
+    third = compiled(tmp_path, CONFIG.replace("input: 5, output: 20", "input: 9, output: 20"))
+    prices.of(third)  # a third version: the oldest goes
+    assert prices.of(new) is first_new and prices.of(old) is not first_old
