@@ -20,6 +20,7 @@ import pytest
 
 from tests import sse_wire
 from tests.conftest import GatewayFactory, anthropic_client, openai_client
+from tests.e2e import conftest as e2e
 from tests.e2e import test_translation as matrix
 from tests.fakes.script import RecordedAnswer
 from tests.fakes.upstream import FakeUpstream, Script
@@ -76,7 +77,7 @@ OPENAI_WIRE = {"openai", "azure", "groq"}
 RETRY_AFTER = "7"
 MODELS, UPSTREAMS = matrix.MODELS, matrix.UPSTREAMS
 # The client x provider matrix's gateway (every provider, each on its fake) and its fakes by upstream.
-gw, ups = matrix.gw, matrix.ups
+gw, ups = matrix.gw, e2e.ups
 
 
 def _call(gateway: GatewayServer, client: str, upstream: str, stream: bool) -> Exception:
