@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.readme import MarkerError, replace_section
+from bench.readme import rewrite
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "test-output" / "battery-full"  # what `make soak` wrote (the battery at full counts)
@@ -88,12 +88,8 @@ def main(argv: list[str]) -> int:
     if args.readme is None:
         print(block)
         return 0
-    try:
-        text = replace_section(args.readme.read_text(), block, START, END)
-    except MarkerError as exc:
-        print(f"{args.readme}: {exc}", file=sys.stderr)
+    if not rewrite(args.readme, block, START, END):
         return 2
-    args.readme.write_text(text)
     print(f"{args.readme}: battery figures from {args.figures} ({len(found)} tests)")
     return 0
 

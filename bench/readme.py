@@ -34,6 +34,17 @@ def replace_section(text: str, block: str, start: str = START, end: str = END) -
     return f"{head}{start}\n{block.strip()}\n{end}{tail}"
 
 
+def rewrite(readme: Path, block: str, start: str = START, end: str = END) -> bool:
+    """Write `block` between README's markers; False, said on stderr, when they are not there once each."""
+    try:
+        text = replace_section(readme.read_text(), block, start, end)
+    except MarkerError as exc:
+        print(f"{readme}: {exc}", file=sys.stderr)
+        return False
+    readme.write_text(text)
+    return True
+
+
 def newest_result(results: Path) -> Path:
     found = sorted(p for p in results.glob("*.json") if p.name[:8].isdigit())
     if not found:
@@ -48,12 +59,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     path = args.result or newest_result(HERE / "results")
     result = json.loads(path.read_text())
-    try:
-        text = replace_section(args.readme.read_text(), report.readme_block(result))
-    except MarkerError as exc:
-        print(f"{args.readme}: {exc}", file=sys.stderr)
+    if not rewrite(args.readme, report.readme_block(result)):
         return 2
-    args.readme.write_text(text)
     print(f"{args.readme}: Performance figures from {path}")
     return 0
 
