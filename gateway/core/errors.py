@@ -80,7 +80,7 @@ def render(
     param: str | None = None,
 ) -> bytes:
     known = KINDS.get(kind, KINDS["api_error"])  # upstream error types we have no row for
-    if fmt is Format.OPENAI:
+    if fmt is Format.OPENAI or fmt is Format.RESPONSES:  # one error envelope for both OpenAI APIs
         return orjson.dumps(
             {"error": {"message": message, "type": kind, "param": param, "code": code or known[1]}}
         )

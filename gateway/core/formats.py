@@ -11,3 +11,6 @@ class Format(StrEnum):
     ANTHROPIC = "anthropic"
     OPENAI = "openai"
     GEMINI = "gemini"
+    # OpenAI's Responses API (`/v1/responses`): a client format of its own (items, named stream events),
+    # served by OpenAI-format providers at `/responses` and translated through the hub for the others.
+    RESPONSES = "responses"

@@ -31,7 +31,12 @@ TYPES: Mapping[str, ProviderType] = MappingProxyType(
 # The plain type of each wire format: reads usage of answers in that format, e.g. a native Gemini
 # call on Vertex.
 BY_FORMAT: Mapping[Format, ProviderType] = MappingProxyType(
-    {Format.ANTHROPIC: anthropic.TYPE, Format.OPENAI: openai.TYPE, Format.GEMINI: gemini.TYPE}
+    {
+        Format.ANTHROPIC: anthropic.TYPE,
+        Format.OPENAI: openai.TYPE,
+        Format.GEMINI: gemini.TYPE,
+        Format.RESPONSES: openai.TYPE,  # OpenAI's type reads both of its APIs' usage
+    }
 )
 
 
