@@ -160,21 +160,12 @@ def test_a_native_bedrock_stream_cut_short_ends_with_an_aws_exception_frame(
     make_gateway: GatewayFactory, bedrock_up: FakeUpstream
 ) -> None:
     """AWS's SDK reads event-stream frames: the failure is one of them (an SSE error would be noise)."""
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import EventStreamError
 
-    from tests.providers.test_bedrock import LLAMA, bedrock_config
+    from tests.providers.test_bedrock import LLAMA, bedrock_config, boto3_bedrock
 
     gw = make_gateway(bedrock_config(bedrock_up, provider_keys="[stored]"))
-    client = boto3.client(
-        "bedrock-runtime",
-        endpoint_url=gw.url + "/bedrock",
-        region_name="us-east-1",
-        aws_access_key_id="AKIACLIENTSOWNKEY",
-        aws_secret_access_key="not-the-real-secret",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    client = boto3_bedrock(gw.url)
     bedrock_up.push(Script(end_after=3, text_chunks=6))
     stream = client.converse_stream(modelId=LLAMA, messages=[{"role": "user", "content": [{"text": "hi"}]}])
     with pytest.raises(EventStreamError) as info:

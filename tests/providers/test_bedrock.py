@@ -53,6 +53,22 @@ gateways:
 """
 
 
+def boto3_bedrock(gateway_url: str) -> Any:
+    """AWS's own SDK pointed at the gateway's native Bedrock passthrough, signing with the client's
+    own (fake) credentials, which the gateway replaces; no retries, so each call is one request."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=gateway_url + "/bedrock",
+        region_name="us-east-1",
+        aws_access_key_id="AKIACLIENTSOWNKEY",
+        aws_secret_access_key="not-the-real-secret",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
 def test_claude_call_is_the_request_anthropic_bedrock_makes_signed_with_the_stored_key(
     make_gateway: GatewayFactory, bedrock_up: FakeUpstream
 ) -> None:
@@ -349,18 +365,8 @@ def test_boto3_converse_through_native_passthrough(
     make_gateway: GatewayFactory, bedrock_up: FakeUpstream
 ) -> None:
     """AWS's own SDK against the gateway: re-signed, relayed as is, usage read from Converse's shapes."""
-    import boto3
-    from botocore.config import Config
-
     gw = make_gateway(bedrock_config(bedrock_up, provider_keys="[stored]"))
-    client = boto3.client(
-        "bedrock-runtime",
-        endpoint_url=gw.url + "/bedrock",
-        region_name="us-east-1",
-        aws_access_key_id="AKIACLIENTSOWNKEY",
-        aws_secret_access_key="not-the-real-secret",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    client = boto3_bedrock(gw.url)
     usage = {"inputTokens": 13, "outputTokens": 5}
     bedrock_up.push(Script(text="plain converse", usage=usage), Script(text="streamed converse", usage=usage))
     messages: Any = [{"role": "user", "content": [{"text": "hi"}]}]
