@@ -3,12 +3,17 @@ can be same-format or translated), and the error envelopes an answer must match 
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
+from tests.gateway_server import GatewayServer
 
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
 JSON_HEADERS = {"content-type": "application/json"}
@@ -26,6 +31,27 @@ def three_formats_config(
         "keys:\n", "keys:\n  google-main: { provider: google, secret: sk-gemini-0123456789 }\n", 1
     )
     return config.replace("models:\n", "models:\n  gemini-*: google/*\n", 1)
+
+
+@contextmanager
+def three_formats_gateway(
+    tmp: pytest.TempPathFactory,
+    anthropic: FakeUpstream,
+    openai: FakeUpstream,
+    gemini: FakeUpstream,
+    extra: str = "",
+) -> Iterator[GatewayServer]:
+    """One in-process gateway on three_formats_config, for a module whose tests only send requests."""
+    folder = tmp.mktemp("gateway") / "config"
+    folder.mkdir()
+    (folder / "gateway.yaml").write_text(
+        textwrap.dedent(three_formats_config(anthropic, openai, gemini, extra))
+    )
+    server = GatewayServer(folder).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def anthropic_error(body: bytes) -> dict[str, Any] | None:

@@ -14,7 +14,6 @@ import math
 import os
 import re
 import socket
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.battery.conftest import scale
-from tests.battery.inputs import error_in_envelope, three_formats_config
+from tests.battery.inputs import error_in_envelope, three_formats_gateway
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_server import GatewayServer
 
@@ -180,14 +179,10 @@ def fuzz_gw(
     _openai_upstream: FakeUpstream,
     _gemini_upstream: FakeUpstream,
 ) -> Iterator[GatewayServer]:
-    folder = tmp_path_factory.mktemp("fuzz") / "config"
-    folder.mkdir()
     extra = "\nserver: { admin_token: fuzz-admin-token-0123456789 }\n"
-    config = three_formats_config(_anthropic_upstream, _openai_upstream, _gemini_upstream, extra)
-    (folder / "gateway.yaml").write_text(textwrap.dedent(config))
-    server = GatewayServer(folder).start()
-    yield server
-    server.stop()
+    ups = (_anthropic_upstream, _openai_upstream, _gemini_upstream)
+    with three_formats_gateway(tmp_path_factory, *ups, extra) as server:
+        yield server
 
 
 class Tally:

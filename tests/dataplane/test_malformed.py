@@ -4,7 +4,6 @@ never a plain-text 500 or a dropped connection. What the real APIs accept still 
 from __future__ import annotations
 
 import socket
-import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from tests.battery.inputs import (
     JSON_HEADERS,
     anthropic_error,
     openai_error,
-    three_formats_config,
+    three_formats_gateway,
 )
 from tests.conftest import CLAUDE_CODE_CAPTURE
 from tests.fakes.upstream import FakeUpstream
@@ -35,13 +34,10 @@ def _gateway(
     _gemini_upstream: FakeUpstream,
 ) -> Iterator[GatewayServer]:
     # One gateway for the module: these tests only send requests, so they can share it.
-    folder = tmp_path_factory.mktemp("malformed") / "config"
-    folder.mkdir()
-    config = three_formats_config(_anthropic_upstream, _openai_upstream, _gemini_upstream)
-    (folder / "gateway.yaml").write_text(textwrap.dedent(config))
-    server = GatewayServer(folder).start()
-    yield server
-    server.stop()
+    with three_formats_gateway(
+        tmp_path_factory, _anthropic_upstream, _openai_upstream, _gemini_upstream
+    ) as server:
+        yield server
 
 
 @pytest.fixture
