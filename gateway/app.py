@@ -207,13 +207,15 @@ def create_app(
     state_store: str = "memory",
     metrics_dir: str | None = None,
     reloads_file: str | None = None,
+    exposed_host: str | None = None,
 ) -> Gateway:
-    """Compile `config` (raises ConfigError when invalid) and build the app around it."""
+    """Compile `config` (raises ConfigError when invalid) and build the app around it. `exposed_host`:
+    the address served on, when reloads must refuse gateways open to anyone there."""
     from gateway.config.compiler import compile_config
 
     path = Path(config)
     return Gateway(
-        LiveConfig(path, compile_config(path)),
+        LiveConfig(path, compile_config(path), exposed_host=exposed_host),
         watch=watch,
         tune_gc=tune_gc,
         state_store=state_store,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import os
@@ -21,13 +20,13 @@ from gateway.config.serving import refusals
 from gateway.observe.logstore.service import DEFAULT_STORE
 from gateway.policy.state.sqlite import default_path
 from gateway.policy.state.store import display_url
-from gateway.routing.table import RoutingTable
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 WATCH_ENV = "GATEWAY_WATCH"
 STATE_ENV = "GATEWAY_STATE_STORE"  # the workers' shared store when the config names none
 METRICS_ENV = "GATEWAY_METRICS_DIR"  # where the workers publish their counts for /metrics
 RELOADS_ENV = "GATEWAY_RELOADS_FILE"  # where a worker asked to reload tells the others
+EXPOSED_ENV = "GATEWAY_EXPOSED_HOST"  # the non-loopback address served on, when open gateways are refused
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,25 +173,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for warning in table.warnings:
         print(warning, file=sys.stderr)
     workers = args.workers or table.server.workers
-    refused = refusals(table, args.config, workers)
+    host = args.host or table.server.host
+    port = args.port or table.server.port
+    # Not given, nothing is refused for being open; given, a reload to `auth: none` is refused too.
+    exposed = None if args.allow_unauthenticated else host
+    refused = refusals(table, args.config, workers, exposed_host=exposed)
     if refused:
-        # Stopping now beats an ImportError on the first request that needs a missing library.
+        # Stopping now beats an ImportError on the first request that needs a missing library, or an
+        # open relay for the stored keys.
         print(f"gateway: refusing to start {workers} worker(s) on {args.config}:", file=sys.stderr)
         for issue in refused:
             print(issue, file=sys.stderr)
-        return 1
-    host = args.host or table.server.host
-    port = args.port or table.server.port
-    exposed = open_gateways(table, host)
-    if exposed and not args.allow_unauthenticated:
-        # An open gateway on a reachable address is an open relay for the stored keys: refuse, loudly.
-        print(
-            f"gateway: refusing to start, {host} is not a loopback address and gateway(s) "
-            f"{', '.join(exposed)} have `auth: none`: anyone who reaches {host}:{port} could spend the "
-            "stored provider keys. Set `auth: tokens` with tokens, listen on 127.0.0.1, or pass "
-            "--allow-unauthenticated if something in front of the gateway authenticates its clients.",
-            file=sys.stderr,
-        )
         return 1
     print(
         f"gateway: serving {args.config} (version {table.version}) on http://{host}:{port} "
@@ -227,6 +218,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ[STATE_ENV] = store
         os.environ[METRICS_ENV] = metrics_dir
         os.environ[RELOADS_ENV] = os.path.join(run_dir, "reloads")
+        if exposed is not None:
+            os.environ[EXPOSED_ENV] = exposed
         try:
             uvicorn.run("gateway.cli:app_from_env", factory=True, workers=workers, **options)
         finally:
@@ -234,17 +227,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         from gateway.app import create_app
 
-        uvicorn.run(create_app(args.config, watch=not args.no_watch, tune_gc=True), **options)
+        app = create_app(args.config, watch=not args.no_watch, tune_gc=True, exposed_host=exposed)
+        uvicorn.run(app, **options)
     return 0
-
-
-def open_gateways(table: RoutingTable, host: str) -> list[str]:
-    """Gateways with `auth: none` when `host` is reachable from other machines (else none)."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        loopback = False
-    return [] if loopback else sorted(g.name for g in table.gateways.values() if g.auth == "none")
 
 
 def app_from_env() -> object:
@@ -257,6 +242,7 @@ def app_from_env() -> object:
         state_store=os.environ.get(STATE_ENV, "memory"),
         metrics_dir=os.environ.get(METRICS_ENV),
         reloads_file=os.environ.get(RELOADS_ENV),
+        exposed_host=os.environ.get(EXPOSED_ENV),
     )
 
 

@@ -79,6 +79,8 @@ class LiveConfig:
     reload_listeners: list[Callable[[ReloadResult], None]] = field(default_factory=list)
     reloads: dict[str, int] = field(default_factory=lambda: {"ok": 0, "rejected": 0})
     siblings: Siblings | None = None  # the other workers of this serve, if any
+    # The address served on, when a gateway open to anyone there is refused (see serving.refusals).
+    exposed_host: str | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def compile(self) -> RoutingTable | ConfigError:
@@ -89,7 +91,8 @@ class LiveConfig:
         except ConfigError as exc:
             return exc
         workers = 1 if self.siblings is None else 2  # several: how many does not matter to the checks
-        refused = refusals(table, self.path, workers, os.environ if self.env is None else self.env)
+        environ = os.environ if self.env is None else self.env
+        refused = refusals(table, self.path, workers, environ, self.exposed_host)
         return ConfigError(refused) if refused else table
 
     def apply(self, outcome: RoutingTable | ConfigError) -> ReloadResult:

@@ -23,8 +23,8 @@ import orjson
 import pytest
 import uvicorn
 
-from gateway.cli import open_gateways
 from gateway.config.compiler import compile_config
+from gateway.config.serving import open_gateways
 from tests.battery.conftest import FULL, scale
 from tests.battery.rawhttp import Answer, send
 from tests.conftest import GatewayFactory, standard_config
@@ -419,8 +419,11 @@ def test_refuses_to_start_open_on_a_non_loopback_address(tmp_path: Path) -> None
     proc = serve(open_config, "--host", "0.0.0.0", "--port", str(free_port()))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, (out, err)
-    assert "refusing to start" in err and "gateway(s) default have `auth: none`" in err
-    assert "--allow-unauthenticated" in err and "serving" not in err
+    assert (
+        "refusing to start" in err and "gateways.default.auth: `auth: none` while serving on 0.0.0.0" in err
+    )
+    assert f"{open_config}:4:" in err and "team" not in err  # the open gateway's place, only it
+    assert "--allow-unauthenticated" in err and "gateway: serving" not in err
     # An explicit opt-in (something in front authenticates) starts it.
     port = free_port()
     proc = serve(open_config, "--host", "0.0.0.0", "--allow-unauthenticated", "--port", str(port))
@@ -439,6 +442,13 @@ def test_refuses_to_start_open_on_a_non_loopback_address(tmp_path: Path) -> None
     proc = serve(closed, "--host", "0.0.0.0", "--port", str(port))
     try:
         assert serves(proc, port)
+        # An edit that opens it is a reload the start would have refused: rejected, the table stays.
+        version = httpx.get(f"http://127.0.0.1:{port}/readyz").json()["config_version"]
+        closed.write_text(open_config.read_text())
+        reload = httpx.post(f"http://127.0.0.1:{port}/api/reload").json()
+        assert reload["ok"] is False and reload["version"] == version, reload
+        assert "gateways.default.auth: `auth: none` while serving on 0.0.0.0" in reload["errors"][0]
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
     finally:
         stop(proc)
 
