@@ -109,3 +109,8 @@ def upstream_kind(status: int | None, named: str | None = None) -> str:
     if status is None or status >= 500:
         return "api_error"
     return "invalid_request_error" if status >= 400 else "api_error"
+
+
+class NotJSON(Exception):
+    """A 200 answer whose body is not complete JSON (cut short): whoever reads it (a relay, a provider's
+    decoder) raises this, and the data plane answers 502 in the client's envelope instead of a 200."""

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import orjson
 import yarl
 
-from gateway.core.errors import KINDS, GatewayError, kind_for_status, render
+from gateway.core.errors import KINDS, GatewayError, NotJSON, kind_for_status, render
 from gateway.core.formats import Format
 from gateway.core.http import Send
 from gateway.core.usage import StreamSniffer, Usage
@@ -116,10 +116,6 @@ class Relay(Protocol):
     def response(self, status: int, data: bytes, usage: Usage) -> bytes: ...
 
     def stream(self) -> StreamRelay: ...
-
-
-class NotJSON(Exception):
-    """A 200 answer whose body is not complete JSON (cut short): the relay could not read it."""
 
 
 # What a complete stream shows, per stream kind: groups of marks, each met by any one of its marks, with
@@ -531,10 +527,10 @@ async def _answer_whole(
     """A non-streamed answer: read whole, relayed (or held back for a retry or a fallback)."""
     data = raw = await resp.read()
     if call.decoder is not None:
-        # A decoder rewrites what it cannot read into an error body: check the upstream's own first.
-        if resp.status == 200 and not _is_json(data):
-            raise _cut_short(call.provider)
-        data = call.decoder.body(resp.status, resp.headers, data)
+        try:
+            data = call.decoder.body(resp.status, resp.headers, data)
+        except NotJSON:
+            raise _cut_short(call.provider) from None
     if resp.status >= 400:
         # Upstreams echo the key they were sent ("Incorrect API key provided: sk-..."); a stored
         # key must not reach the client that way.
@@ -574,14 +570,6 @@ def _cut_short(provider: Provider) -> GatewayError:
 
 def _json_type(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
-
-
-def _is_json(data: bytes) -> bool:
-    try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    return True
 
 
 async def _end_stream_with_error(reply: Reply, result: Exchange, kind: str, message: str) -> None:

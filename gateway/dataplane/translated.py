@@ -7,10 +7,9 @@ from typing import Any
 
 import orjson
 
-from gateway.core.errors import render
+from gateway.core.errors import NotJSON, render
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
-from gateway.dataplane.exchange import NotJSON
 from gateway.providers import anthropic as anthropic_adapter
 from gateway.routing.table import Provider
 from gateway.translate import StreamFailure, gemini, openai_chat

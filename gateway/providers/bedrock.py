@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from gateway.core.errors import render
+from gateway.core.errors import NotJSON, render
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.providers import anthropic
@@ -143,21 +143,19 @@ class Decoder:
     def body(self, status: int, headers: Mapping[str, str], data: bytes) -> bytes:
         if status >= 400:
             return error_body(status, headers, data, self.request_id)
-        if self.call.count:
-            try:
-                return orjson.dumps({"input_tokens": int(orjson.loads(data)["inputTokens"])})
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                return render(
-                    FORMAT, "api_error", "Bedrock's token count was not understood", self.request_id
-                )
-        if self.call.claude:
-            return data
+        if self.call.claude and not self.call.count:
+            return data  # Anthropic's own body: the relay reads it
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return render(
-                FORMAT, "api_error", "Bedrock answered with a body that is not JSON", self.request_id
-            )
+            raise NotJSON from None  # cut short
+        if self.call.count:
+            try:
+                return orjson.dumps({"input_tokens": int(answer["inputTokens"])})
+            except (KeyError, TypeError, ValueError):
+                return render(
+                    FORMAT, "api_error", "Bedrock's token count was not understood", self.request_id
+                )
         return orjson.dumps(converse.converse_response_to_anthropic(answer, self.model, self.call.tool_names))
 
     def feed(self, chunk: bytes) -> bytes:
