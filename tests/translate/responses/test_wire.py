@@ -14,10 +14,8 @@ from tests.translate.responses.support import EVENTS
 def test_encode_names_the_event_and_has_no_done() -> None:
     event = {"type": "response.output_text.delta", "sequence_number": 3, "delta": "hi"}
     wire = encode_responses(event)
-    assert (
-        wire
-        == b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":3,"delta":"hi"}\n\n'
-    )
+    data = b'{"type":"response.output_text.delta","sequence_number":3,"delta":"hi"}'
+    assert wire == b"event: response.output_text.delta\ndata: " + data + b"\n\n"
     [decoded] = SSEDecoder().feed(wire)
     assert decoded.event == "response.output_text.delta" and orjson.loads(decoded.data) == event
 
