@@ -287,3 +287,58 @@ def test_flattened_names_fit_anthropics_pattern() -> None:
     assert len(name) <= 64 and name.replace("_", "").replace("-", "").isalnum()
     assert name == hub_tool_name("a" * 60, "namespace.with.dots")  # the same on every turn
     assert hub_tool_name("b" * 60, "namespace.with.dots") != name
+
+
+def test_codex_second_turn() -> None:
+    """Codex 0.169's second turn as recorded: developer messages with its own ids, OpenAI's encrypted
+    reasoning (content null), its function call and output; a summary without an effort."""
+    hub = convert(
+        input=[
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "developer",
+                "content": [{"type": "input_text", "text": "Agent."}],
+            },
+            {
+                "type": "message",
+                "id": "msg_2",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Run it"}],
+            },
+            {
+                "type": "reasoning",
+                "id": "rs_1",
+                "summary": [{"type": "summary_text", "text": "Run it."}],
+                "content": None,
+                "encrypted_content": "gAAAA-opaque",
+            },
+            {
+                "type": "function_call",
+                "status": "completed",
+                "id": "fc_1",
+                "name": "exec_command",
+                "arguments": '{"cmd": "echo hi"}',
+                "call_id": "call_canary",
+            },
+            {"type": "function_call_output", "id": "fco_1", "call_id": "call_canary", "output": "hi\n"},
+        ],
+        tools=[
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object"}, "strict": False}
+        ],
+        reasoning={"summary": "auto"},
+        parallel_tool_calls=True,
+        store=False,
+        include=["reasoning.encrypted_content"],
+        prompt_cache_key="k",
+        client_metadata={"x": "y"},
+    )
+    assert hub["system"] == [{"type": "text", "text": "Agent."}]
+    assert [m["role"] for m in hub["messages"]] == ["user", "assistant", "user"]
+    assert hub["messages"][1]["content"] == [
+        {"type": "tool_use", "id": "call_canary", "name": "exec_command", "input": {"cmd": "echo hi"}}
+    ]
+    # OpenAI's reasoning cannot be replayed, so thinking stays off for this tool-loop turn (Anthropic
+    # would reject enabled thinking on an assistant turn without its thinking block).
+    assert "thinking" not in hub
+    assert b"gAAAA" not in repr(hub).encode()

@@ -160,3 +160,17 @@ def test_failed_before_anything_still_creates_the_response() -> None:
     conv = AnthropicStreamToResponses(REQUEST, "resp_gwx", "m", ToolNames.of(REQUEST))
     kinds = [e["type"] for e in conv.failed("api_error", "boom")]
     assert kinds == ["response.created", "response.in_progress", "response.failed", "error"]
+
+
+def test_web_search_is_a_web_search_call_item() -> None:
+    search = {
+        "type": "server_tool_use",
+        "id": "srvtoolu_1",
+        "name": "web_search",
+        "input": {"query": "paris"},
+    }
+    result = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}
+    final, _, _ = run([search, result, {"type": "text", "text": "Found."}])
+    call, message = final.output
+    assert call.type == "web_search_call" and call.status == "completed" and call.action.query == "paris"
+    assert message.content[0].text == "Found."
