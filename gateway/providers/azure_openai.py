@@ -22,7 +22,8 @@ from gateway.providers.openai import OpenAIType
 from gateway.routing.table import Provider
 
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
-RESPONSES_OPERATIONS = frozenset({"responses", "input_tokens"})
+# The Responses API's calls: create, input_tokens, and the id endpoints (`response_id`).
+RESPONSES_OPERATIONS = frozenset({"responses", "input_tokens", "response_id"})
 
 
 def entra_id(provider: Provider) -> bool:
@@ -59,7 +60,8 @@ class AzureOpenAIType(OpenAIType):
         """The URL names the deployment and the api-version; the client's query is not kept.
         Responses API calls go to the v1 API, which names the deployment in the body instead."""
         if call.operation in RESPONSES_OPERATIONS:
-            return Prepared(f"{provider.base_url}/openai/v1{self.paths[call.operation]}", call.body)
+            query = "?" + call.query if call.query and call.operation == "response_id" else ""
+            return Prepared(f"{provider.base_url}/openai/v1{call.path}{query}", call.body)
         version = provider.settings.api_version
         url = (
             f"{provider.base_url}/openai/deployments/{quote(deployment(provider, call.model), safe='')}"
