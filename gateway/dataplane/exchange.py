@@ -737,7 +737,8 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 # A stream's closing event at the start of a line: JSON text cannot hold a raw newline, so a model's
 # words never match.
 _CLOSING_EVENT = re.compile(
-    rb"^(?:data: \[DONE\]|event: message_stop|event: response\.(?:completed|incomplete|failed))", re.MULTILINE
+    rb"^(?:data: \[DONE\]|event: message_stop|event: response\.(?:completed|incomplete|failed)$)",
+    re.MULTILINE,
 )
 # Where a stream's first content shows, per wire format, and how an error event starts. An error is an
 # object: a Response carries `"error":null` from its first event on, which is no error.

@@ -21,7 +21,6 @@ from gateway.core.http import (
     read_body,
     send_response,
 )
-from gateway.core.ids import is_gateway_response_id
 from gateway.core.redact import redact
 from gateway.dataplane import record, responses
 from gateway.dataplane.attempts import Attempts
@@ -173,7 +172,7 @@ class DataPlane:
     async def _response_id(self, req: Request, response_id: str, sub: str, body: bytes, send: Send) -> None:
         """GET/DELETE /v1/responses/{id}, its cancel and input_items: a gateway id from the gateway's
         own store, an upstream id at the provider (and with the key) that answered it."""
-        if is_gateway_response_id(response_id):
+        if responses.is_gateway_response_id(response_id):
             await responses.answer_kept(self.responses, req, response_id, sub, send)
             return
         try:

@@ -13,12 +13,11 @@ from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send
-from gateway.core.ids import is_gateway_response_id
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.body import repeated_top_level_key
 from gateway.dataplane.caching import Caching
 from gateway.dataplane.request import Call, Request
-from gateway.dataplane.responses import ResponsesState, conversation_safe
+from gateway.dataplane.responses import ResponsesState, conversation_safe, is_gateway_response_id
 from gateway.policy import cache
 from gateway.policy.admission import Admission, Ask, Ticket
 from gateway.routing import plan as routing

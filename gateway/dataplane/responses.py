@@ -2,7 +2,8 @@
 answered itself (conversation state), and the id endpoints (`GET`/`DELETE /v1/responses/{id}`,
 `POST .../cancel`, `GET .../input_items`).
 
-Two kinds of ids, told apart by their prefix (`core/ids.py`):
+Two kinds of ids, told apart by their prefix (`GATEWAY_RESPONSE_PREFIX`, minted by the translated
+relay, `translate/responses/items.py`):
 - an upstream id (`resp_...` from OpenAI, Azure, a preset) came in a same-format answer the gateway
   relayed: the gateway remembers which provider and key answered it, so the id endpoints and a later
   `previous_response_id` go there (and only there: another provider does not know the id);
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,6 @@ import orjson
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send, send_response
-from gateway.core.ids import is_gateway_response_id, valid_response_id
 from gateway.core.usage import StreamSniffer, Usage
 from gateway.dataplane import exchange as proxy
 from gateway.dataplane.request import Call, Request
@@ -36,6 +37,7 @@ from gateway.policy.admission import Admission
 from gateway.policy.state import Store, StoreUnavailable
 from gateway.providers.base import ProviderType
 from gateway.routing.table import Leaf, RoutingTable
+from gateway.translate.responses import GATEWAY_RESPONSE_PREFIX
 from gateway.translate.tokens import (
     BLOCK_OVERHEAD,
     IMAGE_TOKENS,
@@ -49,6 +51,19 @@ KEPT = "responses:kept:"  # gateway id -> the response the gateway answered and 
 ID_PATH = "/v1/responses/"
 _CREATED = b"response.created"
 _SCAN_LIMIT = 1 << 16  # bytes of a stream's start searched for its response.created event
+
+
+# What a response id may be in a URL path: no `/`, no `..`, no control or other special characters.
+_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+
+
+def is_gateway_response_id(value: str) -> bool:
+    """A response the gateway answered itself; OpenAI's ids are `resp_` and hex, never `resp_gw`."""
+    return value.startswith(GATEWAY_RESPONSE_PREFIX)
+
+
+def valid_response_id(value: str) -> bool:
+    return _VALID_ID.fullmatch(value) is not None and ".." not in value
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +178,25 @@ class ResponsesState:
 
         relay = OwningRelay(ptype, req.format, req.id, found)
         return Owned(relay, dataclasses.replace(target, send=sending))
+
+    def keeping(self, req: Request, relay: Any, obj: dict[str, Any], send: Send) -> Send:
+        """A send that keeps the translated relay's final Response (with its input, the history
+        expanded) before the message that carries it leaves: the client's next turn may name it at
+        once, on another worker or replica. A store that cannot keep it: the answer still goes, logged."""
+        kept = False
+
+        async def sending(message: Message) -> None:
+            nonlocal kept
+            final = relay.final_response
+            if not kept and isinstance(final, dict) and final.get("id"):
+                kept = True
+                try:
+                    await self.keep(req.table, final, as_items(obj.get("input")))
+                except StoreUnavailable as exc:
+                    req.error = req.error or f"response {final['id']} not kept: {exc}"
+            await send(message)
+
+        return sending
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,9 @@ class UpstreamCalls:
             if call.operation == "input_tokens":  # the Responses API's count, for a translated target
                 await self.estimate(req, estimate_responses_tokens(obj), target)
                 return None
-            translated = pipeline.build_request(req.format, target.wire, obj, leaf.model)
+            # Anthropic's own API runs its web_search server tool; a Responses client's search goes there.
+            search = target.ptype.name == "anthropic"
+            translated = pipeline.build_request(req.format, target.wire, obj, leaf.model, web_search=search)
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
         auth = self._auth(req, target)
@@ -129,6 +131,13 @@ class UpstreamCalls:
         model_call = base.Call(
             leaf.model, call.operation, translated.path, body, req.id, "", headers.get("anthropic-beta")
         )
+        if req.format is Format.RESPONSES and call.operation == "responses":
+            req.response_id = relay.response_id
+            if obj.get("store") is not False:
+                # The answer is kept (for previous_response_id, GET) before the client is sent its end.
+                target = dataclasses.replace(
+                    target, send=self.responses.keeping(req, relay, obj, target.send)
+                )
         return await self.prepared(req, target, model_call, relay, headers, auth)
 
     async def count_tokens(self, req: Request, obj: dict[str, Any], target: Target) -> proxy.Exchange | None:
