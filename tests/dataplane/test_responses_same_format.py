@@ -308,6 +308,7 @@ def test_id_endpoints_go_to_the_provider_that_owns_the_id(
         "/v1/responses/x/y/z",
         "/v1/responses/x/unknown",
         "/v1/responses/%00x",
+        "/v1/responses/a%2Fb",
     ):
         assert httpx.get(gw.url + path).status_code == 404, path
     assert httpx.post(gw.url + f"/v1/responses/{on_openai.id}").status_code == 405
