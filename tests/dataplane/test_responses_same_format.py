@@ -416,3 +416,28 @@ gateways:
     assert answer.output_text == "hello"
     expected = "/v1/responses" if native else "/v1/chat/completions"
     assert openai_up.requests[-1].path == expected
+
+
+def test_id_endpoints_authenticate_like_model_calls(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            gateway='gateways:\n  default: { auth: tokens, tokens: [{ name: dev, secret: "gw-token-1" }] }\n',
+        )
+    )
+    for method, path in (
+        ("GET", "/v1/responses/resp_abc"),
+        ("DELETE", "/v1/responses/resp_abc"),
+        ("POST", "/v1/responses/resp_abc/cancel"),
+        ("GET", "/v1/responses/resp_abc/input_items"),
+        ("GET", "/v1/responses/resp_gw00"),
+    ):
+        assert httpx.request(method, gw.url + path).status_code == 401, path
+        allowed = httpx.request(method, gw.url + path, headers={"x-gateway-key": "gw-token-1"})
+        assert allowed.status_code == 404, path
+    records = gw.records(10)
+    assert [r["status"] for r in records[-10:]] == [401, 404] * 5
+    assert records[-1]["token"] == "dev" and records[-1]["response_id"] == "resp_gw00"
