@@ -37,7 +37,7 @@ from gateway.policy.admission import Admission
 from gateway.policy.state import Store, StoreUnavailable
 from gateway.providers.base import ProviderType
 from gateway.routing.table import Leaf, RoutingTable
-from gateway.translate.responses import GATEWAY_RESPONSE_PREFIX
+from gateway.translate.responses import GATEWAY_RESPONSE_PREFIX, reasoning
 from gateway.translate.tokens import (
     BLOCK_OVERHEAD,
     IMAGE_TOKENS,
@@ -50,6 +50,7 @@ OWNER = "responses:owner:"  # upstream id -> the provider, key and model that an
 KEPT = "responses:kept:"  # gateway id -> the response the gateway answered and kept
 ID_PATH = "/v1/responses/"
 _CREATED = b"response.created"
+CARRIER = b'"' + reasoning.PREFIX.encode()  # an `encrypted_content` value the gateway made
 _SCAN_LIMIT = 1 << 16  # bytes of a stream's start searched for its response.created event
 
 
@@ -327,10 +328,37 @@ def as_items(value: Any) -> list[Any]:
 
 
 def history(kept: dict[str, Any]) -> list[Any]:
-    """A kept response's whole conversation: its input (earlier turns already expanded) and output."""
+    """A kept response's whole conversation: its input (earlier turns already expanded) and output.
+    Its reasoning items without a carrier are left out: nothing signed to replay, and no upstream
+    knows their ids."""
     response = kept.get("response")
     output = response.get("output") if isinstance(response, dict) else None
-    return [*as_items(kept.get("input")), *(output if isinstance(output, list) else [])]
+    items = [*as_items(kept.get("input")), *(output if isinstance(output, list) else [])]
+    return [i for i in items if not (_is_reasoning(i) and not i.get("encrypted_content"))]
+
+
+def _is_reasoning(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "reasoning"
+
+
+def without_carriers(call: Call) -> Call:
+    """A same-format call without the reasoning items whose `encrypted_content` is the gateway's carrier
+    of another provider's signed reasoning (a conversation that moved here from a translated target):
+    no Responses server can read one, and OpenAI refuses the whole request for it."""
+    if CARRIER not in call.body:
+        return call
+    items = call.obj.get("input")
+    if not isinstance(items, list):
+        return call
+    kept = [
+        i
+        for i in items
+        if not (_is_reasoning(i) and str(i.get("encrypted_content") or "").startswith(reasoning.PREFIX))
+    ]
+    if len(kept) == len(items):
+        return call
+    obj = {**call.obj, "input": kept}
+    return Call(call.operation, obj, orjson.dumps(obj), call.model)
 
 
 def conversation_safe(candidates: list[Any], owner: Owner) -> list[Any]:
