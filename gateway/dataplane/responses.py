@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from gateway.translate.tokens import (
     TOOLS_OVERHEAD,
     text_tokens,
 )
+
+log = logging.getLogger("gateway.responses")
 
 OWNER = "responses:owner:"  # upstream id -> the provider, key and model that answered it
 KEPT = "responses:kept:"  # gateway id -> the response the gateway answered and kept
@@ -160,15 +163,14 @@ class ResponsesState:
     def owned_relay(self, req: Request, call: Call, ptype: ProviderType, target: Any) -> Owned:
         """The relay of a same-format create call, remembering the answer's id as this target's before
         the client is sent it (a client may ask for it at once, from another replica)."""
-        if call.obj.get("store") is False:  # nothing kept upstream: no id to resolve later
-            relay: proxy.Relay = proxy.PassthroughRelay(ptype, req.format, req.id)
-            return Owned(relay, target)
+        stored = call.obj.get("store") is not False  # store: false keeps nothing upstream to resolve
         owner = Owner(target.leaf.provider, req.key, target.leaf.model)
         pending: list[asyncio.Future[None]] = []
 
         def found(response_id: str) -> None:
-            req.response_id = response_id
-            pending.append(asyncio.ensure_future(self.remember(req.table, response_id, owner)))
+            req.response_id = response_id  # for the record, kept or not
+            if stored:
+                pending.append(asyncio.ensure_future(self.remember(req.table, response_id, owner)))
 
         send = target.send
 
@@ -194,7 +196,7 @@ class ResponsesState:
                 try:
                     await self.keep(req.table, final, as_items(obj.get("input")))
                 except StoreUnavailable as exc:
-                    req.error = req.error or f"response {final['id']} not kept: {exc}"
+                    log.warning("response %s not kept (the state store is unreachable): %s", final["id"], exc)
             await send(message)
 
         return sending

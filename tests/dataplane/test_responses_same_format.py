@@ -416,6 +416,11 @@ gateways:
     assert answer.output_text == "hello"
     expected = "/v1/responses" if native else "/v1/chat/completions"
     assert openai_up.requests[-1].path == expected
+    # The record names the id; with store: false the gateway remembers no owner for it.
+    assert gw.records(1)[-1]["response_id"] == answer.id
+    calls = len(openai_up.requests)
+    assert httpx.get(f"{gw.url}/v1/responses/{answer.id}").status_code == 404
+    assert len(openai_up.requests) == calls
 
 
 def test_id_endpoints_authenticate_like_model_calls(
