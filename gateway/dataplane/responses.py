@@ -143,9 +143,12 @@ class ResponsesState:
         if not isinstance(previous, str) or not previous:
             return call, None
         req.response_id = previous
-        try:
-            if not is_gateway_response_id(previous):
+        if not is_gateway_response_id(previous):
+            try:
                 return call, await self.owner(req.table, previous)
+            except StoreUnavailable:
+                return call, None  # routed as any call: the upstream that knows the id still answers
+        try:
             kept = await self.kept(req.table, previous)
         except StoreUnavailable as exc:
             raise GatewayError(

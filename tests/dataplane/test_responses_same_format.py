@@ -446,3 +446,28 @@ def test_id_endpoints_authenticate_like_model_calls(
     records = gw.records(10)
     assert [r["status"] for r in records[-10:]] == [401, 404] * 5
     assert records[-1]["token"] == "dev" and records[-1]["response_id"] == "resp_gw00"
+
+
+@pytest.mark.parametrize("kind", ["response.failed", "error"])
+def test_a_stream_that_fails_before_any_output_falls_back(
+    gw: GatewayServer, openai_up: FakeUpstream, second_up: FakeUpstream, kind: str
+) -> None:
+    client = openai_client(gw)
+    # A healthy stream is served by the first node: a Response's `"error": null` is no error.
+    openai_up.push(Script(text="all good"))
+    with client.responses.with_streaming_response.create(
+        model="dynamic/safe", input="hi", stream=True
+    ) as raw:
+        assert raw.headers["x-gateway-model"] == "openai/gpt-5" and raw.headers["x-gateway-attempts"] == "1"
+        assert b"all good" in raw.read()
+    # Failed right after response.created and response.in_progress: nothing the client could use yet.
+    openai_up.push(Script(text="never", error_event_after=2, error_event_type=kind))
+    second_up.push(Script(text="from second"))
+    with client.responses.with_streaming_response.create(
+        model="dynamic/safe", input="hi", stream=True
+    ) as raw:
+        assert raw.headers["x-gateway-model"] == "second/gpt-5" and raw.headers["x-gateway-attempts"] == "2"
+        body = raw.read()
+    assert b"event: response.completed" in body and b"never" not in body
+    attempts = gw.records(2)[-1]["attempts"]  # the second call's record
+    assert [(a["target"], a["status"]) for a in attempts] == [("openai/gpt-5", 502), ("second/gpt-5", 200)]
