@@ -586,7 +586,13 @@ def _is_json(data: bytes) -> bool:
 
 async def _end_stream_with_error(reply: Reply, result: Exchange, kind: str, message: str) -> None:
     result.error, result.failed = message, _failure_status(kind)
-    error = stream_error(reply.client_format, kind, message, reply.request_id)
+    # The stream's own relay knows what it has sent (a Responses stream ends with `response.failed`).
+    stream = result.stream
+    error = (
+        stream.error_event(kind, message)
+        if stream is not None
+        else stream_error(reply.client_format, kind, message, reply.request_id)
+    )
     await reply.send({"type": "http.response.body", "body": error})
     result.complete = True
 
@@ -737,8 +743,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 # A stream's closing event at the start of a line: JSON text cannot hold a raw newline, so a model's
 # words never match.
 _CLOSING_EVENT = re.compile(
-    rb"^(?:data: \[DONE\]|event: message_stop|event: response\.(?:completed|incomplete|failed)$)",
-    re.MULTILINE,
+    rb"^(?:data: \[DONE\]|event: message_stop|event: response\.(?:completed|incomplete|failed))", re.MULTILINE
 )
 # Where a stream's first content shows, per wire format, and how an error event starts. An error is an
 # object: a Response carries `"error":null` from its first event on, which is no error.
