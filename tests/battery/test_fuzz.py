@@ -196,7 +196,13 @@ class Tally:
 def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """Every documented operation the fuzzer drives: (method, path with parameters filled, operation)."""
     out = []
-    fill = {"gateway": "default", "provider": "anthropic", "path": "v1/models", "id": "x"}
+    fill = {
+        "gateway": "default",
+        "provider": "anthropic",
+        "path": "v1/models",
+        "id": "x",
+        "response_id": "resp_x",
+    }
     for template, item in doc["paths"].items():
         for method, operation in item.items():
             if template.startswith("/dashboard/log"):  # login throttling is the security helper's

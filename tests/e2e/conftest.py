@@ -35,13 +35,24 @@ def ups(
 
 
 def every_provider(
-    make_gateway: GatewayFactory, ups: dict[str, FakeUpstream], tmp_path: Path, vertex_gemini: str
+    make_gateway: GatewayFactory,
+    ups: dict[str, FakeUpstream],
+    tmp_path: Path,
+    vertex_gemini: str,
+    *,
+    openai_responses: bool = True,
 ) -> GatewayServer:
     """A gateway with a provider of each kind and these models: the standard config's, `gemini-*` on
     Gemini, `br-claude` (Claude through InvokeModel), `br-llama` (Converse), `vx-claude` (rawPredict),
     `vx-gemini` (`vertex_gemini` on Vertex), `az-gpt` (Azure) and `groq-llama` (an OpenAI-compatible
-    preset, against the OpenAI fake)."""
+    preset, against the OpenAI fake). `openai_responses=False`: the `openai` provider has no Responses
+    API (`responses: false`), so Responses clients reach it translated to Chat Completions."""
     config = standard_config(ups["anthropic"], ups["openai"])
+    if not openai_responses:
+        config = config.replace(
+            f'openai: {{ type: openai, base_url: "{ups["openai"].base_url}" }}',
+            f'openai: {{ type: openai, base_url: "{ups["openai"].base_url}", responses: false }}',
+        )
     config = config.replace(
         "providers:\n",
         f"""providers:

@@ -69,7 +69,11 @@ RESPONSES_WORDS = (b'"input_text"', b'"input_image"', b'"function_call_output"',
 
 @pytest.fixture
 def gw(make_gateway: GatewayFactory, ups: dict[str, FakeUpstream], tmp_path: Path) -> GatewayServer:
-    return every_provider(make_gateway, ups, tmp_path, vertex_gemini="gemini-2.5-flash")
+    # `openai` here is the Chat Completions target ("R -> O"); a Responses server is same format, tested
+    # in tests/dataplane/test_responses_same_format.py.
+    return every_provider(
+        make_gateway, ups, tmp_path, vertex_gemini="gemini-2.5-flash", openai_responses=False
+    )
 
 
 def sdk(gw: GatewayServer) -> openai.OpenAI:
