@@ -613,7 +613,9 @@ def _settings(names: tuple[str, ...], spec: Mapping[str, Any]) -> ProviderSettin
     """The settings a provider's type takes, typed (the schema has checked their shapes)."""
     taken = {name: spec[name] for name in names if name in spec}
     deployments = taken.pop("deployments", None) or {}
+    globs = taken.pop("responses_models", None)
     return ProviderSettings(
         **{name: str(value) for name, value in taken.items()},
         deployments=MappingProxyType({str(m): str(d) for m, d in deployments.items()}),
+        responses_models=tuple(str(g) for g in globs) if globs is not None else None,
     )

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from gateway.providers.base import Call, Headers, Prepared
 from gateway.providers.openai import OpenAIType
 from gateway.routing.table import Provider
@@ -37,7 +39,7 @@ class AzureOpenAIType(OpenAIType):
     pricing_id = "azure"
     tracing_system = "az.ai.openai"
     extra = "azure"  # azure-identity, for auth: entra-id only
-    settings = ("api_version", "deployments", "auth")
+    settings = ("api_version", "deployments", "auth", "responses_models")
 
     def check(self, spec: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         if not spec.get("api_version"):  # the schema says so too
@@ -45,7 +47,14 @@ class AzureOpenAIType(OpenAIType):
         return []
 
     def prepare(self, provider: Provider, call: Call) -> Prepared:
-        """The URL names the deployment and the api-version; the client's query is not kept."""
+        """The URL names the deployment and the api-version; the client's query is not kept. A Responses
+        API call goes to the v1 API, which names the deployment in the body instead."""
+        if call.path.startswith("/responses"):
+            name = deployment(provider, call.model)
+            body = (
+                call.body if name == call.model else orjson.dumps({**orjson.loads(call.body), "model": name})
+            )
+            return Prepared(f"{provider.base_url}/openai/v1{call.path}", body)
         version = provider.settings.api_version
         url = (
             f"{provider.base_url}/openai/deployments/{quote(deployment(provider, call.model), safe='')}"

@@ -1,12 +1,51 @@
-"""OpenAI Chat Completions, and any OpenAI-compatible server: {base_url}/chat/completions."""
+"""OpenAI Chat Completions, and any OpenAI-compatible server: {base_url}/chat/completions.
+
+Models OpenAI serves only through its Responses API (`responses_models`, globs; default
+`RESPONSES_ONLY_MODELS`) speak `Format.RESPONSES` upstream: a Chat Completions or Anthropic client's
+calls to them are translated to {base_url}/responses (`translate/responses/`).
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from functools import lru_cache
 from typing import Any
 
 from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
 from gateway.providers.base import ProviderType
+from gateway.routing.table import Provider
+
+# OpenAI's models that the Responses API alone serves (its docs and the SDK's ResponsesModel list), dated
+# snapshots included.
+RESPONSES_ONLY_MODELS = (
+    "o1-pro*",
+    "o3-pro*",
+    "o3-deep-research*",
+    "o4-mini-deep-research*",
+    "codex-mini-latest",
+    "gpt-5-codex*",
+    "gpt-5.*-codex*",
+    "gpt-5-pro*",
+    "gpt-5.*-pro*",
+    "computer-use-preview*",
+)
+
+
+@lru_cache(maxsize=64)
+def _globs(globs: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for a provider's globs (compiled once per distinct list); None: an empty list."""
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))
+
+
+def responses_only(provider: Provider, model: str) -> bool:
+    """Whether `model` on `provider` is served only by the Responses API."""
+    globs = provider.settings.responses_models
+    pattern = _globs(RESPONSES_ONLY_MODELS if globs is None else globs)
+    return pattern is not None and pattern.match(model) is not None
 
 
 def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
@@ -37,6 +76,10 @@ class OpenAIType(ProviderType):
     paths = {"chat": "/chat/completions"}
     default_base_url = "https://api.openai.com/v1"
     pricing_id: str | None = "openai"
+    settings: tuple[str, ...] = ("responses_models",)
+
+    def wire_format(self, provider: Provider, model: str) -> Format:
+        return Format.RESPONSES if responses_only(provider, model) else self.format
 
     def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
         read_usage(usage, obj)

@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
+from gateway.core.formats import Format
 from gateway.providers.openai import OpenAIType
+from gateway.routing.table import Provider
 
 log = logging.getLogger("gateway.presets")
 
@@ -67,6 +69,8 @@ _PRICING_IDS = {"xai": "x-ai"}
 class PresetType(OpenAIType):
     """An OpenAI-compatible service or local server: OpenAI's type with its preset's facts."""
 
+    settings: tuple[str, ...] = ()
+
     def __init__(self, name: str, preset: Preset) -> None:
         self.name = name
         self.preset = preset
@@ -74,6 +78,10 @@ class PresetType(OpenAIType):
         self.default_base_url = preset.base_url
         self.needs_key = preset.needs_key
         self.pricing_id = _PRICING_IDS.get(name, name) if preset.needs_key else None
+
+    def wire_format(self, provider: Provider, model: str) -> Format:
+        # OpenAI's Responses-only models are OpenAI's (and Azure's): a preset serves Chat Completions.
+        return self.format
 
     def unsupported_in(self, obj: Mapping[str, Any]) -> list[str]:
         """The fields of an OpenAI chat request that this API rejects (empty: send it as is)."""

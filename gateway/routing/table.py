@@ -35,6 +35,8 @@ class ProviderSettings:
         default_factory=lambda: MappingProxyType({})
     )  # azure: model -> name
     auth: str = ""  # azure-openai: "entra-id" mints a token from the gateway's Azure identity
+    # openai, azure-openai: globs of the models served only by the Responses API (None: the known ones)
+    responses_models: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

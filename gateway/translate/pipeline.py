@@ -10,7 +10,7 @@ from urllib.parse import quote
 import orjson
 
 from gateway.core.formats import Format
-from gateway.translate import Untranslatable, gemini, openai_chat, shapes
+from gateway.translate import Untranslatable, gemini, openai_chat, responses, shapes
 
 SSE = b"text/event-stream; charset=utf-8"
 JSON = b"application/json"
@@ -49,6 +49,10 @@ def build_request(client: Format, target: Format, obj: dict[str, Any], upstream_
     if target is Format.OPENAI:
         body = openai_chat.anthropic_request_to_openai(hub, upstream_model)
         return Translated("/chat/completions", dumps(body), hub, stream, openai_chat.tool_name_map(hub))
+    if target is Format.RESPONSES:
+        # A model served only by the Responses API (an OpenAI provider's `responses_models`).
+        body = responses.anthropic_request_to_responses(hub, upstream_model)
+        return Translated("/responses", dumps(body), hub, stream, openai_chat.tool_name_map(hub))
     if target is Format.GEMINI:
         body = gemini.anthropic_request_to_gemini(hub)
         # One path segment whatever the client named: `/`, `..`, `?` must not reach another endpoint.
