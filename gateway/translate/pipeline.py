@@ -59,6 +59,9 @@ def build_request(client: Format, target: Format, obj: dict[str, Any], upstream_
         model = quote(upstream_model, safe="")
         path = gemini.GEMINI_PATHS["stream" if stream else "generate"].format(model=model)
         return Translated(path, dumps(body), hub, stream, gemini.gemini_tool_names(hub))
+    # Reasoning an OpenAI Responses model gave this conversation rides in thinking signatures that only
+    # OpenAI reads (a fallback or a split after such a turn): Anthropic refuses it, so it goes here.
+    hub = openai_chat.thinking_off_for_foreign_loop(openai_chat.drop_unsigned_thinking(hub))
     return Translated("/v1/messages", dumps(hub), hub, stream, None)
 
 

@@ -127,6 +127,67 @@ def test_anthropic_client_stream_with_reasoning_and_tool_round_trip(
     assert items[3]["output"] == "sunny, 21C" and items[3]["call_id"] == items[2]["call_id"]
 
 
+def test_a_conversation_moves_from_a_responses_model_to_claude_and_back(
+    gw: GatewayServer, openai_up: FakeUpstream, anthropic_up: FakeUpstream
+) -> None:
+    # A model switch (or a fallback) mid tool loop: the carried OpenAI reasoning is not Anthropic's, so it
+    # must not reach Claude (the fake refuses signatures it did not issue, as Anthropic does).
+    client = anthropic_client(gw)
+    thinking: Any = {"type": "enabled", "budget_tokens": 2048}
+    ask: Any = [{"role": "user", "content": "Weather?"}]
+    openai_up.push(Script(thinking="Look it up.", tool_calls=[WEATHER]))
+    first = client.messages.create(
+        model=CODEX, max_tokens=4000, messages=ask, tools=[ANTHROPIC_TOOL], thinking=thinking
+    )
+    tool = first.content[1]
+    assert tool.type == "tool_use"
+    history: Any = [
+        *ask,
+        {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool.id, "content": "sunny"}]},
+    ]
+    for chat in (False, True):
+        anthropic_up.push(Script(text="Sunny."))
+        if chat:  # an OpenAI client's history, its reasoning in LiteLLM's `thinking_blocks`
+            oa = openai_client(gw)
+            openai_up.push(Script(thinking="Look it up.", tool_calls=[WEATHER]))
+            turn = oa.chat.completions.create(
+                model=CODEX,
+                messages=[{"role": "user", "content": "Weather?"}],
+                tools=[OPENAI_TOOL],
+                reasoning_effort="low",
+            )
+            message = turn.choices[0].message.model_dump(exclude_none=True)
+            assert message["thinking_blocks"][0]["signature"].startswith("openai-reasoning:")
+            call_id = message["tool_calls"][0]["id"]
+            follow: Any = [
+                {"role": "user", "content": "Weather?"},
+                message,
+                {"role": "tool", "tool_call_id": call_id, "content": "sunny"},
+            ]
+            answer = oa.chat.completions.create(
+                model="claude-sonnet-4-6", messages=follow, tools=[OPENAI_TOOL]
+            )
+            assert answer.choices[0].message.content == "Sunny."
+        else:
+            again = client.messages.create(
+                model="claude-sonnet-4-6",
+                max_tokens=4000,
+                messages=history,
+                tools=[ANTHROPIC_TOOL],
+                thinking=thinking,
+            )
+            assert again.content[-1].type == "text" and again.content[-1].text == "Sunny."
+        sent = anthropic_up.requests[-1].json
+        assert "openai-reasoning:" not in str(sent)
+    # And back on the Responses model, the reasoning item is replayed to OpenAI.
+    openai_up.push(Script(text="Sunny again."))
+    client.messages.create(
+        model=CODEX, max_tokens=4000, messages=history, tools=[ANTHROPIC_TOOL], thinking=thinking
+    )
+    assert [item["type"] for item in openai_up.requests[-1].json["input"]][1] == "reasoning"
+
+
 def test_anthropic_client_image_and_structured_output(gw: GatewayServer, openai_up: FakeUpstream) -> None:
     openai_up.push(Script(text='{"city": "Paris"}'))
     content: Any = [

@@ -36,15 +36,22 @@ import re
 from typing import Any
 
 from gateway.translate import Untranslatable
-from gateway.translate.hub import content_blocks, is_custom_tool, search_result_text, system_blocks
+from gateway.translate.hub import (
+    OPENAI_REASONING_PREFIX,
+    content_blocks,
+    is_custom_tool,
+    search_result_text,
+    system_blocks,
+)
 from gateway.translate.openai_chat import short_tool_name
 from gateway.translate.openai_chat.common import EMPTY_SCHEMA, dumps, openai_tool_id
 
 JSON = dict[str, Any]
 
 # A thinking block's signature that carries an OpenAI reasoning item: prefix, item id, ":", the item's
-# encrypted_content. Neither an id nor OpenAI's base64 blob contains ":".
-REASONING_PREFIX = "openai-reasoning:"
+# encrypted_content. Neither an id nor OpenAI's base64 blob contains ":". (In hub.py: the converters
+# bound for Claude treat such a block as unsigned.)
+REASONING_PREFIX = OPENAI_REASONING_PREFIX
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 _MIN_OUTPUT_TOKENS = 16
 # The GPT-5 pro models reason at `high` effort only and refuse any other value.
