@@ -133,7 +133,49 @@ _ITEM_TYPES = (
     "reasoning",
     "item_reference",
 )
-_TOOL_TYPES = ("function", "custom", "web_search", "web_search_2025_08_26", "web_search_preview", "namespace")
+# Input items the real API takes that no gateway makes: accepted here without a closer look.
+_OTHER_ITEM_TYPES = (
+    "file_search_call",
+    "computer_call",
+    "computer_call_output",
+    "web_search_call",
+    "tool_search_call",
+    "tool_search_output",
+    "additional_tools",
+    "configuration_update",
+    "compaction",
+    "compaction_trigger",
+    "image_generation_call",
+    "code_interpreter_call",
+    "local_shell_call",
+    "local_shell_call_output",
+    "shell_call",
+    "shell_call_output",
+    "apply_patch_call",
+    "apply_patch_call_output",
+    "mcp_list_tools",
+    "mcp_approval_request",
+    "mcp_approval_response",
+    "mcp_call",
+    "program",
+    "program_output",
+)
+_TOOL_TYPES = ("function", "custom", "web_search", "web_search_2025_08_26", "namespace")
+# Hosted tools the real API takes that no gateway makes: accepted here without a closer look.
+_OTHER_TOOL_TYPES = (
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "file_search",
+    "computer",
+    "computer_use_preview",
+    "code_interpreter",
+    "image_generation",
+    "local_shell",
+    "shell",
+    "apply_patch",
+    "mcp",
+    "tool_search",
+)
 _INCOMPLETE_REASONS = ("max_output_tokens", "content_filter")
 # Signs the encrypted_content this fake mints, so one it did not mint (another server's) is refused.
 _SECRET = secrets.token_bytes(32)
@@ -259,7 +301,7 @@ def _check_tool(tool: Any, where: str, *, nested: bool) -> None:
     if not isinstance(tool, dict):
         raise _type_error(where, "an object")
     kind = tool.get("type")
-    allowed = ("function",) if nested else _TOOL_TYPES
+    allowed = ("function",) if nested else (*_TOOL_TYPES, *_OTHER_TOOL_TYPES)
     if kind not in allowed:
         raise _invalid_value(kind, allowed, f"{where}.type")
     if kind in ("function", "custom", "namespace"):
@@ -370,8 +412,10 @@ def _check_items(items: list[Any], history: list[dict[str, Any]], stored: dict[s
         if not isinstance(item, dict):
             raise _type_error(where, "an object")
         kind = item.get("type", "message" if "role" in item else None)
+        if kind in _OTHER_ITEM_TYPES:
+            continue
         if kind not in _ITEM_TYPES:
-            raise _invalid_value(kind, _ITEM_TYPES, f"{where}.type")
+            raise _invalid_value(kind, (*_ITEM_TYPES, *_OTHER_ITEM_TYPES), f"{where}.type")
         if kind == "message":
             _check_message(item, where)
         elif kind in ("function_call", "custom_tool_call"):
