@@ -64,12 +64,15 @@ def _calls(fake: FakeUpstream) -> list[RecordedRequest]:
 
 def test_anthropic_client_plain_goes_to_responses(gw: GatewayServer, openai_up: FakeUpstream) -> None:
     openai_up.push(Script(text="Hello from codex.", usage={"input_tokens": 30, "cached_tokens": 10}))
-    message = anthropic_client(gw).messages.create(
+    raw = anthropic_client(gw).messages.with_raw_response.create(
         model=CODEX,
         max_tokens=200,
         system="Be brief.",
         messages=[{"role": "user", "content": "hi"}],
     )
+    message = raw.parse()
+    # Priced from the translated usage: 20 input, 10 cached, and the default's output tokens.
+    assert float(raw.headers["x-gateway-cost-usd"]) > 0
     assert message.content[0].type == "text" and message.content[0].text == "Hello from codex."
     assert message.model == CODEX and message.stop_reason == "end_turn"
     assert message.usage.input_tokens == 20 and message.usage.cache_read_input_tokens == 10
@@ -79,6 +82,11 @@ def test_anthropic_client_plain_goes_to_responses(gw: GatewayServer, openai_up: 
     assert body["model"] == CODEX and body["instructions"] == "Be brief." and body["store"] is False
     assert body["max_output_tokens"] == 200 and "messages" not in body
     assert call.headers["authorization"] == f"Bearer {STORED_KEY}"
+    # count_tokens: the offline estimate, as for other OpenAI models (no upstream call).
+    count = anthropic_client(gw).messages.count_tokens(
+        model=CODEX, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert count.input_tokens > 0 and len(_calls(openai_up)) == 1
 
 
 def test_anthropic_client_stream_with_reasoning_and_tool_round_trip(
