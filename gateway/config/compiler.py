@@ -612,8 +612,8 @@ def _matcher(spec: Any) -> Matcher:
 def _settings(names: tuple[str, ...], spec: Mapping[str, Any]) -> ProviderSettings:
     """The settings a provider's type takes, typed (the schema has checked their shapes)."""
     taken = {name: spec[name] for name in names if name in spec}
-    deployments = taken.pop("deployments", None) or {}
     globs = taken.pop("responses_models", None)
+    deployments = taken.pop("deployments", None) or {}
     return ProviderSettings(
         **{name: str(value) for name, value in taken.items()},
         deployments=MappingProxyType({str(m): str(d) for m, d in deployments.items()}),

@@ -1,9 +1,4 @@
-"""OpenAI Chat Completions, and any OpenAI-compatible server: {base_url}/chat/completions.
-
-Models OpenAI serves only through its Responses API (`responses_models`, globs; default
-`RESPONSES_ONLY_MODELS`) speak `Format.RESPONSES` upstream: a Chat Completions or Anthropic client's
-calls to them are translated to {base_url}/responses (`translate/responses/`).
-"""
+"""OpenAI Chat Completions, and any OpenAI-compatible server: {base_url}/chat/completions."""
 
 from __future__ import annotations
 
@@ -18,7 +13,9 @@ from gateway.providers.base import ProviderType
 from gateway.routing.table import Provider
 
 # OpenAI's models that the Responses API alone serves (its docs and the SDK's ResponsesModel list), dated
-# snapshots included.
+# snapshots included: the default of a provider's `responses_models` (globs). A call to one of them speaks
+# `Format.RESPONSES` upstream, so a Chat Completions or Anthropic client's call is translated to
+# {base_url}/responses (`translate/responses/`).
 RESPONSES_ONLY_MODELS = (
     "o1-pro*",
     "o3-pro*",
