@@ -79,10 +79,6 @@ class PresetType(OpenAIType):
         self.needs_key = preset.needs_key
         self.pricing_id = _PRICING_IDS.get(name, name) if preset.needs_key else None
 
-    def wire_format(self, provider: Provider, model: str) -> Format:
-        # OpenAI's Responses-only models are OpenAI's (and Azure's): a preset serves Chat Completions.
-        return self.format
-
     def unsupported_in(self, obj: Mapping[str, Any]) -> list[str]:
         """The fields of an OpenAI chat request that this API rejects (empty: send it as is)."""
         if not self.quirks:
@@ -124,6 +120,10 @@ class PresetType(OpenAIType):
             return body
         cleaned = self.drop_unsupported(parsed)
         return body if cleaned is parsed else orjson.dumps(cleaned)
+
+    def wire_format(self, provider: Provider, model: str) -> Format:
+        # OpenAI's Responses-only models are OpenAI's (and Azure's): a preset serves Chat Completions.
+        return self.format
 
 
 TYPES = {name: PresetType(name, preset) for name, preset in PRESETS.items()}
