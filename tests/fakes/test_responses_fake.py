@@ -451,3 +451,11 @@ def test_azure_serves_responses(azure: FakeUpstream, http: httpx.Client) -> None
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "DeploymentNotFound"
     denied = http.post(azure.url + "/openai/v1/responses", json={"model": "gpt-5", "input": "x"})
     assert denied.status_code == 401
+    stored = http.get(azure.url + f"/openai/v1/responses/{v1.json()['id']}", headers=key)
+    assert stored.status_code == 200 and stored.json()["id"] == v1.json()["id"]
+    assert http.get(azure.url + f"/openai/v1/responses/{v1.json()['id']}").status_code == 401
+    assert http.get(azure.url + f"/openai/v1/responses/{v1.json()['id']}", headers=AUTH).status_code == 401
+    count = http.post(
+        azure.url + "/openai/v1/responses/input_tokens", json={"model": "gpt-5", "input": "x"}, headers=key
+    )
+    assert count.status_code == 200 and count.json()["object"] == "response.input_tokens"
