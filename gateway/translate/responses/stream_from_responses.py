@@ -55,7 +55,9 @@ class ResponsesStreamToAnthropic:
     def feed(self, event: JSON) -> list[JSON]:
         kind = event.get("type")
         if kind == "error":
-            raise stream_error(event)
+            # The Responses API's error event is flat ({code, message, param}); some servers nest it.
+            nested = event.get("error")
+            raise stream_error(nested if isinstance(nested, dict) else event)
         if kind == "response.failed":
             response = event.get("response")
             error = response.get("error") if isinstance(response, dict) else None

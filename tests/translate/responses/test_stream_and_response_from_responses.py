@@ -136,6 +136,14 @@ def test_stream_without_terminal_event(fake: FakeUpstream) -> None:
 
 
 def test_rate_limit_failure_kind() -> None:
+    nested = {
+        "type": "error",
+        "sequence_number": 1,
+        "error": {"code": "rate_limit_exceeded", "message": "slow"},
+    }
+    with pytest.raises(StreamFailure) as flat:
+        ResponsesStreamToAnthropic("m", 1).feed(nested)
+    assert flat.value.kind == "rate_limit_error" and flat.value.message == "slow"
     converter = ResponsesStreamToAnthropic("m", 1)
     failed = {
         "type": "response.failed",
