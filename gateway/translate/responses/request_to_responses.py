@@ -6,7 +6,7 @@ only there; the answers come back through `response_from_responses.py` and `stre
   `input_image` (data or https URL) and `input_file` (a PDF as a data URL, or its URL) parts;
   `tool_result` -> `function_call_output` (its images and PDFs stay inside the output, which the
   Responses API takes as a list of parts), placed before the rest of the user turn; assistant text ->
-  an assistant `message` with `output_text`; `tool_use` -> `function_call`. Tool call ids longer than
+  an assistant `message` (its text as a string); `tool_use` -> `function_call`. Tool call ids longer than
   OpenAI's 40 characters are shortened the same way on the call and on its output.
 - Thinking: a thinking block whose `signature` carries an OpenAI reasoning item (`REASONING_PREFIX`, made
   by the answer converters) -> that reasoning item again (id, summary, `encrypted_content`), so the model
@@ -226,9 +226,10 @@ def _assistant_items(blocks: list[Any]) -> list[JSON]:
 
     def flush_text() -> None:
         if texts:
-            # Adjacent text blocks are one text split by citations, so they join without a separator.
-            part = {"type": "output_text", "text": "".join(texts), "annotations": []}
-            items.append({"type": "message", "role": "assistant", "content": [part]})
+            # Adjacent text blocks are one text split by citations, so they join without a separator. A
+            # string: the SDK's EasyInputMessage (a list would be output_text parts, which its types only
+            # allow on an output message replayed with its id and status).
+            items.append({"type": "message", "role": "assistant", "content": "".join(texts)})
             texts.clear()
 
     for block in blocks:

@@ -166,6 +166,8 @@ def test_media_tool_loop_and_results(fake: FakeUpstream) -> None:
         "filename": "a.pdf",
         "file_data": f"data:application/pdf;base64,{PDF}",
     }
+    # Assistant text as a string: the SDK types take output_text parts only on a replayed output message.
+    assert body["input"][1] == {"type": "message", "role": "assistant", "content": "Checking."}
     first_call, _, first_output, error_output, _ = body["input"][2:]
     assert len(first_call["call_id"]) <= 40 and first_output["call_id"] == first_call["call_id"]
     assert error_output["output"][0] == {"type": "input_text", "text": "Error:"}
