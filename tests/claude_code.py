@@ -100,7 +100,19 @@ def tool_names(kind: Kind, body: Mapping[str, Any]) -> list[str]:
 
 def tool_results(kind: Kind, body: Mapping[str, Any]) -> list[str]:
     """Tool output the request sends back: its last turn's tool_result (Converse: toolResult) blocks, or
-    OpenAI tool messages."""
+    OpenAI tool messages (Responses API: the function_call_output items after the last function_call)."""
+    items = body.get("input")
+    if isinstance(items, list):
+        calls = [
+            i
+            for i, item in enumerate(items)
+            if isinstance(item, dict) and item.get("type") == "function_call"
+        ]
+        after = items[calls[-1] + 1 :] if calls else []
+        outputs = [
+            item for item in after if isinstance(item, dict) and item.get("type") == "function_call_output"
+        ]
+        return [_text_of(item.get("output")) for item in outputs]
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     if kind == "openai":
         # The tool messages answering the last assistant turn.
@@ -120,10 +132,12 @@ def _text_of(content: Any) -> str:
     return "".join(str(block.get("text", "")) for block in _blocks(content))
 
 
-# Model call paths: Anthropic, OpenAI, Bedrock (InvokeModel, Converse) and Vertex (rawPredict).
+# Model call paths: Anthropic, OpenAI (Chat Completions, Responses), Bedrock (InvokeModel, Converse) and
+# Vertex (rawPredict).
 MODEL_PATHS = (
     "/messages",
     "/chat/completions",
+    "/responses",
     "/invoke",
     "/invoke-with-response-stream",
     "/converse",

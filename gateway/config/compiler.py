@@ -614,10 +614,12 @@ def _matcher(spec: Any) -> Matcher:
 def _settings(names: tuple[str, ...], spec: Mapping[str, Any]) -> ProviderSettings:
     """The settings a provider's type takes, typed (the schema has checked their shapes)."""
     taken = {name: spec[name] for name in names if name in spec}
+    globs = taken.pop("responses_models", None)
     deployments = taken.pop("deployments", None) or {}
     responses = taken.pop("responses", None)
     return ProviderSettings(
         **{name: str(value) for name, value in taken.items()},
         responses=bool(responses) if responses is not None else None,
         deployments=MappingProxyType({str(m): str(d) for m, d in deployments.items()}),
+        responses_models=tuple(str(g) for g in globs) if globs is not None else None,
     )

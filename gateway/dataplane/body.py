@@ -14,9 +14,11 @@ from gateway.core.formats import Format
 from gateway.dataplane.request import Call
 from gateway.routing.table import Leaf
 from gateway.translate import openai_chat
+from gateway.translate.hub import OPENAI_REASONING_PREFIX
 
 _STRING = rb'"(?:[^"\\]|\\.)*"'
 _TOKENS = re.compile(_STRING + rb"|[{}\[\]]")
+_OPENAI_REASONING = b'"' + OPENAI_REASONING_PREFIX.encode()
 
 
 def replace_top_level_string(body: bytes, key: str, old: str, new: str) -> bytes:
@@ -102,9 +104,12 @@ def planned_body(call: Call, leaf: Leaf, fmt: Format, metered: bool) -> bytes:
             # asked: the client gets one more chunk (empty `choices`, the usage), as OpenAI documents.
             extra = {**(options if isinstance(options, dict) else {}), "include_usage": True}
             return _dumps({**obj, **leaf.params, "model": leaf.model, "stream_options": extra})
-    if fmt is Format.ANTHROPIC and (b'"signature":""' in body or b'"signature": ""' in body):
+    if fmt is Format.ANTHROPIC and (
+        b'"signature":""' in body or b'"signature": ""' in body or _OPENAI_REASONING in body
+    ):
         # A conversation that was served by another provider (a fallback, a split) carries that
-        # provider's reasoning as unsigned thinking blocks; Anthropic rejects them, so they go.
+        # provider's reasoning as unsigned thinking blocks (OpenAI's Responses API's as carried
+        # reasoning items); Anthropic rejects them, so they go.
         cleaned = openai_chat.drop_unsigned_thinking(obj)
         if cleaned is not obj:
             return _dumps({**cleaned, **leaf.params, "model": leaf.model})

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, NotJSON
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send, send_response
 from gateway.core.usage import StreamSniffer, Usage
@@ -229,7 +229,7 @@ class OwningRelay(proxy.PassthroughRelay):
         try:
             obj = orjson.loads(data)  # parsed once, for its usage and its id
         except orjson.JSONDecodeError:
-            raise proxy.NotJSON from None
+            raise NotJSON from None
         if isinstance(obj, dict):
             self.ptype.read_usage(usage, obj)
             response_id = obj.get("id")

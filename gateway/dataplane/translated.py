@@ -73,6 +73,10 @@ class TranslationRelay:
             )
         elif self.provider is Format.GEMINI:
             hub = gemini.gemini_response_to_anthropic(answer, self.client_model, self.translated.tool_names)
+        elif self.provider is Format.RESPONSES:
+            hub = responses.responses_response_to_anthropic(
+                answer, self.client_model, self.translated.tool_names
+            )
         else:
             hub = {**answer, "model": self.client_model}
         anthropic_adapter.read_usage(usage, hub)
@@ -91,7 +95,7 @@ class TranslationRelay:
         return orjson.dumps(hub)
 
     def _error(self, status: int, data: bytes) -> bytes:
-        if self.provider is Format.OPENAI:
+        if self.provider is Format.OPENAI or self.provider is Format.RESPONSES:  # one error envelope
             hub = openai_chat.openai_error_to_anthropic(status, data)
         elif self.provider is Format.GEMINI:
             hub = gemini.gemini_error_to_anthropic(status, data)
@@ -115,13 +119,22 @@ class TranslatedStream:
         self._decoder = SSEDecoder()
         self._unsent = b""  # output of a chunk that failed part way, sent with the error event
         estimate = estimate_input_tokens(relay.translated.hub)
-        self._to_hub: openai_chat.OpenAIStreamToAnthropic | gemini.GeminiStreamToAnthropic | None
+        self._to_hub: (
+            openai_chat.OpenAIStreamToAnthropic
+            | gemini.GeminiStreamToAnthropic
+            | responses.ResponsesStreamToAnthropic
+            | None
+        )
         if relay.provider is Format.OPENAI:
             self._to_hub = openai_chat.OpenAIStreamToAnthropic(
                 relay.client_model, estimate, relay.translated.tool_names
             )
         elif relay.provider is Format.GEMINI:
             self._to_hub = gemini.GeminiStreamToAnthropic(
+                relay.client_model, estimate, relay.translated.tool_names
+            )
+        elif relay.provider is Format.RESPONSES:
+            self._to_hub = responses.ResponsesStreamToAnthropic(
                 relay.client_model, estimate, relay.translated.tool_names
             )
         else:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from gateway.core.formats import Format
 from gateway.providers.base import Call, Headers, Prepared
 from gateway.providers.openai import OpenAIType
@@ -43,7 +45,7 @@ class AzureOpenAIType(OpenAIType):
     pricing_id = "azure"
     tracing_system = "az.ai.openai"
     extra = "azure"  # azure-identity, for auth: entra-id only
-    settings = ("api_version", "deployments", "auth")
+    settings = ("api_version", "deployments", "auth", "responses_models")
 
     def check(self, spec: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         if not spec.get("api_version"):  # the schema says so too
@@ -62,6 +64,13 @@ class AzureOpenAIType(OpenAIType):
         if call.operation in RESPONSES_OPERATIONS:
             query = "?" + call.query if call.query and call.operation == "response_id" else ""
             return Prepared(f"{provider.base_url}/openai/v1{call.path}{query}", call.body)
+        if call.path.startswith("/responses"):
+            # A translated call (the client's operation is chat or messages): its body names the model.
+            name = deployment(provider, call.model)
+            body = (
+                call.body if name == call.model else orjson.dumps({**orjson.loads(call.body), "model": name})
+            )
+            return Prepared(f"{provider.base_url}/openai/v1{call.path}", body)
         version = provider.settings.api_version
         url = (
             f"{provider.base_url}/openai/deployments/{quote(deployment(provider, call.model), safe='')}"

@@ -3,12 +3,47 @@ Responses API at {base_url}/responses where the server serves it (setting `respo
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from functools import lru_cache
 from typing import Any
 
 from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
 from gateway.providers.base import ProviderType
 from gateway.routing.table import Provider
+
+# OpenAI's models that the Responses API alone serves (its docs and the SDK's ResponsesModel list), dated
+# snapshots included: the default of a provider's `responses_models` (globs). A call to one of them speaks
+# `Format.RESPONSES` upstream, so a Chat Completions or Anthropic client's call is translated to
+# {base_url}/responses (`translate/responses/`).
+RESPONSES_ONLY_MODELS = (
+    "o1-pro*",
+    "o3-pro*",
+    "o3-deep-research*",
+    "o4-mini-deep-research*",
+    "codex-mini-latest",
+    "gpt-5-codex*",
+    "gpt-5.*-codex*",
+    "gpt-5-pro*",
+    "gpt-5.*-pro*",
+    "computer-use-preview*",
+)
+
+
+@lru_cache(maxsize=64)
+def _globs(globs: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for a provider's globs (compiled once per distinct list); None: an empty list."""
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))
+
+
+def responses_only(provider: Provider, model: str) -> bool:
+    """Whether `model` on `provider` is served only by the Responses API."""
+    globs = provider.settings.responses_models
+    pattern = _globs(RESPONSES_ONLY_MODELS if globs is None else globs)
+    return pattern is not None and pattern.match(model) is not None
 
 
 def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
@@ -65,7 +100,7 @@ class OpenAIType(ProviderType):
     }
     default_base_url = "https://api.openai.com/v1"
     pricing_id: str | None = "openai"
-    settings: tuple[str, ...] = ("responses",)
+    settings: tuple[str, ...] = ("responses", "responses_models")
 
     def serves(self, provider: Provider, client: Format) -> bool:
         # OpenAI serves the Responses API; an OpenAI-compatible server at `type: openai` (vLLM, SGLang,
@@ -73,6 +108,9 @@ class OpenAIType(ProviderType):
         if client is Format.RESPONSES:
             return provider.settings.responses is not False
         return client is Format.OPENAI
+
+    def wire_format(self, provider: Provider, model: str) -> Format:
+        return Format.RESPONSES if responses_only(provider, model) else self.format
 
     def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
         read_usage(usage, obj)

@@ -133,5 +133,9 @@ class PresetType(OpenAIType):
         cleaned = self.drop_unsupported(parsed)
         return body if cleaned is parsed else orjson.dumps(cleaned)
 
+    def wire_format(self, provider: Provider, model: str) -> Format:
+        # OpenAI's Responses-only models are OpenAI's (and Azure's): a preset serves Chat Completions.
+        return self.format
+
 
 TYPES = {name: PresetType(name, preset) for name, preset in PRESETS.items()}

@@ -28,6 +28,8 @@ class ProviderSettings:
     """The type-specific settings config gives a provider; which of them a type takes is its
     `ProviderType.settings` (checked against the schema), the rest stay empty."""
 
+    # openai, azure-openai: globs of the models served only by the Responses API (None: the known ones)
+    responses_models: tuple[str, ...] | None = None
     region: str = ""  # bedrock, vertex
     project: str = ""  # vertex
     api_version: str = ""  # azure-openai

@@ -19,6 +19,17 @@ JSON = dict[str, Any]
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 # Put before a `role: "system"` message that has to travel as user text.
 MID_SYSTEM_NOTE = "[System message from the application, not from the user]\n"
+# A thinking block's signature that carries an OpenAI reasoning item (translate/responses): only OpenAI's
+# Responses API can read it, every other provider must treat the block as unsigned.
+OPENAI_REASONING_PREFIX = "openai-reasoning:"
+
+
+def claude_signature(signature: Any) -> bool:
+    """Whether a thinking block's signature may be Anthropic's (non-empty, not an OpenAI carrier): the
+    only kind a Claude provider (Anthropic, Bedrock, Vertex) takes back."""
+    return (
+        isinstance(signature, str) and bool(signature) and not signature.startswith(OPENAI_REASONING_PREFIX)
+    )
 
 
 def content_blocks(content: Any, path: str) -> list[Any]:

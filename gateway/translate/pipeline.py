@@ -68,12 +68,19 @@ def build_request(
         body = openai_chat.anthropic_request_to_openai(hub, upstream_model)
         names = openai_chat.tool_name_map(hub)
         return Translated("/chat/completions", dumps(body), hub, stream, names, request)
+    if target is Format.RESPONSES:
+        # A model served only by the Responses API (an OpenAI provider's `responses_models`).
+        body = responses.anthropic_request_to_responses(hub, upstream_model)
+        return Translated("/responses", dumps(body), hub, stream, openai_chat.tool_name_map(hub), request)
     if target is Format.GEMINI:
         body = gemini.anthropic_request_to_gemini(hub)
         # One path segment whatever the client named: `/`, `..`, `?` must not reach another endpoint.
         model = quote(upstream_model, safe="")
         path = gemini.GEMINI_PATHS["stream" if stream else "generate"].format(model=model)
         return Translated(path, dumps(body), hub, stream, gemini.gemini_tool_names(hub), request)
+    # Reasoning an OpenAI Responses model gave this conversation rides in thinking signatures that only
+    # OpenAI reads (a fallback or a split after such a turn): Anthropic refuses it, so it goes here.
+    hub = openai_chat.thinking_off_for_foreign_loop(openai_chat.drop_unsigned_thinking(hub))
     return Translated("/v1/messages", dumps(hub), hub, stream, None, request)
 
 

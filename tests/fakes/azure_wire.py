@@ -7,7 +7,8 @@ fake issued (401 without either, or with a token it did not issue or that expire
 
 The Responses API too, where Azure serves it: `POST /openai/v1/responses` (the v1 API: no api-version)
 and `POST /openai/responses?api-version=...` (the preview API), the deployment named by the body's
-`model`; answered as the OpenAI fake's responses_wire does.
+`model`; the id endpoints and input_tokens under /openai/v1/responses; answered as the OpenAI fake's
+responses_wire does.
 
 Entra ID tokens come from `GET /msi/token`, the App Service managed identity endpoint azure-identity
 calls when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set (header `X-IDENTITY-HEADER`,
@@ -179,10 +180,15 @@ async def responses(request: web.Request, script: Script) -> web.StreamResponse:
     return await responses_wire.answer(request, script, payload)
 
 
+def _responses_auth(request: web.Request) -> None:
+    _check_version_and_key(request, versioned=False)
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/openai/v1/responses", responses),
         web.post("/openai/responses", responses),
+        *responses_wire.routes("/openai/v1", _responses_auth, create_route=False),
         web.post("/openai/deployments/{deployment}/chat/completions", chat_completions),
         web.get(IDENTITY_PATH, identity_token),
     ]

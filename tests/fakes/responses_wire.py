@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from aiohttp import web
 
 from . import openai_wire
 from .common import (
+    Handler,
     Rejection,
     count_words,
     estimate_tokens,
@@ -133,7 +135,49 @@ _ITEM_TYPES = (
     "reasoning",
     "item_reference",
 )
-_TOOL_TYPES = ("function", "custom", "web_search", "web_search_2025_08_26", "web_search_preview", "namespace")
+# Input items the real API takes that no gateway makes: accepted here without a closer look.
+_OTHER_ITEM_TYPES = (
+    "file_search_call",
+    "computer_call",
+    "computer_call_output",
+    "web_search_call",
+    "tool_search_call",
+    "tool_search_output",
+    "additional_tools",
+    "configuration_update",
+    "compaction",
+    "compaction_trigger",
+    "image_generation_call",
+    "code_interpreter_call",
+    "local_shell_call",
+    "local_shell_call_output",
+    "shell_call",
+    "shell_call_output",
+    "apply_patch_call",
+    "apply_patch_call_output",
+    "mcp_list_tools",
+    "mcp_approval_request",
+    "mcp_approval_response",
+    "mcp_call",
+    "program",
+    "program_output",
+)
+_TOOL_TYPES = ("function", "custom", "web_search", "web_search_2025_08_26", "namespace")
+# Hosted tools the real API takes that no gateway makes: accepted here without a closer look.
+_OTHER_TOOL_TYPES = (
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "file_search",
+    "computer",
+    "computer_use_preview",
+    "code_interpreter",
+    "image_generation",
+    "local_shell",
+    "shell",
+    "apply_patch",
+    "mcp",
+    "tool_search",
+)
 _INCOMPLETE_REASONS = ("max_output_tokens", "content_filter")
 # Signs the encrypted_content this fake mints, so one it did not mint (another server's) is refused.
 _SECRET = secrets.token_bytes(32)
@@ -164,9 +208,19 @@ def _minted(blob: str) -> bool:
 
 
 def check_auth(request: web.Request) -> None:
+    """OpenAI's: a Bearer key."""
     header = request.headers.get("Authorization", "")
     if not (header.startswith("Bearer ") and header[len("Bearer ") :].strip()):
         raise Rejection(401, openai_wire._BAD_KEY, code="invalid_api_key")
+
+
+Auth = Callable[[web.Request], None]
+# The auth check of the server a route belongs to (OpenAI's, or Azure's front door): see `routes`.
+AUTH_KEY = web.RequestKey("responses_auth", Auth)
+
+
+def _check(request: web.Request) -> None:
+    request.get(AUTH_KEY, check_auth)(request)
 
 
 def _invalid_value(value: Any, allowed: tuple[str, ...], param: str) -> Rejection:
@@ -259,7 +313,7 @@ def _check_tool(tool: Any, where: str, *, nested: bool) -> None:
     if not isinstance(tool, dict):
         raise _type_error(where, "an object")
     kind = tool.get("type")
-    allowed = ("function",) if nested else _TOOL_TYPES
+    allowed = ("function",) if nested else (*_TOOL_TYPES, *_OTHER_TOOL_TYPES)
     if kind not in allowed:
         raise _invalid_value(kind, allowed, f"{where}.type")
     if kind in ("function", "custom", "namespace"):
@@ -370,8 +424,10 @@ def _check_items(items: list[Any], history: list[dict[str, Any]], stored: dict[s
         if not isinstance(item, dict):
             raise _type_error(where, "an object")
         kind = item.get("type", "message" if "role" in item else None)
+        if kind in _OTHER_ITEM_TYPES:
+            continue
         if kind not in _ITEM_TYPES:
-            raise _invalid_value(kind, _ITEM_TYPES, f"{where}.type")
+            raise _invalid_value(kind, (*_ITEM_TYPES, *_OTHER_ITEM_TYPES), f"{where}.type")
         if kind == "message":
             _check_message(item, where)
         elif kind in ("function_call", "custom_tool_call"):
@@ -784,7 +840,7 @@ async def answer(request: web.Request, script: Script, payload: dict[str, Any]) 
 
 @model_endpoint(error_response)
 async def create(request: web.Request, script: Script) -> web.StreamResponse:
-    check_auth(request)
+    _check(request)
     return await answer(request, script, await read_payload(request))
 
 
@@ -792,7 +848,7 @@ async def create(request: web.Request, script: Script) -> web.StreamResponse:
 
 
 def _find(request: web.Request) -> _Stored:
-    check_auth(request)
+    _check(request)
     response_id = request.match_info["response_id"]
     stored = _store(request).get(response_id)
     if stored is None:
@@ -859,7 +915,7 @@ async def input_items(request: web.Request) -> web.StreamResponse:
 
 @plain_endpoint(error_response)
 async def input_tokens(request: web.Request) -> web.StreamResponse:
-    check_auth(request)
+    _check(request)
     payload = await read_payload(request, fields=_INPUT_TOKEN_FIELDS)
     history = _previous(request, payload)
     _check_items(_input_items(payload), history, _store(request))
@@ -867,12 +923,23 @@ async def input_tokens(request: web.Request) -> web.StreamResponse:
     return json_response({"object": "response.input_tokens", "input_tokens": count}, headers=_headers())
 
 
-def routes(prefix: str = "/v1") -> list[web.RouteDef]:
-    return [
-        web.post(f"{prefix}/responses", create),
-        web.post(f"{prefix}/responses/input_tokens", input_tokens),
-        web.get(f"{prefix}/responses/{{response_id}}", retrieve),
-        web.delete(f"{prefix}/responses/{{response_id}}", delete),
-        web.post(f"{prefix}/responses/{{response_id}}/cancel", cancel),
-        web.get(f"{prefix}/responses/{{response_id}}/input_items", input_items),
+def routes(prefix: str = "/v1", auth: Auth = check_auth, *, create_route: bool = True) -> list[web.RouteDef]:
+    """The Responses API's routes under `prefix`, checking `auth` (Azure: its api-key or Entra ID front
+    door); `create_route=False` leaves POST {prefix}/responses to the caller (Azure checks the
+    deployment the body names)."""
+
+    def authed(handler: Handler) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            request[AUTH_KEY] = auth
+            return await handler(request)
+
+        return run
+
+    found = [
+        web.post(f"{prefix}/responses/input_tokens", authed(input_tokens)),
+        web.get(f"{prefix}/responses/{{response_id}}", authed(retrieve)),
+        web.delete(f"{prefix}/responses/{{response_id}}", authed(delete)),
+        web.post(f"{prefix}/responses/{{response_id}}/cancel", authed(cancel)),
+        web.get(f"{prefix}/responses/{{response_id}}/input_items", authed(input_items)),
     ]
+    return [web.post(f"{prefix}/responses", authed(create)), *found] if create_route else found

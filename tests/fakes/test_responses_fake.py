@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import openai
 import orjson
+import pydantic
 import pytest
+from openai.types.responses import Response, ResponseStreamEvent
 
 from tests.conftest import openai_client
 from tests.fakes.responses_wire import mint_encrypted, prompt_tokens_estimate
@@ -451,3 +453,31 @@ def test_azure_serves_responses(azure: FakeUpstream, http: httpx.Client) -> None
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "DeploymentNotFound"
     denied = http.post(azure.url + "/openai/v1/responses", json={"model": "gpt-5", "input": "x"})
     assert denied.status_code == 401
+    stored = http.get(azure.url + f"/openai/v1/responses/{v1.json()['id']}", headers=key)
+    assert stored.status_code == 200 and stored.json()["id"] == v1.json()["id"]
+    assert http.get(azure.url + f"/openai/v1/responses/{v1.json()['id']}").status_code == 401
+    assert http.get(azure.url + f"/openai/v1/responses/{v1.json()['id']}", headers=AUTH).status_code == 401
+    count = http.post(
+        azure.url + "/openai/v1/responses/input_tokens", json={"model": "gpt-5", "input": "x"}, headers=key
+    )
+    assert count.status_code == 200 and count.json()["object"] == "response.input_tokens"
+
+
+def test_every_event_and_answer_validates_against_the_sdk_types(
+    http: httpx.Client, fake: FakeUpstream
+) -> None:
+    # The SDK's pydantic models, strict about required fields and literal types: what the fake sends must
+    # parse as the documented union member of its own `type`.
+    events_adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(ResponseStreamEvent)
+    body = {"model": "m", "input": "q", "tools": [WEATHER_TOOL], "include": ["reasoning.encrypted_content"]}
+    script = Script(thinking="T", text="hi there", tool_calls=[WEATHER], stop_reason="max_output_tokens")
+    fake.push(script, script, Script(error_event_after=3))
+    Response.model_validate(_post(http, fake, body).json())
+    for stream_body in ({**body, "stream": True}, {"model": "m", "input": "q", "stream": True}):
+        raw = _post(http, fake, stream_body).text
+        frames = [frame for frame in raw.split("\n\n") if frame]
+        for frame in frames:
+            name, data = frame.split("\n", 1)
+            event = events_adapter.validate_json(data.removeprefix("data: "))
+            assert name == f"event: {event.type}"
+        assert event.type in ("response.incomplete", "response.failed")

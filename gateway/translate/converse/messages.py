@@ -10,7 +10,7 @@ import orjson
 from gateway.translate import Untranslatable
 from gateway.translate.converse.blocks import as_object, cache_point, has_text, is_cache_control, texts_of
 from gateway.translate.converse.names import converse_name, converse_tool_id
-from gateway.translate.hub import MID_SYSTEM_NOTE, content_blocks, search_result_text
+from gateway.translate.hub import MID_SYSTEM_NOTE, claude_signature, content_blocks, search_result_text
 
 JSON = dict[str, Any]
 
@@ -174,7 +174,7 @@ class MessageConverter:
                 converted = [self._tool_use(block, block_path)]
             elif kind == "thinking":
                 thinking, signature = block.get("thinking"), block.get("signature")
-                if isinstance(signature, str) and signature and isinstance(thinking, str):
+                if claude_signature(signature) and isinstance(thinking, str):
                     reasoning = {"reasoningText": {"text": thinking, "signature": signature}}
                     converted = [{"reasoningContent": reasoning}]
             elif kind == "redacted_thinking":

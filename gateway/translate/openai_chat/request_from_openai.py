@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.translate import Untranslatable
+from gateway.translate.hub import claude_signature
 from gateway.translate.openai_chat.common import EMPTY_SCHEMA, loads_object, sanitize_id
 
 JSON = dict[str, Any]
@@ -529,8 +530,8 @@ def _unreplayable_tool_loop(messages: list[JSON]) -> bool:
 
 def drop_unsigned_thinking(body: JSON) -> JSON:
     """The Anthropic request without thinking blocks that have no signature (those this module made from
-    another provider's reasoning): Anthropic rejects them. Messages left empty are dropped. Returns the
-    body itself when there is nothing to remove."""
+    another provider's reasoning) or carry OpenAI's reasoning (`hub.claude_signature`): Anthropic rejects
+    them. Messages left empty are dropped. Returns the body itself when there is nothing to remove."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         return body
@@ -544,7 +545,11 @@ def drop_unsigned_thinking(body: JSON) -> JSON:
         blocks = [
             b
             for b in content
-            if not (isinstance(b, dict) and b.get("type") == "thinking" and not b.get("signature"))
+            if not (
+                isinstance(b, dict)
+                and b.get("type") == "thinking"
+                and not claude_signature(b.get("signature"))
+            )
         ]
         if len(blocks) == len(content):
             kept.append(message)
@@ -604,4 +609,8 @@ def _loop_turn_without_thinking(messages: Any) -> bool:
     if isinstance(first, dict) and first.get("type") == "redacted_thinking":
         return False
     # Unsigned thinking (another provider's reasoning) does not count: it is dropped before Anthropic.
-    return not (isinstance(first, dict) and first.get("type") == "thinking" and first.get("signature"))
+    return not (
+        isinstance(first, dict)
+        and first.get("type") == "thinking"
+        and claude_signature(first.get("signature"))
+    )

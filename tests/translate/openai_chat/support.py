@@ -88,7 +88,12 @@ def conforms(value: Any, tp: Any, path: str = "$") -> None:
         hints = type_hints(tp)
         unknown = set(value) - set(hints)
         assert not unknown, f"{path}: {tp.__name__} has no {sorted(unknown)}"
-        missing = set(tp.__required_keys__) - set(value)
+        # The SDKs' TypedDicts are defined under `from __future__ import annotations`, where Python 3.11
+        # leaves `__required_keys__` empty for `Required[...]` keys of a total=False class: read the hints.
+        required = set(tp.__required_keys__) | {
+            key for key, hint in hints.items() if str(get_origin(hint)).endswith(".Required")
+        }
+        missing = required - set(value)
         assert not missing, f"{path}: {tp.__name__} requires {sorted(missing)}"
         for key, item in value.items():
             conforms(item, hints[key], f"{path}.{key}")
