@@ -117,3 +117,19 @@ def test_answers_and_refusals_leave_no_cycles(
     found = cycles()
     assert not found, found
 
+
+def test_reloads_leave_no_cycles(
+    garbage_gw: GatewayServer, cycles: Callable[[], collections.Counter[str]]
+) -> None:
+    """Valid reloads that swap tables, and rejected ones."""
+    config = garbage_gw.config / "gateway.yaml"
+    good = config.read_text()
+    cycles()
+    for i in range(6):
+        config.write_text(good.replace("claude-haiku-4-5", "claude-opus-4-8") if i % 2 == 0 else good)
+        assert garbage_gw.reload().ok
+        config.write_text(good + "models2: {}\n")
+        assert not garbage_gw.reload().ok
+    config.write_text(good)
+    found = cycles()
+    assert not found, found
