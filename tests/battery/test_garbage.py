@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -131,5 +132,34 @@ def test_reloads_leave_no_cycles(
         config.write_text(good + "models2: {}\n")
         assert not garbage_gw.reload().ok
     config.write_text(good)
+    found = cycles()
+    assert not found, found
+
+
+def test_closed_upstream_connections_leave_no_cycles(
+    garbage_gw: GatewayServer,
+    anthropic_up: FakeUpstream,
+    cycles: Callable[[], collections.Counter[str]],
+) -> None:
+    """Upstream connections that end: a stream the upstream cuts, a client that leaves mid-stream."""
+    anthropic_up.push(*(Script(cut_after=2) for _ in range(3)))
+    anthropic_up.push(*(Script(stall_after=2, stall_seconds=5) for _ in range(3)))
+    cycles()
+    with httpx.Client(base_url=garbage_gw.url, timeout=30) as client:
+        for _ in range(3):
+            r = client.post(
+                "/v1/messages", json=_message("claude-haiku-4-5", True), headers=ANTHROPIC_HEADERS
+            )
+            assert r.status_code == 200 and b"event: error" in r.content
+    for _ in range(3):
+        with httpx.stream(
+            "POST",
+            garbage_gw.url + "/v1/messages",
+            json=_message("claude-haiku-4-5", True),
+            headers=ANTHROPIC_HEADERS,
+        ) as r:
+            next(r.iter_raw())  # then leave
+    assert garbage_gw.records(6)
+    time.sleep(0.5)  # the gateway sees the disconnects and closes the upstream connections
     found = cycles()
     assert not found, found
