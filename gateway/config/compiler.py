@@ -447,36 +447,22 @@ class _Compiler:
 
     def check_cycles(self, routes: Mapping[str, Route]) -> None:
         state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-        def refs(node: Node) -> list[str]:
-            match node:
-                case RouteRef(route=r):
-                    return [r]
-                case Fallback(nodes=nodes):
-                    return [r for n in nodes for r in refs(n)]
-                case Split(branches=branches):
-                    return [r for _, n in branches for r in refs(n)]
-                case Switch(cases=cases, default=default):
-                    out = [r for _, n in cases for r in refs(n)]
-                    return out + (refs(default) if default else [])
-                case Limit(to=to, otherwise=otherwise):
-                    return refs(to) + (refs(otherwise) if otherwise else [])
-            return []
-
-        def visit(name: str, trail: list[str]) -> None:
-            if state.get(name) == 2 or name not in routes:
-                return
-            if state.get(name) == 1:
-                cycle = " -> ".join([*trail[trail.index(name) :], name])
-                self.error(self.sections["routes"][name], (), f"route cycle: {cycle}")
-                return
-            state[name] = 1
-            for ref in refs(routes[name].node):
-                visit(ref, [*trail, name])
-            state[name] = 2
-
         for name in routes:
-            visit(name, [])
+            self._visit(name, [], routes, state)
+
+    def _visit(self, name: str, trail: list[str], routes: Mapping[str, Route], state: dict[str, int]) -> None:
+        # A method, not a closure: a closure calling itself is a reference cycle (through its cell), and
+        # it would hold this compiler, with every source file, until the cyclic collector ran.
+        if state.get(name) == 2 or name not in routes:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join([*trail[trail.index(name) :], name])
+            self.error(self.sections["routes"][name], (), f"route cycle: {cycle}")
+            return
+        state[name] = 1
+        for ref in _route_refs(routes[name].node):
+            self._visit(ref, [*trail, name], routes, state)
+        state[name] = 2
 
     # -- gateways -----------------------------------------------------------------------------------------
 
@@ -488,30 +474,12 @@ class _Compiler:
         for name in routes:
             out.setdefault(f"dynamic/{name}", "gateway")
 
-        def leaves(node: Node | None) -> None:
-            match node:
-                case Leaf(provider=p, model=m) if p and "*" not in m:
-                    out.setdefault(f"{p}/{m}", p)
-                case Fallback(nodes=nodes):
-                    for n in nodes:
-                        leaves(n)
-                case Split(branches=branches):
-                    for _, n in branches:
-                        leaves(n)
-                case Switch(cases=cases, default=default):
-                    for _, n in cases:
-                        leaves(n)
-                    leaves(default)
-                case Limit(to=to, otherwise=otherwise):
-                    leaves(to)
-                    leaves(otherwise)
-
         for target in models.exact.values():
             p, _, m = target.lstrip("@").partition("/")
             if p != "dynamic" and "*" not in m:
                 out.setdefault(f"{p}/{m}", p)
         for route in routes.values():
-            leaves(route.node)
+            _leaves(route.node, out)
         return list(out.items())
 
     def gateways(self, models: ModelMap, concrete: list[tuple[str, str]]) -> dict[str, Gateway]:
@@ -623,3 +591,44 @@ def _settings(names: tuple[str, ...], spec: Mapping[str, Any]) -> ProviderSettin
         deployments=MappingProxyType({str(m): str(d) for m, d in deployments.items()}),
         responses_models=tuple(str(g) for g in globs) if globs is not None else None,
     )
+
+
+# Module functions rather than closures: a closure that calls itself is a reference cycle (through its
+# cell), left to the cyclic collector with everything it closes over (see _Compiler._visit).
+
+
+def _route_refs(node: Node) -> list[str]:
+    """The routes a route's node refers to."""
+    match node:
+        case RouteRef(route=r):
+            return [r]
+        case Fallback(nodes=nodes):
+            return [r for n in nodes for r in _route_refs(n)]
+        case Split(branches=branches):
+            return [r for _, n in branches for r in _route_refs(n)]
+        case Switch(cases=cases, default=default):
+            out = [r for _, n in cases for r in _route_refs(n)]
+            return out + (_route_refs(default) if default else [])
+        case Limit(to=to, otherwise=otherwise):
+            return _route_refs(to) + (_route_refs(otherwise) if otherwise else [])
+    return []
+
+
+def _leaves(node: Node | None, out: dict[str, str]) -> None:
+    """Adds the concrete provider/model leaves under `node` to `out` (id -> owner)."""
+    match node:
+        case Leaf(provider=p, model=m) if p and "*" not in m:
+            out.setdefault(f"{p}/{m}", p)
+        case Fallback(nodes=nodes):
+            for n in nodes:
+                _leaves(n, out)
+        case Split(branches=branches):
+            for _, n in branches:
+                _leaves(n, out)
+        case Switch(cases=cases, default=default):
+            for _, n in cases:
+                _leaves(n, out)
+            _leaves(default, out)
+        case Limit(to=to, otherwise=otherwise):
+            _leaves(to, out)
+            _leaves(otherwise, out)

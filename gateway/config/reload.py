@@ -89,7 +89,9 @@ class LiveConfig:
         try:
             table = compile_config(self.path, self.env)
         except ConfigError as exc:
-            return exc
+            # Kept as a value, not raised again: without its traceback, whose frames (this one holding
+            # `exc`, the compiler's holding every source) would make a cycle for the collector.
+            return exc.with_traceback(None)
         workers = 1 if self.siblings is None else 2  # several: how many does not matter to the checks
         environ = os.environ if self.env is None else self.env
         refused = refusals(table, self.path, workers, environ, self.exposed_host)

@@ -153,7 +153,8 @@ class Connection(asyncio.Protocol):
         self.loop = loop
         self.origin = origin
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        # The parser holds this object's callbacks: a cycle, broken when the connection is lost.
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.closed = False
         self.in_use = False
         self.idle_since = 0.0
@@ -182,9 +183,12 @@ class Connection(asyncio.Protocol):
             # Bytes nobody asked for (an idle connection, or after a whole answer): never reuse it.
             self.close()
             return
+        parser = self.parser
+        if parser is None:
+            return
         self.got_bytes = True
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(UpstreamError("the upstream switched protocols"))
         except httptools.HttpParserError as exc:
@@ -195,6 +199,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        # Nothing is parsed any more: let go of the parser (it holds our callbacks), so that a closed
+        # connection is freed by reference counting, not left to the cyclic collector.
+        self.parser = None
         if not self.in_use or self.done:
             return
         if self.head is not None and not self.head.done() and not self.got_bytes:
@@ -226,6 +233,7 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self.done:
             return
+        assert self.parser is not None  # called by the parser itself
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
@@ -254,6 +262,7 @@ class Connection(asyncio.Protocol):
         if not self.status:
             return  # the end of an interim answer
         if not self.done:
+            assert self.parser is not None  # called by the parser itself
             self.keep_alive = self.parser.should_keep_alive()
             self._complete()
 
@@ -415,6 +424,9 @@ class Response:
         conn, self._conn = self._conn, None
         if conn is not None:
             reuse = conn.done and conn.exc is None and conn.keep_alive and not conn.closed
+            # The failure was raised from this connection's frames: its traceback holds them, and they
+            # hold the connection. Forgotten here, that cycle is not left to the collector.
+            conn.exc = None
             self._client.put_back(conn, reuse)
 
 
