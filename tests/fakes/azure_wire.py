@@ -5,6 +5,10 @@ Checked as Azure checks them: the `api-version` query (missing: 404 "Resource no
 fake issued (401 without either, or with a token it did not issue or that expired), and the deployment
 (404 DeploymentNotFound). Then it answers exactly as the OpenAI fake does.
 
+The Responses API too, where Azure serves it: `POST /openai/v1/responses` (the v1 API: no api-version)
+and `POST /openai/responses?api-version=...` (the preview API), the deployment named by the body's
+`model`; answered as the OpenAI fake's responses_wire does.
+
 Entra ID tokens come from `GET /msi/token`, the App Service managed identity endpoint azure-identity
 calls when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set (header `X-IDENTITY-HEADER`,
 `?api-version=2019-08-01&resource=https://cognitiveservices.azure.com`); see `AzureSettings`.
@@ -20,13 +24,15 @@ import time
 import orjson
 from aiohttp import web
 
-from . import openai_wire
+from . import openai_wire, responses_wire
 from .common import Rejection, Wire, json_response, model_endpoint, new_id
 from .script import Script
 from .state import STATE_KEY
 
 KIND = "azure"
-API_VERSIONS = frozenset({"2024-06-01", "2024-10-21", "2025-01-01-preview", "2025-04-01-preview"})
+API_VERSIONS = frozenset(
+    {"2024-06-01", "2024-10-21", "2025-01-01-preview", "2025-03-01-preview", "2025-04-01-preview"}
+)
 # Deployments the fake resource has; anything else is DeploymentNotFound.
 DEPLOYMENTS = frozenset({"my-gpt-deployment", "gpt-5", "gpt-5-mini", "gpt-4o"})
 _DENIED = (
@@ -126,18 +132,30 @@ def error_response(rejection: Rejection) -> web.Response:
 
 
 def _check_front_door(request: web.Request) -> None:
+    _check_version_and_key(request, versioned=True)
+    _check_deployment(request.match_info["deployment"])
+
+
+def _check_version_and_key(request: web.Request, *, versioned: bool) -> None:
     version = request.query.get("api-version")
-    if not version:
+    if versioned and not version:
         raise Rejection(404, "Resource not found", code="404")
-    if version not in API_VERSIONS:
+    if version is not None and version not in API_VERSIONS:
         raise Rejection(400, "API version not supported", code="BadRequest")
+    _check_key(request)
+
+
+def _check_key(request: web.Request) -> None:
     bearer = request.headers.get("Authorization", "")
     if bearer.startswith("Bearer ") and not request.headers.get("api-key"):
         if not _settings(request).valid(bearer[7:].strip()):
             raise Rejection(401, _ENTRA_DENIED, code="401")
     elif not request.headers.get("api-key", "").strip():
         raise Rejection(401, _DENIED, code="401")
-    if request.match_info["deployment"] not in DEPLOYMENTS:
+
+
+def _check_deployment(deployment: str) -> None:
+    if deployment not in DEPLOYMENTS:
         raise Rejection(
             404,
             "The API deployment for this resource does not exist. If you created the deployment within "
@@ -152,8 +170,19 @@ async def chat_completions(request: web.Request, script: Script) -> web.StreamRe
     return await openai_wire.answer(request, script, await openai_wire.read_payload(request))
 
 
+@model_endpoint(error_response)
+async def responses(request: web.Request, script: Script) -> web.StreamResponse:
+    # The v1 API takes no api-version; the preview path needs one.
+    _check_version_and_key(request, versioned=not request.path.startswith("/openai/v1/"))
+    payload = await responses_wire.read_payload(request)
+    _check_deployment(payload["model"])
+    return await responses_wire.answer(request, script, payload)
+
+
 def routes() -> list[web.RouteDef]:
     return [
+        web.post("/openai/v1/responses", responses),
+        web.post("/openai/responses", responses),
         web.post("/openai/deployments/{deployment}/chat/completions", chat_completions),
         web.get(IDENTITY_PATH, identity_token),
     ]

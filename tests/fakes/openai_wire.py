@@ -1,4 +1,7 @@
-"""OpenAI Chat Completions wire format: /v1/chat/completions (+ SSE) and /v1/models."""
+"""OpenAI Chat Completions wire format: /v1/chat/completions (+ SSE) and /v1/models.
+
+The same server also answers the Responses API (/v1/responses and its id endpoints): responses_wire.py.
+"""
 
 from __future__ import annotations
 
@@ -370,10 +373,13 @@ async def get_model(request: web.Request) -> web.StreamResponse:
 
 
 def routes() -> list[web.RouteDef]:
+    from . import responses_wire  # it builds on this module's envelope and auth
+
     return [
         web.post("/v1/chat/completions", chat_completions),
         web.get("/v1/models", list_models),
         web.get("/v1/models/{model_id}", get_model),
+        *responses_wire.routes(),
     ]
 
 

@@ -33,6 +33,9 @@ class FakeState:
         self._generation = 0
         # Set while the server shuts down, so cancelled handlers are not counted as client aborts.
         self.stopping = False
+        # What a stateful endpoint keeps between requests (the Responses API's stored responses),
+        # touched only on the server thread; reset() empties it.
+        self.store: dict[str, Any] = {}
 
     def record(self, request: RecordedRequest) -> int:
         """Store a request; returns the generation to pass back to ``note_disconnect``."""
@@ -88,6 +91,7 @@ class FakeState:
             self._disconnects = 0
             self._disconnected.clear()
             self._generation += 1
+            self.store.clear()
             if self._settings_factory is not None:
                 self.settings = self._settings_factory()
 
