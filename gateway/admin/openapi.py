@@ -52,6 +52,7 @@ _SCHEMAS: JSON = {
     "AnthropicMessagesRequest": shapes.ANTHROPIC_REQUEST,
     "AnthropicCountTokensRequest": shapes.ANTHROPIC_COUNT_TOKENS,
     "OpenAIChatRequest": shapes.OPENAI_REQUEST,
+    "OpenAIResponsesRequest": shapes.RESPONSES_REQUEST,
     "AnthropicError": ANTHROPIC_ERROR,
     "OpenAIError": OPENAI_ERROR,
     "AdminError": ADMIN_ERROR,
@@ -61,6 +62,7 @@ _REQUEST_SCHEMA = {
     "messages": "AnthropicMessagesRequest",
     "count_tokens": "AnthropicCountTokensRequest",
     "chat": "OpenAIChatRequest",
+    "responses": "OpenAIResponsesRequest",
 }
 # The statuses the gateway itself answers a model call with (http.md, Errors); an upstream's own error
 # passes through with its status, in the same envelope.
@@ -116,7 +118,7 @@ GATEWAY_PARAM = _path_param("gateway", "a named gateway (gateways: in config); `
 
 
 def _model_operation(path: str, operation: str) -> JSON:
-    envelope = "OpenAIError" if operation == "chat" else "AnthropicError"
+    envelope = "OpenAIError" if operation in ("chat", "responses") else "AnthropicError"
     answer = "the provider's answer in the client's format (JSON, or SSE with stream: true)"
     return {
         "post": {
@@ -125,6 +127,7 @@ def _model_operation(path: str, operation: str) -> JSON:
                 "messages": "Anthropic Messages API",
                 "count_tokens": "Anthropic token count",
                 "chat": "OpenAI Chat Completions",
+                "responses": "OpenAI Responses API",
             }[operation],
             "security": [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}],
             "requestBody": {

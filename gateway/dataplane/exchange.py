@@ -736,7 +736,10 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 # A stream's closing event at the start of a line: JSON text cannot hold a raw newline, so a model's
 # words never match.
-_CLOSING_EVENT = re.compile(rb"^(?:data: \[DONE\]|event: message_stop)", re.MULTILINE)
+_CLOSING_EVENT = re.compile(
+    rb"^(?:data: \[DONE\]|event: message_stop|event: response\.(?:completed|incomplete|failed)$)",
+    re.MULTILINE,
+)
 # Where a stream's first content shows, per wire format, and how an error event starts.
 _CONTENT_MARKS = (b"content_block_", b'"delta"', b'"candidates"')
 _ERROR_MARKS = (b"event: error", b'{"error"', b'"error":')

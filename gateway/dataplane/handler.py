@@ -47,6 +47,7 @@ MODEL_ENDPOINTS = {
     "/v1/messages": (Format.ANTHROPIC, "messages"),
     "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
     "/v1/chat/completions": (Format.OPENAI, "chat"),
+    "/v1/responses": (Format.RESPONSES, "responses"),
 }
 # Seconds a shed client is told to wait: in-flight calls free their slots continually.
 SHED_RETRY_AFTER = b"1"

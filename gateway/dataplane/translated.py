@@ -13,9 +13,16 @@ from gateway.core.usage import Usage
 from gateway.dataplane.exchange import NotJSON
 from gateway.providers import anthropic as anthropic_adapter
 from gateway.routing.table import Provider
-from gateway.translate import StreamFailure, gemini, openai_chat
+from gateway.translate import StreamFailure, gemini, openai_chat, responses
 from gateway.translate.pipeline import ANTHROPIC_VERSION, JSON, SSE, Translated
-from gateway.translate.sse import OPENAI_DONE, SSEDecoder, encode_anthropic, encode_openai, stream_error
+from gateway.translate.sse import (
+    OPENAI_DONE,
+    SSEDecoder,
+    encode_anthropic,
+    encode_openai,
+    encode_responses,
+    stream_error,
+)
 from gateway.translate.tokens import estimate_input_tokens
 
 
@@ -37,6 +44,19 @@ class TranslationRelay:
         self.request_id = request_id
         self.translated = translated
         self.include_usage = include_usage
+        # A Responses client: the id the gateway gives its answer, the request the answer echoes (its
+        # history already expanded by the data plane), its tools' names, and the final Response object
+        # once answered (whole answers here, streams on their TranslatedStream).
+        self.response_id = responses.new_response_id()
+        self.client_request: dict[str, Any] = translated.client_request or {}
+        self.final_response: dict[str, Any] | None = None
+        self._names: responses.ToolNames | None = None
+
+    @property
+    def names(self) -> responses.ToolNames:
+        if self._names is None:
+            self._names = responses.ToolNames.of(self.client_request)
+        return self._names
 
     def content_type(self, streaming: bool) -> bytes | None:
         return SSE if streaming else JSON
@@ -59,6 +79,16 @@ class TranslationRelay:
         anthropic_adapter.read_usage(usage, hub)
         if self.client is Format.OPENAI:
             return orjson.dumps(openai_chat.anthropic_response_to_openai(hub, self.client_model))
+        if self.client is Format.RESPONSES:
+            self.final_response = responses.anthropic_response_to_responses(
+                hub,
+                self.client_request,
+                self.response_id,
+                self.client_model,
+                self.names,
+                family=self.provider.value,
+            )
+            return orjson.dumps(self.final_response)
         return orjson.dumps(hub)
 
     def _error(self, status: int, data: bytes) -> bytes:
@@ -68,7 +98,9 @@ class TranslationRelay:
             hub = gemini.gemini_error_to_anthropic(status, data)
         else:
             hub = data
-        return openai_chat.anthropic_error_to_openai(status, hub) if self.client is Format.OPENAI else hub
+        if self.client is Format.OPENAI or self.client is Format.RESPONSES:  # one envelope for both
+            return openai_chat.anthropic_error_to_openai(status, hub)
+        return hub
 
     def stream(self) -> TranslatedStream:
         return TranslatedStream(self)
@@ -94,11 +126,28 @@ class TranslatedStream:
             )
         else:
             self._to_hub = None
-        self._to_client = (
+        self._to_client: openai_chat.AnthropicStreamToOpenAI | None = (
             openai_chat.AnthropicStreamToOpenAI(relay.client_model, relay.include_usage)
             if relay.client is Format.OPENAI
             else None
         )
+        self._to_responses: responses.AnthropicStreamToResponses | None = (
+            responses.AnthropicStreamToResponses(
+                relay.client_request,
+                relay.response_id,
+                relay.client_model,
+                relay.names,
+                family=relay.provider.value,
+            )
+            if relay.client is Format.RESPONSES
+            else None
+        )
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """A Responses client's final Response object, once the stream ended (completed, incomplete or
+        failed)."""
+        return self._to_responses.response if self._to_responses is not None else None
 
     def feed(self, chunk: bytes) -> bytes:
         """Raises StreamFailure (the converters' one error type) when the stream cannot go on."""
@@ -123,9 +172,17 @@ class TranslatedStream:
             for c in self._to_client.finish():
                 out.append(encode_openai(c))
             out.append(OPENAI_DONE)
+        if self._to_responses is not None:
+            out.extend(encode_responses(e) for e in self._to_responses.finish())
+            self.relay.final_response = self._to_responses.response
         return b"".join(out)
 
     def error_event(self, kind: str, message: str) -> bytes:
+        if self._to_responses is not None:
+            # `response.failed` (the Response so far) then `error`, numbered after what was sent.
+            events = self._to_responses.failed(kind, message)
+            self.relay.final_response = self._to_responses.response
+            return b"\n\n" + b"".join(encode_responses(e) for e in events)
         return stream_error(self.relay.client, kind, message, self.relay.request_id)
 
     def _hub_events(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -141,10 +198,12 @@ class TranslatedStream:
     def _emit(self, events: list[dict[str, Any]], out: list[bytes]) -> None:
         for event in events:
             anthropic_adapter.read_usage(self.usage, event)
-            if self._to_client is None:
-                out.append(encode_anthropic(event))
-            else:
+            if self._to_client is not None:
                 out.extend(encode_openai(c) for c in self._to_client.feed(event))
+            elif self._to_responses is not None:
+                out.extend(encode_responses(e) for e in self._to_responses.feed(event))
+            else:
+                out.append(encode_anthropic(event))
 
 
 def upstream_headers(fmt: Format, provider: Provider, auth: list[tuple[bytes, bytes]]) -> dict[str, str]:

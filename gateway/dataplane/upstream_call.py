@@ -92,7 +92,9 @@ class UpstreamCalls:
         try:
             if call.operation == "count_tokens":
                 return await self.count_tokens(req, obj, target)
-            translated = pipeline.build_request(req.format, target.wire, obj, leaf.model)
+            # Anthropic's own API runs its web_search server tool; a Responses client's search goes there.
+            search = target.ptype.name == "anthropic"
+            translated = pipeline.build_request(req.format, target.wire, obj, leaf.model, web_search=search)
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
         auth = self._auth(req, target)

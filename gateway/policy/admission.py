@@ -335,7 +335,8 @@ def _budget_names(ask: Ask) -> list[str]:
 
 def _input_tokens(ask: Ask) -> int:
     try:
-        hub = pipeline.to_hub(ask.format, ask.obj, ask.model) if ask.format is Format.OPENAI else ask.obj
+        translated = ask.format is Format.OPENAI or ask.format is Format.RESPONSES
+        hub = pipeline.to_hub(ask.format, ask.obj, ask.model) if translated else ask.obj
         return estimate_input_tokens(hub)
     except (Untranslatable, TypeError, ValueError, AttributeError):
         try:

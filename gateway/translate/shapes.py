@@ -198,6 +198,90 @@ OPENAI_REQUEST: Schema = _t(
     },
 )
 
+# -- OpenAI Responses --------------------------------------------------------------------------------
+
+RESPONSES_PART: Schema = _t(
+    "object",
+    required=["type"],
+    properties={
+        "type": _STR,
+        "text": _STR,
+        "image_url": _STR_N,
+        "file_id": _STR_N,
+        "file_data": _STR,
+        "filename": _STR,
+        "detail": _STR_N,
+        "refusal": _STR,
+    },
+)
+RESPONSES_ITEM: Schema = _t(
+    "object",
+    properties={
+        "type": _STR,
+        "id": _STR_N,
+        "role": {"type": "string", "enum": ["user", "assistant", "system", "developer"]},
+        "content": _t("string", "array", items=RESPONSES_PART),
+        "call_id": _STR,
+        "name": _STR,
+        "namespace": _STR_N,
+        "arguments": _STR,
+        "input": _STR,
+        "output": _t("string", "array", items=RESPONSES_PART),
+        "summary": _t("array", items=_OBJ),
+        "encrypted_content": _STR_N,
+    },
+)
+_RESPONSES_FUNCTION: Schema = _t(
+    "object",
+    required=["type"],
+    properties={
+        "type": _STR,
+        "name": _STR,
+        "description": _STR_N,
+        "parameters": _OBJ_N,
+        "strict": _BOOL_N,
+        "format": _OBJ,
+    },
+)
+RESPONSES_TOOL: Schema = _t(
+    "object",
+    required=["type"],
+    properties={**_RESPONSES_FUNCTION["properties"], "tools": _t("array", items=_RESPONSES_FUNCTION)},
+)
+RESPONSES_REQUEST: Schema = _t(
+    "object",
+    required=["model"],
+    properties={
+        "model": _STR,
+        "input": _t("string", "array", items=RESPONSES_ITEM),
+        "instructions": _STR_N,
+        "tools": _t("array", "null", items=RESPONSES_TOOL),
+        "tool_choice": _t("string", "object", "null"),
+        "parallel_tool_calls": _BOOL_N,
+        "max_output_tokens": _INT_N,
+        "temperature": _NUM_N,
+        "top_p": _NUM_N,
+        "top_logprobs": _INT_N,
+        "stream": _BOOL_N,
+        "reasoning": _t("object", "null", properties={"effort": _STR_N, "summary": _STR_N}),
+        "text": _t(
+            "object",
+            "null",
+            properties={"format": _t("object", properties={"type": _STR, "name": _STR, "schema": _OBJ})},
+        ),
+        "metadata": _OBJ_N,
+        "include": _t("array", "null", items=_STR),
+        "store": _BOOL_N,
+        "background": _BOOL_N,
+        "previous_response_id": _STR_N,
+        "truncation": _STR_N,
+        "user": _STR,
+        "safety_identifier": _STR,
+        "prompt_cache_key": _STR,
+        "service_tier": _STR_N,
+    },
+)
+
 # -- The check ---------------------------------------------------------------------------------------
 
 _WORDS = {
@@ -281,6 +365,8 @@ def check_request(client: Format, obj: dict[str, Any], operation: str = "message
     would take, in the types the translators read; or when it nests too deep to be translated."""
     if client is Format.OPENAI:
         schema = OPENAI_REQUEST
+    elif client is Format.RESPONSES:
+        schema = RESPONSES_REQUEST
     else:
         schema = ANTHROPIC_COUNT_TOKENS if operation == "count_tokens" else ANTHROPIC_REQUEST
     try:
@@ -294,7 +380,7 @@ def check_request(client: Format, obj: dict[str, Any], operation: str = "message
 
 
 def _untranslatable(client: Format, problem: _Problem) -> Untranslatable:
-    if client is Format.OPENAI:
+    if client is Format.OPENAI or client is Format.RESPONSES:
         param = "".join(
             f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(problem.path)
         )

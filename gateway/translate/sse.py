@@ -113,8 +113,25 @@ def encode_openai(chunk: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
+def encode_responses(event: dict[str, Any]) -> bytes:
+    """A Responses API stream event: `event: <type>` and its JSON, as OpenAI sends them (no `[DONE]`)."""
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
 def stream_error(fmt: Format, kind: str, message: str, request_id: str) -> bytes:
     """A mid-stream error event in the client's stream format; the stream ends after it."""
+    if fmt is Format.RESPONSES:
+        # The Responses API's own `error` event (the SDK's ResponseErrorEvent), never a clean end. A relay
+        # that knows the stream's sequence (translated.py) sends `response.failed` before it instead.
+        error = orjson.loads(render(fmt, kind, message, request_id))["error"]
+        event = {
+            "type": "error",
+            "code": error["code"],
+            "message": message,
+            "param": None,
+            "sequence_number": 0,
+        }
+        return b"\n\n" + encode_responses(event)
     payload = render(fmt, kind, message, request_id)
     if fmt is Format.ANTHROPIC:
         return b"\n\nevent: error\ndata: " + payload + b"\n\n"
