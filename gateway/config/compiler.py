@@ -215,6 +215,8 @@ class _Compiler:
             every = s["stream_keepalive"]
             off = every.value in (0, "0")
             kwargs["stream_keepalive"] = 0.0 if off else self.parse(every, (), parse_duration, 15.0)
+        if "responses_ttl" in s:
+            kwargs["responses_ttl"] = self.parse(s["responses_ttl"], (), parse_duration, 3600.0)
         return Server(**kwargs)
 
     def parse(self, entry: Entry, sub: KeyPath, fn: Any, default: Any) -> Any:
@@ -613,7 +615,9 @@ def _settings(names: tuple[str, ...], spec: Mapping[str, Any]) -> ProviderSettin
     """The settings a provider's type takes, typed (the schema has checked their shapes)."""
     taken = {name: spec[name] for name in names if name in spec}
     deployments = taken.pop("deployments", None) or {}
+    responses = taken.pop("responses", None)
     return ProviderSettings(
         **{name: str(value) for name, value in taken.items()},
+        responses=bool(responses) if responses is not None else None,
         deployments=MappingProxyType({str(m): str(d) for m, d in deployments.items()}),
     )

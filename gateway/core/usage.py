@@ -66,6 +66,10 @@ class StreamSniffer:
             if not isinstance(obj, dict):
                 continue
             err = obj.get("error")
+            if err is None and obj.get("type") in ("error", "response.failed"):
+                # The Responses API's error event (code and message top-level) and failed Response.
+                inner = obj.get("response")
+                err = inner.get("error") if isinstance(inner, dict) else obj
             if err:
                 self.error = str(err.get("message", err)) if isinstance(err, dict) else str(err)
             self._read(self.usage, obj)

@@ -241,10 +241,10 @@ class PassthroughRelay:
 
     def stream(self) -> StreamRelay:
         decoder = self.sniff() if self.sniff is not None else None
-        return _PassthroughStream(self.ptype, self.client_format, self.request_id, decoder, self.ending)
+        return PassthroughStream(self.ptype, self.client_format, self.request_id, decoder, self.ending)
 
 
-class _PassthroughStream:
+class PassthroughStream:
     __slots__ = ("client_format", "decoder", "ending", "request_id", "sniffer")
 
     def __init__(
@@ -740,9 +740,10 @@ _CLOSING_EVENT = re.compile(
     rb"^(?:data: \[DONE\]|event: message_stop|event: response\.(?:completed|incomplete|failed)$)",
     re.MULTILINE,
 )
-# Where a stream's first content shows, per wire format, and how an error event starts.
-_CONTENT_MARKS = (b"content_block_", b'"delta"', b'"candidates"')
-_ERROR_MARKS = (b"event: error", b'{"error"', b'"error":')
+# Where a stream's first content shows, per wire format, and how an error event starts. An error is an
+# object: a Response carries `"error":null` from its first event on, which is no error.
+_CONTENT_MARKS = (b"content_block_", b'"delta"', b'"candidates"', b"event: response.output_item.added")
+_ERROR_MARKS = (b"event: error", b'{"error"', b'"error":{', b'"error": {', b"event: response.failed")
 
 
 async def _peek_stream(
@@ -767,6 +768,15 @@ async def _peek_stream(
     return chunks, None
 
 
+# The Responses API's error codes (an error event's, a failed Response's) as the gateway's error types.
+_RESPONSES_CODES = {
+    "rate_limit_exceeded": "rate_limit_error",
+    "server_error": "api_error",
+    "vector_store_timeout": "timeout_error",
+    "invalid_prompt": "invalid_request_error",
+}
+
+
 def _stream_failure(data: bytes) -> tuple[str, str]:
     for line in data.replace(b"\r\n", b"\n").split(b"\n"):
         if not line.startswith(b"data:"):
@@ -775,10 +785,17 @@ def _stream_failure(data: bytes) -> tuple[str, str]:
             obj = orjson.loads(line[5:].strip())
         except orjson.JSONDecodeError:
             continue
+        if isinstance(obj, dict) and obj.get("type") == "response.failed":
+            inner = obj.get("response")
+            obj = {"error": inner.get("error")} if isinstance(inner, dict) else obj
         err = obj.get("error") if isinstance(obj, dict) else None
+        if isinstance(obj, dict) and obj.get("type") == "error" and err is None:
+            err = obj  # a Responses stream's error event: its code and message are top-level
         if isinstance(err, dict):
             kind = err.get("type")
             status = err.get("code")
+            if isinstance(status, str):  # the Responses API's codes are names
+                kind = _RESPONSES_CODES.get(status, kind)
             if kind not in KINDS:
                 kind = kind_for_status(status) if isinstance(status, int) else "api_error"
             return str(kind), str(err.get("message") or kind)

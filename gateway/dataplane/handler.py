@@ -22,7 +22,7 @@ from gateway.core.http import (
     send_response,
 )
 from gateway.core.redact import redact
-from gateway.dataplane import record
+from gateway.dataplane import record, responses
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.auth import authenticate
 from gateway.dataplane.caching import Caching
@@ -31,11 +31,13 @@ from gateway.dataplane.failover import MAX_RETRY_AFTER, RetryBudget
 from gateway.dataplane.model_call import ModelCalls
 from gateway.dataplane.passthrough import Passthrough
 from gateway.dataplane.request import UNSET, Request
+from gateway.dataplane.responses import ResponsesState
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.dataplane.upstream_call import UpstreamCalls
 from gateway.observe.accesslog import RequestIds
 from gateway.observe.record import RequestRecord
 from gateway.policy.admission import Admission
+from gateway.policy.state import StoreUnavailable
 from gateway.pricing import catalogue
 from gateway.pricing.prices import Prices, cost
 from gateway.providers.credentials import CloudCredentials
@@ -48,6 +50,7 @@ MODEL_ENDPOINTS = {
     "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
     "/v1/chat/completions": (Format.OPENAI, "chat"),
     "/v1/responses": (Format.RESPONSES, "responses"),
+    "/v1/responses/input_tokens": (Format.RESPONSES, "input_tokens"),
 }
 # Seconds a shed client is told to wait: in-flight calls free their slots continually.
 SHED_RETRY_AFTER = b"1"
@@ -66,10 +69,11 @@ class DataPlane:
         self.admission = Admission(self.prices, MAX_RETRY_AFTER)
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
         self.budget = RetryBudget()
-        self.calls = UpstreamCalls(pool, credentials or CloudCredentials(), self.prices)
+        self.responses = ResponsesState(self.admission)  # the Responses API's ids and kept responses
+        self.calls = UpstreamCalls(pool, credentials or CloudCredentials(), self.prices, self.responses)
         self.attempts = Attempts(self.calls.call, self.breakers, self.budget)
         caching = Caching(self.admission)
-        self.model_call = ModelCalls(self.admission, caching, self.attempts)
+        self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses)
         self.passthrough = Passthrough(self.admission, caching, self.calls)
         # Model and passthrough calls being answered, against server.max_in_flight. A plain int: it is
         # only touched on the event loop, between awaits.
@@ -81,9 +85,12 @@ class DataPlane:
     ) -> None:
         headers = header_map(scope)
         endpoint = MODEL_ENDPOINTS.get(path)
+        by_id = endpoint is None and path.startswith(responses.ID_PATH)
         fmt = (
             endpoint[0]
             if endpoint
+            else Format.RESPONSES
+            if by_id
             else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
         )
         req = Request(self.ids.next(), scope, table, gateway, fmt, time.perf_counter(), headers)
@@ -119,6 +126,13 @@ class DataPlane:
                     body = await self._read(receive, table)
                     watcher = asyncio.ensure_future(watch_disconnect())
                     await self.model_call(req, endpoint[1], body, self._capture(req, body, send))
+                elif by_id:
+                    response_id, sub = responses.parse_id_path(path, scope["method"])
+                    req.response_id = response_id
+                    req.caller = authenticate(gateway, headers)
+                    body = await self._read(receive, table)
+                    watcher = asyncio.ensure_future(watch_disconnect())
+                    await self._response_id(req, response_id, sub, body, self._capture(req, body, send))
                 elif path == "/v1/models":
                     req.caller = authenticate(gateway, headers)
                     query = scope.get("query_string", b"")
@@ -154,6 +168,22 @@ class DataPlane:
             if req.ticket is not None:
                 self._settle(req)
             self._log(req)
+
+    async def _response_id(self, req: Request, response_id: str, sub: str, body: bytes, send: Send) -> None:
+        """GET/DELETE /v1/responses/{id}, its cancel and input_items: a gateway id from the gateway's
+        own store, an upstream id at the provider (and with the key) that answered it."""
+        if responses.is_gateway_response_id(response_id):
+            await responses.answer_kept(self.responses, req, response_id, sub, send)
+            return
+        try:
+            owner = await self.responses.owner(req.table, response_id)
+        except StoreUnavailable as exc:
+            raise GatewayError(
+                "overloaded_error", f"the state store that keeps responses is unreachable ({exc})", status=503
+            ) from None
+        if owner is None:
+            raise responses.not_found(response_id)
+        await self.calls.response_id(req, owner, response_id, sub, body, send)
 
     async def _cut_by_shutdown(self, req: Request, send: Send) -> None:
         ex = req.exchange

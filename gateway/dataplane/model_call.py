@@ -1,5 +1,6 @@
-"""A model call (`/v1/messages`, `/v1/chat/completions`, count_tokens): parse once, admit (rate limits,
-budgets), answer from the cache or plan the route's targets and try them, keep the answer."""
+"""A model call (`/v1/messages`, `/v1/chat/completions`, `/v1/responses`, count_tokens, input_tokens):
+parse once, admit (rate limits, budgets), answer from the cache or plan the route's targets and try
+them, keep the answer."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import orjson
 
 from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
+from gateway.core.formats import Format
 from gateway.core.http import Message, Send
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.body import repeated_top_level_key
 from gateway.dataplane.caching import Caching
 from gateway.dataplane.request import Call, Request
+from gateway.dataplane.responses import ResponsesState, conversation_safe, is_gateway_response_id
 from gateway.policy import cache
 from gateway.policy.admission import Admission, Ask, Ticket
 from gateway.routing import plan as routing
@@ -23,19 +26,27 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ModelCalls:
-    def __init__(self, admission: Admission, caching: Caching, attempts: Attempts) -> None:
+    def __init__(
+        self, admission: Admission, caching: Caching, attempts: Attempts, responses: ResponsesState
+    ) -> None:
         self.admission = admission
         self.caching = caching
         self.attempts = attempts
+        self.responses = responses
 
     async def __call__(self, req: Request, operation: str, body: bytes, send: Send) -> None:
         call = parse(req, operation, body)
         ticket = req.ticket = Ticket()
         ask = ask_for(req, call)
         await self.admission.gateway_limits(ticket, ask)
+        owner = None
+        if req.format is Format.RESPONSES:
+            # previous_response_id: a gateway id's history goes into `input` (404 when unknown); an
+            # upstream id keeps the call on the provider and key that own it.
+            call, owner = await self.responses.prepare(req, call)
         policy = (
             cache.policy(req.gateway, req.headers, operation, call.obj)
-            if operation != "count_tokens"
+            if operation not in COUNTS and _cacheable(req, call)
             else None
         )
         answered, send, recorder = await self.caching.answer(req, policy, send)
@@ -44,8 +55,27 @@ class ModelCalls:
         found = await self.admission.plan(ticket, ask, self.attempts.rand)
         if ticket.report.requests or ticket.report.tokens:
             send = with_rate_headers(send, ticket)
-        await self.attempts.run(req, call, [(c.route, c.leaf, c.on) for c in found], send)
+        candidates = [(c.route, c.leaf, c.on) for c in found]
+        if owner is not None:
+            candidates = conversation_safe(candidates, owner)
+        await self.attempts.run(req, call, candidates, send)
         await self.caching.keep(req, recorder, policy)
+
+
+# Operations that count tokens: never cached, never priced.
+COUNTS = frozenset({"count_tokens", "input_tokens"})
+
+
+def _cacheable(req: Request, call: Call) -> bool:
+    """A Responses call that continues an upstream id depends on what that upstream keeps (it may be
+    deleted, or expire): not cached. One that continues a gateway id is: the id names a fixed history.
+    A background response is answered later, elsewhere: not cached either."""
+    if req.format is not Format.RESPONSES:
+        return True
+    if call.obj.get("background") is True:
+        return False
+    previous = call.obj.get("previous_response_id")
+    return not (isinstance(previous, str) and previous and not is_gateway_response_id(previous))
 
 
 def parse(req: Request, operation: str, body: bytes) -> Call:
@@ -108,7 +138,7 @@ def ask_for(req: Request, call: Call) -> Ask:
             )
         return made[0]
 
-    priced = call.operation != "count_tokens"
+    priced = call.operation not in COUNTS
     return Ask(req.table, req.gateway, req.token_name, req.format, call.model, call.obj, facts, priced)
 
 

@@ -54,6 +54,7 @@ def build(req: Request, cost_usd: Decimal | None) -> RequestRecord:
         attempts=req.attempts,
         error=req.error,
     )
+    record.response_id = req.response_id
     if req.caller is not None or any(h in req.headers for h in _METADATA_HEADERS):
         record.metadata = _metadata(req)
     parent = req.headers.get(b"traceparent")

@@ -21,6 +21,14 @@ from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
 from gateway.dataplane.body import planned_body
 from gateway.dataplane.request import Call, Request
+from gateway.dataplane.responses import (
+    Owner,
+    ResponsesState,
+    UnmeteredRelay,
+    estimate_responses_tokens,
+    not_found,
+    owner_leaf,
+)
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.pricing.prices import Prices, cost, format_usd
 from gateway.providers import base
@@ -50,10 +58,13 @@ class Target:
 
 
 class UpstreamCalls:
-    def __init__(self, pool: UpstreamPool, credentials: CloudCredentials, prices: Prices) -> None:
+    def __init__(
+        self, pool: UpstreamPool, credentials: CloudCredentials, prices: Prices, responses: ResponsesState
+    ) -> None:
         self.pool = pool
         self.credentials = credentials  # Bedrock signatures, Vertex and Entra ID tokens
         self.prices = prices
+        self.responses = responses  # the Responses API's state: ids' owners, the gateway's own responses
 
     async def call(
         self, req: Request, call: Call, leaf: Leaf, send: Send, retry_on: RetryOn
@@ -62,7 +73,10 @@ class UpstreamCalls:
         provider = req.table.providers[leaf.provider]
         req.target = leaf.target
         ptype = type_of(provider)
-        target = Target(leaf, provider, ptype, ptype.wire_format(provider, leaf.model), send, retry_on)
+        wire = ptype.wire_format(provider, leaf.model)
+        if req.format is Format.RESPONSES and ptype.serves(provider, Format.RESPONSES):
+            wire = Format.RESPONSES  # a server of OpenAI's Responses API: same format, byte-exact
+        target = Target(leaf, provider, ptype, wire, send, retry_on)
         if target.wire is not req.format:
             return await self.translated(req, call, target)
         path = ptype.paths.get(call.operation)
@@ -72,7 +86,9 @@ class UpstreamCalls:
             )
         auth = self._auth(req, target)
         metered = req.ticket is not None and req.ticket.metered
-        body = planned_body(call, leaf, target.wire, metered)
+        sent_model = ptype.body_model(provider, leaf.model, call.operation)
+        planned = leaf if sent_model == leaf.model else dataclasses.replace(leaf, model=sent_model)
+        body = planned_body(call, planned, target.wire, metered)
         try:
             body = ptype.clean(body, {**call.obj, **leaf.params} if leaf.params else call.obj)
         except orjson.JSONEncodeError:
@@ -82,6 +98,10 @@ class UpstreamCalls:
         model_call = base.Call(
             leaf.model, call.operation, path, body, req.id, query, headers.get("anthropic-beta")
         )
+        if req.format is Format.RESPONSES and call.operation == "responses":
+            # The answer's id is remembered as this provider's (and key's) before the client sees it.
+            owned = self.responses.owned_relay(req, call, ptype, target)
+            return await self.prepared(req, owned.target, model_call, owned.relay, headers, auth)
         relay = proxy.PassthroughRelay(ptype, req.format, req.id)
         return await self.prepared(req, target, model_call, relay, headers, auth)
 
@@ -92,6 +112,9 @@ class UpstreamCalls:
         try:
             if call.operation == "count_tokens":
                 return await self.count_tokens(req, obj, target)
+            if call.operation == "input_tokens":  # the Responses API's count, for a translated target
+                await self.estimate(req, estimate_responses_tokens(obj), target)
+                return None
             # Anthropic's own API runs its web_search server tool; a Responses client's search goes there.
             search = target.ptype.name == "anthropic"
             translated = pipeline.build_request(req.format, target.wire, obj, leaf.model, web_search=search)
@@ -108,6 +131,13 @@ class UpstreamCalls:
         model_call = base.Call(
             leaf.model, call.operation, translated.path, body, req.id, "", headers.get("anthropic-beta")
         )
+        if req.format is Format.RESPONSES and call.operation == "responses":
+            req.response_id = relay.response_id
+            if obj.get("store") is not False:
+                # The answer is kept (for previous_response_id, GET) before the client is sent its end.
+                target = dataclasses.replace(
+                    target, send=self.responses.keeping(req, relay, obj, target.send)
+                )
         return await self.prepared(req, target, model_call, relay, headers, auth)
 
     async def count_tokens(self, req: Request, obj: dict[str, Any], target: Target) -> proxy.Exchange | None:
@@ -124,12 +154,53 @@ class UpstreamCalls:
             relay = relays.CountTokensRelay(req.id)
             return await self.prepared(req, target, model_call, relay, headers, auth)
         # OpenAI has no count endpoint: an offline estimate that errs high, said so in a header.
-        req.status = 200
-        answer = orjson.dumps({"input_tokens": estimate_input_tokens(hub)})
-        await send_response(
-            target.send, 200, answer, [*req.response_headers(), (b"x-gateway-token-count", b"estimate")]
-        )
+        await self.estimate(req, estimate_input_tokens(hub), target)
         return None
+
+    @staticmethod
+    async def estimate(req: Request, tokens: int, target: Target) -> None:
+        """An offline token count, said so in a header (Anthropic's shape and the Responses API's
+        `input_tokens` count share the key; the latter's object name is added for it)."""
+        req.status = 200
+        answer: dict[str, object] = {"input_tokens": tokens}
+        if req.format is Format.RESPONSES:
+            answer = {"object": "response.input_tokens", "input_tokens": tokens}
+        await send_response(
+            target.send,
+            200,
+            orjson.dumps(answer),
+            [*req.response_headers(), (b"x-gateway-token-count", b"estimate")],
+        )
+
+    async def response_id(
+        self, req: Request, owner: Owner, response_id: str, sub: str, body: bytes, send: Send
+    ) -> None:
+        """An id endpoint for an upstream id: to the provider, with the key, that answered it."""
+        provider = req.table.providers.get(owner.provider)
+        if provider is None:  # the provider left the config since: nobody can resolve the id now
+            raise not_found(response_id)
+        leaf = owner_leaf(owner)
+        req.target = leaf.target
+        ptype = type_of(provider)
+        target = Target(leaf, provider, ptype, Format.RESPONSES, send, None)
+        auth = self._auth(req, target)
+        path = f"/responses/{response_id}" + (f"/{sub}" if sub else "")
+        query = req.scope.get("query_string", b"").decode("latin-1")
+        method = req.scope["method"]
+        try:
+            call = base.Call(leaf.model, "response_id", path, body, req.id, query)
+            prepared = ptype.prepare(provider, call)
+        except Untranslatable as exc:
+            raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
+        headers = proxy.upstream_headers(req.scope["headers"], auth, provider)
+        if method != "POST":
+            headers.pop("content-type", None)
+        upstream = proxy.UpstreamRequest(
+            provider, method, prepared.url, headers, body if method == "POST" else b"", leaf.timeout
+        )
+        relay = UnmeteredRelay(ptype, Format.RESPONSES, req.id, ending=None)
+        reply = proxy.Reply(send, relay, Format.RESPONSES, req.id, req.response_headers())
+        await self.exchange(req, upstream, reply, auth)
 
     @staticmethod
     def _auth(req: Request, target: Target) -> Headers:

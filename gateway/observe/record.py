@@ -80,6 +80,7 @@ class RequestRecord:
     traceparent: str | None = None
     request_body: str | None = None  # with `logs.bodies`, redacted
     response_body: str | None = None
+    response_id: str | None = None  # the Responses API id the request made, asked for or continued
 
     def as_dict(self) -> dict[str, Any]:
         """The access-log line: the keys in field order, `ts` as ISO 8601, the optional keys last."""
@@ -118,4 +119,6 @@ class RequestRecord:
             out["request_body"] = self.request_body
         if self.response_body is not None:
             out["response_body"] = self.response_body
+        if self.response_id is not None:
+            out["response_id"] = self.response_id
         return out

@@ -5,6 +5,9 @@ Authorization, unless the provider has `auth: entra-id`: then a Microsoft Entra 
 gateway's Azure identity goes as `Authorization: Bearer` (`credentials.py`). A client's own Entra ID
 token (a JWT) is passed as a bearer token too. Bodies, streams, usage and errors are OpenAI's (Azure
 ignores the body's `model`).
+
+The Responses API is served by Azure's v1 API at {base_url}/openai/v1/responses, with no api-version and
+no deployment in the URL: the body's `model` names the deployment.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from gateway.core.formats import Format
 from gateway.providers.base import Call, Headers, Prepared
 from gateway.providers.openai import OpenAIType
 from gateway.routing.table import Provider
 
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+# The Responses API's calls: create, input_tokens, and the id endpoints (`response_id`).
+RESPONSES_OPERATIONS = frozenset({"responses", "input_tokens", "response_id"})
 
 
 def entra_id(provider: Provider) -> bool:
@@ -44,8 +50,18 @@ class AzureOpenAIType(OpenAIType):
             return [(("api_version",), "'api_version' is required for an azure-openai provider")]
         return []
 
+    def serves(self, provider: Provider, client: Format) -> bool:
+        return client is Format.OPENAI or client is Format.RESPONSES
+
+    def body_model(self, provider: Provider, model: str, operation: str) -> str:
+        return deployment(provider, model) if operation in RESPONSES_OPERATIONS else model
+
     def prepare(self, provider: Provider, call: Call) -> Prepared:
-        """The URL names the deployment and the api-version; the client's query is not kept."""
+        """The URL names the deployment and the api-version; the client's query is not kept.
+        Responses API calls go to the v1 API, which names the deployment in the body instead."""
+        if call.operation in RESPONSES_OPERATIONS:
+            query = "?" + call.query if call.query and call.operation == "response_id" else ""
+            return Prepared(f"{provider.base_url}/openai/v1{call.path}{query}", call.body)
         version = provider.settings.api_version
         url = (
             f"{provider.base_url}/openai/deployments/{quote(deployment(provider, call.model), safe='')}"

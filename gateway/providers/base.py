@@ -106,6 +106,15 @@ class ProviderType:
         """The format a call to `model` speaks upstream (Vertex: per model)."""
         return self.format
 
+    def serves(self, provider: Provider, client: Format) -> bool:
+        """Whether `provider` serves the `client` format's API natively, so that such a client's calls
+        go to it same-format (byte-exact) rather than translated."""
+        return client is self.format
+
+    def body_model(self, provider: Provider, model: str, operation: str) -> str:
+        """The model name a same-format body carries upstream (Azure's Responses API: the deployment)."""
+        return model
+
     def prepare(self, provider: Provider, call: Call) -> Prepared:
         query = "?" + call.query if call.query else ""
         return Prepared(provider.base_url + call.path + query, call.body)

@@ -1,4 +1,5 @@
-"""OpenAI Chat Completions, and any OpenAI-compatible server: {base_url}/chat/completions."""
+"""OpenAI Chat Completions, and any OpenAI-compatible server: {base_url}/chat/completions; OpenAI's
+Responses API at {base_url}/responses where the server serves it (setting `responses`, default true)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ from typing import Any
 from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
 from gateway.providers.base import ProviderType
+from gateway.routing.table import Provider
 
 
 def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
-    """From a chat.completion or the final usage chunk; prompt_tokens includes cached tokens."""
+    """From a chat.completion or the final usage chunk; prompt_tokens includes cached tokens. Also from
+    a Responses API answer (a Response, or a stream's response.completed / incomplete / failed event)."""
     u = obj.get("usage")
     if not isinstance(u, dict):
+        inner = obj.get("response")  # a Responses stream event carries the Response object
+        if isinstance(inner, dict) and isinstance(inner.get("usage"), dict):
+            _read_responses_usage(usage, inner["usage"])
+        return
+    if "input_tokens" in u and "prompt_tokens" not in u:
+        _read_responses_usage(usage, u)
         return
     prompt = as_int(u.get("prompt_tokens"))
     details = u.get("prompt_tokens_details") or {}
@@ -27,6 +36,21 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
         usage.output_tokens = completion
 
 
+def _read_responses_usage(usage: Usage, u: dict[str, Any]) -> None:
+    """The Responses API's usage: input_tokens includes the cached ones; output_tokens includes the
+    reasoning tokens (billed as output), so it is the output count as it is."""
+    prompt = as_int(u.get("input_tokens"))
+    details = u.get("input_tokens_details")
+    cached = (as_int(details.get("cached_tokens")) if isinstance(details, dict) else None) or 0
+    if prompt is not None:
+        usage.input_tokens = max(prompt - cached, 0)
+        usage.cache_read_tokens = cached
+        usage.cache_write_tokens = 0
+    output = as_int(u.get("output_tokens"))
+    if output is not None:
+        usage.output_tokens = output
+
+
 class OpenAIType(ProviderType):
     """OpenAI's API, and the base of every OpenAI-compatible type (Azure, the presets)."""
 
@@ -34,9 +58,21 @@ class OpenAIType(ProviderType):
     format = Format.OPENAI
     display = "OpenAI"
     client_key_hint = "the Authorization: Bearer header"
-    paths = {"chat": "/chat/completions"}
+    paths = {
+        "chat": "/chat/completions",
+        "responses": "/responses",
+        "input_tokens": "/responses/input_tokens",
+    }
     default_base_url = "https://api.openai.com/v1"
     pricing_id: str | None = "openai"
+    settings: tuple[str, ...] = ("responses",)
+
+    def serves(self, provider: Provider, client: Format) -> bool:
+        # OpenAI serves the Responses API; an OpenAI-compatible server at `type: openai` (vLLM, SGLang,
+        # a proxy) is assumed to as well unless its config says `responses: false`.
+        if client is Format.RESPONSES:
+            return provider.settings.responses is not False
+        return client is Format.OPENAI
 
     def read_usage(self, usage: Usage, obj: dict[str, Any]) -> None:
         read_usage(usage, obj)

@@ -9,6 +9,13 @@ request goes upstream, the no-key rule for local servers). Only documented rejec
   it must be equal to 1").
 
 Other presets drop nothing: no rejection is documented in the project's reference material.
+
+`responses`: the servers whose documentation says they serve OpenAI's Responses API at
+{base_url}/responses, so a Responses client is forwarded to them byte-exact: groq
+(console.groq.com/docs/responses-api, beta, stateless), xai (docs.x.ai: "the preferred way"), fireworks
+(docs.fireworks.ai/guides/response-api), openrouter (its SDKs' `responses.send`), ollama (v0.13.3+,
+stateless), vllm and lmstudio (their OpenAI-compatible servers). The others (mistral, deepseek,
+together, cerebras, llamacpp) document none: a Responses client's calls to them are translated.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from typing import Any
 
 import orjson
 
+from gateway.core.formats import Format
 from gateway.providers.openai import OpenAIType
+from gateway.routing.table import Provider
 
 log = logging.getLogger("gateway.presets")
 
@@ -32,6 +41,7 @@ class Preset:
     unsupported: tuple[str, ...] = ()  # top-level request fields the API rejects
     n_must_be_one: bool = False  # `n` other than 1 is rejected
     message_name: bool = True  # False: `messages[].name` is rejected
+    responses: bool = False  # the server serves OpenAI's Responses API at {base_url}/responses
 
 
 PRESETS: dict[str, Preset] = {
@@ -41,17 +51,18 @@ PRESETS: dict[str, Preset] = {
         unsupported=("logprobs", "logit_bias", "top_logprobs"),
         n_must_be_one=True,
         message_name=False,
+        responses=True,
     ),
     "mistral": Preset("https://api.mistral.ai/v1", True),
     "deepseek": Preset("https://api.deepseek.com/v1", True),
-    "xai": Preset("https://api.x.ai/v1", True),
+    "xai": Preset("https://api.x.ai/v1", True, responses=True),
     "together": Preset("https://api.together.xyz/v1", True),
-    "fireworks": Preset("https://api.fireworks.ai/inference/v1", True),
-    "openrouter": Preset("https://openrouter.ai/api/v1", True),
+    "fireworks": Preset("https://api.fireworks.ai/inference/v1", True, responses=True),
+    "openrouter": Preset("https://openrouter.ai/api/v1", True, responses=True),
     "cerebras": Preset("https://api.cerebras.ai/v1", True),
-    "ollama": Preset("http://127.0.0.1:11434/v1", False),
-    "vllm": Preset("http://127.0.0.1:8000/v1", False),
-    "lmstudio": Preset("http://127.0.0.1:1234/v1", False),
+    "ollama": Preset("http://127.0.0.1:11434/v1", False, responses=True),
+    "vllm": Preset("http://127.0.0.1:8000/v1", False, responses=True),
+    "lmstudio": Preset("http://127.0.0.1:1234/v1", False, responses=True),
     "llamacpp": Preset("http://127.0.0.1:8080/v1", False),
 }
 
@@ -67,6 +78,8 @@ _PRICING_IDS = {"xai": "x-ai"}
 class PresetType(OpenAIType):
     """An OpenAI-compatible service or local server: OpenAI's type with its preset's facts."""
 
+    settings: tuple[str, ...] = ()
+
     def __init__(self, name: str, preset: Preset) -> None:
         self.name = name
         self.preset = preset
@@ -74,6 +87,9 @@ class PresetType(OpenAIType):
         self.default_base_url = preset.base_url
         self.needs_key = preset.needs_key
         self.pricing_id = _PRICING_IDS.get(name, name) if preset.needs_key else None
+
+    def serves(self, provider: Provider, client: Format) -> bool:
+        return client is Format.OPENAI or (client is Format.RESPONSES and self.preset.responses)
 
     def unsupported_in(self, obj: Mapping[str, Any]) -> list[str]:
         """The fields of an OpenAI chat request that this API rejects (empty: send it as is)."""

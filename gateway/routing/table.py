@@ -35,6 +35,8 @@ class ProviderSettings:
         default_factory=lambda: MappingProxyType({})
     )  # azure: model -> name
     auth: str = ""  # azure-openai: "entra-id" mints a token from the gateway's Azure identity
+    # openai: whether the server serves the Responses API at /responses (None: the type's default)
+    responses: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,8 @@ class Server:
     drain: float = 30.0
     max_in_flight: int = 1000  # model calls per worker; past it, new ones are shed with 503 at once
     stream_keepalive: float = 15.0  # seconds between keepalive comments on an idle stream; 0: never
+    # seconds the Responses API state lives: the gateway's own responses, and which provider owns an id
+    responses_ttl: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

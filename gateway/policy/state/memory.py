@@ -75,6 +75,7 @@ class MemoryStore:
         self._tokens: dict[str, tuple[float, _Tokens]] = {}
         self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # least recently used first
         self._cached = 0  # bytes in _cache
+        self._values: dict[str, tuple[float, bytes]] = {}  # key -> (expires, value)
         self._ops = 0
 
     # -- budgets -----------------------------------------------------------------------------------------
@@ -187,6 +188,26 @@ class MemoryStore:
         if entry is not None:
             self._cached -= len(entry[1])
 
+    # -- values ------------------------------------------------------------------------------------------
+
+    async def value_get(self, key: str) -> bytes | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
+            del self._values[key]
+            return None
+        return entry[1]
+
+    async def value_put(self, key: str, value: bytes, ttl: float) -> None:
+        now = self.clock()
+        self._values[key] = (now + ttl, value)
+        self._tick(now)
+
+    async def value_delete(self, key: str) -> bool:
+        entry = self._values.pop(key, None)
+        return entry is not None and entry[0] > self.clock()
+
     # -- housekeeping ------------------------------------------------------------------------------------
 
     def _tick(self, now: float) -> None:
@@ -203,6 +224,9 @@ class MemoryStore:
         for key, (per, counter) in list(self._tokens.items()):
             if math.floor(now / per) >= counter.window + 2:
                 del self._tokens[key]
+        for key, (expires, _) in list(self._values.items()):
+            if expires <= now:
+                del self._values[key]
 
     async def ping(self) -> None:
         return None

@@ -266,6 +266,16 @@ class RedisStore:
     async def cache_put(self, key: str, value: bytes, ttl: float) -> None:
         await self._run(lambda: self._redis.set(PREFIX + "c:" + key, value, px=max(1, int(ttl * 1000))))
 
+    async def value_get(self, key: str) -> bytes | None:
+        value = await self._run(lambda: self._redis.get(PREFIX + "v:" + key))
+        return value.encode() if isinstance(value, str) else value
+
+    async def value_put(self, key: str, value: bytes, ttl: float) -> None:
+        await self._run(lambda: self._redis.set(PREFIX + "v:" + key, value, px=max(1, int(ttl * 1000))))
+
+    async def value_delete(self, key: str) -> bool:
+        return bool(await self._run(lambda: self._redis.delete(PREFIX + "v:" + key)))
+
     async def ping(self) -> None:
         await self._run(self._redis.ping)
 

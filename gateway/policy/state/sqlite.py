@@ -11,7 +11,8 @@ All workers read one clock (this machine's), so windows and leases agree as they
 Tables: `budgets` (spent per counter, and when its period ends), `holds` (one row per reservation with
 its lease end; a counter's reserved amount is the sum of its holds whose lease has not ended),
 `requests` (admission times of exact request windows), `tokens` (per fixed window) and `cache` (with
-expiry, size and last use; `meta.cache_bytes` keeps the total so the size cap costs no scan).
+expiry, size and last use; `meta.cache_bytes` keeps the total so the size cap costs no scan) and
+`vals` (values with their expiry).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ CREATE INDEX IF NOT EXISTS cache_used ON cache (used);
 CREATE INDEX IF NOT EXISTS cache_expires ON cache (expires);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('cache_bytes', 0);
+CREATE TABLE IF NOT EXISTS vals (key TEXT PRIMARY KEY, expires REAL NOT NULL, value BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS vals_expires ON vals (expires);
 """
 
 T = TypeVar("T")
@@ -254,6 +257,28 @@ class SQLiteStore:
 
         await self._run(body)
 
+    # -- values ------------------------------------------------------------------------------------------
+
+    async def value_get(self, key: str) -> bytes | None:
+        def body(db: sqlite3.Connection, now: float) -> bytes | None:
+            row = db.execute("SELECT value FROM vals WHERE key = ? AND expires > ?", (key, now)).fetchone()
+            return bytes(row[0]) if row is not None else None
+
+        return await self._run(body)
+
+    async def value_put(self, key: str, value: bytes, ttl: float) -> None:
+        def body(db: sqlite3.Connection, now: float) -> None:
+            db.execute("INSERT OR REPLACE INTO vals VALUES (?, ?, ?)", (key, now + ttl, value))
+
+        await self._run(body)
+
+    async def value_delete(self, key: str) -> bool:
+        def body(db: sqlite3.Connection, now: float) -> bool:
+            row = db.execute("DELETE FROM vals WHERE key = ? RETURNING expires", (key,)).fetchone()
+            return row is not None and row[0] > now
+
+        return await self._run(body)
+
     # -- housekeeping ------------------------------------------------------------------------------------
 
     async def ping(self) -> None:
@@ -322,6 +347,7 @@ def _sweep(db: sqlite3.Connection, now: float) -> None:
     db.execute("DELETE FROM tokens WHERE window < CAST(? / per AS INTEGER) - 1", (now,))
     for (key,) in db.execute("SELECT key FROM cache WHERE expires <= ?", (now,)).fetchall():
         _cache_drop(db, key)
+    db.execute("DELETE FROM vals WHERE expires <= ?", (now,))
 
 
 def default_path(log_store: str, run_dir: str) -> str:

@@ -12,7 +12,10 @@ Rate limits: `hit` is an exact moving window for request counts (the last `limit
 token counts use a sliding-window counter (two fixed windows, weighted) because tokens are only known
 after the answer and must be added unconditionally.
 
-Cached answers: opaque bytes with a time to live.
+Cached answers: opaque bytes with a time to live, evicted least recently used first past the cache's size.
+
+Values: opaque bytes with a time to live that are never evicted before it ends (Responses API state: a
+conversation the gateway keeps for `previous_response_id`, which ids belong to which provider).
 """
 
 from __future__ import annotations
@@ -111,6 +114,13 @@ class Store(Protocol):
     async def cache_get(self, key: str) -> bytes | None: ...
 
     async def cache_put(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def value_get(self, key: str) -> bytes | None: ...
+
+    async def value_put(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def value_delete(self, key: str) -> bool:
+        """Whether the key held a live value."""
 
     async def ping(self) -> None: ...
 

@@ -169,6 +169,23 @@ def test_cache_round_trip_and_ttl(run: Callable[[Case], Any]) -> None:
     assert run(case) == (b"\x00answer\xff", None, None)
 
 
+def test_values_round_trip_expire_and_delete(run: Callable[[Case], Any]) -> None:
+    async def case(store: Store) -> Any:
+        await store.value_put("a", b"\x00state\xff", 60)
+        await store.value_put("b", b"short", 0.3)
+        got = await store.value_get("a"), await store.value_get("b")
+        await asyncio.sleep(0.4)
+        expired = await store.value_get("b")
+        deleted = await store.value_delete("a")
+        again = await store.value_delete("a")
+        return got, expired, deleted, again, await store.value_get("a")
+
+    got, expired, deleted, again, gone = run(case)
+    assert got == (b"\x00state\xff", b"short")
+    assert expired is None
+    assert deleted is True and again is False and gone is None
+
+
 def test_memory_cache_evicts_least_recently_used_beyond_its_size() -> None:
     async def case() -> Any:
         store = MemoryStore(cache_bytes=40)
