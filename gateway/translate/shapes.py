@@ -220,7 +220,7 @@ RESPONSES_ITEM: Schema = _t(
         "type": _STR,
         "id": _STR_N,
         "role": {"type": "string", "enum": ["user", "assistant", "system", "developer"]},
-        "content": _t("string", "array", items=RESPONSES_PART),
+        "content": _t("string", "array", "null", items=RESPONSES_PART),
         "call_id": _STR,
         "name": _STR,
         "namespace": _STR_N,
