@@ -15,6 +15,8 @@ wire formats, so one responder drives Codex the same way through every upstream.
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import shutil
@@ -22,6 +24,7 @@ import socketserver
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +148,85 @@ class TrapProxy:
             env[name] = env[name.lower()] = self.url
         env["NO_PROXY"] = env["no_proxy"] = LOOPBACK
         return env
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+# -- a relay that records what Codex sends --------------------------------------------------------------
+
+
+class _RelayHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _RelayServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # no access log on stderr
+
+    def _relay(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        path, _, query = self.path.partition("?")
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        with self.server.lock:
+            self.server.seen.append(RecordedRequest(self.command, path, query, headers, body, self.path))
+        forwarded = {k: v for k, v in headers.items() if k not in ("host", "connection")}
+        upstream = http.client.HTTPConnection(self.server.target_host, self.server.target_port, timeout=60)
+        try:
+            upstream.request(self.command, self.path, body=body, headers=forwarded)
+            answer = upstream.getresponse()
+            self.send_response(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                    self.send_header(name, value)
+            # Re-chunked as it arrives, so a stream reaches Codex event by event as from the gateway.
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            while chunk := answer.read1(65536):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            upstream.close()
+
+    do_GET = do_POST = do_DELETE = _relay
+
+
+class _RelayServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, target: str) -> None:
+        super().__init__(("127.0.0.1", 0), _RelayHandler)
+        parsed = urllib.parse.urlsplit(target)
+        self.target_host = parsed.hostname or "127.0.0.1"
+        self.target_port = parsed.port or 80
+        self.lock = threading.Lock()
+        self.seen: list[RecordedRequest] = []
+
+
+class RecordingRelay:
+    """A loopback HTTP relay to `target` (the gateway) that records each request as Codex sent it,
+    so a test can compare it with what reached the upstream."""
+
+    def __init__(self, target: str) -> None:
+        self._server = _RelayServer(target)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._server.lock:
+            return list(self._server.seen)
 
     def __enter__(self) -> Self:
         self._thread.start()
