@@ -77,21 +77,47 @@ def thinking_reply(kind: str, request: RecordedRequest) -> Script | None:
     return script
 
 
+# A prompt carrying this marker gets the namespace probe instead of the shell call (``_reply``).
+NAMESPACE_PROMPT = "Close the agent agent-nobody (NAMESPACE_PROBE)."
+NAMESPACE, NAMESPACED_TOOL = "multi_agent_v1", "close_agent"
+
+
+def namespace_reply(kind: str, request: RecordedRequest) -> Script | None:
+    """Calls the function Codex declared inside its `multi_agent_v1` namespace tool, by the name the
+    upstream was given, then answers once any tool output comes back."""
+    body = request.json
+    if not is_model_call(request) or not isinstance(body, dict):
+        return None
+    if tool_results(body):
+        return Script(text=FINAL_TEXT)
+    name = next((n for n in tool_names(body) if n.endswith(NAMESPACED_TOOL)), None)
+    if name is None:
+        return None
+    call_id = "toolu_codex_ns" if kind == "anthropic" else "call_codex_ns"
+    return Script(tool_calls=[{"id": call_id, "name": name, "input": {"target": "agent-nobody"}}])
+
+
+def _reply(kind: str, request: RecordedRequest) -> Script | None:
+    if b"NAMESPACE_PROBE" in request.body:
+        return namespace_reply(kind, request)
+    return thinking_reply(kind, request)
+
+
 @pytest.fixture(scope="module")
 def _cx_openai() -> Iterator[RespondingUpstream]:
-    with RespondingUpstream("openai", thinking_reply) as fake:
+    with RespondingUpstream("openai", _reply) as fake:
         yield fake
 
 
 @pytest.fixture(scope="module")
 def _cx_anthropic() -> Iterator[RespondingUpstream]:
-    with RespondingUpstream("anthropic", thinking_reply) as fake:
+    with RespondingUpstream("anthropic", _reply) as fake:
         yield fake
 
 
 @pytest.fixture(scope="module")
 def _cx_gemini() -> Iterator[RespondingUpstream]:
-    with RespondingUpstream("gemini", thinking_reply) as fake:
+    with RespondingUpstream("gemini", _reply) as fake:
         yield fake
 
 
@@ -139,10 +165,15 @@ def _explain(run: CodexRun, sent: list[RecordedRequest], seen: list[RecordedRequ
 
 
 def _run(
-    request: pytest.FixtureRequest, tmp_path: Path, gw: GatewayServer, model: str, *args: str
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    gw: GatewayServer,
+    model: str,
+    *args: str,
+    prompt: str = PROMPT,
 ) -> tuple[CodexRun, list[RecordedRequest]]:
     with RecordingRelay(gw.url) as relay:
-        run = run_codex(_test_name(request), PROMPT, relay.url, tmp_path, model=model, args=args)
+        run = run_codex(_test_name(request), prompt, relay.url, tmp_path, model=model, args=args)
     return run, relay.requests
 
 
@@ -243,8 +274,10 @@ def test_fixture_matches_what_the_pinned_codex_sends(
 def _assert_translated_tools(body: dict[str, Any], why: str) -> None:
     assert SHELL_TOOL in tool_names(body), why
     assert not RESPONSES_ONLY & set(body), why
-    # Codex's namespace tool is flattened into functions; its hosted web_search is not a function.
-    assert "multi_agent_v1" not in tool_names(body), why
+    # Codex's namespace tool (multi_agent_v1: spawn_agent, close_agent, ...) arrives as plain functions.
+    names = tool_names(body)
+    assert "multi_agent_v1" not in names, why
+    assert any(name.endswith("spawn_agent") for name in names), why
     tools = body.get("tools") or []
     assert all(tool.get("type") != "namespace" for tool in tools if isinstance(tool, dict)), why
 
@@ -313,6 +346,35 @@ def test_codex_shell_round_trip_through_gemini(
     _assert_no_gateway_token(seen)
     records = cx_gateway.records(len(model_calls))
     assert {(rec["key"], rec["status"]) for rec in records} == {("key:google-main", 200)}, records
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "gemini-3-pro-preview"])
+def test_codex_namespaced_call_gets_its_namespace_back(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    cx_gateway: GatewayServer,
+    _cx_anthropic: RespondingUpstream,
+    _cx_gemini: RespondingUpstream,
+    model: str,
+) -> None:
+    """The upstream sees Codex's namespace as flat functions and calls one; Codex must get the call
+    back under the name and namespace it declared, run it, and send its output."""
+    fake = _cx_anthropic if model.startswith("claude") else _cx_gemini
+    run, sent = _run(request, tmp_path, cx_gateway, model, prompt=NAMESPACE_PROMPT)
+    seen = [r for r in fake.requests if is_model_call(r)]
+    dump_requests(_test_name(request), seen)
+    why = _explain(run, sent, seen)
+    assert run.returncode == 0 and FINAL_TEXT in run.final_message, why
+    assert run.proxied == [], why
+    assert len(sent) == len(seen) == 2, why
+    flat = [n for n in tool_names(seen[0].json) if n.endswith(NAMESPACED_TOOL)]
+    assert len(flat) == 1 and flat[0] != NAMESPACED_TOOL, why
+    calls = [i for i in sent[-1].json["input"] if i.get("type") == "function_call"]
+    assert [(c["name"], c.get("namespace")) for c in calls] == [(NAMESPACED_TOOL, NAMESPACE)], why
+    outputs = [i for i in sent[-1].json["input"] if i.get("type") == "function_call_output"]
+    assert [o["call_id"] for o in outputs] == [calls[0]["call_id"]], why
+    # Codex ran its own tool: the output is about the agent, not an unknown-tool error.
+    assert "agent-nobody" in outputs[0]["output"] or "not found" in outputs[0]["output"].lower(), why
 
 
 # -- the offline check can fail -----------------------------------------------------------------------
