@@ -366,7 +366,7 @@ def _save_log(run: CodexRun, command: list[str], base_url: str) -> None:
         f"$ {' '.join(command)}\n"
         f"gateway {base_url}\n"
         f"exit {run.returncode} after {run.seconds:.1f}s\n"
-        f"proxied (must be empty): {run.proxied}\n"
+        f"other hosts contacted (through the trap proxy): {run.proxied}\n"
         f"--- final message ---\n{run.final_message}\n"
         f"--- stdout ---\n{run.stdout}\n--- stderr ---\n{run.stderr}\n"
     )
