@@ -586,7 +586,13 @@ def _is_json(data: bytes) -> bool:
 
 async def _end_stream_with_error(reply: Reply, result: Exchange, kind: str, message: str) -> None:
     result.error, result.failed = message, _failure_status(kind)
-    error = stream_error(reply.client_format, kind, message, reply.request_id)
+    # The stream's own relay knows what it has sent (a Responses stream ends with `response.failed`).
+    stream = result.stream
+    error = (
+        stream.error_event(kind, message)
+        if stream is not None
+        else stream_error(reply.client_format, kind, message, reply.request_id)
+    )
     await reply.send({"type": "http.response.body", "body": error})
     result.complete = True
 

@@ -114,6 +114,7 @@ class TranslatedStream:
         self.usage = Usage()
         self.error: str | None = None
         self._decoder = SSEDecoder()
+        self._unsent = b""  # output of a chunk that failed part way, sent with the error event
         estimate = estimate_input_tokens(relay.translated.hub)
         self._to_hub: openai_chat.OpenAIStreamToAnthropic | gemini.GeminiStreamToAnthropic | None
         if relay.provider is Format.OPENAI:
@@ -152,15 +153,21 @@ class TranslatedStream:
     def feed(self, chunk: bytes) -> bytes:
         """Raises StreamFailure (the converters' one error type) when the stream cannot go on."""
         out: list[bytes] = []
-        for event in self._decoder.feed(chunk):
-            data = event.data.strip()
-            if not data or data == "[DONE]":
-                continue
-            try:
-                obj = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise StreamFailure("api_error", "the provider sent a malformed stream event") from None
-            self._emit(self._hub_events(obj), out)
+        try:
+            for event in self._decoder.feed(chunk):
+                data = event.data.strip()
+                if not data or data == "[DONE]":
+                    continue
+                try:
+                    obj = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise StreamFailure("api_error", "the provider sent a malformed stream event") from None
+                self._emit(self._hub_events(obj), out)
+        except StreamFailure:
+            # What this chunk's earlier events made is still the client's (a Responses stream's
+            # `response.created` above all): it goes out before the error event.
+            self._unsent = b"".join(out)
+            raise
         return b"".join(out)
 
     def close(self) -> bytes:
@@ -178,12 +185,13 @@ class TranslatedStream:
         return b"".join(out)
 
     def error_event(self, kind: str, message: str) -> bytes:
+        unsent, self._unsent = self._unsent, b""
         if self._to_responses is not None:
             # `response.failed` (the Response so far) then `error`, numbered after what was sent.
             events = self._to_responses.failed(kind, message)
             self.relay.final_response = self._to_responses.response
-            return b"\n\n" + b"".join(encode_responses(e) for e in events)
-        return stream_error(self.relay.client, kind, message, self.relay.request_id)
+            return unsent + b"\n\n" + b"".join(encode_responses(e) for e in events)
+        return unsent + stream_error(self.relay.client, kind, message, self.relay.request_id)
 
     def _hub_events(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         if self._to_hub is not None:
