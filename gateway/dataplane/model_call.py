@@ -4,6 +4,7 @@ them, keep the answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -37,13 +38,13 @@ class ModelCalls:
     async def __call__(self, req: Request, operation: str, body: bytes, send: Send) -> None:
         call = parse(req, operation, body)
         ticket = req.ticket = Ticket()
-        ask = ask_for(req, call)
-        await self.admission.gateway_limits(ticket, ask)
         owner = None
         if req.format is Format.RESPONSES:
             # previous_response_id: a gateway id's history goes into `input` (404 when unknown); an
             # upstream id keeps the call on the provider and key that own it.
             call, owner = await self.responses.prepare(req, call)
+        ask = ask_for(req, call, owner.provider if owner is not None else None)
+        await self.admission.gateway_limits(ticket, ask)
         policy = (
             cache.policy(req.gateway, req.headers, operation, call.obj)
             if operation not in COUNTS and _cacheable(req, call)
@@ -116,8 +117,9 @@ def parse(req: Request, operation: str, body: bytes) -> Call:
     return Call(operation, obj, body, model)
 
 
-def ask_for(req: Request, call: Call) -> Ask:
-    """What admission and routing are asked about this call; the routing facts are built lazily."""
+def ask_for(req: Request, call: Call, pinned: str | None = None) -> Ask:
+    """What admission and routing are asked about this call; the routing facts are built lazily.
+    `pinned`: the provider that owns the response a Responses call continues."""
     made: list[routing.Facts] = []
 
     def facts() -> routing.Facts:
@@ -136,6 +138,8 @@ def ask_for(req: Request, call: Call) -> Ask:
                     input_tokens=len(call.body) // 3,  # tokens.py's estimate for text, without a walk
                 )
             )
+            if pinned is not None:
+                made[0] = dataclasses.replace(made[0], pinned=pinned)
         return made[0]
 
     priced = call.operation not in COUNTS

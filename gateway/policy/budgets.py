@@ -87,7 +87,7 @@ def output_cap(*sources: Mapping[str, Any]) -> int:
     """The output-token cap the first source that has one asks for (a leaf's params, then the
     request), or DEFAULT_MAX_OUTPUT."""
     for source in sources:
-        for name in ("max_tokens", "max_completion_tokens"):
+        for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):  # the last: Responses
             value = source.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value

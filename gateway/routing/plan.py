@@ -47,6 +47,9 @@ class Facts:
     has_tools: bool = False
     has_images: bool = False
     input_tokens: int = 0  # estimated
+    # A Responses call continuing an upstream response id: the provider that owns it. A split takes a
+    # branch that reaches it (the others cannot resolve the id) when one does.
+    pinned: str | None = None
 
     def field(self, name: str) -> tuple[bool, Any]:
         """(present, value) for a field name: metadata.<key>, header.<name>, token, model, stream, ..."""
@@ -306,6 +309,12 @@ class _Walk:
             how = "by weight (random)"
             if node.sticky:
                 how += f", sticky field {node.sticky} absent"
+        pinned = self.facts.pinned
+        if pinned is not None and not self.reaches(node.branches[chosen][1], pinned):
+            owners = [i for i, (_, n) in enumerate(node.branches) if self.reaches(n, pinned)]
+            if owners:  # weighted among the branches that reach the conversation's provider
+                chosen = owners[pick(tuple(weights[i] for i in owners), self.rand())]
+                how = f"for provider {pinned}, which owns the previous response"
         branches = tuple(SplitBranch(w, w / total, describe_node(n)) for w, n in node.branches)
         self.splits.append(SplitChoice(route, node.sticky, branches, chosen, how))
         w = weights[chosen]
@@ -314,6 +323,24 @@ class _Walk:
             f"split: branch {chosen + 1} of {len(weights)} (weight {w:g}, p={w / total:.2f}) chosen {how}",
         )
         return self.walk(node.branches[chosen][1], outer, route)
+
+    def reaches(self, node: Node, provider: str, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether some target below `node` is on `provider`."""
+        if isinstance(node, Leaf):
+            return node.provider == provider
+        if isinstance(node, RouteRef):
+            if node.route in seen:
+                return False
+            return self.reaches(self.table.routes[node.route].node, provider, seen | {node.route})
+        if isinstance(node, Fallback):
+            return any(self.reaches(n, provider, seen) for n in node.nodes)
+        if isinstance(node, Split):
+            return any(self.reaches(n, provider, seen) for _, n in node.branches)
+        if isinstance(node, Switch):
+            nodes = [n for _, n in node.cases] + ([node.default] if node.default is not None else [])
+            return any(self.reaches(n, provider, seen) for n in nodes)
+        others = [node.to] + ([node.otherwise] if node.otherwise is not None else [])
+        return any(self.reaches(n, provider, seen) for n in others)
 
     def switch(self, node: Switch, outer: str | None, route: str | None) -> list[Candidate]:
         for i, (when, to) in enumerate(node.cases):
