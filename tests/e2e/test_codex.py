@@ -377,6 +377,20 @@ def test_codex_namespaced_call_gets_its_namespace_back(
     assert "agent-nobody" in outputs[0]["output"] or "not found" in outputs[0]["output"].lower(), why
 
 
+def test_codex_with_a_wrong_gateway_token_is_refused(
+    request: pytest.FixtureRequest, tmp_path: Path, cx_gateway: GatewayServer, _cx_openai: RespondingUpstream
+) -> None:
+    with RecordingRelay(cx_gateway.url) as relay:
+        run = run_codex(
+            _test_name(request), PROMPT, relay.url, tmp_path, model="openai/gpt-5.2", token="wrong"
+        )
+    why = _explain(run, relay.requests, _cx_openai.requests)
+    assert run.returncode != 0, why
+    assert "401" in run.stderr, why
+    assert not [r for r in _cx_openai.requests if is_model_call(r)], why
+    assert {rec["status"] for rec in cx_gateway.records(1)} == {401}, why
+
+
 # -- the offline check can fail -----------------------------------------------------------------------
 
 
