@@ -186,10 +186,12 @@ def _overrides(headers: dict[bytes, bytes]) -> tuple[float | None, int | None]:
 
 
 def _has_images(obj: dict[str, Any]) -> bool:
-    for message in obj.get("messages") or ():
+    # Messages of both Anthropic and Chat Completions; a Responses request's input items.
+    items = obj.get("messages") or (obj["input"] if isinstance(obj.get("input"), list) else ())
+    for message in items:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
             for block in content:
-                if isinstance(block, dict) and block.get("type") in ("image", "image_url"):
+                if isinstance(block, dict) and block.get("type") in ("image", "image_url", "input_image"):
                     return True
     return False

@@ -227,7 +227,7 @@ RESPONSES_ITEM: Schema = _t(
         "arguments": _STR,
         "input": _STR,
         "output": _t("string", "array", items=RESPONSES_PART),
-        "summary": _t("array", items=_OBJ),
+        "summary": _t("array", "null", items=_OBJ),
         "encrypted_content": _STR_N,
     },
 )
@@ -275,9 +275,9 @@ RESPONSES_REQUEST: Schema = _t(
         "background": _BOOL_N,
         "previous_response_id": _STR_N,
         "truncation": _STR_N,
-        "user": _STR,
-        "safety_identifier": _STR,
-        "prompt_cache_key": _STR,
+        "user": _STR_N,
+        "safety_identifier": _STR_N,
+        "prompt_cache_key": _STR_N,
         "service_tier": _STR_N,
     },
 )

@@ -37,7 +37,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus" / "malformed" / "cases.json"
 # reduced tier's minute; FUZZ_CASES overrides for a longer local run.
 CASES = int(os.environ.get("FUZZ_CASES", "0")) or scale(2000, 20000)
 P99_REJECTION_S = 0.050
-MODEL_PATHS = ("/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions")
+MODEL_PATHS = ("/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/v1/responses")
 MODELS = [
     "claude-haiku-4-5",
     "gpt-4o",
@@ -351,7 +351,7 @@ def test_fuzz_every_documented_operation(
 
 def _translated(path: str, response: httpx.Response) -> bool:
     provider = response.headers.get("x-gateway-provider")
-    client = "openai" if path == "/v1/chat/completions" else "anthropic"
+    client = "openai" if path in ("/v1/chat/completions", "/v1/responses") else "anthropic"
     return provider is not None and provider != client
 
 

@@ -387,3 +387,75 @@ def test_wrong_type_is_a_400_naming_the_field(gw: GatewayServer) -> None:
         sdk(gw).responses.create(model=MODELS["anthropic"], input="Hi", max_output_tokens="many")  # type: ignore[arg-type]
     body = caught.value.body
     assert isinstance(body, dict) and body["param"] == "max_output_tokens"
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "gemini", "converse", "openai"])
+def test_a_codex_shaped_session(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str) -> None:
+    """What Codex sends (streamed, store false, whole history each turn with its own message ids,
+    reasoning summaries and encrypted content, prompt_cache_key, client_metadata, a namespace and a
+    web_search tool), two turns with a shell tool round trip."""
+    exec_command = {
+        "type": "function",
+        "name": "exec_command",
+        "description": "Run a shell command",
+        "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]},
+        "strict": False,
+    }
+    namespace = {
+        "type": "namespace",
+        "name": "mcp__files",
+        "description": "File tools",
+        "tools": [{"type": "function", "name": "read", "parameters": {"type": "object", "properties": {}}}],
+    }
+    settings: dict[str, Any] = {
+        "model": MODELS[upstream],
+        "instructions": "You are Codex.",
+        "tools": [exec_command, namespace, {"type": "web_search", "external_web_access": False}],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "0b9c-session",
+        "text": {"verbosity": "low"},
+        "extra_body": {"client_metadata": {"x-codex-turn": "1"}},
+    }
+    history: list[dict[str, Any]] = [
+        {
+            "type": "message",
+            "id": "msg_c1",
+            "role": "developer",
+            "content": [{"type": "input_text", "text": "Sandbox: on."}],
+        },
+        {
+            "type": "message",
+            "id": "msg_c2",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "List files."}],
+        },
+    ]
+    up = ups[upstream]
+    up.push(
+        Script(thinking="I should run ls.", tool_calls=[{"name": "exec_command", "input": {"cmd": "ls"}}]),
+        Script(text="Two files."),
+    )
+    client = sdk(gw)
+    first, events = run(client, True, input=history, **settings)
+    [call] = [i for i in first.output if i.type == "function_call"]
+    assert call.name == "exec_command" and json.loads(call.arguments) == {"cmd": "ls"}
+    assert any(e.type == "response.function_call_arguments.delta" for e in events)
+    body = assert_clean(up, upstream)
+    assert b"Sandbox: on." in model_body(up)[1]
+    if upstream == "anthropic":
+        assert [t["name"] for t in body["tools"]] == ["exec_command", "mcp__files__read", "web_search"]
+    history += [i.model_dump(exclude_none=True) for i in first.output]
+    history.append({"type": "function_call_output", "call_id": call.call_id, "output": "a.txt\nb.txt"})
+    second, _ = run(client, True, input=history, **settings)
+    assert second.output_text == "Two files." and second.status == "completed"
+    body, raw = model_body(up)
+    assert_clean(up, upstream)
+    assert b"a.txt\\nb.txt" in raw
+    if upstream == "anthropic":
+        turn = body["messages"][1]["content"]
+        assert [b["type"] for b in turn] == ["thinking", "tool_use"]
+        assert turn[0]["signature"] == thinking_signature("I should run ls.")

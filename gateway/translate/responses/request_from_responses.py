@@ -24,8 +24,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
 from gateway.translate import Untranslatable
 from gateway.translate.openai_chat.common import EMPTY_SCHEMA, loads_object, sanitize_id
 from gateway.translate.openai_chat.request_from_openai import (
@@ -477,8 +475,3 @@ def _tool_choice(obj: JSON, tools: list[JSON]) -> JSON | None:
         choice = choice or {"type": "auto"}
         choice["disable_parallel_tool_use"] = True
     return choice
-
-
-def dumps_arguments(value: Any) -> str:
-    """A tool_use input as the arguments string of a function_call item."""
-    return orjson.dumps(value if value is not None else {}).decode()
