@@ -63,6 +63,7 @@ _REQUEST_SCHEMA = {
     "count_tokens": "AnthropicCountTokensRequest",
     "chat": "OpenAIChatRequest",
     "responses": "OpenAIResponsesRequest",
+    "input_tokens": "OpenAIResponsesRequest",
 }
 # The statuses the gateway itself answers a model call with (http.md, Errors); an upstream's own error
 # passes through with its status, in the same envelope.
@@ -118,7 +119,7 @@ GATEWAY_PARAM = _path_param("gateway", "a named gateway (gateways: in config); `
 
 
 def _model_operation(path: str, operation: str) -> JSON:
-    envelope = "OpenAIError" if operation in ("chat", "responses") else "AnthropicError"
+    envelope = "OpenAIError" if operation in ("chat", "responses", "input_tokens") else "AnthropicError"
     answer = "the provider's answer in the client's format (JSON, or SSE with stream: true)"
     return {
         "post": {
@@ -128,6 +129,7 @@ def _model_operation(path: str, operation: str) -> JSON:
                 "count_tokens": "Anthropic token count",
                 "chat": "OpenAI Chat Completions",
                 "responses": "OpenAI Responses API",
+                "input_tokens": "OpenAI Responses API token count",
             }[operation],
             "security": [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}],
             "requestBody": {
@@ -142,6 +144,35 @@ def _model_operation(path: str, operation: str) -> JSON:
                 **_errors(envelope, _MODEL_ERRORS),
             },
         }
+    }
+
+
+def _response_id_operations() -> JSON:
+    """GET/DELETE /v1/responses/{response_id}, its cancel and input_items: at the provider that owns the
+    id, or from the gateway's own store for `resp_gw` ids."""
+    param = _path_param("response_id", "a Responses API id (one path segment)")
+    security: list[JSON] = [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}]
+
+    def op(summary: str, operation_id: str) -> JSON:
+        return {
+            "operationId": operation_id,
+            "summary": summary,
+            "security": security,
+            "parameters": [param],
+            "responses": {
+                "200": {"description": summary, "content": {"application/json": {"schema": _ref("Object")}}},
+                **_errors("OpenAIError", {"400": "not cancellable", "404": "unknown or expired id"}),
+            },
+        }
+
+    base = "/v1/responses/{response_id}"
+    return {
+        base: {
+            "get": op("a stored response", "response_get"),
+            "delete": op("delete a stored response", "response_delete"),
+        },
+        base + "/cancel": {"post": op("cancel a background response", "response_cancel")},
+        base + "/input_items": {"get": op("a stored response's input items", "response_input_items")},
     }
 
 
@@ -240,6 +271,8 @@ def document() -> JSON:
         named = _model_operation(path, operation)
         named["post"] = {**named["post"], "operationId": f"{operation}_named", "parameters": [GATEWAY_PARAM]}
         paths["/g/{gateway}" + path] = named
+    for path, operation in _response_id_operations().items():
+        paths[path] = operation
     paths["/v1/models"] = _models_operation()
     named_models = _models_operation()
     named_models["get"] = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from gateway.policy.admission import Admission
 from gateway.policy.state import Store, StoreUnavailable
 from gateway.providers.base import ProviderType
 from gateway.routing.table import Leaf, RoutingTable
-from gateway.translate.responses import GATEWAY_RESPONSE_PREFIX
+from gateway.translate.responses import GATEWAY_RESPONSE_PREFIX, reasoning
 from gateway.translate.tokens import (
     BLOCK_OVERHEAD,
     IMAGE_TOKENS,
@@ -46,10 +47,13 @@ from gateway.translate.tokens import (
     text_tokens,
 )
 
+log = logging.getLogger("gateway.responses")
+
 OWNER = "responses:owner:"  # upstream id -> the provider, key and model that answered it
 KEPT = "responses:kept:"  # gateway id -> the response the gateway answered and kept
 ID_PATH = "/v1/responses/"
 _CREATED = b"response.created"
+CARRIER = b'"' + reasoning.PREFIX.encode()  # an `encrypted_content` value the gateway made
 _SCAN_LIMIT = 1 << 16  # bytes of a stream's start searched for its response.created event
 
 
@@ -159,15 +163,14 @@ class ResponsesState:
     def owned_relay(self, req: Request, call: Call, ptype: ProviderType, target: Any) -> Owned:
         """The relay of a same-format create call, remembering the answer's id as this target's before
         the client is sent it (a client may ask for it at once, from another replica)."""
-        if call.obj.get("store") is False:  # nothing kept upstream: no id to resolve later
-            relay: proxy.Relay = proxy.PassthroughRelay(ptype, req.format, req.id)
-            return Owned(relay, target)
+        stored = call.obj.get("store") is not False  # store: false keeps nothing upstream to resolve
         owner = Owner(target.leaf.provider, req.key, target.leaf.model)
         pending: list[asyncio.Future[None]] = []
 
         def found(response_id: str) -> None:
-            req.response_id = response_id
-            pending.append(asyncio.ensure_future(self.remember(req.table, response_id, owner)))
+            req.response_id = response_id  # for the record, kept or not
+            if stored:
+                pending.append(asyncio.ensure_future(self.remember(req.table, response_id, owner)))
 
         send = target.send
 
@@ -193,7 +196,7 @@ class ResponsesState:
                 try:
                     await self.keep(req.table, final, as_items(obj.get("input")))
                 except StoreUnavailable as exc:
-                    req.error = req.error or f"response {final['id']} not kept: {exc}"
+                    log.warning("response %s not kept (the state store is unreachable): %s", final["id"], exc)
             await send(message)
 
         return sending
@@ -327,10 +330,37 @@ def as_items(value: Any) -> list[Any]:
 
 
 def history(kept: dict[str, Any]) -> list[Any]:
-    """A kept response's whole conversation: its input (earlier turns already expanded) and output."""
+    """A kept response's whole conversation: its input (earlier turns already expanded) and output.
+    Its reasoning items without a carrier are left out: nothing signed to replay, and no upstream
+    knows their ids."""
     response = kept.get("response")
     output = response.get("output") if isinstance(response, dict) else None
-    return [*as_items(kept.get("input")), *(output if isinstance(output, list) else [])]
+    items = [*as_items(kept.get("input")), *(output if isinstance(output, list) else [])]
+    return [i for i in items if not (_is_reasoning(i) and not i.get("encrypted_content"))]
+
+
+def _is_reasoning(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "reasoning"
+
+
+def without_carriers(call: Call) -> Call:
+    """A same-format call without the reasoning items whose `encrypted_content` is the gateway's carrier
+    of another provider's signed reasoning (a conversation that moved here from a translated target):
+    no Responses server can read one, and OpenAI refuses the whole request for it."""
+    if CARRIER not in call.body:
+        return call
+    items = call.obj.get("input")
+    if not isinstance(items, list):
+        return call
+    kept = [
+        i
+        for i in items
+        if not (_is_reasoning(i) and str(i.get("encrypted_content") or "").startswith(reasoning.PREFIX))
+    ]
+    if len(kept) == len(items):
+        return call
+    obj = {**call.obj, "input": kept}
+    return Call(call.operation, obj, orjson.dumps(obj), call.model)
 
 
 def conversation_safe(candidates: list[Any], owner: Owner) -> list[Any]:

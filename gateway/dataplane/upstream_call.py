@@ -28,6 +28,7 @@ from gateway.dataplane.responses import (
     estimate_responses_tokens,
     not_found,
     owner_leaf,
+    without_carriers,
 )
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.pricing.prices import Prices, cost, format_usd
@@ -85,6 +86,8 @@ class UpstreamCalls:
                 "invalid_request_error", f"provider {provider.name!r} has no {call.operation} endpoint"
             )
         auth = self._auth(req, target)
+        if req.format is Format.RESPONSES:
+            call = without_carriers(call)
         metered = req.ticket is not None and req.ticket.metered
         sent_model = ptype.body_model(provider, leaf.model, call.operation)
         planned = leaf if sent_model == leaf.model else dataclasses.replace(leaf, model=sent_model)

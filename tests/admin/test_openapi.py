@@ -31,7 +31,13 @@ BODIES = {
     "/v1/chat/completions": {"model": "gpt-4o", "messages": USER},
     "/api/explain": {"model": "claude-haiku-4-5"},
 }
-PARAMS = {"gateway": "team", "provider": "anthropic", "path": "v1/models", "id": "no-such-id"}
+PARAMS = {
+    "gateway": "team",
+    "provider": "anthropic",
+    "path": "v1/models",
+    "id": "no-such-id",
+    "response_id": "resp_no_such_id",
+}
 
 
 @pytest.fixture

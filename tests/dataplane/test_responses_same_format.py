@@ -339,3 +339,110 @@ def test_responses_false_sends_a_type_openai_server_translated(
     answer = openai_client(gw).responses.create(model="gpt-5", input="hi", store=False)
     assert answer.output_text == "via chat"
     assert openai_up.requests[-1].path == "/v1/chat/completions"
+
+
+def test_azure_serves_responses_on_its_v1_api_with_the_deployment_as_model(
+    make_gateway: GatewayFactory, azure_up: FakeUpstream
+) -> None:
+    gw = make_gateway(f"""
+version: 1
+providers:
+  azure:
+    type: azure-openai
+    base_url: "{azure_up.base_url}"
+    api_version: "2024-10-21"
+    deployments: {{ gpt-5.2: my-gpt-deployment }}
+keys:
+  azure-main: {{ provider: azure, secret: "{STORED_KEY}" }}
+models:
+  gpt-*: azure/*
+gateways:
+  default: {{ auth: none }}
+""")
+    azure_up.push(Script(text="Bonjour.", usage={"input_tokens": 12, "output_tokens": 3}))
+    body = b'{"model": "gpt-5.2", "input": "salut"}'
+    resp = httpx.post(gw.url + "/v1/responses", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["output"][0]["content"][0]["text"] == "Bonjour."
+    seen = azure_up.requests[-1]
+    assert seen.path == "/openai/v1/responses" and seen.query == ""
+    assert seen.body == b'{"model": "my-gpt-deployment", "input": "salut"}'
+    assert seen.headers["api-key"] == STORED_KEY
+    rec = gw.records(1)[-1]
+    assert (rec["input_tokens"], rec["output_tokens"]) == (12, 3)
+
+
+def test_a_cut_stream_ends_with_an_error_never_a_clean_looking_end(
+    gw: GatewayServer, openai_up: FakeUpstream
+) -> None:
+    openai_up.push(Script(text="one two three four", text_chunks=4, end_after=4))
+    client = openai_client(gw)
+    with client.responses.stream(model="gpt-5", input="x") as stream:
+        events = list(stream)
+    # The upstream closed cleanly without response.completed: the client is told, in the API's shape.
+    assert events[-1].type == "error" and "response.completed" not in [e.type for e in events]
+    assert "ended before its last event" in events[-1].message  # type: ignore[union-attr]
+    rec = gw.records(1)[-1]
+    assert rec["status"] == 502 and rec["stream"] is True
+
+
+@pytest.mark.parametrize(
+    ("preset", "native"),
+    [
+        ("groq", True),
+        ("xai", True),
+        ("vllm", True),
+        ("ollama", True),
+        ("mistral", False),
+        ("deepseek", False),
+    ],
+)
+def test_presets_serve_responses_where_their_servers_do(
+    make_gateway: GatewayFactory, openai_up: FakeUpstream, preset: str, native: bool
+) -> None:
+    gw = make_gateway(f"""
+version: 1
+providers:
+  up: {{ type: {preset}, base_url: "{openai_up.base_url}" }}
+keys:
+  up-main: {{ provider: up, secret: "k-{preset}" }}
+models:
+  "*": up/*
+gateways:
+  default: {{ auth: none }}
+""")
+    openai_up.push(Script(text="hello"))
+    answer = openai_client(gw).responses.create(model="gpt-5", input="hi", store=False)
+    assert answer.output_text == "hello"
+    expected = "/v1/responses" if native else "/v1/chat/completions"
+    assert openai_up.requests[-1].path == expected
+    # The record names the id; with store: false the gateway remembers no owner for it.
+    assert gw.records(1)[-1]["response_id"] == answer.id
+    calls = len(openai_up.requests)
+    assert httpx.get(f"{gw.url}/v1/responses/{answer.id}").status_code == 404
+    assert len(openai_up.requests) == calls
+
+
+def test_id_endpoints_authenticate_like_model_calls(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            gateway='gateways:\n  default: { auth: tokens, tokens: [{ name: dev, secret: "gw-token-1" }] }\n',
+        )
+    )
+    for method, path in (
+        ("GET", "/v1/responses/resp_abc"),
+        ("DELETE", "/v1/responses/resp_abc"),
+        ("POST", "/v1/responses/resp_abc/cancel"),
+        ("GET", "/v1/responses/resp_abc/input_items"),
+        ("GET", "/v1/responses/resp_gw00"),
+    ):
+        assert httpx.request(method, gw.url + path).status_code == 401, path
+        allowed = httpx.request(method, gw.url + path, headers={"x-gateway-key": "gw-token-1"})
+        assert allowed.status_code == 404, path
+    records = gw.records(10)
+    assert [r["status"] for r in records[-10:]] == [401, 404] * 5
+    assert records[-1]["token"] == "dev" and records[-1]["response_id"] == "resp_gw00"

@@ -165,3 +165,30 @@ def test_input_tokens_for_a_translated_target_is_an_estimate(
     assert resp.status_code == 200 and resp.headers["x-gateway-token-count"] == "estimate"
     assert resp.json() == {"object": "response.input_tokens", "input_tokens": 100 + 3 + 5}
     assert anthropic_up.requests == []
+
+
+def test_another_providers_reasoning_is_not_sent_to_a_responses_server(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(config(anthropic_up, openai_up, "memory"))
+    client = openai_client(gw)
+    anthropic_up.push(Script(text="Blue, noted.", thinking="The user likes blue."))
+    first = client.responses.create(
+        model=MODEL,
+        input="My colour is blue.",
+        reasoning={"effort": "low", "summary": "auto"},
+        include=["reasoning.encrypted_content"],
+    )
+    carried = [item for item in first.output if item.type == "reasoning"]
+    assert carried and (carried[0].encrypted_content or "").startswith("gwr1:")
+    # Continued on OpenAI (the strict fake refuses reasoning it did not mint): the carrier stays behind.
+    openai_up.push(Script(text="Blue."))
+    second = client.responses.create(model="gpt-5", input="My colour?", previous_response_id=first.id)
+    assert second.output_text == "Blue."
+    sent = openai_up.requests[-1].json["input"]
+    assert [item.get("type", "message") for item in sent] == ["message", "message", "message"]
+    # Back on Anthropic, the same history keeps its signed thinking.
+    anthropic_up.push(Script(text="Still blue."))
+    client.responses.create(model=MODEL, input="Sure?", previous_response_id=first.id)
+    assistant = anthropic_up.requests[-1].json["messages"][1]
+    assert assistant["role"] == "assistant" and assistant["content"][0]["type"] == "thinking"
