@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 NPM    ?= npm
 CLAUDE := node_modules/.bin/claude
+CODEX  := node_modules/.bin/codex
 LOCK   := uv pip compile --quiet pyproject.toml --extra all --generate-hashes --python-version 3.11
 
 .PHONY: run test lint bench bench-peers bench-lock soak install install-dev lock clean
@@ -30,20 +31,31 @@ install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
-# Claude Code, pinned by package.json and package-lock.json, for tests/e2e/test_claude_code.py. Its
+# Claude Code and Codex, pinned by package.json and package-lock.json, for tests/e2e/test_claude_code.py
+# and tests/e2e/test_codex.py. Claude Code's
 # postinstall puts the native binary in place; it is run by hand if npm skipped install scripts.
 $(CLAUDE): package.json package-lock.json
-	@command -v $(NPM) >/dev/null 2>&1 || { echo "make: npm not found. The Claude Code tests need Node.js" \
+	@command -v $(NPM) >/dev/null 2>&1 || { echo "make: npm not found. The Claude Code and Codex tests need Node.js" \
 		"and npm (Debian/Ubuntu: apt-get install nodejs npm)." >&2; exit 1; }
 	$(NPM) ci --no-audit --no-fund
 	$@ --version >/dev/null 2>&1 || node node_modules/@anthropic-ai/claude-code/install.cjs
 	$@ --version
 	touch $@
 
+# Codex CLI, installed by the same npm ci (above). Its native binary comes from a platform-tagged optional
+# dependency (@openai/codex-linux-x64 is npm:@openai/codex@<version>-linux-x64); npm skips it with
+# --omit=optional or on a platform Codex does not ship, and the tests must not run without it.
+$(CODEX): $(CLAUDE)
+	@$@ --version >/dev/null 2>&1 || { echo "make: $@ does not run: the native binary of Codex (npm" \
+		"optional dependency @openai/codex-<platform>) is missing. Run npm ci without --omit=optional" \
+		"(Codex ships linux/darwin/win32 on x64 and arm64)." >&2; exit 1; }
+	$@ --version
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/gateway serve --config $(CONFIG)
 
-test: $(DEV_STAMP) $(CLAUDE)
+test: $(DEV_STAMP) $(CLAUDE) $(CODEX)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)

@@ -18,6 +18,8 @@ STORED_KEY = "sk-stored-canary-0123456789abcdef"
 # Inside the repository, so a clone anywhere runs the suite.
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CLAUDE_CODE_CAPTURE = FIXTURES / "claude-code" / "say-hi.request.json"
+# Codex 0.169.0's second turn of a shell round trip (reasoning, function_call, function_call_output).
+CODEX_CAPTURE = FIXTURES / "codex" / "shell-round-trip.request.json"
 
 
 @pytest.fixture(scope="session")
