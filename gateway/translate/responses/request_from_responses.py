@@ -11,7 +11,8 @@ Rules (beyond the package's contract):
 - Tools: function tools keep their schema and `strict`; a custom tool becomes a tool taking one string
   (`{"input": "..."}`), its grammar (lark or regex), which no hub target can enforce, written into its
   description; namespace tools are flattened (items.py). `web_search` becomes Anthropic's web_search
-  server tool when the target runs it (`web_search=True`: Anthropic's own API) and is otherwise dropped:
+  server tool when the target runs it (`web_search=True`: Anthropic's own API) and the client allows live
+  searches (not `external_web_access: false`, which Codex sends by default), and is otherwise dropped:
   Codex always declares it, and a Codex session must still work on a target without web search.
 - Dropped (they steer OpenAI-side features only): store, previous_response_id (the data plane expands it
   first), include, prompt_cache_key, prompt_cache_retention, client_metadata, truncation, service_tier,
@@ -384,7 +385,9 @@ def _tools(raw: Any, web_search: bool) -> list[JSON]:
                     )
                 out.append(_tool(fn, tool["name"], f"{where}.tools[{j}]", tool.get("description")))
         elif kind in _WEB_SEARCH_TYPES:
-            if web_search:
+            # `external_web_access: false` asks for cached results only; Anthropic's tool searches the live
+            # web (and bills each search), so it is not what the client allowed: dropped like elsewhere.
+            if web_search and tool.get("external_web_access") is not False:
                 out.append(_web_search(tool))
         else:
             raise Untranslatable(f"tool type {kind!r} is not available for this model", f"{where}.type")

@@ -193,6 +193,10 @@ def test_tools_choices_and_parameters() -> None:
     }
     dropped = responses_request_to_anthropic({"input": "Q", "tools": tools}, MODEL)
     assert [t["name"] for t in dropped["tools"]] == ["f", "g", "ns__h"]
+    # Cached results only (Codex's default): Anthropic's live search is not what the client allowed.
+    cached = [*tools[:3], {"type": "web_search", "external_web_access": False}]
+    offline = responses_request_to_anthropic({"input": "Q", "tools": cached}, MODEL, web_search=True)
+    assert [t["name"] for t in offline["tools"]] == ["f", "g", "ns__h"]
 
 
 @pytest.mark.parametrize(
