@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,20 @@ import pytest
 from tests.conftest import GatewayFactory, standard_config, with_clouds
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_server import GatewayServer
+
+
+@pytest.fixture(scope="session")
+def _responses_upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream("openai") as fake:
+        yield fake
+
+
+@pytest.fixture
+def responses_up(_responses_upstream: FakeUpstream) -> FakeUpstream:
+    """An OpenAI server of its own for the Responses API, so its calls are never mixed with the Chat
+    Completions ones of `openai_up`."""
+    _responses_upstream.reset()
+    return _responses_upstream
 
 
 @pytest.fixture
@@ -19,6 +34,7 @@ def ups(
     bedrock_up: FakeUpstream,
     vertex_up: FakeUpstream,
     azure_up: FakeUpstream,
+    responses_up: FakeUpstream,
 ) -> dict[str, FakeUpstream]:
     """The fake behind each provider setup the models below name."""
     return {
@@ -31,6 +47,7 @@ def ups(
         "vertex-gemini": vertex_up,
         "azure": azure_up,
         "groq": openai_up,
+        "openai-responses": responses_up,
     }
 
 
@@ -41,18 +58,27 @@ def every_provider(
     vertex_gemini: str,
     *,
     openai_responses: bool = True,
+    responses_provider: bool = False,
 ) -> GatewayServer:
     """A gateway with a provider of each kind and these models: the standard config's, `gemini-*` on
     Gemini, `br-claude` (Claude through InvokeModel), `br-llama` (Converse), `vx-claude` (rawPredict),
     `vx-gemini` (`vertex_gemini` on Vertex), `az-gpt` (Azure) and `groq-llama` (an OpenAI-compatible
     preset, against the OpenAI fake). `openai_responses=False`: the `openai` provider has no Responses
-    API (`responses: false`), so Responses clients reach it translated to Chat Completions."""
+    API (`responses: false`), so Responses clients reach it translated to Chat Completions.
+    `responses_provider=True` adds `openai-rx`, a `type: openai` server of the Responses API (the
+    `openai-responses` fake), and the model `rx-gpt` on it (`gpt-5.2` there: the only byte a
+    same-format call changes)."""
     config = standard_config(ups["anthropic"], ups["openai"])
     if not openai_responses:
         config = config.replace(
             f'openai: {{ type: openai, base_url: "{ups["openai"].base_url}" }}',
             f'openai: {{ type: openai, base_url: "{ups["openai"].base_url}", responses: false }}',
         )
+    if responses_provider:
+        config = config.replace(
+            "providers:\n",
+            f'providers:\n  openai-rx: {{ type: openai, base_url: "{ups["openai-responses"].base_url}" }}\n',
+        ).replace("keys:\n", 'keys:\n  openai-rx-main: { provider: openai-rx, secret: "rx-stored-key" }\n')
     config = config.replace(
         "providers:\n",
         f"""providers:
@@ -77,5 +103,6 @@ def every_provider(
         vx-gemini: vertex/{vertex_gemini}
         az-gpt: azure/gpt-5
         groq-llama: groq/llama-3.3-70b-versatile
+        {"rx-gpt: openai-rx/gpt-5.2" if responses_provider else ""}
     """
     return make_gateway(with_clouds(config, ups["bedrock"], ups["vertex"], tmp_path, models))

@@ -1,9 +1,13 @@
-"""The Responses API as a client in front of providers that do not speak it: {responses.create,
+"""The Responses API as a client in front of every kind of provider: {responses.create,
 responses.stream} x {Anthropic, Claude on Bedrock, Converse on Bedrock, Claude on Vertex, Gemini, OpenAI
-Chat Completions} x {text, tool round trip, reasoning, structured output, image, upstream error,
-mid-stream failure}, read with the openai SDK's own objects and stream helpers (which check the event
-order and identities), through a real gateway against the strict fakes. Each test also checks what the
-fake received: the target's own request shape, nothing of the Responses API in it.
+Chat Completions, OpenAI's Responses API} x {text, tool round trip, reasoning, structured output, image,
+upstream error, mid-stream failure}, read with the openai SDK's own objects and stream helpers (which
+check the event order and identities), through a real gateway against the strict fakes.
+
+Each test also checks what the fake received. A translated target gets its own request shape, nothing
+of the Responses API in it. The same-format target (`openai-responses`, a `type: openai` server of
+/v1/responses) gets the SDK's bytes with only `model` rewritten, and the SDK reads the fake's own answer
+and events (ids, sequence numbers, encrypted reasoning), not a rendering of the gateway's.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
 from tests.conftest import GatewayFactory, openai_client
 from tests.e2e.conftest import every_provider
 from tests.fakes.anthropic_wire import thinking_signature
+from tests.fakes.responses_wire import ENCRYPTED_PREFIX
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer
 
@@ -28,9 +34,12 @@ MODELS = {
     "converse": "br-llama",  # Bedrock's Converse API
     "vertex": "vx-claude",  # Claude through rawPredict
     "gemini": "gemini-2.5-flash",
-    "openai": "gpt-5.2",  # OpenAI Chat Completions (the Responses endpoint is another branch's)
+    "openai": "gpt-5.2",  # OpenAI Chat Completions
+    "openai-responses": "rx-gpt",  # OpenAI's Responses API: same format (`gpt-5.2` upstream)
 }
 UPSTREAMS = tuple(MODELS)
+SAME = "openai-responses"
+SAME_UPSTREAM_MODEL = "gpt-5.2"
 CLAUDE = ("anthropic", "bedrock", "vertex")  # targets that return signed thinking
 PNG = base64.b64encode(
     bytes.fromhex(
@@ -69,15 +78,44 @@ RESPONSES_WORDS = (b'"input_text"', b'"input_image"', b'"function_call_output"',
 
 @pytest.fixture
 def gw(make_gateway: GatewayFactory, ups: dict[str, FakeUpstream], tmp_path: Path) -> GatewayServer:
-    # `openai` here is the Chat Completions target ("R -> O"); a Responses server is same format, tested
-    # in tests/dataplane/test_responses_same_format.py.
+    # `openai` here is the Chat Completions target ("R -> O"); `openai-rx` serves the Responses API.
     return every_provider(
-        make_gateway, ups, tmp_path, vertex_gemini="gemini-2.5-flash", openai_responses=False
+        make_gateway,
+        ups,
+        tmp_path,
+        vertex_gemini="gemini-2.5-flash",
+        openai_responses=False,
+        responses_provider=True,
     )
 
 
-def sdk(gw: GatewayServer) -> openai.OpenAI:
-    return openai_client(gw, key="client-key")
+class Respaced(httpx.HTTPTransport):
+    """Sends each JSON body the SDK makes re-encoded with indents and \\u escapes (the same JSON), into
+    `sent`: the SDK's own compact encoding is what a gateway re-serializing the body would produce too,
+    so only a spelling like this one shows that the same-format target got the very bytes."""
+
+    def __init__(self, sent: list[bytes]) -> None:
+        super().__init__()
+        self.sent = sent
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            body = json.dumps(json.loads(request.read()), indent=1).encode()
+            headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
+            request = httpx.Request(request.method, request.url, headers=headers, content=body)
+            self.sent.append(body)
+        return super().handle_request(request)
+
+
+@pytest.fixture
+def sent() -> list[bytes]:
+    """The request bodies the client sent, as bytes, in order."""
+    return []
+
+
+@pytest.fixture
+def client(gw: GatewayServer, sent: list[bytes]) -> openai.OpenAI:
+    return openai_client(gw, key="client-key", http_client=httpx.Client(transport=Respaced(sent)))
 
 
 def model_body(up: FakeUpstream) -> tuple[dict[str, Any], bytes]:
@@ -88,6 +126,7 @@ def model_body(up: FakeUpstream) -> tuple[dict[str, Any], bytes]:
 
 
 def assert_clean(up: FakeUpstream, upstream: str) -> dict[str, Any]:
+    assert upstream != SAME
     body, raw = model_body(up)
     leaked = RESPONSES_ONLY & set(body)
     if upstream != "openai":
@@ -110,15 +149,64 @@ def run(client: openai.OpenAI, stream: bool, **kwargs: Any) -> tuple[Any, list[A
     return final, events
 
 
+def sse_data(raw: bytes) -> list[dict[str, Any]]:
+    """The JSON of each event in an SSE body (the fake's event: lines aside)."""
+    frames = [frame for frame in raw.split(b"\n\n") if frame.strip()]
+    return [json.loads(frame.split(b"data: ", 1)[1]) for frame in frames]
+
+
+def assert_carries(seen: Any, sent: Any, where: str = "") -> None:
+    """`seen` (what the SDK read) holds every value `sent` (the fake's JSON) has; the SDK's helpers add
+    fields of their own (`snapshot`, `parsed`), never change one."""
+    if isinstance(sent, dict):
+        assert isinstance(seen, dict), where
+        for key, value in sent.items():
+            assert key in seen, f"{where}.{key} missing"
+            assert_carries(seen[key], value, f"{where}.{key}")
+    elif isinstance(sent, list):
+        assert isinstance(seen, list) and len(seen) == len(sent), where
+        for index, (a, b) in enumerate(zip(seen, sent, strict=True)):
+            assert_carries(a, b, f"{where}[{index}]")
+    else:
+        assert seen == sent, f"{where}: {seen!r} != {sent!r}"
+
+
+def check_upstream(
+    up: FakeUpstream, upstream: str, sent: list[bytes], final: Any, events: list[Any]
+) -> dict[str, Any]:
+    """What the target received, and for the same-format target what the SDK read; returns the body."""
+    if upstream != SAME:
+        return assert_clean(up, upstream)
+    body, raw = model_body(up)
+    client_model = f'"model": "{MODELS[SAME]}"'.encode()
+    assert sent[-1].count(client_model) == 1, sent[-1][:200]
+    assert raw == sent[-1].replace(client_model, f'"model": "{SAME_UPSTREAM_MODEL}"'.encode())
+    if events:
+        answer = sse_data(up.streams[-1])
+        assert_carries([e.to_dict(warnings=False) for e in events], answer)
+        assert answer[-1]["type"] == "response.completed"
+        assert_carries(final.to_dict(warnings=False), answer[-1]["response"])
+    else:
+        assert_carries(final.to_dict(warnings=False), json.loads(up.answers[-1].body))
+    return body
+
+
 CELLS = [(u, s) for u in UPSTREAMS for s in (False, True)]
 IDS = [f"{u}-{'stream' if s else 'create'}" for u, s in CELLS]
 
 
 @pytest.mark.parametrize(("upstream", "stream"), CELLS, ids=IDS)
-def test_text(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, stream: bool) -> None:
+def test_text(
+    gw: GatewayServer,
+    ups: dict[str, FakeUpstream],
+    client: openai.OpenAI,
+    sent: list[bytes],
+    upstream: str,
+    stream: bool,
+) -> None:
     ups[upstream].push(Script(text="Paris is the capital of France.", text_chunks=4))
     final, events = run(
-        sdk(gw),
+        client,
         stream,
         model=MODELS[upstream],
         instructions="Answer briefly.",
@@ -129,8 +217,10 @@ def test_text(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, st
         truncation="disabled",
     )
     assert final.output_text == "Paris is the capital of France."
-    assert final.id.startswith("resp_gw") and final.status == "completed" and final.object == "response"
-    assert final.model == MODELS[upstream] and final.instructions == "Answer briefly."
+    # The gateway's own id and the client's model name, or the upstream's answer untouched.
+    gw_id, model = ("resp_fake", SAME_UPSTREAM_MODEL) if upstream == SAME else ("resp_gw", MODELS[upstream])
+    assert final.id.startswith(gw_id) and final.status == "completed" and final.object == "response"
+    assert final.model == model and final.instructions == "Answer briefly."
     assert final.usage is not None and final.usage.input_tokens > 0 and final.usage.output_tokens > 0
     assert final.usage.total_tokens == final.usage.input_tokens + final.usage.output_tokens
     [item] = final.output
@@ -147,7 +237,7 @@ def test_text(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, st
         ]
         deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
         assert len(deltas) > 1 and "".join(deltas) == final.output_text
-    body = assert_clean(ups[upstream], upstream)
+    body = check_upstream(ups[upstream], upstream, sent, final, events)
     if upstream in ("anthropic", "bedrock", "vertex"):
         assert body["max_tokens"] == 200 and body["system"][0]["text"] == "Answer briefly."
     rec = gw.records(1)[-1]
@@ -156,11 +246,10 @@ def test_text(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, st
 
 @pytest.mark.parametrize(("upstream", "stream"), CELLS, ids=IDS)
 def test_tool_round_trip(
-    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, stream: bool
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, sent: list[bytes], upstream: str, stream: bool
 ) -> None:
     up = ups[upstream]
     up.push(Script(tool_calls=[{"name": "get_weather", "input": {"city": "Paris"}}]), Script(text="Sunny."))
-    client = sdk(gw)
     ask = {"role": "user", "content": "Weather in Paris?"}
     first, events = run(client, stream, model=MODELS[upstream], input=[ask], tools=[WEATHER])
     [call] = [i for i in first.output if i.type == "function_call"]
@@ -171,13 +260,13 @@ def test_tool_round_trip(
         assert [json.loads(e.arguments) for e in done] == [{"city": "Paris"}]
         deltas = "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta")
         assert json.loads(deltas) == {"city": "Paris"}
+    check_upstream(up, upstream, sent, first, events)
     history = [ask, *[i.model_dump(exclude_none=True) for i in first.output]]
     history.append({"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21C"})
-    second, _ = run(client, stream, model=MODELS[upstream], input=history, tools=[WEATHER])
+    second, events = run(client, stream, model=MODELS[upstream], input=history, tools=[WEATHER])
     assert second.output_text == "Sunny."
-    body, raw = model_body(up)
-    assert_clean(up, upstream)
-    assert b"sunny, 21C" in raw
+    body = check_upstream(up, upstream, sent, second, events)
+    assert b"sunny, 21C" in model_body(up)[1]
     if upstream in CLAUDE:
         use = body["messages"][1]["content"][-1]
         result = body["messages"][2]["content"][0]
@@ -190,13 +279,13 @@ def test_tool_round_trip(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize("upstream", CLAUDE)
+@pytest.mark.parametrize("upstream", [*CLAUDE, SAME])
 def test_reasoning_round_trips_the_signature(
-    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, stream: bool
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, sent: list[bytes], upstream: str, stream: bool
 ) -> None:
+    """Claude's signed thinking carried in encrypted_content, or OpenAI's own blob, goes back as it came."""
     up = ups[upstream]
     up.push(Script(thinking="Let me think about France.", text="Paris."), Script(text="Yes."))
-    client = sdk(gw)
     settings: dict[str, Any] = {
         "model": MODELS[upstream],
         "reasoning": {"effort": "low", "summary": "auto"},
@@ -208,10 +297,12 @@ def test_reasoning_round_trips_the_signature(
     reasoning, message = first.output
     assert reasoning.type == "reasoning" and reasoning.id.startswith("rs_")
     assert [s.text for s in reasoning.summary] == ["Let me think about France."]
-    assert reasoning.encrypted_content and reasoning.encrypted_content.startswith("gwr1:anthropic:")
+    carrier = ENCRYPTED_PREFIX if upstream == SAME else "gwr1:anthropic:"
+    assert reasoning.encrypted_content and reasoning.encrypted_content.startswith(carrier)
     assert message.type == "message" and first.output_text == "Paris."
-    sent = assert_clean(up, upstream)
-    assert sent["thinking"]["type"] in ("enabled", "adaptive")
+    asked = check_upstream(up, upstream, sent, first, events)
+    if upstream != SAME:
+        assert asked["thinking"]["type"] in ("enabled", "adaptive")
     if stream:
         summary = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
         assert summary == "Let me think about France."
@@ -224,9 +315,12 @@ def test_reasoning_round_trips_the_signature(
         *[i.model_dump(exclude_none=True) for i in first.output],
         {"role": "user", "content": "Sure?"},
     ]
-    second, _ = run(client, stream, input=history, **settings)
+    second, events = run(client, stream, input=history, **settings)
     assert second.output_text == "Yes."
-    body = assert_clean(up, upstream)
+    body = check_upstream(up, upstream, sent, second, events)
+    if upstream == SAME:  # the fake accepts back only a blob it minted (else a 400)
+        assert body["input"][1]["encrypted_content"] == reasoning.encrypted_content
+        return
     replayed = body["messages"][1]["content"][0]
     assert replayed == {
         "type": "thinking",
@@ -235,10 +329,11 @@ def test_reasoning_round_trips_the_signature(
     }
 
 
-def test_reasoning_from_another_family_is_not_sent(gw: GatewayServer, ups: dict[str, FakeUpstream]) -> None:
+def test_reasoning_from_another_family_is_not_sent(
+    ups: dict[str, FakeUpstream], client: openai.OpenAI
+) -> None:
     """Carried Anthropic reasoning (and OpenAI's own encrypted_content) never reaches Gemini."""
     ups["anthropic"].push(Script(thinking="Hmm.", text="Paris."))
-    client = sdk(gw)
     first = client.responses.create(
         model=MODELS["anthropic"],
         input="Capital?",
@@ -260,7 +355,7 @@ def test_reasoning_from_another_family_is_not_sent(gw: GatewayServer, ups: dict[
 
 @pytest.mark.parametrize(("upstream", "stream"), CELLS, ids=IDS)
 def test_structured_output(
-    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, stream: bool
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, sent: list[bytes], upstream: str, stream: bool
 ) -> None:
     schema = {
         "type": "object",
@@ -270,10 +365,10 @@ def test_structured_output(
     }
     ups[upstream].push(Script(text='{"city": "Paris"}'))
     fmt = {"type": "json_schema", "name": "answer", "schema": schema, "strict": True}
-    final, _ = run(sdk(gw), stream, model=MODELS[upstream], input="Capital?", text={"format": fmt})
+    final, events = run(client, stream, model=MODELS[upstream], input="Capital?", text={"format": fmt})
     assert json.loads(final.output_text) == {"city": "Paris"}
     assert final.text is not None and final.text.format.type == "json_schema"
-    body = assert_clean(ups[upstream], upstream)
+    body = check_upstream(ups[upstream], upstream, sent, final, events)
     if upstream in CLAUDE:
         assert body["output_config"]["format"] == {"type": "json_schema", "schema": schema}
     elif upstream == "openai":
@@ -281,57 +376,79 @@ def test_structured_output(
 
 
 @pytest.mark.parametrize(("upstream", "stream"), CELLS, ids=IDS)
-def test_image(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, stream: bool) -> None:
+def test_image(
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, sent: list[bytes], upstream: str, stream: bool
+) -> None:
     ups[upstream].push(Script(text="A pixel."))
     content = [
         {"type": "input_text", "text": "What is this?"},
         {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"},
     ]
-    final, _ = run(sdk(gw), stream, model=MODELS[upstream], input=[{"role": "user", "content": content}])
+    final, events = run(client, stream, model=MODELS[upstream], input=[{"role": "user", "content": content}])
     assert final.output_text == "A pixel."
     _, raw = model_body(ups[upstream])
-    assert_clean(ups[upstream], upstream)
+    check_upstream(ups[upstream], upstream, sent, final, events)
     assert PNG.encode() in raw or base64.b64decode(PNG) in raw
 
 
 @pytest.mark.parametrize(("upstream", "stream"), CELLS, ids=IDS)
-def test_upstream_error(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, stream: bool) -> None:
+def test_upstream_error(
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, upstream: str, stream: bool
+) -> None:
     ups[upstream].push(Script(status=429))
     with pytest.raises(openai.RateLimitError) as caught:
-        run(sdk(gw), stream, model=MODELS[upstream], input="Hi")
+        run(client, stream, model=MODELS[upstream], input="Hi")
     assert caught.value.status_code == 429
     body = caught.value.body
-    assert isinstance(body, dict) and body["type"] == "rate_limit_error" and body["message"]
-
-
-@pytest.mark.parametrize("failure", ["error_event", "cut"])
-@pytest.mark.parametrize("upstream", UPSTREAMS)
-def test_mid_stream_failure(
-    gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str, failure: str
-) -> None:
-    script = Script(text="one two three four five six", text_chunks=6)
-    if failure == "error_event":
-        script.error_event_after = 3
+    if upstream == SAME:  # OpenAI's own envelope, as its server wrote it
+        assert body == json.loads(ups[SAME].answers[-1].body)["error"]
+        assert isinstance(body, dict) and body["code"] == "rate_limit_exceeded"
     else:
+        assert isinstance(body, dict) and body["type"] == "rate_limit_error" and body["message"]
+
+
+FAILURES = [(u, f) for u in UPSTREAMS for f in ("error_event", "cut")] + [(SAME, "error_only")]
+
+
+@pytest.mark.parametrize(("upstream", "failure"), FAILURES, ids=[f"{u}-{f}" for u, f in FAILURES])
+def test_mid_stream_failure(
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, upstream: str, failure: str
+) -> None:
+    """The SDK's helper never sees a clean end: `response.failed` and an `error` event (translated),
+    the upstream's own failure event (same format), the gateway's `error` event for a cut."""
+    script = Script(text="one two three four five six", text_chunks=6)
+    if failure == "cut":
         script.cut_after = 3
+    else:
+        script.error_event_after = 3
+        script.error_event_type = "error" if failure == "error_only" else None
     ups[upstream].push(script)
     events: list[Any] = []
     with (
         pytest.raises((openai.APIError, RuntimeError)),
-        sdk(gw).responses.stream(model=MODELS[upstream], input="Count.") as s,
+        client.responses.stream(model=MODELS[upstream], input="Count.") as s,
     ):
         for event in s:
             events.append(event)
         s.get_final_response()  # no response.completed: the helper raises
     kinds = [e.type for e in events]
     assert "response.completed" not in kinds
+    if upstream == SAME:
+        answer = sse_data(ups[SAME].streams[-1])
+        if failure == "cut":  # the fake's three events, then the gateway's word that it broke
+            assert_carries([e.to_dict(warnings=False) for e in events[:-1]], answer)
+            assert kinds[-1] == "error" and events[-1].message, kinds
+        else:  # the fake's events, its failure last, relayed as they came
+            assert_carries([e.to_dict(warnings=False) for e in events], answer)
+            assert kinds[-1] == ("error" if failure == "error_only" else "response.failed"), kinds
+        return
     assert kinds[-1] == "error" and kinds[-2] == "response.failed", kinds
     failed = events[-2].response
     assert failed.status == "failed" and failed.error is not None and failed.error.message
     assert failed.id == events[0].response.id
 
 
-def test_namespace_and_custom_tools(gw: GatewayServer, ups: dict[str, FakeUpstream]) -> None:
+def test_namespace_and_custom_tools(ups: dict[str, FakeUpstream], client: openai.OpenAI) -> None:
     """Codex's shapes: a namespace groups functions (flattened for the target, restored in the output);
     a custom tool takes one string; web_search goes to Anthropic's server tool."""
     tools = [
@@ -356,7 +473,6 @@ def test_namespace_and_custom_tools(gw: GatewayServer, ups: dict[str, FakeUpstre
         {"name": "apply_patch", "input": {"input": "*** Begin Patch"}},
     ]
     ups["anthropic"].push(Script(tool_calls=calls), Script(tool_calls=calls))
-    client = sdk(gw)
     for stream in (False, True):
         final, _ = run(client, stream, model=MODELS["anthropic"], input="Go", tools=tools)
         lookup, patch = final.output
@@ -377,24 +493,26 @@ def test_namespace_and_custom_tools(gw: GatewayServer, ups: dict[str, FakeUpstre
     [("background", True), ("conversation", "conv_1"), ("top_logprobs", 3)],
 )
 def test_inexpressible_parameters_are_a_400_before_any_call(
-    gw: GatewayServer, ups: dict[str, FakeUpstream], param: str, value: Any
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, param: str, value: Any
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk(gw).responses.create(model=MODELS["anthropic"], input="Hi", **{param: value})
+        client.responses.create(model=MODELS["anthropic"], input="Hi", **{param: value})
     body = caught.value.body
     assert isinstance(body, dict) and body["param"] == param
     assert not [r for r in ups["anthropic"].requests if r.method == "POST"]
 
 
-def test_wrong_type_is_a_400_naming_the_field(gw: GatewayServer) -> None:
+def test_wrong_type_is_a_400_naming_the_field(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk(gw).responses.create(model=MODELS["anthropic"], input="Hi", max_output_tokens="many")  # type: ignore[arg-type]
+        client.responses.create(model=MODELS["anthropic"], input="Hi", max_output_tokens="many")  # type: ignore[arg-type]
     body = caught.value.body
     assert isinstance(body, dict) and body["param"] == "max_output_tokens"
 
 
-@pytest.mark.parametrize("upstream", ["anthropic", "gemini", "converse", "openai"])
-def test_a_codex_shaped_session(gw: GatewayServer, ups: dict[str, FakeUpstream], upstream: str) -> None:
+@pytest.mark.parametrize("upstream", ["anthropic", "gemini", "converse", "openai", SAME])
+def test_a_codex_shaped_session(
+    ups: dict[str, FakeUpstream], client: openai.OpenAI, sent: list[bytes], upstream: str
+) -> None:
     """What Codex sends (streamed, store false, whole history each turn with its own message ids,
     reasoning summaries and encrypted content, prompt_cache_key, client_metadata, a namespace and a
     web_search tool), two turns with a shell tool round trip."""
@@ -443,22 +561,21 @@ def test_a_codex_shaped_session(gw: GatewayServer, ups: dict[str, FakeUpstream],
         Script(thinking="I should run ls.", tool_calls=[{"name": "exec_command", "input": {"cmd": "ls"}}]),
         Script(text="Two files."),
     )
-    client = sdk(gw)
     first, events = run(client, True, input=history, **settings)
     [call] = [i for i in first.output if i.type == "function_call"]
     assert call.name == "exec_command" and json.loads(call.arguments) == {"cmd": "ls"}
     assert any(e.type == "response.function_call_arguments.delta" for e in events)
-    body = assert_clean(up, upstream)
+    body = check_upstream(up, upstream, sent, first, events)
     assert b"Sandbox: on." in model_body(up)[1]
     if upstream == "anthropic":
-        assert [t["name"] for t in body["tools"]] == ["exec_command", "mcp__files__read", "web_search"]
+        # external_web_access: false (cached results only) is no licence for Anthropic's live search.
+        assert [t["name"] for t in body["tools"]] == ["exec_command", "mcp__files__read"]
     history += [i.model_dump(exclude_none=True) for i in first.output]
     history.append({"type": "function_call_output", "call_id": call.call_id, "output": "a.txt\nb.txt"})
-    second, _ = run(client, True, input=history, **settings)
+    second, events = run(client, True, input=history, **settings)
     assert second.output_text == "Two files." and second.status == "completed"
-    body, raw = model_body(up)
-    assert_clean(up, upstream)
-    assert b"a.txt\\nb.txt" in raw
+    body = check_upstream(up, upstream, sent, second, events)
+    assert b"a.txt\\nb.txt" in model_body(up)[1]
     if upstream == "anthropic":
         turn = body["messages"][1]["content"]
         assert [b["type"] for b in turn] == ["thinking", "tool_use"]

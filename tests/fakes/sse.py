@@ -30,6 +30,12 @@ async def send_events(
     N; ``malformed_after`` sends ``malformed_frame`` there, then ends cleanly.
     """
     response = web.StreamResponse(status=script.status or 200, headers={**headers, **script.headers})
+    written: list[bytes] = []  # what went out, so a test can compare a relay with it (FakeUpstream.streams)
+
+    async def write(data: bytes) -> None:
+        written.append(data)
+        await response.write(data)
+
     try:
         await response.prepare(request)
         for sent in range(len(frames) + 1):
@@ -37,17 +43,17 @@ async def send_events(
                 await asyncio.sleep(script.stall_seconds)
             if script.cut_after == sent:
                 if cut_mid_frame and sent < len(frames):
-                    await response.write(frames[sent][: len(frames[sent]) // 2])
+                    await write(frames[sent][: len(frames[sent]) // 2])
                 _abort(request)
                 return response
             if script.end_after == sent or script.malformed_after == sent:
                 if script.malformed_after == sent:
-                    await response.write(malformed_frame)
+                    await write(malformed_frame)
                 await response.write_eof()
                 return response
             if script.error_event_after == sent:
                 # Provider-format error, then a clean end of body but no stream terminator.
-                await response.write(error_frame)
+                await write(error_frame)
                 await response.write_eof()
                 return response
             if sent == len(frames):
@@ -56,14 +62,16 @@ async def send_events(
                 await asyncio.sleep(script.chunk_delay)
             if script.drip > 0:
                 for i in range(len(frames[sent])):
-                    await response.write(frames[sent][i : i + 1])
+                    await write(frames[sent][i : i + 1])
                     await asyncio.sleep(script.drip)
             else:
-                await response.write(frames[sent])
+                await write(frames[sent])
         await response.write_eof()
     except ConnectionResetError:
         # aiohttp raises ClientConnectionResetError (a ConnectionResetError) writing to a closed peer.
         request.app[STATE_KEY].note_disconnect(request[GENERATION_KEY], request.get(RECORDED_KEY))
+    finally:
+        request.app[STATE_KEY].record_stream(b"".join(written))
     return response
 
 

@@ -24,6 +24,7 @@ class FakeState:
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
         self._answers: list[RecordedAnswer] = []
+        self._streams: list[bytes] = []
         self._scripts: deque[Script] = deque()
         self._disconnects = 0
         # time.monotonic() of each (one clock for every process here), and the request it ended.
@@ -56,6 +57,14 @@ class FakeState:
         with self._cond:
             return list(self._answers)
 
+    def record_stream(self, body: bytes) -> None:
+        with self._cond:
+            self._streams.append(body)
+
+    def streams(self) -> list[bytes]:
+        with self._cond:
+            return list(self._streams)
+
     def push(self, scripts: Iterable[Script]) -> None:
         with self._cond:
             self._scripts.extend(scripts)
@@ -87,6 +96,7 @@ class FakeState:
         with self._cond:
             self._requests.clear()
             self._answers.clear()
+            self._streams.clear()
             self._scripts.clear()
             self._disconnects = 0
             self._disconnected.clear()

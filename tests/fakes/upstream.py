@@ -177,6 +177,11 @@ class FakeUpstream:
         return self._state.answers()
 
     @property
+    def streams(self) -> list[bytes]:
+        """Every streamed body as the fake wrote it (up to a scripted cut or failure), in order."""
+        return self._state.streams()
+
+    @property
     def disconnects(self) -> int:
         """Responses the client abandoned before the fake finished sending them."""
         return self._state.disconnects()
