@@ -90,9 +90,9 @@ def gw(make_gateway: GatewayFactory, ups: dict[str, FakeUpstream], tmp_path: Pat
 
 
 class Respaced(httpx.HTTPTransport):
-    """Sends each JSON body the SDK makes re-encoded with indents and \\u escapes (the same JSON), into
-    `sent`: the SDK's own compact encoding is what a gateway re-serializing the body would produce too,
-    so only a spelling like this one shows that the same-format target got the very bytes."""
+    """Sends each JSON body the SDK makes re-encoded with indents (the same JSON), and keeps it in `sent`:
+    the SDK's own compact encoding is what a gateway re-serializing the body would produce too, so only
+    a spelling like this one shows that the same-format target got the very bytes."""
 
     def __init__(self, sent: list[bytes]) -> None:
         super().__init__()
@@ -181,6 +181,7 @@ def check_upstream(
     client_model = f'"model": "{MODELS[SAME]}"'.encode()
     assert sent[-1].count(client_model) == 1, sent[-1][:200]
     assert raw == sent[-1].replace(client_model, f'"model": "{SAME_UPSTREAM_MODEL}"'.encode())
+    assert up.requests[-1].headers["authorization"] == "Bearer rx-stored-key"  # never the client's key
     if events:
         answer = sse_data(up.streams[-1])
         assert_carries([e.to_dict(warnings=False) for e in events], answer)
