@@ -235,7 +235,9 @@ def row_notes(rows: list[Row], load_cpu: str) -> list[str]:
         tag = f"{row['arm']} c={row['conns']} round {row.get('round', 0) + 1}"
         if row["status"] == "invalid":
             errors = row["wrk"]["errors"] if "wrk" in row else row["ttfb"]["errors"]
-            notes.append(f"- ⚠ **{tag} is INVALID**: {errors:,} errors; its numbers are left out.")
+            # No error and no answer: the arm was too slow to finish one request in the measured time.
+            what = f"{errors:,} errors" if errors else "no request finished in the measured time"
+            notes.append(f"- ⚠ **{tag} is INVALID**: {what}; its numbers are left out.")
         if row["status"] == "failed" or "window" not in row:
             continue
         quiet = row.get("quiet")

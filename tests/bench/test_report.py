@@ -123,7 +123,11 @@ def test_table_shows_median_and_range_and_flags_bad_rounds() -> None:
     assert "| 1,500 [750..3,000] |" in gateway_line
     assert "1.50 |" in gateway_line and "0.75 |" in gateway_line
     assert "INVALID" in gateway_line
-    assert "gateway c=64 round 4 is INVALID" in text
+    assert "gateway c=64 round 4 is INVALID**: 12 errors;" in text
+    slow = wrk_row("gateway", "fast", "json", 64, 4, 0.0, 0.0)
+    slow |= {"status": "invalid", "wrk": {**slow["wrk"], "requests": 0}}
+    data["rows"].append(slow)
+    assert "round 5 is INVALID**: no request finished in the measured time;" in report.render(data)
 
 
 def test_failed_arm_is_reported_with_its_reason() -> None:
