@@ -168,10 +168,8 @@ def applicable(arms: list[str], mode: str) -> list[str]:
 
 
 def n_measurements(args: argparse.Namespace) -> int:
-    return (
-        sum(len(applicable(args.arms, mode)) for rows in plan(args).values() for mode, _ in rows)
-        * args.rounds
-    )
+    rounds: int = args.rounds
+    return rounds * sum(len(applicable(args.arms, mode)) for rows in plan(args).values() for mode, _ in rows)
 
 
 def estimate_s(args: argparse.Namespace) -> float:
