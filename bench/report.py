@@ -30,6 +30,8 @@ GOAL_RSS_MIB = 80.0
 FOREIGN_LIMIT_PCT = 10.0
 # The idle arms share the target's core: more than this, and one of them was not idle.
 OTHERS_LIMIT_PCT = 5.0
+# An arm still busy this long after its run is said so (bench.run waits for it before the next arm).
+SETTLE_NOTE_S = 1.0
 # The load generator's core must stay below ~80 % for proxied arms, or it may be the limit.
 LOAD_CORE_LIMIT_PCT = 80.0
 
@@ -240,6 +242,12 @@ def row_notes(rows: list[Row], load_cpu: str) -> list[str]:
             notes.append(f"- ⚠ **{tag} is INVALID**: {what}; its numbers are left out.")
         if row["status"] == "failed" or "window" not in row:
             continue
+        settle = row.get("settle_s", 0.0)
+        if settle > SETTLE_NOTE_S:
+            notes.append(
+                f"- {tag}: the arm stayed busy {settle:.1f} s after its run (requests left in flight); "
+                "the next arm started after it went idle."
+            )
         quiet = row.get("quiet")
         if quiet and not quiet["quiet"]:
             notes.append(

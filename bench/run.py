@@ -29,9 +29,9 @@ from bench.workloads import MESSAGES_MODES, WORKLOADS
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PAYLOADS = {"json": HERE / "payloads" / "messages.json", "sse": HERE / "payloads" / "messages-stream.json"}
-# Rough cost of one measurement besides warm-up and measured time (sampling, wrk start), and of one
-# quiet check (once per round of a row).
-MEASURE_OVERHEAD_S = 0.4
+# Rough cost of one measurement besides warm-up and measured time (sampling, wrk start, waiting for
+# the arm to go idle), and of one quiet check (once per round of a row).
+MEASURE_OVERHEAD_S = 0.5
 QUIET_CHECK_S = 1.0
 
 
@@ -361,6 +361,9 @@ def run_upstream(
                         ]
                         row = measure(started[name], the_mock, mode, conns, args, upstream, rnd, others)
                         row["quiet"] = asdict(quiet)
+                        pid = started[name].pid
+                        if pid is not None:
+                            row["settle_s"] = sysstat.wait_idle(pid)
                     result["rows"].append(row)
                     progress.step(f"{name} {where}: {describe(row)}")
                     child = started[name].child if name in started else None

@@ -253,3 +253,15 @@ def test_readme_block_gains_a_responses_table() -> None:
     assert "| nginx | n/a | n/a | |" not in lines  # an arm with no Responses row at all is left out
     assert "| direct | 30,000 [15,000..60,000] | 25,000 [12,500..50,000] |  |" in lines
     assert "Responses API" not in report.readme_block(sample())
+
+
+def test_an_arm_busy_after_its_run_is_noted() -> None:
+    data = sample()
+    slow = next(r for r in data["rows"] if r["arm"] == "ref-asgi" and r["conns"] == 64)
+    slow["settle_s"] = 4.6
+    next(r for r in data["rows"] if r["arm"] == "gateway" and r["conns"] == 64)["settle_s"] = 0.1
+    notes = [line for line in report.render(data).splitlines() if "stayed busy" in line]
+    assert notes == [
+        "- ref-asgi c=64 round 1: the arm stayed busy 4.6 s after its run (requests left in flight); "
+        "the next arm started after it went idle."
+    ]
