@@ -1,7 +1,8 @@
 """Reference proxy without a framework: a raw ASGI app + aiohttp, the `ref-asgi` arm.
 
-The same forwarding as bench/refproxy.py (the body and a few headers of `POST /v1/messages` and
-`POST /v1/chat/completions`, the upstream's status and content-type back), written against the ASGI
+The same forwarding as bench/refproxy.py (the body and a few headers of `POST /v1/messages`,
+`POST /v1/chat/completions` and `POST /v1/responses` to the same path upstream, the upstream's status
+and content-type back), written against the ASGI
 interface directly: what the least Python code on uvicorn costs, the reference for issue 13's 0.7x goal.
 SSE is relayed chunk by chunk as it arrives (`more_body`); a client that disconnects mid-stream
 cancels the upstream request (a watcher on `receive()`, for streams only).
@@ -23,7 +24,7 @@ import aiohttp
 UPSTREAM = os.environ.get("REFPROXY_UPSTREAM", "http://127.0.0.1:9001").rstrip("/")
 MAX_CONNECTIONS = 1000  # as refproxy: far above the benchmark's concurrency
 TIMEOUT_S = 60.0
-PATHS = frozenset({"/v1/messages", "/v1/chat/completions"})
+PATHS = frozenset({"/v1/messages", "/v1/chat/completions", "/v1/responses"})
 FORWARD_HEADERS = frozenset(
     {b"content-type", b"accept", b"anthropic-version", b"anthropic-beta", b"x-api-key", b"authorization"}
 )

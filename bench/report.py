@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import Spread, per_round_differences, per_round_ratios
+from bench.workloads import RESPONSES_MODES, WORKLOADS
 
 BARE = "ref-httpx-aiohttp"  # issue 13's "bare Starlette + httpx-aiohttp proxy"
 REF = "ref-asgi"  # the minimal raw-ASGI + aiohttp reference
@@ -29,6 +30,8 @@ GOAL_RSS_MIB = 80.0
 FOREIGN_LIMIT_PCT = 10.0
 # The idle arms share the target's core: more than this, and one of them was not idle.
 OTHERS_LIMIT_PCT = 5.0
+# An arm still busy this long after its run is said so (bench.run waits for it before the next arm).
+SETTLE_NOTE_S = 1.0
 # The load generator's core must stay below ~80 % for proxied arms, or it may be the limit.
 LOAD_CORE_LIMIT_PCT = 80.0
 
@@ -133,8 +136,22 @@ def bad_rows(rows: list[Row], upstream: str, mode: str, conns: int, arm: str) ->
         and r["upstream"] == upstream
         and r["mode"] == mode
         and r["conns"] == conns
-        and r["status"] != "ok"
+        and r["status"] not in ("ok", "n/a")
     ]
+
+
+def na_reason(rows: list[Row], upstream: str, mode: str, conns: int, arm: str) -> str | None:
+    """Why a workload does not apply to the arm (its "n/a" row), or None when it does."""
+    for r in rows:
+        if (r["arm"], r["upstream"], r["mode"], r["conns"], r["status"]) == (
+            arm,
+            upstream,
+            mode,
+            conns,
+            "n/a",
+        ):
+            return str(r.get("reason") or "does not apply")
+    return None
 
 
 def status_cell(rows: list[Row], upstream: str, mode: str, conns: int, arm: str, n_ok: int) -> str:
@@ -220,9 +237,17 @@ def row_notes(rows: list[Row], load_cpu: str) -> list[str]:
         tag = f"{row['arm']} c={row['conns']} round {row.get('round', 0) + 1}"
         if row["status"] == "invalid":
             errors = row["wrk"]["errors"] if "wrk" in row else row["ttfb"]["errors"]
-            notes.append(f"- ⚠ **{tag} is INVALID**: {errors:,} errors; its numbers are left out.")
+            # No error and no answer: the arm was too slow to finish one request in the measured time.
+            what = f"{errors:,} errors" if errors else "no request finished in the measured time"
+            notes.append(f"- ⚠ **{tag} is INVALID**: {what}; its numbers are left out.")
         if row["status"] == "failed" or "window" not in row:
             continue
+        settle = row.get("settle_s", 0.0)
+        if settle > SETTLE_NOTE_S:
+            notes.append(
+                f"- {tag}: the arm stayed busy {settle:.1f} s after its run (requests left in flight); "
+                "the next arm started after it went idle."
+            )
         quiet = row.get("quiet")
         if quiet and not quiet["quiet"]:
             notes.append(
@@ -417,8 +442,103 @@ def render(result: dict[str, Any]) -> str:
             *row_notes(ttfb_rows, s["load_cpu"]),
             "",
         ]
+    out += responses_sections(result)
     out += failures(result)
     return "\n".join(out).rstrip() + "\n"
+
+
+def responses_modes(rows: list[Row]) -> list[str]:
+    return [m for m in RESPONSES_MODES if any(r["mode"] == m for r in rows)]
+
+
+def responses_table(rows: list[Row], mode: str, arm_order: list[str], upstream: str = "fast") -> list[str]:
+    """One Responses workload: same format (with ÷ref-asgi) or translated (with ÷ the arm's own
+    same-format row of the same round). direct is the mock: its /v1/responses for the same-format rows,
+    its /v1/messages (what the translated call asks of the upstream) for the translated ones."""
+    same_format = WORKLOADS[mode].same_format
+    rps, p50 = wrk_value("rps"), wrk_value("p50_ms")
+    ref_col = f"÷{REF} RPS" if same_format is None else f"÷same format ({same_format}) RPS"
+    head = (
+        f"| arm | conns | RPS | p50 ms | p99 ms | CPU % | ÷direct RPS | {ref_col} | p50 over direct, ms | "
+        "status |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    conns_list = sorted({r["conns"] for r in rows if r["upstream"] == upstream and r["mode"] == mode})
+    for conns in conns_list:
+        direct = rounds_of(rows, upstream, mode, conns, "direct")
+        ref = rounds_of(rows, upstream, mode, conns, REF)
+        for arm in arm_order:
+            why = na_reason(rows, upstream, mode, conns, arm)
+            if why is not None:
+                lines.append(f"| {arm} | {conns} | n/a | | | | | | | n/a: {why} |")
+                continue
+            mine = rounds_of(rows, upstream, mode, conns, arm)
+            if not mine and not bad_rows(rows, upstream, mode, conns, arm):
+                continue
+            name = arm
+            if arm == "direct":
+                paths = {r["path"] for r in mine.values() if "path" in r}
+                name += f" (mock {paths.pop()})" if len(paths) == 1 else ""
+            if arm == "direct":
+                versus = ""
+            elif same_format is None:
+                versus = fmt_spread(ratio(mine, ref, rps), fmt_ratio) if arm != REF else ""
+            else:
+                own = rounds_of(rows, upstream, same_format, conns, arm)
+                versus = fmt_spread(ratio(mine, own, rps), fmt_ratio)
+            cells = [
+                name,
+                str(conns),
+                fmt_spread(spread(mine, rps), lambda v: f"{v:,.0f}"),
+                fmt_spread(spread(mine, p50)),
+                fmt_spread(spread(mine, wrk_value("p99_ms"))),
+                fmt_spread(spread(mine, lambda r: r["window"]["target_cpu_pct"]), lambda v: f"{v:.0f}"),
+                fmt_spread(ratio(mine, direct, rps), fmt_ratio) if arm != "direct" else "",
+                versus,
+                fmt_spread(added(mine, direct, p50), sign=True) if arm != "direct" else "",
+                status_cell(rows, upstream, mode, conns, arm, len(mine)),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def responses_sections(result: dict[str, Any]) -> list[str]:
+    rows: list[Row] = result["rows"]
+    s = result["settings"]
+    modes = responses_modes(rows)
+    if not modes:
+        return []
+    size = s.get("responses_body_bytes")
+    out = [
+        "## Responses API (POST /v1/responses)",
+        "",
+        f"A Codex-like body{f' of {size} B' if size else ''} (instructions, a user message, a function_call "
+        "and its output, a second user message, two function tools), fast mock. Same format: the model is "
+        "on an openai-type provider and the mock answers /v1/responses itself. Translated: the model is on "
+        "the anthropic provider, so the arm turns the request into a Messages call and the answer back; "
+        "direct then loads the mock's /v1/messages with the Messages body (the upstream's own work). "
+        "÷same format: the arm's rate against its own same-format row of the same round.",
+        "",
+    ]
+    for mode in modes:
+        mode_rows = [r for r in rows if r["mode"] == mode]
+        out += [f"### {UPSTREAM_TITLES['fast']}: {WORKLOADS[mode].title} (`{mode}`)", ""]
+        out += responses_table(rows, mode, list(result["arms"]))
+        notes = row_notes(mode_rows, s["load_cpu"])
+        out += ["", *notes, ""] if notes else [""]
+    seen = [
+        f"- {name} `{mode}`: " + "; ".join(what)
+        for name, arm in result["arms"].items()
+        for mode, what in (arm.get("deviations") or {}).items()
+    ]
+    if seen:
+        out += [
+            "Deviations from the Responses API's shape in the smoke check's answer (measured anyway):",
+            "",
+            *seen,
+            "",
+        ]
+    return out
 
 
 def readme_block(result: dict[str, Any]) -> str:
@@ -460,10 +580,67 @@ def readme_block(result: dict[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *goals_table(result)]
+    lines += responses_readme_table(result)
     failed = [f"{name} ({f['where']})" for name, a in result["arms"].items() for f in a.get("failures", [])]
     if failed:
         lines += ["", "Failed in that run: " + "; ".join(failed) + " (reasons in its latest.md)."]
     return "\n".join(lines) + "\n"
+
+
+def responses_readme_table(result: dict[str, Any]) -> list[str]:
+    """README's Responses rows: each arm's rate per Responses workload and translated ÷ same format."""
+    rows: list[Row] = result["rows"]
+    modes = responses_modes(rows)
+    if not modes:
+        return []
+    conns = max(r["conns"] for r in rows if r["mode"] in modes)
+    rps = wrk_value("rps")
+    cols = [m for m in RESPONSES_MODES if m in modes]
+    pairs = [m for m in cols if WORKLOADS[m].same_format in cols]
+    names = {"resp": "same format JSON", "resp-sse": "same format SSE", "respx": "translated JSON",
+             "respx-sse": "translated SSE"}  # fmt: skip
+    head = ["arm", *(f"{names[m]} c={conns} RPS" for m in cols)]
+    head += [f"{names[m].split()[1]}: translated ÷ same format" for m in pairs]
+    size = result["settings"].get("responses_body_bytes")
+    lines = [
+        "",
+        f"Responses API (`POST /v1/responses`, a {f'{size:,}-byte ' if size else ''}"
+        "Codex-like body, fast mock): same format to an openai-type provider, translated to the anthropic "
+        "provider; direct is the mock (its translated cells: its /v1/messages, the upstream's own work).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---:|" * (len(head) - 1),
+    ]
+    for arm in result["arms"]:
+        cells = [arm]
+        seen = False
+        for mode in cols:
+            mine = rounds_of(rows, "fast", mode, conns, arm)
+            if mine:
+                cells.append(fmt_spread(spread(mine, rps), lambda v: f"{v:,.0f}"))
+                seen = True
+            elif na_reason(rows, "fast", mode, conns, arm) is not None:
+                cells.append("n/a")
+            elif bad_rows(rows, "fast", mode, conns, arm):
+                cells.append("failed")
+                seen = True
+            else:
+                cells.append("-")
+        if not seen:
+            continue
+        for mode in pairs:
+            same = WORKLOADS[mode].same_format or ""
+            r = ratio(
+                rounds_of(rows, "fast", mode, conns, arm), rounds_of(rows, "fast", same, conns, arm), rps
+            )
+            if arm == "direct":
+                cells.append("")
+            elif na_reason(rows, "fast", mode, conns, arm) is not None:
+                cells.append("n/a")
+            else:
+                cells.append(fmt_spread(r, fmt_ratio))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str]) -> int:

@@ -24,13 +24,14 @@ from typing import Any
 
 from bench import meta, mock, peers, procs, report, stats, sysstat, targets, wrk
 from bench.toolkit import check_tools, free_port
+from bench.workloads import MESSAGES_MODES, WORKLOADS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PAYLOADS = {"json": HERE / "payloads" / "messages.json", "sse": HERE / "payloads" / "messages-stream.json"}
-# Rough cost of one measurement besides warm-up and measured time (sampling, wrk start), and of one
-# quiet check (once per round of a row).
-MEASURE_OVERHEAD_S = 0.4
+# Rough cost of one measurement besides warm-up and measured time (sampling, wrk start, waiting for
+# the arm to go idle), and of one quiet check (once per round of a row).
+MEASURE_OVERHEAD_S = 0.5
 QUIET_CHECK_S = 1.0
 
 
@@ -60,7 +61,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--ttfb-conns", type=int_list, default=[1, 16], help="concurrent streams for SSE TTFB (paced mock)"
     )
-    p.add_argument("--modes", default="json,sse", help="json (non-streaming) and/or sse (streaming)")
+    p.add_argument(
+        "--modes",
+        default=",".join(WORKLOADS),
+        help="workloads (default: %(default)s): json/sse POST /v1/messages; resp/resp-sse POST "
+        "/v1/responses in the same format (openai-type provider); respx/respx-sse POST /v1/responses "
+        "translated to the anthropic provider",
+    )
+    p.add_argument(
+        "--resp-conns",
+        type=int_list,
+        default=[64],
+        help="connections for the Responses workloads (fast mock only; default: %(default)s)",
+    )
     p.add_argument("--duration", type=float, help="measured seconds per row and arm (default 4, --quick 1)")
     p.add_argument(
         "--warmup", type=float, help="warm-up seconds before each measurement (default 2, --quick 1)"
@@ -103,8 +116,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(targets.ARMS)}")
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if any(m not in PAYLOADS for m in args.modes):
-        p.error("--modes takes json and/or sse")
+    if not args.modes or any(m not in WORKLOADS for m in args.modes):
+        p.error(f"--modes takes some of {', '.join(WORKLOADS)}")
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
     return args
@@ -137,14 +150,29 @@ def prepare_process(load_cpu: str) -> None:
 def plan(args: argparse.Namespace) -> dict[str, list[tuple[str, int]]]:
     """upstream -> its rows (mode, conns), in run order. `paced` rows are the SSE TTFB runs."""
     rows: dict[str, list[tuple[str, int]]] = {}
-    for upstream, conns_list in (("fast", args.conns), ("delayed", args.delayed_conns)):
-        rows[upstream] = [(mode, c) for mode in args.modes for c in conns_list]
+    # The Responses workloads run against the fast mock only, at --resp-conns: they keep the default
+    # run within its time (the delayed mock's rows measure waiting, the same for every format).
+    rows["fast"] = [
+        (mode, c) for mode in args.modes for c in (args.conns if mode in MESSAGES_MODES else args.resp_conns)
+    ]
+    rows["delayed"] = [(mode, c) for mode in args.modes if mode in MESSAGES_MODES for c in args.delayed_conns]
     if not args.no_ttfb and "sse" in args.modes:
         rows["paced"] = [("ttfb", c) for c in args.ttfb_conns]
     return {k: v for k, v in rows.items() if v}
 
 
-def estimate_s(args: argparse.Namespace, n_arms: int) -> float:
+def applicable(arms: list[str], mode: str) -> list[str]:
+    """The arms a workload applies to (`ttfb` is the SSE Messages workload), in the order given."""
+    workload = WORKLOADS["sse" if mode == "ttfb" else mode]
+    return [a for a in arms if not workload.why_not(targets.ARMS[a].kind)]
+
+
+def n_measurements(args: argparse.Namespace) -> int:
+    rounds: int = args.rounds
+    return rounds * sum(len(applicable(args.arms, mode)) for rows in plan(args).values() for mode, _ in rows)
+
+
+def estimate_s(args: argparse.Namespace) -> float:
     total = 0.0
     for upstream, rows in plan(args).items():
         per = (
@@ -152,7 +180,8 @@ def estimate_s(args: argparse.Namespace, n_arms: int) -> float:
             if upstream == "paced"
             else (args.warmup + args.duration + MEASURE_OVERHEAD_S)
         )
-        total += len(rows) * args.rounds * (QUIET_CHECK_S + n_arms * per)
+        for mode, _conns in rows:
+            total += args.rounds * (QUIET_CHECK_S + len(applicable(args.arms, mode)) * per)
     return total + 3 * 20.0  # arm start-ups per upstream
 
 
@@ -168,20 +197,22 @@ def run_row(
 
     `others`: pids of the other arms (idle, on the same core): their CPU is reported apart.
     """
-    url = target.url + targets.PATH
+    request = WORKLOADS[mode].request_for(target.arm.kind)
+    url = target.url + request.path
+    payload = request.payload
     mock_pids = sysstat.tree_pids(the_mock.pid)
     sampler = sysstat.Sampler(target_pid=target.pid, mock_pids=mock_pids, other_pids=others or [])
     warm = None
-    headers = target.request_headers
+    headers = target.headers_for(request)
     sampler.start_rss()
     try:
         if args.warmup > 0:
             warm, _ = wrk.run(
-                url, PAYLOADS[mode], conns=conns, duration_s=args.warmup, cpus=args.load_cpu, headers=headers
+                url, payload, conns=conns, duration_s=args.warmup, cpus=args.load_cpu, headers=headers
             )
         sampler.start_cpu()
         result, stdout = wrk.run(
-            url, PAYLOADS[mode], conns=conns, duration_s=args.duration, cpus=args.load_cpu, headers=headers
+            url, payload, conns=conns, duration_s=args.duration, cpus=args.load_cpu, headers=headers
         )
         window = sampler.stop()
     finally:
@@ -191,6 +222,7 @@ def run_row(
     known += window.others_cpu_pct
     return {
         "status": "ok" if result.errors == 0 and result.requests > 0 else "invalid",
+        "path": request.path,
         "wrk": result.to_json(),
         "wrk_stdout": stdout,
         "warmup": warm.to_json() if warm is not None else None,
@@ -238,6 +270,12 @@ class Progress:
     def step(self, text: str) -> None:
         self.done += 1
         log(f"[{self.done}/{self.total}] {text}")
+
+
+def na_row(arm: str, upstream: str, mode: str, conns: int, reason: str) -> dict[str, Any]:
+    """A workload that does not apply to the arm: one row, not a measurement, not a failure."""
+    return {"arm": arm, "upstream": upstream, "mode": mode, "conns": conns, "round": 0, "status": "n/a",
+            "reason": reason}  # fmt: skip
 
 
 def failed_row(arm: str, upstream: str, mode: str, conns: int, reason: str, rnd: int = 0) -> dict[str, Any]:
@@ -290,9 +328,14 @@ def run_upstream(
         smoke: dict[tuple[str, str], str] = {}  # (arm, mode) -> "" if it answered correctly, else why
         for mode, conns in rows:
             payload_mode = "sse" if mode == "ttfb" else mode
+            runs = applicable(arms, mode)
+            for name in arms:
+                if name not in runs:
+                    why_na = WORKLOADS[payload_mode].why_not(targets.ARMS[name].kind)
+                    result["rows"].append(na_row(name, upstream, mode, conns, why_na))
             for name in started:
-                if name not in failed and (name, payload_mode) not in smoke:
-                    why = smoke_check(started[name], payload_mode)
+                if name in runs and name not in failed and (name, payload_mode) not in smoke:
+                    why = smoke_check(started[name], payload_mode, result["arms"][name])
                     child = started[name].child
                     if why and child is not None:
                         # The arm's own words: a peer's 500 says little without its log.
@@ -304,7 +347,7 @@ def run_upstream(
                         )
             for rnd in range(args.rounds):
                 quiet = sysstat.wait_quiet(args.quiet_pct, args.quiet_max_wait)
-                for name in stats.round_order(arms, rnd):
+                for name in stats.round_order(runs, rnd):
                     where = f"{upstream} {mode} c={conns} round {rnd + 1}"
                     why = failed.get(name) or smoke.get((name, payload_mode), "")
                     if why:
@@ -318,6 +361,9 @@ def run_upstream(
                         ]
                         row = measure(started[name], the_mock, mode, conns, args, upstream, rnd, others)
                         row["quiet"] = asdict(quiet)
+                        pid = started[name].pid
+                        if pid is not None:
+                            row["settle_s"] = sysstat.wait_idle(pid)
                     result["rows"].append(row)
                     progress.step(f"{name} {where}: {describe(row)}")
                     child = started[name].child if name in started else None
@@ -347,11 +393,15 @@ def measure(
         return failed_row(target.arm.name, upstream, mode, conns, str(exc), rnd)
 
 
-def smoke_check(target: targets.Target, mode: str) -> str:
+def smoke_check(target: targets.Target, mode: str, arm_info: dict[str, Any] | None = None) -> str:
+    """'' if the arm answered the workload's request correctly, else why; deviations from the real API's
+    shape go to `arm_info["deviations"]` (mode -> what)."""
     try:
-        targets.smoke(target, PAYLOADS[mode].read_bytes(), stream=mode == "sse")
+        deviations = targets.smoke_request(target, WORKLOADS[mode].request_for(target.arm.kind))
     except targets.ArmFailed as exc:
         return str(exc)
+    if deviations and arm_info is not None:
+        arm_info.setdefault("deviations", {})[mode] = deviations
     return ""
 
 
@@ -427,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             "delayed_conns": args.delayed_conns,
             "ttfb_conns": [] if args.no_ttfb else args.ttfb_conns,
             "modes": args.modes,
+            "resp_conns": args.resp_conns,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "ttfb_duration_s": args.ttfb_duration,
@@ -438,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             "quiet_pct": args.quiet_pct,
             "quiet_max_wait_s": args.quiet_max_wait,
             "body_bytes": PAYLOADS["json"].stat().st_size,
+            "responses_body_bytes": WORKLOADS["resp"].request.payload.stat().st_size,
             "wrk": "-t1, closed loop, --timeout 10s, bench/wrk/post.lua",
         },
         "arms": {  # in the order asked for: round 1's order
@@ -447,10 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         "interrupted": False,
     }
     work = plan(args)
-    total = sum(len(rows) for rows in work.values()) * args.rounds * len(args.arms)
+    total = n_measurements(args)
     log(
         f"bench: {total} measurements ({len(args.arms)} arms, {args.rounds} rounds), "
-        f"about {estimate_s(args, len(args.arms)) / 60:.0f} min if quiet"
+        f"about {estimate_s(args) / 60:.0f} min if quiet"
     )
     progress = Progress(total)
     the_mock: mock.Mock | None = None
@@ -481,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path, text = write_outputs(result, args.out)
     print(text)
     log(f"bench: {result['elapsed_s']:.0f} s; wrote {shown(json_path)} and {shown(md_path)}")
-    bad = [r for r in result["rows"] if r["status"] != "ok"]
+    bad = [r for r in result["rows"] if r["status"] not in ("ok", "n/a")]
     if bad:
         log(f"bench: {len(bad)} measurement(s) failed or invalid (see the tables)")
     return 1 if bad or result["interrupted"] else 0

@@ -118,6 +118,22 @@ def wait_quiet(threshold_pct: float, max_wait: float) -> QuietCheck:
     return QuietCheck(quiet=busy < threshold_pct, waited_s=time.monotonic() - start, busy_pct=busy)
 
 
+def wait_idle(root: int, threshold_pct: float = 20.0, window: float = 0.1, max_wait: float = 30.0) -> float:
+    """Wait until root's process tree uses < threshold % of one core over `window` s; seconds waited.
+
+    A slow arm still works through the requests wrk left in flight after its run (LiteLLM: 64 streams
+    at ~11/s, ~5 s); the next arm on the same core must not be measured against that.
+    """
+    start = time.monotonic()
+    pids = tree_pids(root)
+    while True:
+        before = tree_ticks(pids)
+        time.sleep(window)
+        busy = 100.0 * (tree_ticks(pids) - before) / CLK_TCK / window
+        if busy < threshold_pct or time.monotonic() - start >= max_wait:
+            return time.monotonic() - start
+
+
 @dataclass
 class Window:
     """CPU and memory seen during one measured window."""

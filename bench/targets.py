@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import peers, procs
 from bench.mock import port_open
+from bench.workloads import TOKEN, WORKLOADS, Request, check_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -20,7 +21,7 @@ CONFIGS = ROOT / "bench" / "configs"
 PATH = "/v1/messages"
 # The key every arm's load sends: the gateway's token (auth: tokens), LiteLLM's master key; the mock,
 # the nginx arm, the reference proxies and Portkey forward it to the mock, which takes any key.
-BENCH_TOKEN = "sk-bench-token"
+BENCH_TOKEN = TOKEN
 # What wrk sends (bench/wrk/post.lua), plus a Target's own `headers`; the smoke check sends the same.
 REQUEST_HEADERS = {
     "content-type": "application/json",
@@ -94,10 +95,15 @@ class Target:
     child: procs.Child | None  # None for `direct`
     command: str
     headers: dict[str, str] = field(default_factory=dict)  # sent on top of REQUEST_HEADERS
+    upstream_url: str = ""  # the mock it is in front of (an arm's routing headers name it)
 
     @property
     def request_headers(self) -> dict[str, str]:
         return {**REQUEST_HEADERS, **self.headers}
+
+    def headers_for(self, request: Request) -> dict[str, str]:
+        """What wrk and the smoke check send for one workload: its headers plus the arm's routing."""
+        return {**request.headers, **arm_headers(self.arm, self.upstream_url, request.provider)}
 
     @property
     def pid(self) -> int | None:
@@ -117,13 +123,19 @@ def nginx_config(prefix: Path, port: int, upstream_url: str) -> str:
 
 
 def litellm_config(upstream_url: str) -> str:
-    """One model, the payload's alias, on the mock with a stored key; no DB; the master key checked."""
+    """The payloads' aliases on the mock with a stored key (`bench-model` on Anthropic, `bench-openai` on
+    OpenAI for the same-format Responses rows); no DB; the master key checked."""
     return (
         "model_list:\n"
         "  - model_name: bench-model\n"
         "    litellm_params:\n"
         "      model: anthropic/claude-sonnet-4-5\n"
         f"      api_base: {upstream_url}\n"
+        "      api_key: bench-key\n"
+        "  - model_name: bench-openai\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4.1\n"
+        f"      api_base: {upstream_url}/v1\n"
         "      api_key: bench-key\n"
         "general_settings:\n"
         f"  master_key: {BENCH_TOKEN}\n"
@@ -206,11 +218,13 @@ def _healthz_path(port: int, path: str) -> bool:
         conn.close()
 
 
-def arm_headers(arm: Arm, upstream_url: str) -> dict[str, str]:
-    """Headers an arm needs on every request besides REQUEST_HEADERS (wrk and the smoke check send them)."""
+def arm_headers(arm: Arm, upstream_url: str, provider: str = "anthropic") -> dict[str, str]:
+    """Headers an arm needs on every request besides REQUEST_HEADERS (wrk and the smoke check send them).
+
+    `provider`: the upstream dialect the workload goes to ("anthropic" or "openai")."""
     if arm.kind == "portkey":
-        # Portkey routes by headers: the provider, and the mock as its base URL (Anthropic's ends in /v1).
-        return {"x-portkey-provider": "anthropic", "x-portkey-custom-host": upstream_url.rstrip("/") + "/v1"}
+        # Portkey routes by headers: the provider, and the mock as its base URL (both end in /v1).
+        return {"x-portkey-provider": provider, "x-portkey-custom-host": upstream_url.rstrip("/") + "/v1"}
     return {}
 
 
@@ -225,6 +239,7 @@ class Pending:
     headers: dict[str, str]
     ready: Callable[[], bool]
     log: Path
+    upstream_url: str
 
 
 def run_dir_of(arm: Arm, port: int, log_dir: Path) -> Path:
@@ -235,7 +250,7 @@ def run_dir_of(arm: Arm, port: int, log_dir: Path) -> Path:
 def launch(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | None) -> Pending | Target:
     """Spawn the arm against `upstream_url` (a Target at once for `direct`, which has no process)."""
     if arm.kind == "direct":
-        return Target(arm=arm, url=upstream_url, child=None, command="-")
+        return Target(arm=arm, url=upstream_url, child=None, command="-", upstream_url=upstream_url)
     run_dir = run_dir_of(arm, port, log_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if arm.kind == "nginx":
@@ -265,7 +280,7 @@ def launch(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | No
         ready = lambda: _healthz_path(port, "/health/liveliness")  # noqa: E731
     else:
         ready = lambda: port_open(port)  # noqa: E731
-    return Pending(arm, port, child, command, arm_headers(arm, upstream_url), ready, log)
+    return Pending(arm, port, child, command, arm_headers(arm, upstream_url), ready, log, upstream_url)
 
 
 def wait_ready(pending: Pending | Target, deadline: float) -> Target:
@@ -282,7 +297,14 @@ def wait_ready(pending: Pending | Target, deadline: float) -> Target:
             raise ArmFailed(f"not ready in time (log: {log})\n{child.log_tail()}")
         time.sleep(0.1)
     url = f"http://127.0.0.1:{pending.port}"
-    return Target(arm=pending.arm, url=url, child=child, command=pending.command, headers=pending.headers)
+    return Target(
+        arm=pending.arm,
+        url=url,
+        child=child,
+        command=pending.command,
+        headers=pending.headers,
+        upstream_url=pending.upstream_url,
+    )
 
 
 def start(arm: Arm, upstream_url: str, port: int, log_dir: Path, cpus: str | None, timeout: float) -> Target:
@@ -297,10 +319,21 @@ def stop(target: Target) -> None:
 
 def smoke(target: Target, body: bytes, stream: bool) -> None:
     """One request before loading: a wrong answer would otherwise show up only as an error count."""
+    request = WORKLOADS["sse" if stream else "json"].request
+    _smoke(target, PATH, body, target.request_headers, request)
+
+
+def smoke_request(target: Target, request: Request) -> list[str]:
+    """The smoke check of one workload's request (its path, body and headers): raises ArmFailed if the
+    answer is wrong; returns how it deviates from the real API's shape (the report notes them)."""
+    return _smoke(target, request.path, request.payload.read_bytes(), target.headers_for(request), request)
+
+
+def _smoke(target: Target, path: str, body: bytes, headers: dict[str, str], request: Request) -> list[str]:
     host, port = target.url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=10.0)
     try:
-        conn.request("POST", PATH, body=body, headers=target.request_headers)
+        conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
         content_type = response.getheader("content-type", "")
@@ -311,11 +344,7 @@ def smoke(target: Target, body: bytes, stream: bool) -> None:
     snippet = data[:600].decode(errors="replace")
     if response.status != 200:
         raise ArmFailed(f"smoke request got HTTP {response.status}: {snippet}")
-    if stream:
-        ok = content_type.startswith("text/event-stream") and b"event: message_stop" in data
-        expected = "an SSE stream ending in message_stop"
-    else:
-        ok = content_type.startswith("application/json") and b'"type":"message"' in data.replace(b" ", b"")
-        expected = "an Anthropic Message JSON"
-    if not ok:
-        raise ArmFailed(f"smoke request: expected {expected}, got {content_type!r}: {snippet}")
+    verdict = check_answer(request, content_type, data)
+    if verdict.failure:
+        raise ArmFailed(f"smoke request: {verdict.failure}, got {content_type!r}: {snippet}")
+    return verdict.deviations

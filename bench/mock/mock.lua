@@ -67,9 +67,70 @@ local function openai_stream()
   return table.concat(out)
 end
 
+-- OpenAI's Responses API (POST /v1/responses): the Message's text as one output_text part, with the
+-- Response fields the real API always sends (it also echoes instructions and tools; a canned answer
+-- cannot, so they are null and empty here).
+local ANSWER_TEXT = string.match(MESSAGE, '"text":"(.-)"}%]')
+local RESPONSE_ID = "resp_BenchMock0123456789abcdef"
+local RESPONSE_ITEM_ID = "msg_BenchMock0123456789abcdef"
+
+local function response_object(status, output, usage)
+  return '{"id":"' .. RESPONSE_ID .. '","object":"response","created_at":1763780000,"status":"' .. status
+    .. '","background":false,"error":null,"incomplete_details":null,"instructions":null,'
+    .. '"max_output_tokens":1024,"max_tool_calls":null,"model":"gpt-4.1-2025-04-14","output":' .. output
+    .. ',"parallel_tool_calls":false,"previous_response_id":null,"prompt_cache_key":null,'
+    .. '"reasoning":{"effort":null,"summary":null},"safety_identifier":null,"service_tier":"default",'
+    .. '"store":false,"temperature":1.0,"text":{"format":{"type":"text"},"verbosity":"medium"},'
+    .. '"tool_choice":"auto","tools":[],"top_logprobs":0,"top_p":1.0,"truncation":"disabled","usage":' .. usage
+    .. ',"user":null,"metadata":{}}'
+end
+
+local function output_text_part(text)
+  return '{"type":"output_text","annotations":[],"logprobs":[],"text":"' .. text .. '"}'
+end
+
+local function output_message(status, content)
+  return '{"id":"' .. RESPONSE_ITEM_ID .. '","type":"message","status":"' .. status .. '","content":[' .. content
+    .. '],"role":"assistant"}'
+end
+
+local function response_usage(input, output)
+  return '{"input_tokens":' .. input .. ',"input_tokens_details":{"cached_tokens":0,"cache_write_tokens":0},"output_tokens":' .. output
+    .. ',"output_tokens_details":{"reasoning_tokens":0},"total_tokens":' .. (input + output) .. '}'
+end
+
+local RESPONSE = response_object("completed",
+  "[" .. output_message("completed", output_text_part(ANSWER_TEXT)) .. "]", response_usage(412, 187))
+
+-- The event sequence of a streamed text answer, as the real API sends it: created, in_progress, the
+-- message item and its text part opened, 8 text deltas, everything closed again, completed (with the
+-- usage); every event numbered by sequence_number.
+local function responses_stream()
+  local out = {}
+  local function add(name, fields)
+    out[#out + 1] = event(name, '{"type":"' .. name .. '","sequence_number":' .. #out .. ',' .. fields .. '}')
+  end
+  local where = '"item_id":"' .. RESPONSE_ITEM_ID .. '","output_index":0,"content_index":0'
+  add("response.created", '"response":' .. response_object("in_progress", "[]", "null"))
+  add("response.in_progress", '"response":' .. response_object("in_progress", "[]", "null"))
+  add("response.output_item.added", '"output_index":0,"item":' .. output_message("in_progress", ""))
+  add("response.content_part.added", where .. ',"part":' .. output_text_part(""))
+  for _, piece in ipairs(PIECES) do
+    add("response.output_text.delta", where .. ',"delta":"' .. piece .. '","logprobs":[]')
+  end
+  local text = table.concat(PIECES)
+  add("response.output_text.done", where .. ',"text":"' .. text .. '","logprobs":[]')
+  add("response.content_part.done", where .. ',"part":' .. output_text_part(text))
+  add("response.output_item.done", '"output_index":0,"item":' .. output_message("completed", output_text_part(text)))
+  add("response.completed", '"response":' .. response_object("completed",
+    "[" .. output_message("completed", output_text_part(text)) .. "]", response_usage(412, 40)))
+  return table.concat(out)
+end
+
 local ANSWERS = {
   anthropic = { json = MESSAGE, sse = anthropic_stream() },
   openai = { json = CHAT_COMPLETION, sse = openai_stream() },
+  responses = { json = RESPONSE, sse = responses_stream() },
 }
 
 -- True if the JSON body has "stream": true. A plain find for the key, then a short anchored
@@ -90,7 +151,7 @@ local function wants_stream(body)
   end
 end
 
--- Serve one request in the given dialect ("anthropic" or "openai") after `delay` seconds.
+-- Serve one request in the given dialect ("anthropic", "openai" or "responses") after `delay` seconds.
 -- Any x-api-key / Authorization is accepted: the arms differ in how they forward keys.
 function M.serve(dialect, delay)
   ngx.req.read_body()

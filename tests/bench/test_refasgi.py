@@ -34,6 +34,8 @@ class Upstream:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        if request.path == "/v1/responses":
+            return web.json_response({"object": "response", "auth": request.headers.get("authorization")})
         if not body.get("stream"):
             return web.json_response({"type": "message", "key": request.headers.get("x-api-key")})
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -55,6 +57,7 @@ class Upstream:
         self.thread.start()
         app = web.Application()
         app.router.add_post("/v1/messages", self.handle)
+        app.router.add_post("/v1/responses", self.handle)
         self.runner = web.AppRunner(app)
         asyncio.run_coroutine_threadsafe(self.runner.setup(), self.loop).result()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port)
@@ -99,6 +102,12 @@ def test_json_is_forwarded_with_its_key(proxy: tuple[str, Upstream]) -> None:
     r = httpx.post(url + "/v1/messages", json={"model": "m"}, headers={"x-api-key": "k1"})
     assert r.status_code == 200 and r.json() == {"type": "message", "key": "k1"}
     assert httpx.post(url + "/nope", json={}).status_code == 404
+
+
+def test_responses_go_to_the_same_path_with_the_bearer_key(proxy: tuple[str, Upstream]) -> None:
+    url, _ = proxy
+    r = httpx.post(url + "/v1/responses", json={"model": "m"}, headers={"authorization": "Bearer k2"})
+    assert r.status_code == 200 and r.json() == {"object": "response", "auth": "Bearer k2"}
 
 
 def test_sse_piece_arrives_before_the_upstream_sends_the_next(proxy: tuple[str, Upstream]) -> None:

@@ -123,7 +123,11 @@ def test_table_shows_median_and_range_and_flags_bad_rounds() -> None:
     assert "| 1,500 [750..3,000] |" in gateway_line
     assert "1.50 |" in gateway_line and "0.75 |" in gateway_line
     assert "INVALID" in gateway_line
-    assert "gateway c=64 round 4 is INVALID" in text
+    assert "gateway c=64 round 4 is INVALID**: 12 errors;" in text
+    slow = wrk_row("gateway", "fast", "json", 64, 4, 0.0, 0.0)
+    slow |= {"status": "invalid", "wrk": {**slow["wrk"], "requests": 0}}
+    data["rows"].append(slow)
+    assert "round 5 is INVALID**: no request finished in the measured time;" in report.render(data)
 
 
 def test_failed_arm_is_reported_with_its_reason() -> None:
@@ -174,3 +178,90 @@ def test_a_piece_held_for_an_upstream_gap_misses_the_goal() -> None:
     hold = next(g for g in report.goals(data) if "no piece held" in g.what)
     assert hold.what.startswith("SSE c=1: no piece held for an upstream gap (hold p99 < 10 ms")
     assert hold.verdict == "**missed**"
+
+
+def na(arm: str, mode: str, reason: str) -> dict[str, Any]:
+    return {"arm": arm, "upstream": "fast", "mode": mode, "conns": 64, "round": 0, "status": "n/a",
+            "reason": reason}  # fmt: skip
+
+
+def with_responses() -> dict[str, Any]:
+    """sample() plus Responses rows: the gateway's translated rate is 0.8x its same-format rate in every
+    round, although the rounds drift; ref-asgi does not apply to the translated rows."""
+    data = sample()
+    data["arms"]["nginx"] = {"what": "nginx", "failures": []}
+    data["settings"]["responses_body_bytes"] = 1907
+    for rnd, scale in enumerate((1.0, 2.0, 0.5)):
+        for mode, arm, rps in (
+            ("resp", "direct", 30000),
+            ("resp", "ref-asgi", 4000),
+            ("resp", "gateway", 2000),
+            ("respx", "direct", 25000),
+            ("respx", "gateway", 1600),
+        ):
+            row = wrk_row(arm, "fast", mode, 64, rnd, rps * scale, 30.0)
+            row["path"] = "/v1/messages" if (mode, arm) == ("respx", "direct") else "/v1/responses"
+            data["rows"].append(row)
+    data["rows"] += [
+        na("nginx", "resp", "not run here"),
+        na("nginx", "respx", "cannot translate"),
+        na("ref-asgi", "respx", "cannot translate"),
+    ]
+    return data
+
+
+def test_responses_tables_show_n_a_and_ratios_within_rounds() -> None:
+    text = report.render(with_responses())
+    assert "## Responses API (POST /v1/responses)" in text and "of 1907 B" in text
+    section = text.split("## Responses API")[1]
+    same, translated = section.split("### ")[1:3]
+    assert "(`resp`)" in same and "÷ref-asgi RPS" in same
+    gateway = next(line for line in same.splitlines() if line.startswith("| gateway |"))
+    assert "| 2,000 [1,000..4,000] |" in gateway and "| 0.50 |" in gateway  # ÷ref-asgi, per round
+    assert "| nginx | 64 | n/a |" in same and "n/a: not run here |" in same
+    assert "(`respx`)" in translated and "÷same format (resp) RPS" in translated
+    gateway = next(line for line in translated.splitlines() if line.startswith("| gateway |"))
+    assert "| 0.80 |" in gateway and "| 0.06 |" in gateway  # ÷same format, ÷direct (1,600 / 25,000)
+    assert "| direct (mock /v1/messages) | 64 | 25,000" in translated
+    assert "n/a: cannot translate |" in translated
+    assert "FAILED" not in section and "INVALID" not in section
+
+
+def test_responses_rows_leave_the_messages_tables_and_goals_as_they_were() -> None:
+    before, after = report.render(sample()), report.render(with_responses())
+    assert "Responses API" not in before
+    tables = before.split("\n## fast mock", 1)[1].rstrip("\n")
+    assert tables in after.split("\n## Responses API")[0]
+    # Only the RSS goal changes: it covers every measurement of the gateway, Responses rows included.
+    rss = [g.what.startswith("RSS") for g in report.goals(sample())]
+    assert [g for g, r in zip(report.goals(sample()), rss, strict=True) if not r] == [
+        g for g, r in zip(report.goals(with_responses()), rss, strict=True) if not r
+    ]
+
+
+def test_readme_block_gains_a_responses_table() -> None:
+    block = report.readme_block(with_responses())
+    assert "Responses API (`POST /v1/responses`, a 1,907-byte Codex-like body" in block
+    lines = block.splitlines()
+    head = next(line for line in lines if line.startswith("| arm | same format JSON c=64 RPS"))
+    assert (
+        head
+        == "| arm | same format JSON c=64 RPS | translated JSON c=64 RPS | JSON: translated ÷ same format |"
+    )
+    assert "| gateway | 2,000 [1,000..4,000] | 1,600 [800..3,200] | 0.80 |" in lines
+    assert "| ref-asgi | 4,000 [2,000..8,000] | n/a | n/a |" in lines
+    assert "| nginx | n/a | n/a | |" not in lines  # an arm with no Responses row at all is left out
+    assert "| direct | 30,000 [15,000..60,000] | 25,000 [12,500..50,000] |  |" in lines
+    assert "Responses API" not in report.readme_block(sample())
+
+
+def test_an_arm_busy_after_its_run_is_noted() -> None:
+    data = sample()
+    slow = next(r for r in data["rows"] if r["arm"] == "ref-asgi" and r["conns"] == 64)
+    slow["settle_s"] = 4.6
+    next(r for r in data["rows"] if r["arm"] == "gateway" and r["conns"] == 64)["settle_s"] = 0.1
+    notes = [line for line in report.render(data).splitlines() if "stayed busy" in line]
+    assert notes == [
+        "- ref-asgi c=64 round 1: the arm stayed busy 4.6 s after its run (requests left in flight); "
+        "the next arm started after it went idle."
+    ]
