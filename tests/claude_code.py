@@ -255,12 +255,23 @@ def run_claude(
         "Bash",
         *args,
     ]
+    returncode, stdout, stderr, seconds = run_cli(command, workdir, claude_env(base_url, home, env), timeout)
+    run = ClaudeRun(returncode, stdout, stderr, seconds, LOG_DIR / f"{name}.log")
+    _save_log(run, command, base_url)
+    return run
+
+
+def run_cli(
+    command: list[str], cwd: Path, env: Mapping[str, str], timeout: float
+) -> tuple[int, str, str, float]:
+    """One run of an agent CLI with stdin closed (an open one makes them wait for more prompt): exit
+    code, stdout, stderr and seconds; a timeout is exit -1, with what it printed so far."""
     started = time.monotonic()
     try:
         done = subprocess.run(
             command,
-            cwd=workdir,
-            env=claude_env(base_url, home, env),
+            cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -271,9 +282,7 @@ def run_claude(
         returncode = -1
         stdout = _decoded(exc.stdout)
         stderr = _decoded(exc.stderr) + f"\n[timed out after {timeout}s]"
-    run = ClaudeRun(returncode, stdout, stderr, time.monotonic() - started, LOG_DIR / f"{name}.log")
-    _save_log(run, command, base_url)
-    return run
+    return returncode, stdout, stderr, time.monotonic() - started
 
 
 def _decoded(data: bytes | str | None) -> str:

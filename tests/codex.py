@@ -21,9 +21,7 @@ import json
 import os
 import shutil
 import socketserver
-import subprocess
 import threading
-import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from typing import Any, Self
 
 import pytest
 
-from tests.claude_code import FINAL_TEXT, TOOL_COMMAND, TOOL_OUTPUT
+from tests.claude_code import FINAL_TEXT, TOOL_COMMAND, TOOL_OUTPUT, run_cli
 from tests.fakes.script import RecordedRequest, Script
 
 __all__ = ["FINAL_TEXT", "TOOL_COMMAND", "TOOL_OUTPUT"]
@@ -327,37 +325,15 @@ def run_codex(
         *args,
         prompt,
     ]
-    started = time.monotonic()
     with TrapProxy() as trap:
-        try:
-            done = subprocess.run(
-                command,
-                cwd=workdir,
-                env=codex_env(home, codex_home, token, {**trap.env(), **(env or {})}),
-                # Codex appends piped stdin to the prompt; an empty one keeps it from waiting.
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-            returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
-        except subprocess.TimeoutExpired as exc:
-            returncode = -1
-            stdout = _decoded(exc.stdout)
-            stderr = _decoded(exc.stderr) + f"\n[timed out after {timeout}s]"
+        # Codex appends piped stdin to the prompt: run_cli closes it.
+        env_run = codex_env(home, codex_home, token, {**trap.env(), **(env or {})})
+        returncode, stdout, stderr, seconds = run_cli(command, workdir, env_run, timeout)
         proxied = trap.seen
     final = last_message.read_text() if last_message.exists() else ""
-    run = CodexRun(
-        returncode, stdout, stderr, final, time.monotonic() - started, LOG_DIR / f"{name}.log", proxied
-    )
+    run = CodexRun(returncode, stdout, stderr, final, seconds, LOG_DIR / f"{name}.log", proxied)
     _save_log(run, command, base_url)
     return run
-
-
-def _decoded(data: bytes | str | None) -> str:
-    if isinstance(data, bytes):
-        return data.decode(errors="replace")
-    return data or ""
 
 
 def _save_log(run: CodexRun, command: list[str], base_url: str) -> None:

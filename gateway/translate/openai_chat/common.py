@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from gateway.translate import Untranslatable
 from gateway.translate.hub import shorten_name
 
 JSON = dict[str, Any]
@@ -85,6 +86,19 @@ def tool_name_map(body: JSON) -> dict[str, str]:
                 ):
                     names.add(block["name"])
     return {short: name for name in names if (short := short_tool_name(name)) != name}
+
+
+def arguments_object(raw: Any, where: str) -> JSON:
+    """A tool call's arguments (a JSON object, or its text; empty means none) as an object."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        value = loads_object(raw)
+        if value is not None:
+            return value
+    raise Untranslatable("tool call arguments must be a JSON object", where)
 
 
 def loads_object(text: str) -> JSON | None:

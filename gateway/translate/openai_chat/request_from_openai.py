@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.translate import Untranslatable
 from gateway.translate.hub import claude_signature
-from gateway.translate.openai_chat.common import EMPTY_SCHEMA, loads_object, sanitize_id
+from gateway.translate.openai_chat.common import EMPTY_SCHEMA, arguments_object, sanitize_id
 
 JSON = dict[str, Any]
 
@@ -371,7 +371,7 @@ def _assistant_blocks(
                 "type": "tool_use",
                 "id": sanitize_id(call.get("id"), f"{call_where}"),
                 "name": str(fn.get("name") or ""),
-                "input": _arguments(fn.get("arguments"), f"{call_where}.function.arguments"),
+                "input": arguments_object(fn.get("arguments"), f"{call_where}.function.arguments"),
             }
         )
     legacy = message.get("function_call")
@@ -384,22 +384,10 @@ def _assistant_blocks(
                 "type": "tool_use",
                 "id": tool_id,
                 "name": name,
-                "input": _arguments(legacy.get("arguments"), f"{where}.function_call.arguments"),
+                "input": arguments_object(legacy.get("arguments"), f"{where}.function_call.arguments"),
             }
         )
     return blocks
-
-
-def _arguments(raw: Any, where: str) -> JSON:
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str):
-        value = loads_object(raw)
-        if value is not None:
-            return value
-    raise Untranslatable("tool call arguments must be a JSON object", where)
 
 
 def _tool_result(tool_id: str, content: Any, where: str) -> JSON:

@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 from gateway.translate import Untranslatable
-from gateway.translate.openai_chat.common import EMPTY_SCHEMA, loads_object, sanitize_id
+from gateway.translate.openai_chat.common import EMPTY_SCHEMA, arguments_object, sanitize_id
 from gateway.translate.openai_chat.request_from_openai import (
     _SAMPLING_MODEL,
     DEFAULT_MAX_TOKENS,
@@ -194,7 +194,7 @@ def _input_messages(raw: Any, system: list[JSON], family: str) -> list[JSON]:
                 "type": "tool_use",
                 "id": sanitize_id(item.get("call_id"), where),
                 "name": hub_tool_name(str(item.get("name") or ""), _namespace(item)),
-                "input": _arguments(item.get("arguments"), f"{where}.arguments"),
+                "input": arguments_object(item.get("arguments"), f"{where}.arguments"),
             }
             _add(turns, "assistant", [use])
         elif kind == "custom_tool_call":
@@ -334,18 +334,6 @@ def _assistant_content(content: Any, where: str) -> list[JSON]:
         if isinstance(text, str) and text.strip():
             blocks.append({"type": "text", "text": text})
     return blocks
-
-
-def _arguments(raw: Any, where: str) -> JSON:
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str):
-        value = loads_object(raw)
-        if value is not None:
-            return value
-    raise Untranslatable("function call arguments must be a JSON object", where)
 
 
 def _tool_output(output: Any, where: str) -> str | list[JSON]:
