@@ -24,7 +24,8 @@ FALLBACK = 4096  # an unknown model: accepted by every Claude model, and what th
 # way; the API itself accepts it. 21,333 is the largest max_tokens those SDKs send unstreamed.
 NON_STREAMED_CAP = 600 * 128_000 // 3600
 
-# Claude: (family, major, minor) -> maximum output tokens (without beta headers).
+# Claude: (family, major, minor) -> maximum output tokens (without beta headers). A model missing here
+# gets FALLBACK; a newer one is added here.
 _CLAUDE: dict[tuple[str, int, int], int] = {
     ("opus", 3, 0): 4096,
     ("sonnet", 3, 0): 4096,
@@ -41,7 +42,7 @@ _CLAUDE: dict[tuple[str, int, int], int] = {
     ("opus", 4, 6): 128_000,
     ("opus", 4, 7): 128_000,
     ("opus", 4, 8): 128_000,
-    ("sonnet", 4, 6): 128_000,
+    ("sonnet", 4, 6): 64_000,  # sources disagree (64K or 128K): too high a cap is a 400, too low is not
 }
 # `claude-opus-4-1-2025...`, `claude-opus-4-20250514` (a date is not a minor version), `claude-opus-4@...`
 _CLAUDE_NEW = re.compile(r"claude-(opus|sonnet|haiku)-(\d)(?:-(\d)(?!\d))?")
