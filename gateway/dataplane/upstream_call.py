@@ -31,6 +31,7 @@ from gateway.dataplane.responses import (
     without_carriers,
 )
 from gateway.dataplane.upstream import UpstreamPool
+from gateway.pricing import limits
 from gateway.pricing.prices import Prices, cost, format_usd
 from gateway.providers import base
 from gateway.providers.base import ProviderType
@@ -120,7 +121,11 @@ class UpstreamCalls:
                 return None
             # Anthropic's own API runs its web_search server tool; a Responses client's search goes there.
             search = target.ptype.name == "anthropic"
-            translated = pipeline.build_request(req.format, target.wire, obj, leaf.model, web_search=search)
+            # A client without an output cap gets the model's own maximum, as from the real API.
+            default = limits.default_output_tokens(leaf.model, stream=obj.get("stream") is True)
+            translated = pipeline.build_request(
+                req.format, target.wire, obj, leaf.model, web_search=search, default_max_tokens=default
+            )
         except Untranslatable as exc:
             raise GatewayError("invalid_request_error", exc.message, param=exc.param) from None
         auth = self._auth(req, target)

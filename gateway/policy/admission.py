@@ -27,10 +27,19 @@ import orjson
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
-from gateway.policy.budgets import Periods, counter, output_cap, spent_message, warning, worst_case
+from gateway.policy.budgets import (
+    DEFAULT_MAX_OUTPUT,
+    Periods,
+    counter,
+    output_cap,
+    spent_message,
+    warning,
+    worst_case,
+)
 from gateway.policy.ratelimit import Report, check, refusal_message, window_key
 from gateway.policy.state import Store, StoreUnavailable, open_store
 from gateway.policy.state.store import Counter, Refusal, to_units
+from gateway.pricing.limits import max_output_tokens
 from gateway.pricing.prices import Prices
 from gateway.routing import plan as routing
 from gateway.routing.plan import Candidate, Facts
@@ -231,7 +240,8 @@ class Admission:
                     f"request: add it under `pricing:` in the config, e.g. `{c.leaf.target}: "
                     "{input: 3.0, output: 15.0}` (USD per million tokens)",
                 )
-            targets.append((price, output_cap(c.leaf.params, ask.obj)))
+            uncapped = max_output_tokens(c.leaf.model) or DEFAULT_MAX_OUTPUT
+            targets.append((price, output_cap(c.leaf.params, ask.obj, default=uncapped)))
         amount = to_units(worst_case(targets, _input_tokens(ask)), up=True)
         now = time.time()
         counters = tuple(counter(b, ask.facts(), self.periods.current(b.period, now)) for b, _ in chosen)

@@ -14,7 +14,9 @@ from gateway.routing.plan import Facts, show_value
 from gateway.routing.table import Budget
 
 # When a request does not say how long its answer may be (OpenAI's max_tokens is optional), its worst
-# case assumes this many output tokens; a longer answer still settles at its real cost.
+# case assumes the target model's maximum output where the gateway knows it (what a translated call is
+# sent, and what OpenAI and Gemini allow uncapped), else this many output tokens; a longer answer still
+# settles at its real cost.
 DEFAULT_MAX_OUTPUT = 4096
 ABSENT = "absent"  # the `by` part for requests without the field (not valid JSON, so no clash)
 
@@ -83,15 +85,15 @@ def worst_case(targets: Iterable[tuple[Price, int]], input_tokens: int) -> Decim
     return worst
 
 
-def output_cap(*sources: Mapping[str, Any]) -> int:
+def output_cap(*sources: Mapping[str, Any], default: int = DEFAULT_MAX_OUTPUT) -> int:
     """The output-token cap the first source that has one asks for (a leaf's params, then the
-    request), or DEFAULT_MAX_OUTPUT."""
+    request), or `default` (the model's maximum output, where known)."""
     for source in sources:
         for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):  # the last: Responses
             value = source.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
-    return DEFAULT_MAX_OUTPUT
+    return default
 
 
 def reset_text(c: Counter) -> str:

@@ -524,3 +524,36 @@ def test_count_tokens_costs_nothing_even_when_the_budget_is_spent(
         assert counted.input_tokens > 0
     time.sleep(0.1)
     assert settled(gw.url, "race")["spent_usd"] == "0.1"
+
+
+def test_a_request_without_a_cap_holds_the_models_maximum_output(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    """A Responses client without max_output_tokens is sent the model's maximum output (64,000 for
+    Claude Sonnet 4.5), so that is its worst case; an unknown model's stays 4096."""
+    pricing = """
+pricing:
+  anthropic/claude-sonnet-4-5: { input: 0, output: 100 }
+  anthropic/claude-x: { input: 0, output: 100 }
+budgets:
+  race: { usd: 5.00, period: day }
+"""
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            pricing,
+            gateway="gateways:\n  default: { auth: none, budgets: [race] }\n",
+        )
+    )
+    client = openai_client(gw)
+    with pytest.raises(openai.RateLimitError) as info:  # 64,000 tokens at $100 per million: $6.40
+        client.responses.create(model="claude-sonnet-4-5", input="Write the patch.", stream=True)
+    assert "may cost up to $6.4." in info.value.message
+    assert not anthropic_up.requests
+    anthropic_up.push(Script(text="Done.", usage={"output_tokens": 10}))
+    capped = client.responses.create(model="claude-sonnet-4-5", input="Patch.", max_output_tokens=1000)
+    assert capped.output_text == "Done."
+    anthropic_up.push(Script(text="Done.", usage={"output_tokens": 10}))
+    assert client.responses.create(model="claude-x", input="Patch.").output_text == "Done."  # $0.4096 fits
+    assert [r.json["max_tokens"] for r in anthropic_up.requests if r.json] == [1000, 4096]

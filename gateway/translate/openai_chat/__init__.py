@@ -20,6 +20,8 @@ Requests, OpenAI -> Anthropic (`openai_request_to_anthropic`):
   `max_tokens`. Thinking is left off when the request forces a tool (Anthropic rejects forced tool use
   with thinking) and when the last assistant turn of a tool loop has no signed thinking to replay
   (Anthropic requires it to start with its original thinking block).
+- No `max_tokens`/`max_completion_tokens`: `max_tokens` is the caller's `default_max_tokens` (the data
+  plane passes the model's maximum output where it knows it, as OpenAI's own default is), else 4096.
 - `response_format: json_object` becomes a system instruction (Anthropic's structured output needs a
   schema that closes every object, so there is no "any JSON object" schema).
 - Unsigned reasoning in assistant history is dropped; LiteLLM-style `thinking_blocks` that carry an

@@ -15,8 +15,9 @@ from gateway.translate.openai_chat.common import EMPTY_SCHEMA, arguments_object,
 
 JSON = dict[str, Any]
 
-# Anthropic requires max_tokens; OpenAI clients usually omit it. 4096 is accepted by every Claude model
-# (the oldest cap output there) and is LiteLLM's default too.
+# Anthropic requires max_tokens; OpenAI clients usually omit it, and the real API then allows the model's
+# maximum. The data plane passes that maximum in where it knows the model (gateway/pricing/limits.py);
+# otherwise 4096, which every Claude model accepts (the oldest cap output there).
 DEFAULT_MAX_TOKENS = 4096
 
 _DATA_URL = re.compile(r"^data:([^;,]+)?((?:;[^;,]*)*?);base64,(.*)$", re.DOTALL)
@@ -51,7 +52,10 @@ def _parse_data_url(url: str) -> tuple[str, str] | None:
     return (match.group(1) or "application/octet-stream").lower(), match.group(3)
 
 
-def openai_request_to_anthropic(body: JSON, model: str) -> JSON:
+def openai_request_to_anthropic(
+    body: JSON, model: str, *, default_max_tokens: int = DEFAULT_MAX_TOKENS
+) -> JSON:
+    """`default_max_tokens`: the cap when the client set none (the data plane knows the model's own)."""
     _reject_inexpressible(body)
     system, messages = _openai_messages(body.get("messages"))
 
@@ -59,7 +63,7 @@ def openai_request_to_anthropic(body: JSON, model: str) -> JSON:
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
-    out["max_tokens"] = max_tokens if isinstance(max_tokens, int) else DEFAULT_MAX_TOKENS
+    out["max_tokens"] = max_tokens if isinstance(max_tokens, int) else default_max_tokens
 
     response_format = body.get("response_format")
     output_config: JSON = {}

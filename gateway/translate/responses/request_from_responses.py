@@ -58,10 +58,16 @@ SYSTEM_NOTE = "<system_message>\n{}\n</system_message>"
 
 
 def responses_request_to_anthropic(
-    obj: JSON, upstream_model: str, *, family: str = "anthropic", web_search: bool = False
+    obj: JSON,
+    upstream_model: str,
+    *,
+    family: str = "anthropic",
+    web_search: bool = False,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> JSON:
     """`family`: the target's wire format, whose carried reasoning may be replayed (reasoning.py);
-    `web_search`: the target runs Anthropic's web_search server tool."""
+    `web_search`: the target runs Anthropic's web_search server tool; `default_max_tokens`: the cap
+    when the client set no `max_output_tokens` (the data plane knows the model's own)."""
     _reject_inexpressible(obj)
     system: list[JSON] = []
     instructions = obj.get("instructions")
@@ -71,7 +77,7 @@ def responses_request_to_anthropic(
 
     out: JSON = {"model": upstream_model}
     max_tokens = obj.get("max_output_tokens")
-    out["max_tokens"] = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else DEFAULT_MAX_TOKENS
+    out["max_tokens"] = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else default_max_tokens
 
     output_config: JSON = {}
     text = obj.get("text")
