@@ -71,6 +71,20 @@ def gemini_up(_gemini_upstream: FakeUpstream) -> FakeUpstream:
 
 
 @pytest.fixture(scope="session")
+def _responses_upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream("openai") as fake:
+        yield fake
+
+
+@pytest.fixture
+def responses_up(_responses_upstream: FakeUpstream) -> FakeUpstream:
+    """An OpenAI server of its own for the Responses API, so its calls are never mixed with the Chat
+    Completions ones of `openai_up`."""
+    _responses_upstream.reset()
+    return _responses_upstream
+
+
+@pytest.fixture(scope="session")
 def _bedrock_upstream() -> Iterator[FakeUpstream]:
     with FakeUpstream("bedrock") as fake:
         yield fake

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,20 +9,6 @@ import pytest
 from tests.conftest import GatewayFactory, standard_config, with_clouds
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_server import GatewayServer
-
-
-@pytest.fixture(scope="session")
-def _responses_upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream("openai") as fake:
-        yield fake
-
-
-@pytest.fixture
-def responses_up(_responses_upstream: FakeUpstream) -> FakeUpstream:
-    """An OpenAI server of its own for the Responses API, so its calls are never mixed with the Chat
-    Completions ones of `openai_up`."""
-    _responses_upstream.reset()
-    return _responses_upstream
 
 
 @pytest.fixture
