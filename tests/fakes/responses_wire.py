@@ -274,6 +274,8 @@ async def read_payload(request: web.Request, *, fields: frozenset[str] = KNOWN_F
     if not isinstance(include, list):
         raise _type_error("include", "an array")
     for index, value in enumerate(include):
+        if not isinstance(value, str):  # the fuzzer sends objects here; the real API says 400
+            raise _type_error(f"include[{index}]", "a string")
         if value not in INCLUDABLE:
             raise _invalid_value(value, tuple(sorted(INCLUDABLE)), f"include[{index}]")
     _check_tools(payload.get("tools"))
@@ -457,7 +459,7 @@ def _check_items(items: list[Any], history: list[dict[str, Any]], stored: dict[s
             open_calls = [(open_id, at) for open_id, at in open_calls if open_id != call_id]
         elif kind == "reasoning":
             _check_reasoning(item, where, stored_items)
-        elif kind == "item_reference" and item.get("id") not in stored_items:
+        elif kind == "item_reference" and not _stored(item.get("id"), stored_items):
             raise Rejection(404, f"Item with id '{item.get('id')}' not found.", param=where)
     # A call the input (or the history) made must be answered before the model can go on.
     for call_id, _at in open_calls:
@@ -519,6 +521,11 @@ def _check_message(item: dict[str, Any], where: str) -> None:
                 raise _missing(f"{at}.filename")
 
 
+def _stored(item_id: Any, stored_items: set[Any]) -> bool:
+    # An id of the wrong type (the fuzzer sends objects) is simply not one the fake keeps.
+    return isinstance(item_id, str | None) and item_id in stored_items
+
+
 def _check_reasoning(item: dict[str, Any], where: str, stored_items: set[Any]) -> None:
     summary = item.get("summary")
     if not isinstance(summary, list):
@@ -541,7 +548,7 @@ def _check_reasoning(item: dict[str, Any], where: str, stored_items: set[Any]) -
                 code="invalid_encrypted_content",
             )
         return
-    if item.get("id") not in stored_items:
+    if not _stored(item.get("id"), stored_items):
         raise Rejection(
             404,
             f"Item with id '{item.get('id')}' not found. Items are not persisted when `store` is set to "

@@ -251,6 +251,13 @@ def test_incomplete_and_scripted_errors(fake: FakeUpstream, gpt: openai.OpenAI) 
             "input",
         ),
         ({"model": "m", "input": "x", "include": ["nope"]}, 400, "Invalid value: 'nope'", "include[0]"),
+        ({"model": "m", "input": "x", "include": [{}]}, 400, "Invalid type for 'include[0]'", "include[0]"),
+        (
+            {"model": "m", "input": [{"type": "item_reference", "id": {}}]},
+            404,
+            "Item with id '{}' not found",
+            "input[0]",
+        ),
         (
             {"model": "m", "input": "x", "tools": [{"type": "bash"}]},
             400,
