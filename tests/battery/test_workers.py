@@ -167,6 +167,7 @@ def budget_counter(url: str, name: str) -> list[dict[str, Any]]:
     return next(b for b in answer["data"] if b["name"] == name)["counters"]
 
 
+@pytest.mark.timeout(scale(120, 400))  # full: 100 rounds against a 1 s upstream, each at least 1 s
 def test_a_budget_admits_no_more_than_its_limit_across_both(
     pair: Pair, anthropic_up: FakeUpstream, figures: dict[str, Any]
 ) -> None:
