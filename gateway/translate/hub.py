@@ -139,3 +139,38 @@ def new_message_id() -> str:
 def refusal_details(explanation: str) -> JSON:
     """A refusal's `stop_details`, for a provider that blocked the answer."""
     return {"type": "refusal", "category": None, "explanation": explanation}
+
+
+def add_turn(turns: list[JSON], role: str, blocks: list[JSON]) -> None:
+    """Append blocks as a hub turn, merged into the last turn when it has the same role (Anthropic
+    wants user and assistant turns to alternate)."""
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(blocks)
+    else:
+        turns.append({"role": role, "content": blocks})
+
+
+def tool_results_first(turn: JSON) -> None:
+    """Anthropic wants the tool results first in the user turn that answers a tool call."""
+    content = turn["content"]
+    results = [b for b in content if b.get("type") == "tool_result"]
+    if results and len(results) != len(content):
+        turn["content"] = results + [b for b in content if b.get("type") != "tool_result"]
+
+
+def trim_prefill(turns: list[JSON]) -> None:
+    """A final assistant turn is a prefill, which Anthropic rejects when it ends in whitespace."""
+    if not turns or turns[-1]["role"] != "assistant":
+        return
+    content = turns[-1]["content"]
+    last = content[-1]
+    if last.get("type") == "text":
+        text = last["text"].rstrip()
+        if text:
+            last["text"] = text
+        else:
+            content.pop()
+            if not content:
+                turns.pop()

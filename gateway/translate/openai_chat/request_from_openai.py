@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.translate import Untranslatable
-from gateway.translate.hub import claude_signature
+from gateway.translate.hub import add_turn, claude_signature, tool_results_first, trim_prefill
 from gateway.translate.openai_chat.common import EMPTY_SCHEMA, arguments_object, sanitize_id
 
 JSON = dict[str, Any]
@@ -165,59 +165,31 @@ def _openai_messages(raw: Any) -> tuple[list[JSON], list[JSON]]:
                 system.extend(blocks)
             elif blocks:
                 text = "\n\n".join(b["text"] for b in blocks)
-                _add_turn(
+                add_turn(
                     turns, "user", [{"type": "text", "text": f"<system_message>\n{text}\n</system_message>"}]
                 )
             continue
         leading = False
         if role == "user":
-            _add_turn(turns, "user", _user_blocks(message.get("content"), where))
+            add_turn(turns, "user", _user_blocks(message.get("content"), where))
         elif role == "assistant":
-            _add_turn(turns, "assistant", _assistant_blocks(message, where, legacy_ids, i))
+            add_turn(turns, "assistant", _assistant_blocks(message, where, legacy_ids, i))
         elif role == "tool":
             tool_id = sanitize_id(message.get("tool_call_id"), f"{where}")
-            _add_turn(turns, "user", [_tool_result(tool_id, message.get("content"), where)])
+            add_turn(turns, "user", [_tool_result(tool_id, message.get("content"), where)])
         elif role == "function":
             name = str(message.get("name") or "")
             pending = legacy_ids.get(name)
             tool_id = pending.pop(0) if pending else sanitize_id(None, f"{where}:{name}")
-            _add_turn(turns, "user", [_tool_result(tool_id, message.get("content"), where)])
+            add_turn(turns, "user", [_tool_result(tool_id, message.get("content"), where)])
         else:
             raise Untranslatable(f"unsupported message role {role!r}", f"{where}.role")
 
     for turn in turns:
         if turn["role"] == "user":
-            # Anthropic wants the tool results first in the turn that answers a tool call.
-            content = turn["content"]
-            results = [b for b in content if b.get("type") == "tool_result"]
-            if results and len(results) != len(content):
-                turn["content"] = results + [b for b in content if b.get("type") != "tool_result"]
-    if turns and turns[-1]["role"] == "assistant":
-        _trim_prefill(turns)
+            tool_results_first(turn)
+    trim_prefill(turns)
     return system, turns
-
-
-def _add_turn(turns: list[JSON], role: str, blocks: list[JSON]) -> None:
-    if not blocks:
-        return
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
-
-
-def _trim_prefill(turns: list[JSON]) -> None:
-    # A final assistant message is a prefill, which Anthropic rejects when it ends in whitespace.
-    content = turns[-1]["content"]
-    last = content[-1]
-    if last.get("type") == "text":
-        text = last["text"].rstrip()
-        if text:
-            last["text"] = text
-        else:
-            content.pop()
-            if not content:
-                turns.pop()
 
 
 def _text_blocks(content: Any, where: str) -> list[JSON]:

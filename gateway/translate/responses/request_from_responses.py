@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 from gateway.translate import Untranslatable
+from gateway.translate.hub import add_turn, tool_results_first, trim_prefill
 from gateway.translate.openai_chat.common import EMPTY_SCHEMA, arguments_object, sanitize_id
 from gateway.translate.openai_chat.request_from_openai import (
     _SAMPLING_MODEL,
@@ -184,13 +185,13 @@ def _input_messages(raw: Any, system: list[JSON], family: str) -> list[JSON]:
                     system.extend(blocks)
                 elif blocks:
                     joined = "\n\n".join(b["text"] for b in blocks)
-                    _add(turns, "user", [{"type": "text", "text": SYSTEM_NOTE.format(joined)}])
+                    add_turn(turns, "user", [{"type": "text", "text": SYSTEM_NOTE.format(joined)}])
                 continue
             leading = False
             if role == "user":
-                _add(turns, "user", _user_content(item.get("content"), where))
+                add_turn(turns, "user", _user_content(item.get("content"), where))
             elif role == "assistant":
-                _add(turns, "assistant", _assistant_content(item.get("content"), where))
+                add_turn(turns, "assistant", _assistant_content(item.get("content"), where))
             else:
                 raise Untranslatable(f"unsupported message role {role!r}", f"{where}.role")
             continue
@@ -202,7 +203,7 @@ def _input_messages(raw: Any, system: list[JSON], family: str) -> list[JSON]:
                 "name": hub_tool_name(str(item.get("name") or ""), _namespace(item)),
                 "input": arguments_object(item.get("arguments"), f"{where}.arguments"),
             }
-            _add(turns, "assistant", [use])
+            add_turn(turns, "assistant", [use])
         elif kind == "custom_tool_call":
             text = item.get("input")
             use = {
@@ -211,17 +212,17 @@ def _input_messages(raw: Any, system: list[JSON], family: str) -> list[JSON]:
                 "name": hub_tool_name(str(item.get("name") or ""), _namespace(item)),
                 "input": {"input": text if isinstance(text, str) else ""},
             }
-            _add(turns, "assistant", [use])
+            add_turn(turns, "assistant", [use])
         elif kind in ("function_call_output", "custom_tool_call_output"):
             result: JSON = {"type": "tool_result", "tool_use_id": sanitize_id(item.get("call_id"), where)}
             content = _tool_output(item.get("output"), f"{where}.output")
             if content:
                 result["content"] = content
-            _add(turns, "user", [result])
+            add_turn(turns, "user", [result])
         elif kind == "reasoning":
             block = reasoning.decode(item.get("encrypted_content"), family)
             if block is not None:
-                _add(turns, "assistant", [block])
+                add_turn(turns, "assistant", [block])
         elif kind == "web_search_call":
             continue  # a search the provider ran earlier: its findings are in the answer text after it
         elif kind == "item_reference":
@@ -239,37 +240,17 @@ def _namespace(item: JSON) -> str | None:
     return ns if isinstance(ns, str) and ns else None
 
 
-def _add(turns: list[JSON], role: str, blocks: list[JSON]) -> None:
-    if not blocks:
-        return
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
-
-
 def _order_turns(turns: list[JSON]) -> None:
     for turn in turns:
         content = turn["content"]
         if turn["role"] == "user":
-            # Anthropic wants the tool results first in the turn that answers a tool call.
-            results = [b for b in content if b.get("type") == "tool_result"]
-            if results and len(results) != len(content):
-                turn["content"] = results + [b for b in content if b.get("type") != "tool_result"]
+            tool_results_first(turn)
         else:
             # Thinking must open the assistant turn it belongs to (a reasoning item may follow a message).
             thinking = [b for b in content if b.get("type") in ("thinking", "redacted_thinking")]
             if thinking and len(thinking) != len(content) and content[0] not in thinking:
                 turn["content"] = thinking + [b for b in content if b not in thinking]
-    if turns and turns[-1]["role"] == "assistant":
-        # A final assistant turn is a prefill, which Anthropic rejects when it ends in whitespace.
-        last = turns[-1]["content"][-1]
-        if last.get("type") == "text":
-            last["text"] = last["text"].rstrip()
-            if not last["text"]:
-                turns[-1]["content"].pop()
-                if not turns[-1]["content"]:
-                    turns.pop()
+    trim_prefill(turns)
 
 
 def _parts(content: Any, where: str) -> list[tuple[JSON, str]]:
