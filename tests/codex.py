@@ -29,10 +29,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import pytest
-
 from tests.claude_code import FINAL_TEXT, TOOL_COMMAND, TOOL_OUTPUT, run_cli
 from tests.fakes.script import RecordedRequest, Script
+from tests.services import missing
 
 __all__ = ["FINAL_TEXT", "TOOL_COMMAND", "TOOL_OUTPUT"]
 
@@ -262,9 +261,7 @@ def require_codex() -> Path:
         f"Codex is not installed at {CODEX_BIN.relative_to(ROOT)}: run `make test` "
         "(or `npm ci` at the project root; needs node and npm)"
     )
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    missing(reason)
 
 
 def codex_env(

@@ -12,10 +12,18 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import pytest
 
 from tests.gateway_server import free_port
+
+
+def missing(message: str) -> NoReturn:
+    """A service or client the test needs is not installed: a failure in CI, a skip elsewhere."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def require(binary: str) -> str:
@@ -23,10 +31,7 @@ def require(binary: str) -> str:
         (p for p in (f"/usr/bin/{binary}", f"/usr/sbin/{binary}") if os.path.exists(p)), None
     )
     if path is None:
-        message = f"{binary} is not installed (.ci/run installs it with apt-get)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{binary} is not installed (.ci/run installs it with apt-get)")
     return path
 
 
