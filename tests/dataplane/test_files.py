@@ -128,7 +128,7 @@ def test_openai_files_batches_and_uploads_through_the_sdk(gw: GatewayServer, ope
     assert done.status == "completed" and done.output_file_id
     output = client.files.content(done.output_file_id).read()
     assert orjson.loads(output.splitlines()[0])["custom_id"] == "c1"
-    assert [b.id for b in client.batches.list()][0] == batch.id
+    assert next(b.id for b in client.batches.list()) == batch.id
     with pytest.raises(openai.BadRequestError):
         client.batches.cancel(batch.id)  # completed: the upstream's 400 reaches the client
     assert client.files.delete(created.id).deleted
