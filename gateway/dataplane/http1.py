@@ -597,7 +597,9 @@ class Client:
             self._in_use += 1
         conn: Connection | None = None
         try:
-            conn = self._reusable(origin)
+            # A streamed body is sent once: never on an idle connection the server may have closed, where
+            # the retry below would need the body again.
+            conn = self._reusable(origin) if streamed is None else None
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin)

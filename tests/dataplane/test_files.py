@@ -9,6 +9,8 @@ import asyncio
 import io
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -94,9 +96,13 @@ def test_anthropic_files_through_the_sdk(gw: GatewayServer, anthropic_up: FakeUp
 
 def test_message_batches_through_the_sdk(gw: GatewayServer, anthropic_up: FakeUpstream) -> None:
     client = anthropic_client(gw, "/g/team", key=TOKEN)
-    params = {"model": "claude-haiku-4-5", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
+    params: Any = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 32,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     batch = client.messages.batches.create(
-        requests=[{"custom_id": "one", "params": params}, {"custom_id": "two", "params": params}]  # type: ignore[list-item]
+        requests=[{"custom_id": "one", "params": params}, {"custom_id": "two", "params": params}]
     )
     # The upstream said api.anthropic.com: the client is pointed back through the gateway's base URL.
     assert batch.results_url == f"{gw.url}/g/team/v1/messages/batches/{batch.id}/results"
@@ -154,6 +160,28 @@ def test_openai_files_batches_and_uploads_through_the_sdk(gw: GatewayServer, ope
     part = next(r for r in records if str(r["path"]).endswith("/parts"))
     assert orjson.loads(str(part["request_body"]))["data"]["size"] == 10000
     assert "0123456789" not in orjson.dumps(records).decode()
+
+
+def test_upload_file_chunked(gw: GatewayServer, tmp_path: Path) -> None:
+    """The SDK's own chunked upload: create, a part per chunk, complete with the part ids in order."""
+    path = tmp_path / "big.jsonl"
+    data = bytes(range(256)) * 400
+    path.write_bytes(data)
+    client = openai_client(gw)
+    done = client.uploads.upload_file_chunked(
+        file=path, mime_type="text/jsonl", purpose="user_data", part_size=30000
+    )
+    assert done.status == "completed" and done.file is not None
+    assert client.files.content(done.file.id).read() == data
+    records = gw.records(wait_for=7)
+    assert [r["path"].rsplit("/", 1)[-1] for r in records[:6]] == [
+        "uploads",
+        "parts",
+        "parts",
+        "parts",
+        "parts",
+        "complete",
+    ]
 
 
 def test_azure_files_by_x_gateway_provider(gw: GatewayServer, azure_up: FakeUpstream) -> None:
@@ -264,3 +292,20 @@ def test_file_upload_io_objects(gw: GatewayServer) -> None:
     """An SDK reading from a file object (content-length known to httpx) goes through too."""
     made = openai_client(gw).files.create(file=("f.txt", io.BytesIO(b"abc" * 1000)), purpose="user_data")
     assert made.bytes == 3000
+
+
+def test_request_rate_limits_apply(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(
+        standard_config(
+            anthropic_up,
+            openai_up,
+            gateway="gateways:\n  default: { auth: none, rate_limits: [{ requests: 1, per: 1m }] }\n",
+        )
+    )
+    client = openai_client(gw)
+    assert client.files.list().data is not None
+    with pytest.raises(openai.RateLimitError):
+        client.files.list()
+    assert [r["status"] for r in gw.records(wait_for=2)] == [200, 429]

@@ -104,7 +104,7 @@ async def anthropic_upload(request: web.Request) -> web.StreamResponse:
     if set(fields) != {"file"} or fields["file"][0] is None:
         raise Rejection(400, "file: Field required" if "file" not in fields else "Unexpected form fields")
     filename, mime, data = fields["file"]
-    meta = {
+    meta: dict[str, Any] = {
         "id": new_id("file_"),
         "type": "file",
         "filename": filename,
@@ -206,7 +206,7 @@ async def anthropic_create_batch(request: web.Request) -> web.StreamResponse:
         results.append({"custom_id": custom_id, "result": {"type": "succeeded", "message": message}})
     now = time.time()
     batch_id = new_id("msgbatch_")
-    batch = {
+    batch: dict[str, Any] = {
         "id": batch_id,
         "type": "message_batch",
         "processing_status": "ended",
@@ -308,7 +308,7 @@ def _openai_file(request: web.Request, file_id: str | None = None) -> dict[str, 
 
 
 def _new_openai_file(request: web.Request, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
-    meta = {
+    meta: dict[str, Any] = {
         "id": new_id("file-"),
         "object": "file",
         "bytes": len(data),
@@ -391,7 +391,7 @@ def openai_handlers(check: Check, error: Callable[[Rejection], web.Response]) ->
                 raise Rejection(
                     400, "Each request's url must be the batch's endpoint.", param="input_file_id"
                 )
-        batch = {
+        batch: dict[str, Any] = {
             "id": new_id("batch_"),
             "object": "batch",
             "endpoint": payload["endpoint"],
