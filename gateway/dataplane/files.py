@@ -21,8 +21,9 @@ and key (`file_owners`); Anthropic's `results_url` points back through the gatew
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,7 +193,7 @@ class Files:
         path: str,
         receive: Receive,
         send: Send,
-        read: Callable[[], Any],
+        read: Callable[[], Awaitable[bytes]],
         watch: Callable[[], None],
     ) -> None:
         """`read` reads a whole (JSON) body; `watch` starts watching for the client leaving, once its
@@ -232,22 +233,20 @@ class Files:
         base = _gateway_base(req, path)
         relay = FilesRelay(ptype, req.format, req.id, call, base, self._learn(req, provider))
         upstream = proxy.UpstreamRequest(provider, method, url, headers, body, stream_any=call.download)
-        reply = proxy.Reply(send, relay, req.format, req.id, req.response_headers())
+        reply = proxy.Reply(_owners_first(relay, send), relay, req.format, req.id, req.response_headers())
         try:
             await self.calls.exchange(req, upstream, reply, auth)
         finally:
             if summary is not None and log_bodies:
                 req.request_body = orjson.dumps(summary.record())
-        for pending in relay.learned:
-            await pending
         if method == "DELETE" and call.family == "files" and call.item and req.status == 200:
             await self.owners.forget(req.table, call.item)
 
-    def _learn(self, req: Request, provider: Provider) -> Callable[[str], Any]:
+    def _learn(self, req: Request, provider: Provider) -> Callable[[str], Awaitable[None]]:
         owner = Owner(provider.name, req.key, "")
 
-        def learn(file_id: str) -> Any:
-            return self.owners.remember(req.table, file_id, owner)
+        def learn(file_id: str) -> Awaitable[None]:
+            return asyncio.ensure_future(self.owners.remember(req.table, file_id, owner))
 
         return learn
 
@@ -257,6 +256,19 @@ class Files:
             return
         ticket = req.ticket = Ticket()
         await self.admission.gateway_limits(ticket, ask_for(req, Call("native", {}, b"", "")))
+
+
+def _owners_first(relay: FilesRelay, send: Send) -> Send:
+    """The client hears of a file id only once its owner is remembered: a message naming it right
+    after is routed to where it lives."""
+
+    async def sending(message: Message) -> None:
+        if relay.learned:
+            pending, relay.learned = relay.learned, []
+            await asyncio.gather(*pending)
+        await send(message)
+
+    return sending
 
 
 def _logs_bodies(req: Request) -> bool:
@@ -339,13 +351,13 @@ class FilesRelay(UnmeteredRelay):
         request_id: str,
         call: FilesCall,
         base: str,
-        learn: Callable[[str], Any],
+        learn: Callable[[str], Awaitable[None]],
     ) -> None:
         super().__init__(ptype, client_format, request_id, ending=None)
         self.call = call
         self.base = base
         self.learn = learn
-        self.learned: list[Any] = []
+        self.learned: list[Awaitable[None]] = []
 
     def response(self, status: int, data: bytes, usage: Usage) -> bytes:
         if status != 200 or self.call.download or data[:1] != b"{":

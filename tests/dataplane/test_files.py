@@ -231,6 +231,19 @@ def test_upload_over_max_body_is_refused_before_the_upstream(
     assert record["status"] == 413 and record["error"]
 
 
+def test_anthropic_upload_over_max_body_is_413_in_its_envelope(
+    gw: GatewayServer, anthropic_up: FakeUpstream
+) -> None:
+    before = len(anthropic_up.requests)
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        anthropic_client(gw).beta.files.upload(file=("big.pdf", b"x" * (MAX_BODY + 1)), betas=BETAS)
+    assert refused.value.status_code == 413
+    assert isinstance(refused.value.body, dict) and refused.value.body["error"]["type"] == "request_too_large"
+    assert len(anthropic_up.requests) == before
+    (record,) = gw.records(wait_for=1)
+    assert record["status"] == 413 and record["provider"] == "anthropic"
+
+
 def _chunked_multipart(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield b'--b0undary\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
     yield b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n'
