@@ -471,7 +471,10 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
             )
             return result
         what = "did not start answering" if phase == "first_byte" else "did not finish answering"
-        limit = timeouts.first_byte if phase == "first_byte" else (call.total or timeouts.total)
+        uploading = isinstance(call.body, StreamedBody)  # its first byte was due within the total
+        limit = (
+            timeouts.first_byte if phase == "first_byte" and not uploading else (call.total or timeouts.total)
+        )
         raise GatewayError(
             "timeout_error",
             f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)",
