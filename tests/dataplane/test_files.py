@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,3 +323,48 @@ def test_request_rate_limits_apply(
     with pytest.raises(openai.RateLimitError):
         client.files.list()
     assert [r["status"] for r in gw.records(wait_for=2)] == [200, 429]
+
+
+def test_download_streams_back(gw: GatewayServer, openai_up: FakeUpstream) -> None:
+    """The client gets a file's first piece while the upstream still holds the rest back: a gateway that
+    read the answer whole first would give it nothing until the release, and the test fails."""
+    data = bytes(range(256)) * 512  # 128 KiB, in 16 KiB pieces
+    made = openai_client(gw).files.create(file=("d.bin", data), purpose="user_data")
+    release = openai_up.hold_downloads()
+    got_first = threading.Event()
+
+    def release_late() -> None:
+        got_first.wait(10)
+        release.set()
+
+    helper = threading.Thread(target=release_late)
+    helper.start()
+    try:
+        with httpx.stream(
+            "GET", f"{gw.url}/v1/files/{made.id}/content", headers={"authorization": "Bearer k"}
+        ) as answer:
+            assert answer.status_code == 200 and answer.headers["content-length"] == str(len(data))
+            pieces = answer.iter_bytes()
+            first = next(pieces)
+            early = not release.is_set()
+            got_first.set()
+            rest = b"".join(pieces)
+    finally:
+        got_first.set()
+        helper.join()
+    assert early and first + rest == data
+
+
+def test_client_leaving_mid_upload_is_499(gw: GatewayServer, openai_up: FakeUpstream) -> None:
+    """The upload stops where the client did: the upstream connection is closed, the record says 499."""
+    host, port = gw.url.removeprefix("http://").split(":")
+    head = (
+        b"POST /v1/files HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\ncontent-length: 200000\r\n"
+        b"content-type: multipart/form-data; boundary=b0undary\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + b"".join(_chunked_multipart(b"q" * 70000, iter(()))))
+        assert openai_up.upload_started.wait(5)  # streaming through when the client goes
+    (record,) = gw.records(wait_for=1)
+    assert record["status"] == 499
+    assert openai_up.wait_for_disconnects(1)  # the upstream saw its connection go

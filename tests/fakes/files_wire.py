@@ -17,6 +17,7 @@ Unknown ids get the provider's 404. Uploads are read as they stream in; the firs
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -157,8 +158,11 @@ async def _stream_bytes(request: web.Request, data: bytes, content_type: str) ->
     """In pieces, with a content-length, as a file server sends it."""
     response = web.StreamResponse(headers={"Content-Type": content_type, "Content-Length": str(len(data))})
     await response.prepare(request)
+    state = request.app[STATE_KEY]
     for start in range(0, len(data), 16384):
         await response.write(data[start : start + 16384])
+        if start == 0 and state.hold_downloads:
+            await asyncio.to_thread(state.download_release.wait, 10)
     await response.write_eof()
     return response
 
