@@ -14,6 +14,7 @@ from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send
+from gateway.dataplane import capability
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.body import repeated_top_level_key
 from gateway.dataplane.caching import Caching
@@ -59,6 +60,9 @@ class ModelCalls:
         candidates = [(c.route, c.leaf, c.on) for c in found]
         if owner is not None:
             candidates = conversation_safe(candidates, owner)
+        # Targets that cannot take the call (a file id of another provider, a server tool they cannot
+        # run) are skipped before any upstream call; none left: a 400 naming why.
+        candidates = await capability.admissible(req, call, candidates)
         await self.attempts.run(req, call, candidates, send)
         await self.caching.keep(req, recorder, policy)
 
