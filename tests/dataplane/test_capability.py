@@ -5,6 +5,7 @@ A target that cannot take the call is skipped (a fallback goes on, the record sa
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anthropic
@@ -13,8 +14,9 @@ import openai
 import pytest
 
 from gateway.core.formats import Format
+from gateway.dataplane.responses import Owner
 from gateway.providers.server_tools import Reach, ServerTool, Support, declared, support, supported
-from tests.conftest import GatewayFactory, anthropic_client, openai_client, standard_config
+from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
 from tests.gateway_server import GatewayServer
 
@@ -26,7 +28,10 @@ routes:
     fallback: [openai/gpt-5.2, google/gemini-2.5-flash, anthropic/claude-sonnet-4-6]
   searching:
     fallback: [google/gemini-2.5-flash, anthropic/claude-sonnet-4-6]
+  pinned:
+    fallback: [anthropic-eu/claude-sonnet-4-6, anthropic/claude-sonnet-4-6]
 """
+SECOND_KEY = "sk-second-anthropic-key"
 DOCUMENT = {
     "role": "user",
     "content": [
@@ -49,13 +54,16 @@ def gw(
         f"""providers:
   google: {{ type: gemini, base_url: "{gemini_up.base_url}" }}
   openai-rx: {{ type: openai, base_url: "{responses_up.base_url}" }}
+  anthropic-eu: {{ type: anthropic, base_url: "{anthropic_up.base_url}" }}
 """,
     )
     config = config.replace(
         "keys:\n",
-        """keys:
-  google-main: { provider: google, secret: "gemini-stored-key" }
-  openai-rx-main: { provider: openai-rx, secret: "rx-stored-key" }
+        f"""keys:
+  google-main: {{ provider: google, secret: "gemini-stored-key" }}
+  openai-rx-main: {{ provider: openai-rx, secret: "rx-stored-key" }}
+  anthropic-second: {{ provider: anthropic, secret: "{SECOND_KEY}" }}
+  anthropic-eu-main: {{ provider: anthropic-eu, secret: "eu-stored-key" }}
 """,
     ).replace("models:\n", "models:\n  gemini-*: google/*\n  rx-gpt: openai-rx/gpt-5.2\n")
     return make_gateway(config)
@@ -151,6 +159,36 @@ def test_a_fallback_chain_skips_the_targets_that_cannot_take_a_file_id(
         ("anthropic/claude-sonnet-4-6", 200, False),
     ]
     assert FILE_ID in rec["attempts"][0]["error"] and rec["status"] == 200
+
+
+def remember_owner(gw: GatewayServer, file_id: str, provider: str, key: str) -> None:
+    """What the gateway keeps when a file is uploaded through it: the provider and key that own it."""
+    remember = gw.app.data.files.remember(gw.live.table, file_id, Owner(provider, key, ""))
+    asyncio.run_coroutine_threadsafe(remember, gw._server_loop()).result(5)
+
+
+def test_a_file_id_the_gateway_saw_created_pins_to_its_provider_and_key(
+    gw: GatewayServer, anthropic_up: FakeUpstream
+) -> None:
+    remember_owner(gw, FILE_ID, "anthropic", "key:anthropic-main")
+    client = anthropic_client(gw)
+    raw = client.beta.messages.with_raw_response.create(
+        model="dynamic/pinned", max_tokens=64, messages=[DOCUMENT], betas=[FILES_BETA]
+    )
+    # anthropic-eu is an Anthropic provider too, but not the one that holds the file.
+    assert raw.headers["x-gateway-model"] == "anthropic/claude-sonnet-4-6"
+    [call] = model_calls(anthropic_up)
+    # The key that uploaded it, of the provider's two (unpinned, the first listed would go: the second).
+    assert call.headers["x-api-key"] == STORED_KEY
+    skipped = last_record(gw, 1)["attempts"][0]
+    assert skipped["target"] == "anthropic-eu/claude-sonnet-4-6" and skipped["skipped"] is True
+    assert "provider 'anthropic' (key 'anthropic-main')" in skipped["error"]
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.beta.messages.create(
+            model="anthropic-eu/claude-sonnet-4-6", max_tokens=64, messages=[DOCUMENT], betas=[FILES_BETA]
+        )
+    assert "belongs to provider 'anthropic'" in info.value.message
+    assert len(model_calls(anthropic_up)) == 1
 
 
 def test_an_openai_file_part_passes_to_openai_and_is_a_400_to_anthropic(
