@@ -24,7 +24,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.dataplane.request import Call, Request
 from gateway.observe.record import Attempt, ms
-from gateway.providers import server_tools
+from gateway.providers import bedrock, server_tools
 from gateway.providers.base import ProviderType
 from gateway.providers.registry import type_of
 from gateway.providers.server_tools import Reach, ServerTool
@@ -158,7 +158,10 @@ async def admissible(
     for route, leaf, on in candidates:
         provider = req.table.providers[leaf.provider]
         ptype = type_of(provider)
-        reach = Reach(ptype.name, wire_for(req.format, provider, ptype, leaf.model))
+        wire = wire_for(req.format, provider, ptype, leaf.model)
+        # Bedrock's models other than Claude take the Anthropic body through Converse (the provider
+        # type converts it): no server tool passes there as is.
+        reach = Reach(ptype.name, wire, ptype.name == "bedrock" and not bedrock.is_claude(leaf.model))
         why = refusal(req.format, need, leaf, reach, found)
         if why is None:
             kept.append((route, _pinned(leaf, need, found), on))

@@ -39,10 +39,13 @@ class ServerTool:
 
 @dataclass(frozen=True, slots=True)
 class Reach:
-    """A target as this table sees it: its provider type's name and the call's wire format there."""
+    """A target as this table sees it: its provider type's name and the call's wire format there.
+    `converted`: the provider type rewrites the body into another API itself (Bedrock's Converse, for
+    its models other than Claude), so nothing passes natively."""
 
     ptype: str
     wire: Format
+    converted: bool = False
 
 
 class Support(Enum):
@@ -124,7 +127,7 @@ def family(api: Format, kind: str) -> str:
 def support(tool: ServerTool, target: Reach) -> Support:
     """How `target` takes `tool` (see the module docstring)."""
     name = tool.family
-    if target.wire is tool.api:
+    if target.wire is tool.api and not target.converted:
         # The upstream speaks the tool's own API: it is sent as is, unless the platform is known not to
         # run it.
         refused = _NOT_ON.get(target.ptype)

@@ -334,6 +334,8 @@ def test_the_server_tool_table() -> None:
     assert not supported(tool(Format.ANTHROPIC, "web_search_20250305"), bedrock)
     assert not supported(tool(Format.ANTHROPIC, "code_execution_20250825"), vertex)
     assert supported(tool(Format.ANTHROPIC, "bash_20250124"), bedrock)
+    converse = Reach("bedrock", Format.ANTHROPIC, converted=True)  # Llama, Nova, ... on Bedrock
+    assert not supported(tool(Format.ANTHROPIC, "bash_20250124"), converse)
     assert supported(tool(Format.ANTHROPIC, "some_new_tool_20270101"), bedrock)  # the upstream judges
     assert not supported(tool(Format.ANTHROPIC, "some_new_tool_20270101"), gemini)  # cannot translate
     assert support(tool(Format.RESPONSES, "web_search"), anthropic_api) is Support.MAPPED
