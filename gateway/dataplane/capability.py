@@ -161,7 +161,8 @@ async def admissible(
         wire = wire_for(req.format, provider, ptype, leaf.model)
         # Bedrock's models other than Claude take the Anthropic body through Converse (the provider
         # type converts it): no server tool passes there as is.
-        reach = Reach(ptype.name, wire, ptype.name == "bedrock" and not bedrock.is_claude(leaf.model))
+        converted = ptype.name == "bedrock" and not bedrock.is_claude(leaf.model)
+        reach = Reach(ptype.name, wire, converted, ptype.body_model(provider, leaf.model, call.operation))
         why = refusal(req.format, need, leaf, reach, found)
         if why is None:
             kept.append((route, _pinned(leaf, need, found), on))

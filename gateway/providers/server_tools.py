@@ -15,7 +15,7 @@ call speaks there. Three answers:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
@@ -46,6 +46,7 @@ class Reach:
     ptype: str
     wire: Format
     converted: bool = False
+    model: str = ""  # the upstream model (OpenAI Chat searches only with its search models)
 
 
 class Support(Enum):
@@ -97,14 +98,19 @@ _NOT_ON: Mapping[str, frozenset[str]] = MappingProxyType(
     }
 )
 
-# (the tool's API, family) -> the targets whose translators map it to their own equivalent.
-MAPPED: dict[tuple[Format, str], frozenset[Reach]] = {
+
+def _on(*targets: tuple[str, Format]) -> Callable[[Reach], bool]:
+    """A MAPPED entry: these (provider type, wire format) targets, whatever the model."""
+    wanted = frozenset(targets)
+    return lambda target: (target.ptype, target.wire) in wanted and not target.converted
+
+
+# (the tool's API, family) -> which targets the translators map it to an equivalent of their own for.
+MAPPED: dict[tuple[Format, str], Callable[[Reach], bool]] = {
     # The Responses translator writes Anthropic's web_search tool when the target is Anthropic's API.
-    (Format.RESPONSES, "web_search"): frozenset({Reach("anthropic", Format.ANTHROPIC)}),
+    (Format.RESPONSES, "web_search"): _on(("anthropic", Format.ANTHROPIC)),
     # Chat Completions' web_search_options becomes Anthropic's web_search tool in the hub.
-    (Format.OPENAI, "web_search"): frozenset(
-        {Reach("anthropic", Format.ANTHROPIC), Reach("vertex", Format.ANTHROPIC)}
-    ),
+    (Format.OPENAI, "web_search"): _on(("anthropic", Format.ANTHROPIC), ("vertex", Format.ANTHROPIC)),
 }
 
 # (the tool's API, family) the translators leave out on purpose where not mapped. Codex declares a
@@ -132,7 +138,8 @@ def support(tool: ServerTool, target: Reach) -> Support:
         # run it.
         refused = _NOT_ON.get(target.ptype)
         return Support.REFUSED if refused is not None and name in refused else Support.NATIVE
-    if target in MAPPED.get((tool.api, name), ()):
+    mapped = MAPPED.get((tool.api, name))
+    if mapped is not None and mapped(target):
         return Support.MAPPED
     if (tool.api, name) in _DROPPED:
         return Support.DROPPED
