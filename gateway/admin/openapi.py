@@ -176,6 +176,92 @@ def _response_id_operations() -> JSON:
     }
 
 
+def _files_operations() -> JSON:
+    """Files, batches and uploads at the SDKs' paths (dataplane/files.py): Anthropic's with
+    anthropic-version (Message Batches always), OpenAI's otherwise; x-gateway-provider picks another
+    provider of a matching type. Multipart uploads stream through; downloads stream back."""
+    security: list[JSON] = [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}]
+    provider = {
+        "name": "x-gateway-provider",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "another provider of the matching type (anthropic; openai or azure-openai)",
+    }
+    multipart = {"multipart/form-data": {"schema": _ref("Object")}}
+    json_body = {"application/json": {"schema": _ref("Object")}}
+    errors = {
+        "400": "refused by the provider, or x-gateway-provider of the wrong type",
+        "401": "no valid gateway token or provider key",
+        "404": "unknown id, or no provider of the type",
+        "413": "the body is over server.max_body",
+        "429": "a gateway rate limit",
+    }
+
+    def op(operation_id: str, summary: str, ids: tuple[str, ...] = (), body: JSON | None = None) -> JSON:
+        media = (
+            {"application/octet-stream": {}}
+            if operation_id in ("file_content", "message_batch_results")
+            else {"application/json": {"schema": _ref("Object")}}
+        )
+        out: JSON = {
+            "operationId": operation_id,
+            "summary": summary,
+            "security": security,
+            "parameters": [*(_path_param(i, "an id the provider gave") for i in ids), provider],
+            "responses": {
+                "200": {"description": summary, "content": media},
+                **_errors("OpenAIError", errors),
+            },
+        }
+        if body is not None:
+            out["requestBody"] = {"required": True, "content": body}
+        return out
+
+    file, batch, msg, upload = ("file_id",), ("batch_id",), ("message_batch_id",), ("upload_id",)
+    return {
+        "/v1/files": {
+            "get": op("files_list", "list files"),
+            "post": op(
+                "file_upload", "upload a file (multipart `file`; OpenAI: and `purpose`)", body=multipart
+            ),
+        },
+        "/v1/files/{file_id}": {
+            "get": op("file_get", "a file's metadata", file),
+            "delete": op("file_delete", "delete a file", file),
+        },
+        "/v1/files/{file_id}/content": {"get": op("file_content", "a file's content, streamed", file)},
+        "/v1/messages/batches": {
+            "get": op("message_batches_list", "list Anthropic message batches"),
+            "post": op("message_batch_create", "create an Anthropic message batch", body=json_body),
+        },
+        "/v1/messages/batches/{message_batch_id}": {
+            "get": op("message_batch_get", "a message batch (results_url through the gateway)", msg),
+            "delete": op("message_batch_delete", "delete an ended message batch", msg),
+        },
+        "/v1/messages/batches/{message_batch_id}/cancel": {
+            "post": op("message_batch_cancel", "cancel a message batch", msg)
+        },
+        "/v1/messages/batches/{message_batch_id}/results": {
+            "get": op("message_batch_results", "a message batch's results, JSONL streamed", msg)
+        },
+        "/v1/batches": {
+            "get": op("batches_list", "list OpenAI batches"),
+            "post": op("batch_create", "create an OpenAI batch", body=json_body),
+        },
+        "/v1/batches/{batch_id}": {"get": op("batch_get", "an OpenAI batch", batch)},
+        "/v1/batches/{batch_id}/cancel": {"post": op("batch_cancel", "cancel an OpenAI batch", batch)},
+        "/v1/uploads": {"post": op("upload_create", "start an OpenAI upload", body=json_body)},
+        "/v1/uploads/{upload_id}/parts": {
+            "post": op("upload_part", "add a part (multipart `data`), streamed", upload, multipart)
+        },
+        "/v1/uploads/{upload_id}/complete": {
+            "post": op("upload_complete", "complete an upload (part_ids in order)", upload, json_body)
+        },
+        "/v1/uploads/{upload_id}/cancel": {"post": op("upload_cancel", "cancel an upload", upload)},
+    }
+
+
 def _models_operation() -> JSON:
     return {
         "get": {
@@ -273,6 +359,16 @@ def document() -> JSON:
         paths["/g/{gateway}" + path] = named
     for path, operation in _response_id_operations().items():
         paths[path] = operation
+    for path, methods in _files_operations().items():
+        paths[path] = methods
+        paths["/g/{gateway}" + path] = {
+            method: {
+                **op,
+                "operationId": op["operationId"] + "_named",
+                "parameters": [GATEWAY_PARAM, *op["parameters"]],
+            }
+            for method, op in methods.items()
+        }
     paths["/v1/models"] = _models_operation()
     named_models = _models_operation()
     named_models["get"] = {

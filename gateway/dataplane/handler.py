@@ -22,7 +22,7 @@ from gateway.core.http import (
     send_response,
 )
 from gateway.core.redact import redact
-from gateway.dataplane import record, responses
+from gateway.dataplane import files, record, responses
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.auth import authenticate
 from gateway.dataplane.caching import Caching
@@ -77,6 +77,7 @@ class DataPlane:
         caching = Caching(self.admission)
         self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses, self.files.owner)
         self.passthrough = Passthrough(self.admission, caching, self.calls)
+        self.file_calls = files.Files(self.admission, self.calls, self.files)
         # Model and passthrough calls being answered, against server.max_in_flight. A plain int: it is
         # only touched on the event loop, between awaits.
         self.in_flight = 0
@@ -135,6 +136,13 @@ class DataPlane:
                     body = await self._read(receive, table)
                     watcher = asyncio.ensure_future(watch_disconnect())
                     await self._response_id(req, response_id, sub, body, self._capture(req, body, send))
+                elif files.match(path):
+
+                    def watch() -> None:
+                        nonlocal watcher
+                        watcher = asyncio.ensure_future(watch_disconnect())
+
+                    await self.file_calls(req, path, receive, send, lambda: self._read(receive, table), watch)
                 elif path == "/v1/models":
                     req.caller = authenticate(gateway, headers)
                     query = scope.get("query_string", b"")

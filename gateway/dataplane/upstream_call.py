@@ -21,6 +21,7 @@ from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
 from gateway.dataplane.body import planned_body
 from gateway.dataplane.capability import wire_for
+from gateway.dataplane.http1 import StreamedBody
 from gateway.dataplane.request import Call, Request
 from gateway.dataplane.responses import (
     Owner,
@@ -264,7 +265,12 @@ class UpstreamCalls:
         if not auth and type_of(provider).minted(provider):
             key = stored_key(req.table, req.key or "")
             upstream.headers = await self.credentials.authorize(
-                provider, key, upstream.method, str(upstream.url), upstream.headers, upstream.body
+                provider,
+                key,
+                upstream.method,
+                str(upstream.url),
+                upstream.headers,
+                _signed_body(upstream.body),
             )
         secrets = _secrets(auth)
         upstream.secrets = tuple(s.encode("latin-1") for s in secrets if len(s) >= 8)
@@ -293,6 +299,11 @@ class UpstreamCalls:
             return req.cost_text
 
         return cost_of
+
+
+def _signed_body(body: bytes | StreamedBody) -> bytes:
+    # A streamed upload goes only to bearer-token clouds (Azure's Entra ID), which sign no body.
+    return body if isinstance(body, bytes) else b""
 
 
 def _secrets(auth: Headers) -> list[str]:

@@ -494,7 +494,10 @@ async def get_model(request: web.Request) -> web.StreamResponse:
 
 
 def routes() -> list[web.RouteDef]:
+    from . import files_wire  # it builds on this module's envelope and auth
+
     return [
+        *files_wire.anthropic_routes(),
         web.post("/v1/messages", messages),
         web.post("/v1/messages/count_tokens", count_tokens),
         web.get("/v1/models", list_models),

@@ -25,7 +25,7 @@ import time
 import orjson
 from aiohttp import web
 
-from . import openai_wire, responses_wire
+from . import files_wire, openai_wire, responses_wire
 from .common import Rejection, Wire, json_response, model_endpoint, new_id
 from .script import Script
 from .state import STATE_KEY
@@ -191,6 +191,7 @@ def routes() -> list[web.RouteDef]:
         *responses_wire.routes("/openai/v1", _responses_auth, create_route=False),
         web.post("/openai/deployments/{deployment}/chat/completions", chat_completions),
         web.get(IDENTITY_PATH, identity_token),
+        *files_wire.azure_routes(_responses_auth, error_response),
     ]
 
 

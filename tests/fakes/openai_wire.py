@@ -373,9 +373,10 @@ async def get_model(request: web.Request) -> web.StreamResponse:
 
 
 def routes() -> list[web.RouteDef]:
-    from . import responses_wire  # it builds on this module's envelope and auth
+    from . import files_wire, responses_wire  # they build on this module's envelope and auth
 
     return [
+        *files_wire.openai_routes(),
         web.post("/v1/chat/completions", chat_completions),
         web.get("/v1/models", list_models),
         web.get("/v1/models/{model_id}", get_model),

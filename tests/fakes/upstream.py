@@ -193,6 +193,11 @@ class FakeUpstream:
         return self._state.disconnected()
 
     @property
+    def upload_started(self) -> threading.Event:
+        """Set once the first bytes of a multipart upload reached a files endpoint."""
+        return self._state.upload_started
+
+    @property
     def pending_scripts(self) -> int:
         """Scripts pushed but not yet consumed."""
         return self._state.pending_scripts()
