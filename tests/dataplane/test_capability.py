@@ -30,6 +30,8 @@ routes:
     fallback: [google/gemini-2.5-flash, anthropic/claude-sonnet-4-6]
   pinned:
     fallback: [anthropic-eu/claude-sonnet-4-6, anthropic/claude-sonnet-4-6]
+  pinned-eu:
+    fallback: [anthropic/claude-sonnet-4-6, anthropic-eu/claude-sonnet-4-6]
 """
 SECOND_KEY = "sk-second-anthropic-key"
 DOCUMENT = {
@@ -189,6 +191,34 @@ def test_a_file_id_the_gateway_saw_created_pins_to_its_provider_and_key(
         )
     assert "belongs to provider 'anthropic'" in info.value.message
     assert len(model_calls(anthropic_up)) == 1
+
+
+def test_a_file_uploaded_through_the_gateway_is_served_by_the_provider_that_holds_it(
+    gw: GatewayServer, anthropic_up: FakeUpstream
+) -> None:
+    client = anthropic_client(gw)
+    uploaded = client.beta.files.upload(
+        file=("notes.txt", b"The meeting is on Tuesday.", "text/plain"),
+        betas=[FILES_BETA],
+        extra_headers={"x-gateway-provider": "anthropic-eu"},
+    )
+    document: Any = {
+        "role": "user",
+        "content": [{"type": "document", "source": {"type": "file", "file_id": uploaded.id}}],
+    }
+    raw = client.beta.messages.with_raw_response.create(
+        model="dynamic/pinned-eu", max_tokens=64, messages=[document], betas=[FILES_BETA]
+    )
+    # The route's first target is an Anthropic provider too, but the file is in anthropic-eu's storage.
+    assert raw.headers["x-gateway-model"] == "anthropic-eu/claude-sonnet-4-6"
+    call = model_calls(anthropic_up)[-1]
+    assert call.path == "/v1/messages" and call.headers["x-api-key"] == "eu-stored-key"
+    attempts = last_record(gw, 2)["attempts"]
+    assert [(a["target"], a.get("skipped", False)) for a in attempts] == [
+        ("anthropic/claude-sonnet-4-6", True),
+        ("anthropic-eu/claude-sonnet-4-6", False),
+    ]
+    assert "belongs to provider 'anthropic-eu' (key 'anthropic-eu-main')" in attempts[0]["error"]
 
 
 def test_an_openai_file_part_passes_to_openai_and_is_a_400_to_anthropic(
