@@ -219,7 +219,10 @@ def _anthropic_block(block: dict[str, Any], where: str, out: list[FileRef]) -> N
         out.append(FileRef(block["file_id"], f"{where}.file_id"))
     elif kind == "tool_result":
         for k, inner in _items(block.get("content")):
-            _anthropic_block(inner, f"{where}.content.{k}", out)
+            # A tool result holds documents and images, never another tool result: one level, so a
+            # body nested deep on purpose cannot exhaust the stack.
+            if inner.get("type") != "tool_result":
+                _anthropic_block(inner, f"{where}.content.{k}", out)
 
 
 def _items(value: Any) -> list[tuple[int, dict[str, Any]]]:

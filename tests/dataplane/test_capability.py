@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from gateway.core.formats import Format
+from gateway.dataplane.capability import file_refs
 from gateway.dataplane.responses import Owner
 from gateway.providers.server_tools import Reach, ServerTool, Support, declared, support, supported
 from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_client, standard_config
@@ -382,3 +383,57 @@ def test_the_server_tool_table() -> None:
     assert [(t.family, t.where) for t in found] == [("bash", "tools[2]"), ("mcp", "mcp_servers")]
     cached = declared(Format.RESPONSES, {"tools": [{"type": "web_search", "external_web_access": False}]})
     assert cached == []
+
+
+def test_where_file_ids_are_found_in_each_format() -> None:
+    anthropic_body = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "file", "file_id": "file_img"}},
+                    {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
+                    {"type": "container_upload", "file_id": "file_csv"},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": [
+                            {"type": "document", "source": {"type": "file", "file_id": "file_doc"}},
+                            {
+                                "type": "tool_result",
+                                "content": [{"type": "container_upload", "file_id": "no"}],
+                            },
+                        ],
+                    }
+                ],
+            },
+            {"role": "user", "content": "file_id"},
+        ]
+    }
+    assert [(r.file_id, r.where) for r in file_refs(Format.ANTHROPIC, anthropic_body)] == [
+        ("file_img", "messages.0.content.0.source.file_id"),
+        ("file_csv", "messages.0.content.2.file_id"),
+        ("file_doc", "messages.1.content.0.content.0.source.file_id"),
+    ]
+    chat = {"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_data": "x"}}]}]}
+    assert file_refs(Format.OPENAI, chat) == []
+    responses_body = {
+        "input": [
+            {
+                "type": "function_call_output",
+                "call_id": "c",
+                "output": [{"type": "input_image", "file_id": "f1"}],
+            },
+            {"role": "user", "content": [{"type": "input_file", "file_url": "https://x"}]},
+        ]
+    }
+    assert [(r.file_id, r.where) for r in file_refs(Format.RESPONSES, responses_body)] == [
+        ("f1", "input[0].output[0].file_id")
+    ]
+    # A malformed body is left to the translator or the upstream: nothing raises here.
+    assert file_refs(Format.ANTHROPIC, {"messages": [1, {"content": [2, {"type": "tool_result"}]}]}) == []
