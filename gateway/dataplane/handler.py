@@ -75,7 +75,7 @@ class DataPlane:
         self.calls = UpstreamCalls(pool, credentials or CloudCredentials(), self.prices, self.responses)
         self.attempts = Attempts(self.calls.call, self.breakers, self.budget)
         caching = Caching(self.admission)
-        self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses)
+        self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses, self.files.owner)
         self.passthrough = Passthrough(self.admission, caching, self.calls)
         self.file_calls = files.Files(self.admission, self.calls, self.files)
         # Model and passthrough calls being answered, against server.max_in_flight. A plain int: it is
