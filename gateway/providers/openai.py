@@ -97,6 +97,7 @@ class OpenAIType(ProviderType):
         "chat": "/chat/completions",
         "responses": "/responses",
         "input_tokens": "/responses/input_tokens",
+        "embeddings": "/embeddings",
     }
     default_base_url = "https://api.openai.com/v1"
     pricing_id: str | None = "openai"
