@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 CONCURRENCY = 4
 JSON = b"application/json"
 BEDROCK_TOKENS = "x-amzn-bedrock-input-token-count"
-OPENAI_SERVER = "api.openai.com"
 
 Exchanger = Callable[
     [Request, proxy.UpstreamRequest, proxy.Reply, Headers, proxy.Exchange], Awaitable[proxy.Exchange]
@@ -61,9 +60,7 @@ def api_for(table: RoutingTable, leaf: Leaf) -> str | None:
     provider = table.providers.get(leaf.provider)
     if provider is None:
         return None
-    name = provider.type
-    open_server = name in embed.OPEN_PRESETS or (name == "openai" and OPENAI_SERVER not in provider.base_url)
-    return embed.api_of(name, leaf.model, open_server=open_server)
+    return embed.api_of(provider.type, leaf.model, open_server=provider.type in embed.OPEN_PRESETS)
 
 
 def cannot_embed(model: str, targets: list[str]) -> GatewayError:

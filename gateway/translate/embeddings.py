@@ -8,9 +8,9 @@ Which API a target embeds with (`api_of`), by provider type and model name, sinc
 its models' kinds in a way the gateway could ask offline:
 
 - OpenAI-format types (openai, azure-openai, presets): a model whose name holds `embed`
-  (`text-embedding-3-small`, `mistral-embed`, `nomic-embed-text`). The generic `openai` type at a
-  URL other than OpenAI's, and the local presets, serve whatever their operator loaded (a `bge-m3`):
-  their calls are forwarded and the server decides.
+  (`text-embedding-3-small`, `mistral-embed`, `nomic-embed-text`). The local presets (ollama, vllm,
+  lmstudio, llamacpp) serve whatever their operator loaded (a `bge-m3`): their calls are forwarded
+  whatever the model, and the server decides.
 - gemini: a model whose name holds `embedding` (`gemini-embedding-001`, `text-embedding-004`):
   `embedContent` for one input, `batchEmbedContents` for a list.
 - vertex: likewise, through `:predict` (instances[]).
