@@ -14,27 +14,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from gateway.core.errors import GatewayError, render
 from gateway.core.formats import Format
-from gateway.core.http import Headers, Message
+from gateway.core.http import Headers, Message, Send
 from gateway.core.usage import Usage
 from gateway.dataplane import exchange as proxy
 from gateway.dataplane import translated as relays
 from gateway.dataplane.request import Call, Request
 from gateway.providers import base
-from gateway.routing.table import Leaf, RoutingTable
+from gateway.providers.base import ProviderType
+from gateway.routing.table import Leaf, Provider, RoutingTable
 from gateway.translate import Untranslatable
 from gateway.translate import embeddings as embed
 from gateway.translate.gemini import gemini_error_to_anthropic
 from gateway.translate.openai_chat import anthropic_error_to_openai
 from gateway.translate.tokens import text_tokens
-
-if TYPE_CHECKING:
-    from gateway.dataplane.upstream_call import Target
 
 # Upstream calls of one request in flight at once (Titan: one per text): enough to overlap latency,
 # few enough not to trip a provider's per-second limit with one client request.
@@ -45,6 +43,21 @@ BEDROCK_TOKENS = "x-amzn-bedrock-input-token-count"
 Exchanger = Callable[
     [Request, proxy.UpstreamRequest, proxy.Reply, Headers, proxy.Exchange], Awaitable[proxy.Exchange]
 ]
+
+
+class Target(Protocol):
+    """What an attempt's target is to this module (`upstream_call.Target`, which imports this one)."""
+
+    @property
+    def leaf(self) -> Leaf: ...
+    @property
+    def provider(self) -> Provider: ...
+    @property
+    def ptype(self) -> ProviderType: ...
+    @property
+    def send(self) -> Send: ...
+    @property
+    def retry_on(self) -> Callable[[int], bool] | None: ...
 
 
 def checked(obj: dict[str, Any]) -> embed.EmbedRequest:
