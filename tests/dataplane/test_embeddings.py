@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -473,3 +474,29 @@ def test_models_list_embedding_models_with_their_mode(gw: GatewayServer) -> None
     anthropic_shape = httpx.get(gw.url + "/v1/models?limit=1000", headers={"anthropic-version": "2023-06-01"})
     kinds = {m["id"]: m.get("mode") for m in anthropic_shape.json()["data"]}
     assert kinds["cohere"] == "embedding" and kinds["fast"] == "chat"
+
+
+def test_bedrock_titan_calls_run_concurrently_but_bounded(
+    gw: GatewayServer, bedrock_up: FakeUpstream
+) -> None:
+    # Nine texts, each call held 0.5 s upstream: four at a time is three waves (1.5 s at least); one
+    # at a time would be 4.5 s.
+    for _ in range(9):
+        bedrock_up.push(Script(delay=0.5))
+    started = time.monotonic()
+    result = openai_client(gw).embeddings.create(model="titan", input=[f"t{i}" for i in range(9)])
+    took = time.monotonic() - started
+    assert len(result.data) == 9
+    assert 1.5 <= took < 3.5, took
+
+
+def test_one_failed_call_of_many_fails_the_request_in_openai_envelope(
+    gw: GatewayServer, bedrock_up: FakeUpstream
+) -> None:
+    bedrock_up.push(Script(status=500))
+    with pytest.raises(openai.InternalServerError) as err:
+        openai_client(gw).embeddings.create(model="titan", input=TEXTS)
+    body = err.value.body
+    assert isinstance(body, dict) and body["type"] == "api_error"
+    rec = gw.records(1)[-1]
+    assert rec["status"] == 500 and rec["error"] and rec["input_tokens"] is None
