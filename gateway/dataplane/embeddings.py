@@ -6,7 +6,8 @@ forwarded byte-exact like chat (`upstream_call.py`).
 
 Usage: Vertex and Titan report input tokens in the answer, Bedrock's Cohere in a response header;
 Gemini's API reports none, so its usage is the gateway's offline estimate (`tokens.text_tokens`, which
-errs high), priced like reported usage and said so with `x-gateway-token-count: estimate`.
+errs high), priced like reported usage and said so with `x-gateway-token-count: estimate` and the
+record's `usage_estimated`.
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ async def translated(
     headers = [*req.response_headers(), (b"content-type", JSON), (b"content-length", str(len(body)).encode())]
     if estimated:
         headers.append((b"x-gateway-token-count", b"estimate"))
+        req.usage_estimated = True
     usd = coster(ex.usage)
     if usd is not None:
         headers.append((b"x-gateway-cost-usd", usd.encode()))

@@ -177,6 +177,7 @@ def test_gemini_one_input_uses_embed_content(gw: GatewayServer, gemini_up: FakeU
     assert result.usage.prompt_tokens == 3
     rec = gw.records(1)[-1]
     assert rec["input_tokens"] == 3 and rec["cost_usd"] == resp.headers["x-gateway-cost-usd"]
+    assert rec["usage_estimated"] is True
 
 
 def test_gemini_list_uses_batch_embed_contents_in_order_base64_by_default(
@@ -255,6 +256,7 @@ def test_bedrock_titan_one_signed_call_per_text_order_kept(
     rec = gw.records(1)[-1]
     # amazon.titan-embed-text-v2:0: $0.02 per million input tokens.
     assert rec["input_tokens"] == used and rec["cost_usd"] == f"{used * 0.02 / 1e6:.10f}".rstrip("0")
+    assert "usage_estimated" not in rec  # Titan reports its tokens
 
 
 def test_bedrock_titan_with_a_region_prefix(gw: GatewayServer, bedrock_up: FakeUpstream) -> None:
