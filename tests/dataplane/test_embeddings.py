@@ -44,6 +44,8 @@ routes:
     fallback: [openai/gpt-5, anthropic/claude-haiku-4-5]
   mixed:
     fallback: [openai/gpt-5, openai/text-embedding-3-small]
+  back:
+    fallback: [bedrock/amazon.titan-embed-text-v2:0, openai/text-embedding-3-small]
 """
 
 
@@ -502,3 +504,44 @@ def test_one_failed_call_of_many_fails_the_request_in_openai_envelope(
     assert isinstance(body, dict) and body["type"] == "api_error"
     rec = gw.records(1)[-1]
     assert rec["status"] == 500 and rec["error"] and rec["input_tokens"] is None
+
+
+def test_a_translated_target_failing_falls_back(
+    gw: GatewayServer, bedrock_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    bedrock_up.push(Script(status=503))
+    result = openai_client(gw).embeddings.create(model="dynamic/back", input=TEXTS, encoding_format="float")
+    assert [d.embedding for d in result.data] == [vector(t, 1536) for t in TEXTS]
+    rec = gw.records(1)[-1]
+    assert [a["status"] for a in rec["attempts"]] == [503, 200] and rec["provider"] == "openai"
+    assert rec["status"] == 200 and rec["error"] is None
+
+
+def test_token_rate_limit_counts_the_input(make_gateway: GatewayFactory, clouds: dict[str, Any]) -> None:
+    config = embedding_config(
+        **clouds,
+        gateway="gateways:\n  default: { auth: none, provider_keys: [stored], "
+        "rate_limits: [{ tokens: 30, per: 1m }] }\n",
+    )
+    gw = make_gateway(config)
+    client = openai_client(gw)
+    text = "x" * 160  # 40 tokens to the fake
+    first = client.embeddings.with_raw_response.create(model="titan", input=text)
+    assert first.headers["x-ratelimit-limit-tokens"] == "30"
+    with pytest.raises(openai.RateLimitError):
+        client.embeddings.create(model="titan", input="y")
+    assert gw.records(2)[0]["input_tokens"] == 40
+
+
+def test_named_gateway_base_url(make_gateway: GatewayFactory, clouds: dict[str, Any]) -> None:
+    config = embedding_config(
+        **clouds,
+        gateway="gateways:\n  default: { auth: none, provider_keys: [stored] }\n"
+        "  team: { auth: none, provider_keys: [stored] }\n",
+    )
+    gw = make_gateway(config)
+    result = openai_client(gw, "/g/team/v1").embeddings.create(
+        model="cohere", input="named", encoding_format="float"
+    )
+    assert result.data[0].embedding == vector("named", 1024)
+    assert gw.records(1)[-1]["gateway"] == "team"
