@@ -13,7 +13,7 @@ record's `usage_estimated`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -143,21 +143,23 @@ async def translated(
             captured = _Captured()
             # Every error is held: the request's answer is decided once all its calls are in.
             reply = proxy.Reply(captured, _Whole(), Format.OPENAI, req.id, [], lambda status: True)
-            return await run(req, upstream, reply, auth, proxy.Exchange()), captured
+            result = await run(req, upstream, reply, auth, proxy.Exchange())
+            if result.held is not None:
+                raise _Failed(result)  # the request fails with it: the other calls are not needed
+            return result, captured
 
     ex = req.exchange = proxy.Exchange()
     tasks = [asyncio.ensure_future(one(part)) for part in parts]
     try:
         results = await asyncio.gather(*tasks)
+    except _Failed as failed:
+        await _cancel(tasks)
+        ex.ttfb_ms = failed.result.ttfb_ms
+        return await _failure(req, target, api, failed.result, ex)
     except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
         raise
     ex.ttfb_ms = max((r.ttfb_ms or 0.0) for r, _ in results)
-    failed = next(((r, c) for r, c in results if r.held is not None), None)
-    if failed is not None:
-        return await _failure(req, target, api, failed[0], ex)
     found: list[list[float]] = []
     reported: list[int | None] = []
     for (_, captured), part in zip(results, parts, strict=True):
@@ -195,6 +197,20 @@ async def translated(
     ex.complete = True
     req.adopt(ex)
     return ex
+
+
+class _Failed(Exception):
+    """A call of the request answered an error (held): the request's answer."""
+
+    def __init__(self, result: proxy.Exchange) -> None:
+        super().__init__()
+        self.result = result
+
+
+async def _cancel(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _header_tokens(headers: list[tuple[bytes, bytes]]) -> int | None:

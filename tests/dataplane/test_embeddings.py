@@ -545,3 +545,15 @@ def test_named_gateway_base_url(make_gateway: GatewayFactory, clouds: dict[str, 
     )
     assert result.data[0].embedding == vector("named", 1024)
     assert gw.records(1)[-1]["gateway"] == "team"
+
+
+def test_the_first_failed_call_cancels_the_others(gw: GatewayServer, bedrock_up: FakeUpstream) -> None:
+    bedrock_up.push(Script(status=500))
+    for _ in range(8):
+        bedrock_up.push(Script(delay=3))
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError):
+        openai_client(gw).embeddings.create(model="titan", input=[f"t{i}" for i in range(9)])
+    # Without the cancellation the answer would wait for the slow calls (3 s each, four at a time).
+    assert time.monotonic() - started < 2.5
+    assert len(posts(bedrock_up, "/invoke")) <= 5  # the first wave, and perhaps one more
