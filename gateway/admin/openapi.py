@@ -53,6 +53,30 @@ _SCHEMAS: JSON = {
     "AnthropicCountTokensRequest": shapes.ANTHROPIC_COUNT_TOKENS,
     "OpenAIChatRequest": shapes.OPENAI_REQUEST,
     "OpenAIResponsesRequest": shapes.RESPONSES_REQUEST,
+    "OpenAIEmbeddingsRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": {"type": "string"},
+            "input": {
+                "description": "a string, a list of strings (answered in order), or token arrays "
+                "(OpenAI-format targets only)",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                    {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                    },
+                ],
+            },
+            "dimensions": {"type": "integer", "minimum": 1},
+            "encoding_format": {"enum": ["float", "base64"]},
+            "user": {"type": "string"},
+        },
+    },
     "AnthropicError": ANTHROPIC_ERROR,
     "OpenAIError": OPENAI_ERROR,
     "AdminError": ADMIN_ERROR,
@@ -64,6 +88,7 @@ _REQUEST_SCHEMA = {
     "chat": "OpenAIChatRequest",
     "responses": "OpenAIResponsesRequest",
     "input_tokens": "OpenAIResponsesRequest",
+    "embeddings": "OpenAIEmbeddingsRequest",
 }
 # The statuses the gateway itself answers a model call with (http.md, Errors); an upstream's own error
 # passes through with its status, in the same envelope.
@@ -119,7 +144,8 @@ GATEWAY_PARAM = _path_param("gateway", "a named gateway (gateways: in config); `
 
 
 def _model_operation(path: str, operation: str) -> JSON:
-    envelope = "OpenAIError" if operation in ("chat", "responses", "input_tokens") else "AnthropicError"
+    openai_family = ("chat", "responses", "input_tokens", "embeddings")
+    envelope = "OpenAIError" if operation in openai_family else "AnthropicError"
     answer = "the provider's answer in the client's format (JSON, or SSE with stream: true)"
     return {
         "post": {
@@ -130,6 +156,7 @@ def _model_operation(path: str, operation: str) -> JSON:
                 "chat": "OpenAI Chat Completions",
                 "responses": "OpenAI Responses API",
                 "input_tokens": "OpenAI Responses API token count",
+                "embeddings": "OpenAI embeddings (to every provider kind that embeds)",
             }[operation],
             "security": [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}],
             "requestBody": {

@@ -52,6 +52,7 @@ MODEL_ENDPOINTS = {
     "/v1/chat/completions": (Format.OPENAI, "chat"),
     "/v1/responses": (Format.RESPONSES, "responses"),
     "/v1/responses/input_tokens": (Format.RESPONSES, "input_tokens"),
+    "/v1/embeddings": (Format.OPENAI, "embeddings"),
 }
 # Seconds a shed client is told to wait: in-flight calls free their slots continually.
 SHED_RETRY_AFTER = b"1"

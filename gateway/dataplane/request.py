@@ -62,6 +62,7 @@ class Request:
     final_cost: Any = UNSET  # Decimal | None once computed (see DataPlane.final_cost)
     cost_text: str | None = None  # final_cost as published, when the answer's header already carried it
     response_id: str | None = None  # the Responses API id the request made, asked for or continued
+    usage_estimated: bool = False  # usage is the gateway's estimate (Gemini's embeddings report none)
 
     def adopt(self, ex: Exchange) -> None:
         """The client's answer is this exchange's: its status, timing, usage and error."""

@@ -87,6 +87,7 @@ class RequestRecord:
     request_body: str | None = None  # with `logs.bodies`, redacted
     response_body: str | None = None
     response_id: str | None = None  # the Responses API id the request made, asked for or continued
+    usage_estimated: bool = False  # the token counts are the gateway's estimate (the upstream gave none)
 
     def as_dict(self) -> dict[str, Any]:
         """The access-log line: the keys in field order, `ts` as ISO 8601, the optional keys last."""
@@ -127,4 +128,6 @@ class RequestRecord:
             out["response_body"] = self.response_body
         if self.response_id is not None:
             out["response_id"] = self.response_id
+        if self.usage_estimated:
+            out["usage_estimated"] = True
         return out
