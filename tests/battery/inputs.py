@@ -82,7 +82,7 @@ def openai_error(body: bytes) -> dict[str, Any] | None:
 
 def error_in_envelope(route: str, headers: dict[str, str], body: bytes) -> dict[str, Any] | None:
     """The error object when `body` is the error envelope `route` must answer with (http.md, Errors)."""
-    if route.endswith(("/v1/chat/completions", "/v1/responses")):
+    if route.endswith(("/v1/chat/completions", "/v1/responses", "/v1/embeddings")):
         return openai_error(body)
     if route.endswith(("/v1/messages", "/v1/messages/count_tokens")):
         return anthropic_error(body)

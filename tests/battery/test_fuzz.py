@@ -36,7 +36,13 @@ CORPUS = Path(__file__).resolve().parent / "corpus" / "malformed" / "cases.json"
 # reduced tier's minute; FUZZ_CASES overrides for a longer local run.
 CASES = int(os.environ.get("FUZZ_CASES", "0")) or scale(2000, 20000)
 P99_REJECTION_S = 0.050
-MODEL_PATHS = ("/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/v1/responses")
+MODEL_PATHS = (
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/embeddings",
+)
 MODELS = [
     "claude-haiku-4-5",
     "gpt-4o",
@@ -202,6 +208,10 @@ def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         "path": "v1/models",
         "id": "x",
         "response_id": "resp_x",
+        "file_id": "file-x",
+        "batch_id": "batch_x",
+        "message_batch_id": "msgbatch_x",
+        "upload_id": "upload_x",
     }
     for template, item in doc["paths"].items():
         for method, operation in item.items():

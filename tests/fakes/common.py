@@ -139,6 +139,18 @@ async def read_json_object(request: web.Request, invalid_message: str) -> dict[s
     return payload
 
 
+def loads(raw: bytes, invalid_message: str) -> Any:
+    """JSON for a fake that keeps what it reads and writes it back later (files, batches): a body nested
+    deeper than orjson writes (254 levels; the fuzzer sends up to 1,100) is refused like unparseable
+    JSON, never a fake's 500."""
+    try:
+        payload = orjson.loads(raw)
+        orjson.dumps(payload)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        raise Rejection(400, invalid_message) from None
+    return payload
+
+
 def estimate_tokens(payload: Mapping[str, Any], fields: tuple[str, ...]) -> int:
     """Deterministic stand-in for a tokenizer: ~4 bytes per token of the prompt-bearing fields.
 

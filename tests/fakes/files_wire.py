@@ -26,7 +26,7 @@ import orjson
 from aiohttp import BodyPartReader, web
 
 from . import anthropic_wire, openai_wire
-from .common import Rejection, json_response, new_id
+from .common import Rejection, json_response, loads, new_id
 from .state import STATE_KEY
 
 FILES_BETA = "files-api-2025-04-14"
@@ -37,8 +37,7 @@ Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _store(request: web.Request, name: str) -> dict[str, Any]:
-    store = request.app[STATE_KEY].store
-    table: dict[str, Any] = store.setdefault(f"files:{name}", {})
+    table: dict[str, Any] = request.app[STATE_KEY].files.setdefault(name, {})
     return table
 
 
@@ -173,10 +172,7 @@ def _batch_counts(n: int) -> dict[str, int]:
 
 @_anthropic(check_beta=False)
 async def anthropic_create_batch(request: web.Request) -> web.StreamResponse:
-    try:
-        payload = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise Rejection(400, "There was an error parsing the body of your request") from None
+    payload = loads(await request.read(), "There was an error parsing the body of your request")
     requests = payload.get("requests") if isinstance(payload, dict) else None
     if not isinstance(requests, list) or not requests:
         raise Rejection(400, "requests: Field required")
@@ -327,10 +323,7 @@ def _new_openai_file(request: web.Request, filename: str, purpose: str, data: by
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise Rejection(400, "We could not parse the JSON body of your request.") from None
+    payload = loads(await request.read(), "We could not parse the JSON body of your request.")
     if not isinstance(payload, dict):
         raise Rejection(400, "We could not parse the JSON body of your request.")
     return payload

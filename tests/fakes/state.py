@@ -37,6 +37,9 @@ class FakeState:
         # What a stateful endpoint keeps between requests (the Responses API's stored responses),
         # touched only on the server thread; reset() empties it.
         self.store: dict[str, Any] = {}
+        # The files and batches an upstream keeps (files_wire), per API: apart from `store`, whose
+        # values are all stored responses.
+        self.files: dict[str, dict[str, Any]] = {}
         # Set when the first bytes of a multipart upload reach a files endpoint (files_wire): a test
         # can hold the rest of its upload back until then, proving the gateway streams it through.
         self.upload_started = threading.Event()
@@ -109,6 +112,7 @@ class FakeState:
             self._disconnected.clear()
             self._generation += 1
             self.store.clear()
+            self.files.clear()
             self.upload_started.clear()
             self.hold_downloads = False
             self.download_release.clear()
