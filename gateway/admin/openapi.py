@@ -11,6 +11,7 @@ from typing import Any
 from gateway.core.errors import KINDS
 from gateway.dataplane.handler import MODEL_ENDPOINTS
 from gateway.observe.logstore.query import FIELDS, GROUPS
+from gateway.observe.record import ENDPOINT_KINDS
 from gateway.translate import shapes
 
 JSON = dict[str, Any]
@@ -121,16 +122,18 @@ GATEWAY_PARAM = _path_param("gateway", "a named gateway (gateways: in config); `
 def _model_operation(path: str, operation: str) -> JSON:
     envelope = "OpenAIError" if operation in ("chat", "responses", "input_tokens") else "AnthropicError"
     answer = "the provider's answer in the client's format (JSON, or SSE with stream: true)"
+    compat = path.startswith("/compat/")  # Cloudflare's spelling of the same operation
+    summary = {
+        "messages": "Anthropic Messages API",
+        "count_tokens": "Anthropic token count",
+        "chat": "OpenAI Chat Completions",
+        "responses": "OpenAI Responses API",
+        "input_tokens": "OpenAI Responses API token count",
+    }[operation]
     return {
         "post": {
-            "operationId": f"{operation}",
-            "summary": {
-                "messages": "Anthropic Messages API",
-                "count_tokens": "Anthropic token count",
-                "chat": "OpenAI Chat Completions",
-                "responses": "OpenAI Responses API",
-                "input_tokens": "OpenAI Responses API token count",
-            }[operation],
+            "operationId": f"{operation}_compat" if compat else operation,
+            "summary": f"{summary} (Cloudflare AI Gateway's unified endpoint path)" if compat else summary,
             "security": [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}],
             "requestBody": {
                 "required": True,
@@ -258,8 +261,23 @@ def _log_filters() -> list[JSON]:
     return [
         *_query(["limit", "cursor"], "paging"),
         *_query(["since", "until"], "ISO 8601 time or a duration back from now (e.g. 1h)"),
-        *_query([*FIELDS, "status"], "equals"),
+        *_filters(),
     ]
+
+
+def _filters() -> list[JSON]:
+    """Equality filters; `endpoint` with its kinds (what each record's endpoint can be)."""
+    out = _query([f for f in FIELDS if f != "endpoint"] + ["status"], "equals")
+    out.append(
+        {
+            "name": "endpoint",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(ENDPOINT_KINDS)},
+            "description": "the kind of call, from its path (README: Request log)",
+        }
+    )
+    return out
 
 
 @functools.cache
@@ -269,7 +287,8 @@ def document() -> JSON:
     for path, (_, operation) in MODEL_ENDPOINTS.items():
         paths[path] = _model_operation(path, operation)
         named = _model_operation(path, operation)
-        named["post"] = {**named["post"], "operationId": f"{operation}_named", "parameters": [GATEWAY_PARAM]}
+        op_id = named["post"]["operationId"]
+        named["post"] = {**named["post"], "operationId": f"{op_id}_named", "parameters": [GATEWAY_PARAM]}
         paths["/g/{gateway}" + path] = named
     for path, operation in _response_id_operations().items():
         paths[path] = operation
@@ -332,12 +351,12 @@ def document() -> JSON:
                 "required": False,
                 "schema": {"type": "string", "enum": list(GROUPS)},
             },
-            *_query([*FIELDS, "status"], "equals"),
+            *_filters(),
         ],
     )
     paths["/api/analytics"]["get"]["responses"].update(_errors("AdminError", {"400": "a bad filter"}))
     paths["/dashboard"] = _html("overview", _query(["range"]))
-    paths["/dashboard/logs"] = _html("request log", _query(["limit", "cursor", *FIELDS, "status"]))
+    paths["/dashboard/logs"] = _html("request log", [*_query(["limit", "cursor"]), *_filters()])
     paths["/dashboard/logs/{id}"] = _html("one request", [_path_param("id", "x-gateway-request-id")])
     paths["/dashboard/logs/{id}"]["get"]["responses"]["404"] = {"description": "no such record"}
     paths["/dashboard/config"] = _html("the compiled config")
