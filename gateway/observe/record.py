@@ -47,7 +47,8 @@ ENDPOINT_PREFIXES = (
     ("/v1/models", "models"),
 )
 ENDPOINT_KINDS = (
-    "messages", "count_tokens", "chat", "responses", "embeddings", "files", "batches", "models", "passthrough",
+    "messages", "count_tokens", "chat", "responses", "embeddings", "files", "batches", "models",
+    "passthrough",
 )  # fmt: skip
 
 

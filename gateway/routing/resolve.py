@@ -92,9 +92,9 @@ def _find(table: RoutingTable, model: str) -> tuple[str | None, Node, tuple[str,
         ptype = CLOUDFLARE_PROVIDERS.get(provider)
         if ptype is not None:
             # Only names that miss the table reach here, and lookups are memoized per table.
-            name = next((n for n, p in table.providers.items() if p.type == ptype), None)
-            if name is not None:
-                return None, Leaf(name, rest), ("cloudflare", provider, ptype)
+            first = next((n for n, p in table.providers.items() if p.type == ptype), None)
+            if first is not None:
+                return None, Leaf(first, rest), ("cloudflare", provider, ptype)
     for glob, pattern, glob_target in table.models.globs:
         if pattern.fullmatch(model):
             return (*_target(table, glob_target, model), ("glob", glob, glob_target))

@@ -79,7 +79,9 @@ def gw(
 def test_compat_is_chat_completions_under_every_base_url(gw: GatewayServer, openai_up: FakeUpstream) -> None:
     for base in ("/compat", "/g/team/compat"):
         openai_up.push(Script(text="Paris.", usage={"prompt_tokens": 9, "completion_tokens": 2}))
-        raw = openai_client(gw, base).chat.completions.with_raw_response.create(model="openai/gpt-5", messages=HI)
+        raw = openai_client(gw, base).chat.completions.with_raw_response.create(
+            model="openai/gpt-5", messages=HI
+        )
         assert raw.parse().choices[0].message.content == "Paris."
         assert raw.headers["x-gateway-model"] == "gpt/gpt-5"
         assert openai_up.requests[-1].path == "/v1/chat/completions"
@@ -118,7 +120,9 @@ def test_cloudflare_model_names_reach_the_provider_of_that_type(
         with pytest.raises(openai.NotFoundError) as info:
             sdk.chat.completions.create(model=name, messages=HI)
         assert "Cloudflare's provider names" in str(info.value)
-    explained = httpx.post(gw.url + "/api/explain", json={"model": "google-ai-studio/gemini-2.5-flash"}).json()
+    explained = httpx.post(
+        gw.url + "/api/explain", json={"model": "google-ai-studio/gemini-2.5-flash"}
+    ).json()
     assert "the first gemini provider, gem" in str(explained)
 
 
@@ -139,13 +143,19 @@ gateways:
 """
     )
     openai_up.push(Script(text="named"))
-    raw = openai_client(gw, "/compat").chat.completions.with_raw_response.create(model="openai/gpt-5", messages=HI)
-    assert raw.headers["x-gateway-model"] == "openai/gpt-5" and raw.parse().choices[0].message.content == "named"
+    raw = openai_client(gw, "/compat").chat.completions.with_raw_response.create(
+        model="openai/gpt-5", messages=HI
+    )
+    assert (
+        raw.headers["x-gateway-model"] == "openai/gpt-5" and raw.parse().choices[0].message.content == "named"
+    )
 
 
 def test_workers_ai_json_and_stream_with_cost(gw: GatewayServer, workers_up: FakeUpstream) -> None:
     sdk = openai_client(gw, "/compat")
-    workers_up.push(Script(text="Hello from the edge.", usage={"prompt_tokens": 1000, "completion_tokens": 100}))
+    workers_up.push(
+        Script(text="Hello from the edge.", usage={"prompt_tokens": 1000, "completion_tokens": 100})
+    )
     raw = sdk.chat.completions.with_raw_response.create(model=f"workers-ai/{LLAMA}", messages=HI)
     answer = raw.parse()
     assert answer.choices[0].message.content == "Hello from the edge." and answer.model == LLAMA

@@ -1,4 +1,5 @@
-"""Cloudflare Workers AI's OpenAI-compatible API: POST /client/v4/accounts/{account_id}/ai/v1/chat/completions.
+"""Cloudflare Workers AI's OpenAI-compatible API:
+POST /client/v4/accounts/{account_id}/ai/v1/chat/completions.
 
 Checked as Cloudflare checks them, before the model runs: the account in the path (another account:
 404 with Cloudflare's v4 envelope, code 7003), the API token as `Authorization: Bearer` (missing or not
@@ -83,4 +84,6 @@ def routes() -> list[web.RouteDef]:
     return [web.post("/client/v4/accounts/{account_id}/ai/v1/chat/completions", chat_completions)]
 
 
-WIRE = Wire(kind=KIND, base_path="/client/v4", routes=routes, error=error_response, settings=WorkersAISettings)
+WIRE = Wire(
+    kind=KIND, base_path="/client/v4", routes=routes, error=error_response, settings=WorkersAISettings
+)

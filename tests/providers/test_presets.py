@@ -65,7 +65,8 @@ gateways:
 def test_every_preset_compiles_with_its_default_base_url_as_openai_format(tmp_path: Path) -> None:
     # Workers AI's URL names an account, which it requires.
     lines = "".join(
-        f"  p-{t}: {{ type: {t}{', account_id: ' + ACCOUNT if t == 'workers-ai' else ''} }}\n" for t in DEFAULTS
+        f"  p-{t}: {{ type: {t}{', account_id: ' + ACCOUNT if t == 'workers-ai' else ''} }}\n"
+        for t in DEFAULTS
     )
     (tmp_path / "gateway.yaml").write_text(f"version: 1\nproviders:\n{lines}")
     table = compile_config(tmp_path, {})

@@ -61,7 +61,9 @@ def test_logs_table_filters_and_detail(make_traffic: TrafficFactory) -> None:
     chat = httpx.get(t.gw.url + "/dashboard/logs", params={"endpoint": "chat"}).text
     assert chat.count("row-link") == 1 and '<option value="chat" selected>' in chat
     assert re.findall(r'<td class="endpoint">(\w+)</td>', chat) == ["chat"]
-    assert httpx.get(t.gw.url + "/dashboard/logs", params={"endpoint": "messages"}).text.count("row-link") == 5
+    assert (
+        httpx.get(t.gw.url + "/dashboard/logs", params={"endpoint": "messages"}).text.count("row-link") == 5
+    )
     # Pagination: two per page through the same filters, "older" follows next_cursor.
     first = httpx.get(t.gw.url + "/dashboard/logs", params={"limit": "2"}).text
     seen = re.findall(r'data-id="([^"]+)"', first)
