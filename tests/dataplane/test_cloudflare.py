@@ -191,6 +191,9 @@ def test_workers_ai_json_and_stream_with_cost(gw: GatewayServer, workers_up: Fak
     assert len(logged) == 2 and all(r["endpoint"] == "chat" for r in logged)
     metrics = httpx.get(gw.url + "/metrics").text
     assert f'model="{LLAMA}"' in metrics and 'provider="wai"' in metrics
+    # The model list: the alias, and Workers AI's priced catalogue under the provider's name.
+    listed = {m.id for m in openai_client(gw).models.list()}
+    assert {"llama", f"wai/{LLAMA}", "wai/@cf/openai/gpt-oss-120b"} <= listed
 
 
 def test_workers_ai_refusals_reach_the_client_and_the_log(
