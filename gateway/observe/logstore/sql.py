@@ -128,9 +128,12 @@ _BACKFILL_LATENCY_ALL = """INSERT INTO requests_hourly_latency_all (hour, bin, n
 def _backfill_endpoint(dialect: str) -> str:
     """Records stored before the column existed get their endpoint from their path, as endpoint_of
     reads it: the path below the base URL (`/g/<gateway>` taken off), exact paths first, then families."""
-    rel = "(CASE WHEN path LIKE '/g/%' THEN substr(path, length(gateway) + 4) ELSE path END)"
+    # substr comparisons rather than LIKE: case-sensitive on both databases, as the data plane's routing.
+    rel = "(CASE WHEN substr(path, 1, 3) = '/g/' THEN substr(path, length(gateway) + 4) ELSE path END)"
     exact = " ".join(f"WHEN '{p}' THEN '{k}'" for p, k in ENDPOINTS.items())
-    families = " ".join(f"WHEN {rel} = '{p}' OR {rel} LIKE '{p}/%' THEN '{k}'" for p, k in ENDPOINT_PREFIXES)
+    families = " ".join(
+        f"WHEN {rel} = '{p}' OR substr({rel}, 1, {len(p) + 1}) = '{p}/' THEN '{k}'" for p, k in ENDPOINT_PREFIXES
+    )
     return (
         f"UPDATE requests SET endpoint = CASE {rel} {exact} ELSE "  # noqa: S608
         f"CASE {families} ELSE 'passthrough' END END WHERE endpoint IS NULL AND path IS NOT NULL"
