@@ -132,7 +132,8 @@ def _backfill_endpoint(dialect: str) -> str:
     rel = "(CASE WHEN substr(path, 1, 3) = '/g/' THEN substr(path, length(gateway) + 4) ELSE path END)"
     exact = " ".join(f"WHEN '{p}' THEN '{k}'" for p, k in ENDPOINTS.items())
     families = " ".join(
-        f"WHEN {rel} = '{p}' OR substr({rel}, 1, {len(p) + 1}) = '{p}/' THEN '{k}'" for p, k in ENDPOINT_PREFIXES
+        f"WHEN {rel} = '{p}' OR substr({rel}, 1, {len(p) + 1}) = '{p}/' THEN '{k}'"
+        for p, k in ENDPOINT_PREFIXES
     )
     return (
         f"UPDATE requests SET endpoint = CASE {rel} {exact} ELSE "  # noqa: S608
