@@ -54,6 +54,30 @@ _SCHEMAS: JSON = {
     "AnthropicCountTokensRequest": shapes.ANTHROPIC_COUNT_TOKENS,
     "OpenAIChatRequest": shapes.OPENAI_REQUEST,
     "OpenAIResponsesRequest": shapes.RESPONSES_REQUEST,
+    "OpenAIEmbeddingsRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": {"type": "string"},
+            "input": {
+                "description": "a string, a list of strings (answered in order), or token arrays "
+                "(OpenAI-format targets only)",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                    {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                    },
+                ],
+            },
+            "dimensions": {"type": "integer", "minimum": 1},
+            "encoding_format": {"enum": ["float", "base64"]},
+            "user": {"type": "string"},
+        },
+    },
     "AnthropicError": ANTHROPIC_ERROR,
     "OpenAIError": OPENAI_ERROR,
     "AdminError": ADMIN_ERROR,
@@ -65,6 +89,7 @@ _REQUEST_SCHEMA = {
     "chat": "OpenAIChatRequest",
     "responses": "OpenAIResponsesRequest",
     "input_tokens": "OpenAIResponsesRequest",
+    "embeddings": "OpenAIEmbeddingsRequest",
 }
 # The statuses the gateway itself answers a model call with (http.md, Errors); an upstream's own error
 # passes through with its status, in the same envelope.
@@ -120,7 +145,8 @@ GATEWAY_PARAM = _path_param("gateway", "a named gateway (gateways: in config); `
 
 
 def _model_operation(path: str, operation: str) -> JSON:
-    envelope = "OpenAIError" if operation in ("chat", "responses", "input_tokens") else "AnthropicError"
+    openai_family = ("chat", "responses", "input_tokens", "embeddings")
+    envelope = "OpenAIError" if operation in openai_family else "AnthropicError"
     answer = "the provider's answer in the client's format (JSON, or SSE with stream: true)"
     compat = path.startswith("/compat/")  # Cloudflare's spelling of the same operation
     summary = {
@@ -129,6 +155,7 @@ def _model_operation(path: str, operation: str) -> JSON:
         "chat": "OpenAI Chat Completions",
         "responses": "OpenAI Responses API",
         "input_tokens": "OpenAI Responses API token count",
+        "embeddings": "OpenAI embeddings (to every provider kind that embeds)",
     }[operation]
     return {
         "post": {
@@ -176,6 +203,92 @@ def _response_id_operations() -> JSON:
         },
         base + "/cancel": {"post": op("cancel a background response", "response_cancel")},
         base + "/input_items": {"get": op("a stored response's input items", "response_input_items")},
+    }
+
+
+def _files_operations() -> JSON:
+    """Files, batches and uploads at the SDKs' paths (dataplane/files.py): Anthropic's with
+    anthropic-version (Message Batches always), OpenAI's otherwise; x-gateway-provider picks another
+    provider of a matching type. Multipart uploads stream through; downloads stream back."""
+    security: list[JSON] = [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}]
+    provider = {
+        "name": "x-gateway-provider",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "another provider of the matching type (anthropic; openai or azure-openai)",
+    }
+    multipart = {"multipart/form-data": {"schema": _ref("Object")}}
+    json_body = {"application/json": {"schema": _ref("Object")}}
+    errors = {
+        "400": "refused by the provider, or x-gateway-provider of the wrong type",
+        "401": "no valid gateway token or provider key",
+        "404": "unknown id, or no provider of the type",
+        "413": "the body is over server.max_body",
+        "429": "a gateway rate limit",
+    }
+
+    def op(operation_id: str, summary: str, ids: tuple[str, ...] = (), body: JSON | None = None) -> JSON:
+        media = (
+            {"application/octet-stream": {}}
+            if operation_id in ("file_content", "message_batch_results")
+            else {"application/json": {"schema": _ref("Object")}}
+        )
+        out: JSON = {
+            "operationId": operation_id,
+            "summary": summary,
+            "security": security,
+            "parameters": [*(_path_param(i, "an id the provider gave") for i in ids), provider],
+            "responses": {
+                "200": {"description": summary, "content": media},
+                **_errors("OpenAIError", errors),
+            },
+        }
+        if body is not None:
+            out["requestBody"] = {"required": True, "content": body}
+        return out
+
+    file, batch, msg, upload = ("file_id",), ("batch_id",), ("message_batch_id",), ("upload_id",)
+    return {
+        "/v1/files": {
+            "get": op("files_list", "list files"),
+            "post": op(
+                "file_upload", "upload a file (multipart `file`; OpenAI: and `purpose`)", body=multipart
+            ),
+        },
+        "/v1/files/{file_id}": {
+            "get": op("file_get", "a file's metadata", file),
+            "delete": op("file_delete", "delete a file", file),
+        },
+        "/v1/files/{file_id}/content": {"get": op("file_content", "a file's content, streamed", file)},
+        "/v1/messages/batches": {
+            "get": op("message_batches_list", "list Anthropic message batches"),
+            "post": op("message_batch_create", "create an Anthropic message batch", body=json_body),
+        },
+        "/v1/messages/batches/{message_batch_id}": {
+            "get": op("message_batch_get", "a message batch (results_url through the gateway)", msg),
+            "delete": op("message_batch_delete", "delete an ended message batch", msg),
+        },
+        "/v1/messages/batches/{message_batch_id}/cancel": {
+            "post": op("message_batch_cancel", "cancel a message batch", msg)
+        },
+        "/v1/messages/batches/{message_batch_id}/results": {
+            "get": op("message_batch_results", "a message batch's results, JSONL streamed", msg)
+        },
+        "/v1/batches": {
+            "get": op("batches_list", "list OpenAI batches"),
+            "post": op("batch_create", "create an OpenAI batch", body=json_body),
+        },
+        "/v1/batches/{batch_id}": {"get": op("batch_get", "an OpenAI batch", batch)},
+        "/v1/batches/{batch_id}/cancel": {"post": op("batch_cancel", "cancel an OpenAI batch", batch)},
+        "/v1/uploads": {"post": op("upload_create", "start an OpenAI upload", body=json_body)},
+        "/v1/uploads/{upload_id}/parts": {
+            "post": op("upload_part", "add a part (multipart `data`), streamed", upload, multipart)
+        },
+        "/v1/uploads/{upload_id}/complete": {
+            "post": op("upload_complete", "complete an upload (part_ids in order)", upload, json_body)
+        },
+        "/v1/uploads/{upload_id}/cancel": {"post": op("upload_cancel", "cancel an upload", upload)},
     }
 
 
@@ -292,6 +405,16 @@ def document() -> JSON:
         paths["/g/{gateway}" + path] = named
     for path, operation in _response_id_operations().items():
         paths[path] = operation
+    for path, methods in _files_operations().items():
+        paths[path] = methods
+        paths["/g/{gateway}" + path] = {
+            method: {
+                **op,
+                "operationId": op["operationId"] + "_named",
+                "parameters": [GATEWAY_PARAM, *op["parameters"]],
+            }
+            for method, op in methods.items()
+        }
     paths["/v1/models"] = _models_operation()
     named_models = _models_operation()
     named_models["get"] = {

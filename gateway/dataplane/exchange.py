@@ -27,7 +27,7 @@ from gateway.core.errors import KINDS, GatewayError, NotJSON, kind_for_status, r
 from gateway.core.formats import Format
 from gateway.core.http import Send
 from gateway.core.usage import StreamSniffer, Usage
-from gateway.dataplane.http1 import ConnectError, Response, UpstreamError
+from gateway.dataplane.http1 import ConnectError, Response, StreamedBody, UpstreamError
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.providers.base import Decoder, ProviderType
 from gateway.routing.table import Provider
@@ -368,10 +368,13 @@ class UpstreamRequest:
     method: str
     url: str | yarl.URL
     headers: dict[str, str]
-    body: bytes
+    body: bytes | StreamedBody  # streamed: a file upload, sent as it arrives
     total: float | None = None  # the total deadline in seconds, when shorter than the provider's
     decoder: Decoder | None = None  # a cloud's answer -> the wire format the relay reads
     secrets: tuple[bytes, ...] = ()
+    # A successful answer that is not JSON (a file's content, batch results) is relayed chunk by chunk,
+    # like a stream, rather than read whole.
+    stream_any: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,8 +419,12 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
     phase = "first_byte"
     client = pool.session(provider)
     resp: Response | None = None
+    # An upload's answer starts only once it is all sent: its first byte is due within the total deadline.
+    first_byte = (
+        deadline if isinstance(call.body, StreamedBody) else min(started + timeouts.first_byte, deadline)
+    )
     try:
-        async with asyncio.timeout_at(min(started + timeouts.first_byte, deadline)) as timer:
+        async with asyncio.timeout_at(first_byte) as timer:
             resp = await client.request(call.method, call.url, call.headers, call.body)
             if 300 <= resp.status < 400 and resp.status != 304:
                 # Neither followed nor relayed: SDKs follow a relayed Location with the client's
@@ -430,7 +437,9 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
                 )
             result.status = resp.status
             result.ttfb_ms = (time.perf_counter() - clock) * 1000
-            streaming = resp.content_type in STREAM_TYPES
+            streaming = resp.content_type in STREAM_TYPES or (
+                call.stream_any and resp.status < 300 and not _json_type(resp.content_type)
+            )
             out_headers = _answer_headers(resp, call, reply, streaming)
             if streaming:
                 phase = "idle"
@@ -462,7 +471,10 @@ async def exchange(pool: UpstreamPool, call: UpstreamRequest, reply: Reply, resu
             )
             return result
         what = "did not start answering" if phase == "first_byte" else "did not finish answering"
-        limit = timeouts.first_byte if phase == "first_byte" else (call.total or timeouts.total)
+        uploading = isinstance(call.body, StreamedBody)  # its first byte was due within the total
+        limit = (
+            timeouts.first_byte if phase == "first_byte" and not uploading else (call.total or timeouts.total)
+        )
         raise GatewayError(
             "timeout_error",
             f"provider {provider.name!r} {what} within {limit:g}s (timeouts in config)",
@@ -500,6 +512,9 @@ def _answer_headers(
         content_type = call.decoder.content_type(streaming)
     drop = _DROP_RESPONSE_RAW if content_type is None else _DROP_TRANSLATED_RAW
     out = [(name, value) for name, value in resp.headers.raw if name not in drop]
+    if call.stream_any and streaming and "content-encoding" not in resp.headers:
+        # A download keeps its length: a body cut short is then seen as such by the client.
+        out += [(name, value) for name, value in resp.headers.raw if name == b"content-length"]
     out.extend(reply.headers)
     if content_type is not None:
         out.append((b"content-type", content_type))

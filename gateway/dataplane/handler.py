@@ -22,12 +22,13 @@ from gateway.core.http import (
     send_response,
 )
 from gateway.core.redact import redact
-from gateway.dataplane import record, responses
+from gateway.dataplane import files, record, responses
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.auth import authenticate
 from gateway.dataplane.caching import Caching
 from gateway.dataplane.circuit import Breakers
 from gateway.dataplane.failover import MAX_RETRY_AFTER, RetryBudget
+from gateway.dataplane.file_owners import FileOwners
 from gateway.dataplane.model_call import ModelCalls
 from gateway.dataplane.passthrough import Passthrough
 from gateway.dataplane.request import UNSET, Request
@@ -52,6 +53,7 @@ MODEL_ENDPOINTS = {
     "/compat/chat/completions": (Format.OPENAI, "chat"),  # Cloudflare AI Gateway's unified endpoint
     "/v1/responses": (Format.RESPONSES, "responses"),
     "/v1/responses/input_tokens": (Format.RESPONSES, "input_tokens"),
+    "/v1/embeddings": (Format.OPENAI, "embeddings"),
 }
 # Seconds a shed client is told to wait: in-flight calls free their slots continually.
 SHED_RETRY_AFTER = b"1"
@@ -71,11 +73,13 @@ class DataPlane:
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
         self.budget = RetryBudget()
         self.responses = ResponsesState(self.admission)  # the Responses API's ids and kept responses
+        self.files = FileOwners(self.admission)  # which provider and key created each file id
         self.calls = UpstreamCalls(pool, credentials or CloudCredentials(), self.prices, self.responses)
         self.attempts = Attempts(self.calls.call, self.breakers, self.budget)
         caching = Caching(self.admission)
-        self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses)
+        self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses, self.files.owner)
         self.passthrough = Passthrough(self.admission, caching, self.calls)
+        self.file_calls = files.Files(self.admission, self.calls, self.files)
         # Model and passthrough calls being answered, against server.max_in_flight. A plain int: it is
         # only touched on the event loop, between awaits.
         self.in_flight = 0
@@ -135,6 +139,13 @@ class DataPlane:
                     body = await self._read(receive, table)
                     watcher = asyncio.ensure_future(watch_disconnect())
                     await self._response_id(req, response_id, sub, body, self._capture(req, body, send))
+                elif files.match(path):
+
+                    def watch() -> None:
+                        nonlocal watcher
+                        watcher = asyncio.ensure_future(watch_disconnect())
+
+                    await self.file_calls(req, path, receive, send, lambda: self._read(receive, table), watch)
                 elif path == "/v1/models":
                     req.caller = authenticate(gateway, headers)
                     query = scope.get("query_string", b"")

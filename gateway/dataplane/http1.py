@@ -20,6 +20,7 @@ import ssl
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 
 import httptools
 import yarl
@@ -30,6 +31,16 @@ HIGH_WATER = 2**16  # buffered body bytes above which the socket stops being rea
 
 # Characters a URL's path and query may carry as they are; anything else is quoted (by yarl, as aiohttp did).
 _UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedBody:
+    """A request body sent as it arrives (a file upload), never held whole: `length` bytes when known
+    (content-length), else chunked. An exception from `chunks` aborts the request and is raised to the
+    caller (the client's body over `server.max_body`, the client gone)."""
+
+    chunks: AsyncIterator[bytes]
+    length: int | None = None
 
 
 class UpstreamError(Exception):
@@ -126,8 +137,10 @@ class Connection(asyncio.Protocol):
     """One upstream connection and the state of the exchange on it (one at a time)."""
 
     __slots__ = (
+        "_drained",
         "_waiter",
         "body",
+        "body_cut",
         "buffered",
         "closed",
         "done",
@@ -147,6 +160,7 @@ class Connection(asyncio.Protocol):
         "skip_body",
         "status",
         "transport",
+        "write_paused",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, origin: Origin) -> None:
@@ -160,6 +174,9 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.head: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self.write_paused = False
+        self.body_cut = False  # answered before its streamed body was all sent: not reusable
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: deque[bytes] = deque()
@@ -199,6 +216,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.resume_writing()  # a streamed body waiting to write learns of the close
         # Nothing is parsed any more: let go of the parser (it holds our callbacks), so that a closed
         # connection is freed by reference counting, not left to the cyclic collector.
         self.parser = None
@@ -215,10 +233,22 @@ class Connection(asyncio.Protocol):
             self._fail(UpstreamError("the upstream closed the connection before the answer was complete"))
 
     def pause_writing(self) -> None:
-        pass  # bodies are already in memory: the transport's buffer holds what the socket has not taken
+        # A body in memory is left to the transport's buffer; a streamed one waits (`drain`).
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        pass
+        self.write_paused = False
+        drained = self._drained
+        if drained is not None:
+            self._drained = None
+            if not drained.done():
+                drained.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the socket has taken what was written (a streamed body's flow control)."""
+        if self.write_paused and not self.closed:
+            self._drained = self.loop.create_future()
+            await self._drained
 
     # -- httptools callbacks
 
@@ -295,7 +325,7 @@ class Connection(asyncio.Protocol):
         self.headers = []
         self.body.clear()
         self.buffered = 0
-        self.done = self.got_bytes = self.framed = self.keep_alive = self.no_limit = False
+        self.done = self.got_bytes = self.framed = self.keep_alive = self.no_limit = self.body_cut = False
         self.exc = None
         self.skip_body = skip_body
         head = self.head = self.loop.create_future()
@@ -423,11 +453,62 @@ class Response:
     def release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            reuse = conn.done and conn.exc is None and conn.keep_alive and not conn.closed
+            reuse = (
+                conn.done and conn.exc is None and conn.keep_alive and not conn.closed and not conn.body_cut
+            )
             # The failure was raised from this connection's frames: its traceback holds them, and they
             # hold the connection. Forgotten here, that cycle is not left to the collector.
             conn.exc = None
             self._client.put_back(conn, reuse)
+
+
+async def _send_streamed(conn: Connection, head: asyncio.Future[None], body: StreamedBody) -> None:
+    """Write a streamed body while waiting for the answer's head: whichever ends first. An upstream
+    that answers before the body is all sent (401, 413) is answered; the connection is not reused."""
+    if head.done():
+        await head  # a stale connection: nothing of the body was taken, the caller may retry
+        return
+    pump = asyncio.ensure_future(_pump(conn, body))
+    try:
+        await asyncio.wait((head, pump), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        pump.cancel()
+        head.add_done_callback(_retrieve)
+        raise
+    if pump.done() and pump.exception() is not None:
+        head.add_done_callback(_retrieve)  # the connection is closed: its head fails, unheard
+        conn.close()
+        await pump  # raises the body's own failure (too large, client gone)
+    if not pump.done():
+        pump.cancel()
+        conn.body_cut = True
+    await head
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def _pump(conn: Connection, body: StreamedBody) -> None:
+    chunked = body.length is None
+    sent = 0
+    async for chunk in body.chunks:
+        transport = conn.transport
+        if conn.closed or transport is None or transport.is_closing():
+            raise UpstreamError("the upstream closed the connection while the body was being sent")
+        if not chunk:
+            continue
+        sent += len(chunk)
+        if chunked:
+            transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+        else:
+            transport.write(chunk)
+        await conn.drain()
+    if body.length is not None and sent != body.length:
+        raise UpstreamError(f"the request body had {sent} bytes, not the {body.length} announced")
+    if chunked and conn.transport is not None and not conn.closed:
+        conn.transport.write(b"0\r\n\r\n")
 
 
 def _interleave(addresses: list[tuple[int, str]]) -> list[str]:
@@ -481,9 +562,12 @@ class Client:
         return origin
 
     async def request(
-        self, method: str, url: str | yarl.URL, headers: Mapping[str, str], body: bytes
+        self, method: str, url: str | yarl.URL, headers: Mapping[str, str], body: bytes | StreamedBody
     ) -> Response:
         """Send one request and wait for the head of its answer."""
+        streamed: StreamedBody | None = None
+        if isinstance(body, StreamedBody):
+            streamed, body = body, b""
         prefix, target = split_url(url)
         origin = self.origin(prefix)
         lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
@@ -493,7 +577,12 @@ class Client:
         else:
             text = f"{method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n{lines}"
             lines_expected = len(headers) + 5
-        text += f"accept-encoding: gzip, deflate\r\ncontent-length: {len(body)}\r\n\r\n"
+        if streamed is None:
+            text += f"accept-encoding: gzip, deflate\r\ncontent-length: {len(body)}\r\n\r\n"
+        elif streamed.length is not None:
+            text += f"accept-encoding: gzip, deflate\r\ncontent-length: {streamed.length}\r\n\r\n"
+        else:
+            text += "accept-encoding: gzip, deflate\r\ntransfer-encoding: chunked\r\n\r\n"
         # One line per header, no more: a CR or LF inside a name or value would smuggle a header.
         if text.count("\n") != lines_expected or text.count("\r") != lines_expected:
             raise UpstreamError("a request header contains a line break")
@@ -508,13 +597,18 @@ class Client:
             self._in_use += 1
         conn: Connection | None = None
         try:
-            conn = self._reusable(origin)
+            # A streamed body is sent once: never on an idle connection the server may have closed, where
+            # the retry below would need the body again.
+            conn = self._reusable(origin) if streamed is None else None
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin)
             while True:
                 try:
-                    await conn.start(data, body, skip_body)
+                    if streamed is None:
+                        await conn.start(data, body, skip_body)
+                    else:
+                        await _send_streamed(conn, conn.start(data, b"", skip_body), streamed)
                     break
                 except _Stale:
                     conn.close()

@@ -1,4 +1,5 @@
-"""A model call (`/v1/messages`, `/v1/chat/completions`, `/v1/responses`, count_tokens, input_tokens):
+"""A model call (`/v1/messages`, `/v1/chat/completions`, `/v1/responses`, `/v1/embeddings`, count_tokens,
+input_tokens):
 parse once, admit (rate limits, budgets), answer from the cache or plan the route's targets and try
 them, keep the answer."""
 
@@ -14,6 +15,7 @@ from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send
+from gateway.dataplane import capability, embeddings
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.body import repeated_top_level_key
 from gateway.dataplane.caching import Caching
@@ -28,15 +30,23 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class ModelCalls:
     def __init__(
-        self, admission: Admission, caching: Caching, attempts: Attempts, responses: ResponsesState
+        self,
+        admission: Admission,
+        caching: Caching,
+        attempts: Attempts,
+        responses: ResponsesState,
+        file_owners: capability.Owners | None = None,
     ) -> None:
         self.admission = admission
         self.caching = caching
         self.attempts = attempts
         self.responses = responses
+        self.file_owners = file_owners  # who created a file id a message names, when the gateway saw it
 
     async def __call__(self, req: Request, operation: str, body: bytes, send: Send) -> None:
         call = parse(req, operation, body)
+        if operation == "embeddings":
+            embeddings.checked(call.obj)  # a bad input is a 400 before anything else
         ticket = req.ticket = Ticket()
         owner = None
         if req.format is Format.RESPONSES:
@@ -57,8 +67,18 @@ class ModelCalls:
         if ticket.report.requests or ticket.report.tokens:
             send = with_rate_headers(send, ticket)
         candidates = [(c.route, c.leaf, c.on) for c in found]
+        if operation == "embeddings":
+            # Only targets that embed are tried; none: a 400 before any upstream call.
+            able = [c for c in candidates if embeddings.api_for(req.table, c[1]) is not None]
+            if not able:
+                tried = list(dict.fromkeys(c[1].target for c in candidates))
+                raise embeddings.cannot_embed(call.model, tried)
+            candidates = able
         if owner is not None:
             candidates = conversation_safe(candidates, owner)
+        # Targets that cannot take the call (a file id of another provider, a server tool they cannot
+        # run) are skipped before any upstream call; none left: a 400 naming why.
+        candidates = await capability.admissible(req, call, candidates, self.file_owners)
         await self.attempts.run(req, call, candidates, send)
         await self.caching.keep(req, recorder, policy)
 

@@ -56,6 +56,7 @@ def build(req: Request, cost_usd: Decimal | None) -> RequestRecord:
         error=req.error,
     )
     record.response_id = req.response_id
+    record.usage_estimated = req.usage_estimated and req.cache != "HIT"
     if req.caller is not None or any(h in req.headers for h in _METADATA_HEADERS):
         record.metadata = _metadata(req)
     parent = req.headers.get(b"traceparent")

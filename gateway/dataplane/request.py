@@ -53,6 +53,7 @@ class Request:
     usage: Usage | None = None
     exchange: Exchange | None = None  # the upstream exchange, once one has started
     attempts: list[Attempt] = field(default_factory=list)  # every upstream try, in order
+    skipped: int = 0  # of `attempts`: targets not tried, as they cannot take the call (capability.py)
     timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
     max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
     ticket: Ticket | None = None  # what the request holds in the state store (limits, budgets)
@@ -62,6 +63,7 @@ class Request:
     final_cost: Any = UNSET  # Decimal | None once computed (see DataPlane.final_cost)
     cost_text: str | None = None  # final_cost as published, when the answer's header already carried it
     response_id: str | None = None  # the Responses API id the request made, asked for or continued
+    usage_estimated: bool = False  # usage is the gateway's estimate (Gemini's embeddings report none)
 
     def adopt(self, ex: Exchange) -> None:
         """The client's answer is this exchange's: its status, timing, usage and error."""
@@ -92,7 +94,7 @@ class Request:
             provider = target.partition("/")[0]
             out.append((b"x-gateway-provider", provider.encode()))
             out.append((b"x-gateway-model", target.encode()))
-            count = len(self.attempts) + (1 if in_flight else 0)
+            count = len(self.attempts) - self.skipped + (1 if in_flight else 0)
             if count:
                 out.append((b"x-gateway-attempts", str(count).encode()))
         if self.route:

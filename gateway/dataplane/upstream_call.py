@@ -16,10 +16,13 @@ from gateway.core.formats import Format
 from gateway.core.http import Headers, Send, send_response
 from gateway.core.redact import redact
 from gateway.core.usage import Usage
+from gateway.dataplane import embeddings
 from gateway.dataplane import exchange as proxy
 from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
 from gateway.dataplane.body import planned_body
+from gateway.dataplane.capability import wire_for
+from gateway.dataplane.http1 import StreamedBody
 from gateway.dataplane.request import Call, Request
 from gateway.dataplane.responses import (
     Owner,
@@ -75,9 +78,19 @@ class UpstreamCalls:
         provider = req.table.providers[leaf.provider]
         req.target = leaf.target
         ptype = type_of(provider)
-        wire = ptype.wire_format(provider, leaf.model)
-        if req.format is Format.RESPONSES and ptype.serves(provider, Format.RESPONSES):
-            wire = Format.RESPONSES  # a server of OpenAI's Responses API: same format, byte-exact
+        wire = wire_for(req.format, provider, ptype, leaf.model)
+        if call.operation == "embeddings":
+            api = embeddings.api_for(req.table, leaf)
+            if api is None:
+                raise embeddings.cannot_embed(call.model, [leaf.target])
+            if api != "openai":
+                target = Target(leaf, provider, ptype, Format.OPENAI, send, retry_on)
+                auth = self._auth(req, target)
+                return await embeddings.translated(
+                    req, call, target, api, auth, self.run_exchange, self.coster(req)
+                )
+            embeddings.check_same_format(call, leaf.model)
+            wire = Format.OPENAI  # an OpenAI-format server's /embeddings: forwarded as is
         target = Target(leaf, provider, ptype, wire, send, retry_on)
         if target.wire is not req.format:
             return await self.translated(req, call, target)
@@ -253,10 +266,24 @@ class UpstreamCalls:
     async def exchange(
         self, req: Request, upstream: proxy.UpstreamRequest, reply: proxy.Reply, auth: Headers
     ) -> proxy.Exchange:
+        """Run the request's exchange: the client's answer is this exchange's (unless held back)."""
+        req.exchange = proxy.Exchange()
+        result = await self.run_exchange(req, upstream, reply, auth, req.exchange)
+        if result.held is None:
+            req.adopt(result)
+        return result
+
+    async def run_exchange(
+        self,
+        req: Request,
+        upstream: proxy.UpstreamRequest,
+        reply: proxy.Reply,
+        auth: Headers,
+        result: proxy.Exchange,
+    ) -> proxy.Exchange:
         """Sign or mint credentials once the body is final, run the exchange, keep secrets out of errors.
         `upstream` is completed here: its total deadline, its signed headers, the secrets it carries."""
         provider = upstream.provider
-        req.exchange = proxy.Exchange()
         keepalive = req.table.server.stream_keepalive
         if keepalive != reply.keepalive:
             reply = dataclasses.replace(reply, keepalive=keepalive)
@@ -265,19 +292,22 @@ class UpstreamCalls:
         if not auth and type_of(provider).minted(provider):
             key = stored_key(req.table, req.key or "")
             upstream.headers = await self.credentials.authorize(
-                provider, key, upstream.method, str(upstream.url), upstream.headers, upstream.body
+                provider,
+                key,
+                upstream.method,
+                str(upstream.url),
+                upstream.headers,
+                _signed_body(upstream.body),
             )
         secrets = _secrets(auth)
         upstream.secrets = tuple(s.encode("latin-1") for s in secrets if len(s) >= 8)
         try:
-            result = await proxy.exchange(self.pool, upstream, reply, req.exchange)
+            result = await proxy.exchange(self.pool, upstream, reply, result)
         except GatewayError as exc:
             exc.message = redact(exc.message, secrets)
             raise
         if result.error:
             result.error = redact(result.error, secrets)
-        if result.held is None:
-            req.adopt(result)
         return result
 
     def coster(self, req: Request) -> Callable[[Usage], str | None]:
@@ -294,6 +324,11 @@ class UpstreamCalls:
             return req.cost_text
 
         return cost_of
+
+
+def _signed_body(body: bytes | StreamedBody) -> bytes:
+    # A streamed upload goes only to bearer-token clouds (Azure's Entra ID), which sign no body.
+    return body if isinstance(body, bytes) else b""
 
 
 def _secrets(auth: Headers) -> list[str]:

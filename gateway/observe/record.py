@@ -74,15 +74,21 @@ class Attempt:
     error: str | None
     start_ms: float  # since the request arrived
     duration_ms: float
+    # A target the gateway did not call: it cannot take the request (dataplane/capability.py), `error`
+    # says why. Not an upstream try: metrics, traces and the attempt count leave it out.
+    skipped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "target": self.target,
             "status": self.status,
             "error": self.error,
             "start_ms": self.start_ms,
             "duration_ms": self.duration_ms,
         }
+        if self.skipped:
+            out["skipped"] = True
+        return out
 
 
 @dataclass(slots=True)
@@ -121,6 +127,7 @@ class RequestRecord:
     request_body: str | None = None  # with `logs.bodies`, redacted
     response_body: str | None = None
     response_id: str | None = None  # the Responses API id the request made, asked for or continued
+    usage_estimated: bool = False  # the token counts are the gateway's estimate (the upstream gave none)
 
     def as_dict(self) -> dict[str, Any]:
         """The access-log line: the keys in field order, `ts` as ISO 8601, the optional keys last."""
@@ -162,4 +169,6 @@ class RequestRecord:
             out["response_body"] = self.response_body
         if self.response_id is not None:
             out["response_id"] = self.response_id
+        if self.usage_estimated:
+            out["usage_estimated"] = True
         return out

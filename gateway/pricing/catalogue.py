@@ -29,8 +29,12 @@ vllm, lmstudio, llamacpp) list only `pricing:` keys. Per type:
 
 A package model is listed under its id, or when the package only recognises it by another exact name
 (Fireworks' `accounts/fireworks/models/...`), under that name; only if that name is priced back to
-that same model (so the price shown is the price charged), and only with a per-token input and output
-price (embeddings, speech and per-request models are left out). Prices come from
+that same model (so the price shown is the price charged), and only with a per-token price: input and
+output, or input alone for an embedding model (speech and per-request models are left out).
+
+Each entry that resolves to one model says its kind in `mode` (both list shapes): `"embedding"` for a
+model `POST /v1/embeddings` serves (its name holds `embed`, as `translate/embeddings.py` decides),
+`"chat"` for the others. Prices come from
 `pricing.PriceTable`: a `pricing:` entry wins over the package, exactly as for billing. The package
 has context windows for most models and no maximum output, so `max_output_tokens` is absent today.
 
@@ -109,6 +113,7 @@ class Entry:
         if self.provider and self.model:
             out["provider"] = self.provider
             out["upstream_model"] = self.model
+            out["mode"] = "embedding" if "embed" in self.model.lower() else "chat"
         if self.context_window is not None:
             out["context_window"] = self.context_window
         if self.max_output_tokens is not None:

@@ -11,6 +11,12 @@ Where a price comes from, first match wins:
    package (it knows aliases and dated snapshots such as `claude-sonnet-4-5-20250929`); if that fails
    a trailing date suffix (`-20250929`, `-2025-09-29`, `@20250929`) is dropped and the lookup retried.
 
+3. For embedding models the package leaves out, the providers' published per-token prices below
+   (`EMBEDDING_PRICES`). An embedding model has an input price and no output (its answer is vectors,
+   billed as nothing): the package's input-only entries (`text-embedding-3-small`,
+   `gemini-embedding-001`, `amazon.titan-embed-text-v2:0`) are priced with output 0. Vertex's
+   `text-embedding-00x` are billed per 1,000 characters, not per token: they stay unpriced.
+
 Nothing else: a model found in neither has no price (`None`), never a price of zero. Only an explicit
 `pricing:` entry can make a model free.
 
@@ -64,6 +70,14 @@ _CACHE_MULTIPLIERS: Mapping[str, tuple[Decimal, Decimal]] = {
     "anthropic": (Decimal("0.1"), Decimal("1.25")),
 }
 _NO_MULTIPLIERS = (Decimal(1), Decimal(1))
+# Embedding prices the package lacks, USD per million input tokens, from the providers' price pages:
+# Cohere's embed models on AWS Bedrock (aws.amazon.com/bedrock/pricing).
+EMBEDDING_PRICES: Mapping[tuple[str, str], Decimal] = {
+    ("aws", "cohere.embed-english-v3"): Decimal("0.10"),
+    ("aws", "cohere.embed-multilingual-v3"): Decimal("0.10"),
+    ("aws", "cohere.embed-v4:0"): Decimal("0.12"),
+}
+_REGION_PREFIX = re.compile(r"^(?:us|eu|apac|global|us-gov)\.")
 DATE_SUFFIX = re.compile(r"[-@](?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
 
 
@@ -190,8 +204,8 @@ class PriceTable:
             if stripped != model:
                 model_price = self._package_price(provider_name, provider_type, stripped)
         if model_price is None:
-            return None
-        return _from_package(model_price, provider_type)
+            return _embedding_price(provider_type, model)
+        return _from_package(model_price, provider_type, embedding="embed" in model.lower())
 
     def _package_price(self, provider_name: str, provider_type: str, model: str) -> ModelPrice | None:
         """The package's current prices for `model`, looked up by base_url, then by provider type."""
@@ -227,10 +241,21 @@ def _at(value: Decimal | TieredPrices | None, prompt_tokens: int) -> Decimal | N
     return chosen
 
 
-def _from_package(model_price: ModelPrice, provider_type: str) -> Price | None:
+def _embedding_price(provider_type: str, model: str) -> Price | None:
+    package = PACKAGE_PROVIDERS.get(provider_type)
+    found = EMBEDDING_PRICES.get((package or "", _REGION_PREFIX.sub("", model)))
+    if found is None:
+        return None
+    return Price(found, Decimal(0), found, found, source="gateway: published embedding price")
+
+
+def _from_package(model_price: ModelPrice, provider_type: str, *, embedding: bool = False) -> Price | None:
+    output = model_price.output_mtok
+    if output is None and embedding and model_price.input_mtok is not None:
+        output = Decimal(0)  # an embedding model's answer is vectors: nothing billed as output
     values: dict[str, Decimal | TieredPrices | None] = {
         "input": model_price.input_mtok,
-        "output": model_price.output_mtok,
+        "output": output,
         "cache_read": model_price.cache_read_mtok,
         "cache_write": model_price.cache_write_mtok,
     }

@@ -74,7 +74,7 @@ class AzureOpenAIType(OpenAIType):
         version = provider.settings.api_version
         url = (
             f"{provider.base_url}/openai/deployments/{quote(deployment(provider, call.model), safe='')}"
-            f"{self.paths['chat']}?api-version={quote(version, safe='')}"
+            f"{self.paths.get(call.operation, self.paths['chat'])}?api-version={quote(version, safe='')}"
         )
         return Prepared(url, call.body)
 

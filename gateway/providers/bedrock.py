@@ -218,6 +218,26 @@ class Decoder:
         return encode_anthropic({"type": "error", "error": {"type": kind, "message": message}})
 
 
+class ErrorDecoder:
+    """InvokeModel of a model answering in its own JSON (embeddings): a 200 as it is, an error in
+    Anthropic's envelope like every Bedrock error the rest of the gateway reads."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+
+    def content_type(self, streaming: bool) -> bytes:
+        return JSON
+
+    def body(self, status: int, headers: Mapping[str, str], data: bytes) -> bytes:
+        return error_body(status, headers, data, self.request_id) if status >= 400 else data
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+
 def error_body(status: int, headers: Mapping[str, str], data: bytes, request_id: str) -> bytes:
     """Bedrock's `{"message": ...}` with `x-amzn-ErrorType` -> Anthropic's error envelope."""
     name = headers.get("x-amzn-ErrorType") or headers.get("x-amzn-errortype") or ""
@@ -245,6 +265,9 @@ class BedrockType(ProviderType):
 
     def prepare(self, provider: Provider, call: ModelCall) -> Prepared:
         """Raises Untranslatable for a Converse model that cannot take the request."""
+        if call.operation == "embeddings":  # Titan or Cohere's own body, already built: InvokeModel
+            url = provider.base_url + model_path(call.model) + "/invoke"
+            return Prepared(url, call.body, ErrorDecoder(call.request_id), json_body=True)
         prepared = request(provider, call.model, call.operation, call.body, call.betas)
         decoder = Decoder(call.model, call.request_id, prepared)
         return Prepared(prepared.url, prepared.body, decoder, json_body=True)

@@ -69,6 +69,8 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
     completion = as_int(u.get("completion_tokens"))
     if completion is not None:
         usage.output_tokens = completion
+    elif prompt is not None and "total_tokens" in u:
+        usage.output_tokens = 0  # an embeddings answer: input only
 
 
 def _read_responses_usage(usage: Usage, u: dict[str, Any]) -> None:
@@ -97,6 +99,7 @@ class OpenAIType(ProviderType):
         "chat": "/chat/completions",
         "responses": "/responses",
         "input_tokens": "/responses/input_tokens",
+        "embeddings": "/embeddings",
     }
     default_base_url = "https://api.openai.com/v1"
     pricing_id: str | None = "openai"

@@ -37,6 +37,10 @@ PARAMS = {
     "path": "v1/models",
     "id": "no-such-id",
     "response_id": "resp_no_such_id",
+    "file_id": "file-no-such-id",
+    "batch_id": "batch_no_such_id",
+    "message_batch_id": "msgbatch_no_such_id",
+    "upload_id": "upload_no_such_id",
 }
 
 

@@ -25,7 +25,8 @@ import time
 import orjson
 from aiohttp import web
 
-from . import openai_wire, responses_wire
+from . import embeddings as embedding_fakes
+from . import files_wire, openai_wire, responses_wire
 from .common import Rejection, Wire, json_response, model_endpoint, new_id
 from .script import Script
 from .state import STATE_KEY
@@ -35,7 +36,7 @@ API_VERSIONS = frozenset(
     {"2024-06-01", "2024-10-21", "2025-01-01-preview", "2025-03-01-preview", "2025-04-01-preview"}
 )
 # Deployments the fake resource has; anything else is DeploymentNotFound.
-DEPLOYMENTS = frozenset({"my-gpt-deployment", "gpt-5", "gpt-5-mini", "gpt-4o"})
+DEPLOYMENTS = frozenset({"my-gpt-deployment", "gpt-5", "gpt-5-mini", "gpt-4o", "text-embedding-3-small"})
 _DENIED = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
     "key for an active subscription and use a correct regional API endpoint for your resource."
@@ -180,6 +181,14 @@ async def responses(request: web.Request, script: Script) -> web.StreamResponse:
     return await responses_wire.answer(request, script, payload)
 
 
+@model_endpoint(error_response)
+async def embeddings(request: web.Request, script: Script) -> web.StreamResponse:
+    _check_front_door(request)
+    payload = await openai_wire.read_embedding_payload(request)
+    # Azure serves the deployment's model whatever the body names.
+    return embedding_fakes.openai_answer(payload, request.match_info["deployment"])
+
+
 def _responses_auth(request: web.Request) -> None:
     _check_version_and_key(request, versioned=False)
 
@@ -190,7 +199,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/openai/responses", responses),
         *responses_wire.routes("/openai/v1", _responses_auth, create_route=False),
         web.post("/openai/deployments/{deployment}/chat/completions", chat_completions),
+        web.post("/openai/deployments/{deployment}/embeddings", embeddings),
         web.get(IDENTITY_PATH, identity_token),
+        *files_wire.azure_routes(_responses_auth, error_response),
     ]
 
 

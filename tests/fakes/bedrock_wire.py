@@ -29,6 +29,7 @@ import orjson
 from aiohttp import web
 
 from . import anthropic_wire, eventstream, sigv4
+from . import embeddings as embedding_fakes
 from .common import (
     Rejection,
     Wire,
@@ -261,6 +262,9 @@ def _check_invoke_body(payload: dict[str, Any], versions: set[str]) -> None:
 async def _invoke(request: web.Request, script: Script, *, stream: bool) -> web.StreamResponse:
     started = time.monotonic()
     model_id = request.match_info["model_id"]
+    if not stream and embedding_fakes.is_bedrock_embedding(model_id):
+        payload = await read_json_object(request, _MALFORMED.format("#: expected type: JSONObject"))
+        return embedding_fakes.bedrock_embed(payload, model_id, _request_id())
     if not _is_anthropic(model_id):
         raise Rejection(
             400,

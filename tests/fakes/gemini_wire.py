@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from . import embeddings as embedding_fakes
 from .common import (
     Rejection,
     Wire,
@@ -377,7 +378,19 @@ async def count_tokens(request: web.Request, script: Script) -> web.StreamRespon
     return await answer_count_tokens(request, script, await _read_body(request), _model(request))
 
 
+@model_endpoint(error_response)
+async def embed_content(request: web.Request, script: Script) -> web.StreamResponse:
+    return embedding_fakes.gemini_embed(await _read_body(request), _model(request), batch=False)
+
+
+@model_endpoint(error_response)
+async def batch_embed_contents(request: web.Request, script: Script) -> web.StreamResponse:
+    return embedding_fakes.gemini_embed(await _read_body(request), _model(request), batch=True)
+
+
 _ACTIONS = {
+    "embedContent": embed_content,
+    "batchEmbedContents": batch_embed_contents,
     "generateContent": generate_content,
     "streamGenerateContent": stream_generate_content,
     "countTokens": count_tokens,

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import embeddings as embedding_fakes
 from .common import (
     Rejection,
     Wire,
@@ -372,11 +373,35 @@ async def get_model(request: web.Request) -> web.StreamResponse:
     raise Rejection(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
 
 
+@model_endpoint(error_response)
+async def embeddings(request: web.Request, script: Script) -> web.StreamResponse:
+    payload = await _read_embedding_body(request)
+    return embedding_fakes.openai_answer(payload, payload["model"])
+
+
+async def _read_embedding_body(request: web.Request) -> dict[str, Any]:
+    _check_auth(request)
+    return await read_embedding_payload(request)
+
+
+async def read_embedding_payload(request: web.Request) -> dict[str, Any]:
+    payload = await read_json_object(request, "We could not parse the JSON body of your request.")
+    if not isinstance(payload.get("model"), str) or not payload["model"]:
+        raise Rejection(400, "you must provide a model parameter")
+    if "input" not in payload:
+        raise Rejection(
+            400, "Missing required parameter: 'input'.", param="input", code="missing_required_parameter"
+        )
+    return payload
+
+
 def routes() -> list[web.RouteDef]:
-    from . import responses_wire  # it builds on this module's envelope and auth
+    from . import files_wire, responses_wire  # they build on this module's envelope and auth
 
     return [
+        *files_wire.openai_routes(),
         web.post("/v1/chat/completions", chat_completions),
+        web.post("/v1/embeddings", embeddings),
         web.get("/v1/models", list_models),
         web.get("/v1/models/{model_id}", get_model),
         *responses_wire.routes(),

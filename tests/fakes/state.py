@@ -37,6 +37,13 @@ class FakeState:
         # What a stateful endpoint keeps between requests (the Responses API's stored responses),
         # touched only on the server thread; reset() empties it.
         self.store: dict[str, Any] = {}
+        # Set when the first bytes of a multipart upload reach a files endpoint (files_wire): a test
+        # can hold the rest of its upload back until then, proving the gateway streams it through.
+        self.upload_started = threading.Event()
+        # While set, a download (files_wire) sends its first piece and holds the rest until
+        # `download_release` is set: a test sees whether the first piece reached its client first.
+        self.hold_downloads = False
+        self.download_release = threading.Event()
 
     def record(self, request: RecordedRequest) -> int:
         """Store a request; returns the generation to pass back to ``note_disconnect``."""
@@ -102,6 +109,9 @@ class FakeState:
             self._disconnected.clear()
             self._generation += 1
             self.store.clear()
+            self.upload_started.clear()
+            self.hold_downloads = False
+            self.download_release.clear()
             if self._settings_factory is not None:
                 self.settings = self._settings_factory()
 

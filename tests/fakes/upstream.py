@@ -195,6 +195,16 @@ class FakeUpstream:
         return self._state.disconnected()
 
     @property
+    def upload_started(self) -> threading.Event:
+        """Set once the first bytes of a multipart upload reached a files endpoint."""
+        return self._state.upload_started
+
+    def hold_downloads(self) -> threading.Event:
+        """Downloads from now on send their first piece, then wait until the returned event is set."""
+        self._state.hold_downloads = True
+        return self._state.download_release
+
+    @property
     def pending_scripts(self) -> int:
         """Scripts pushed but not yet consumed."""
         return self._state.pending_scripts()

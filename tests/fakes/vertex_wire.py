@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from . import anthropic_wire, gcp, gemini_wire
+from . import embeddings as embedding_fakes
 from .common import (
     Handler,
     Rejection,
@@ -367,6 +368,14 @@ _GEMINI_ACTIONS: dict[str, Handler] = {
         _gemini(gemini_wire.answer_count_tokens)
     ),
 }
+
+
+async def _predict(request: web.Request, script: Script) -> web.StreamResponse:
+    payload = await gemini_wire.read_payload(request)
+    return embedding_fakes.vertex_predict(payload, _split(request)[0])
+
+
+_GEMINI_ACTIONS["predict"] = model_endpoint(gemini_error, front_door=_front_door)(_predict)
 _GEMINI_STREAM = {
     # Without alt=sse Google streams a JSON array, and errors come as a one-element array too.
     False: model_endpoint(gemini_stream_error, front_door=_front_door)(
