@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 
 from tests.conftest import anthropic_client, openai_client
 from tests.fakes.upstream import FakeUpstream, Script
@@ -32,6 +33,12 @@ def test_every_endpoint_kind_is_recorded_filtered_and_grouped(
     gpt.models.list()
     openai_up.push(Script(text="e"))
     openai_client(gw, "/openai").chat.completions.create(model="gpt-5", messages=HI)  # native passthrough
+    gpt.embeddings.create(model="openai/text-embedding-3-small", input="hi")
+    line = {"custom_id": "c1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-5"}}
+    batch_file = gpt.files.create(file=("in.jsonl", orjson.dumps(line) + b"\n"), purpose="batch")
+    gpt.batches.create(input_file_id=batch_file.id, endpoint="/v1/chat/completions", completion_window="24h")
+    gpt.uploads.create(bytes=1, filename="x.txt", mime_type="text/plain", purpose="assistants")
+    claude.messages.batches.list()
 
     want = [
         ("/v1/messages", "messages"),
@@ -42,6 +49,11 @@ def test_every_endpoint_kind_is_recorded_filtered_and_grouped(
         (f"/v1/responses/{made.id}", "responses"),
         ("/v1/models", "models"),
         ("/openai/chat/completions", "passthrough"),
+        ("/v1/embeddings", "embeddings"),
+        ("/v1/files", "files"),
+        ("/v1/batches", "batches"),
+        ("/v1/uploads", "files"),
+        ("/v1/messages/batches", "batches"),
     ]
     lines = gw.records(len(want))
     assert [(r["path"], r["endpoint"]) for r in lines] == want
@@ -57,9 +69,9 @@ def test_every_endpoint_kind_is_recorded_filtered_and_grouped(
         return sorted((r["path"], r["endpoint"]) for r in found)
 
     assert stored() == sorted(want)
-    for kind in ("messages", "count_tokens", "chat", "responses", "models", "passthrough"):
+    for kind in ("messages", "count_tokens", "chat", "responses", "models", "passthrough", "embeddings"):
         assert stored(endpoint=kind) == sorted(w for w in want if w[1] == kind), kind
-    assert stored(endpoint="embeddings") == []
+    assert stored(endpoint="files") == [("/v1/files", "files"), ("/v1/uploads", "files")]
     one = httpx.get(gw.url + f"/api/logs/{lines[3]['id']}").json()
     assert one["endpoint"] == "chat" and one["path"] == "/g/default/compat/chat/completions"
 
@@ -74,6 +86,9 @@ def test_every_endpoint_kind_is_recorded_filtered_and_grouped(
         "responses": 2,
         "models": 1,
         "passthrough": 1,
+        "embeddings": 1,
+        "files": 2,
+        "batches": 2,
     }
     only = httpx.get(gw.url + "/api/analytics", params={"since": "1h", "endpoint": "chat"}).json()
     assert only["totals"]["requests"] == 2
