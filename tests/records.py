@@ -17,6 +17,7 @@ def request_record(**fields: Any) -> RequestRecord:
         "gateway": "default",
         "method": "POST",
         "path": "/v1/messages",
+        "endpoint": "messages",
         "route": None,
         "provider": "anthropic",
         "model": "claude-haiku-4-5",

@@ -11,6 +11,7 @@ from typing import Any
 from gateway.core.errors import KINDS
 from gateway.dataplane.handler import MODEL_ENDPOINTS
 from gateway.observe.logstore.query import FIELDS, GROUPS
+from gateway.observe.record import ENDPOINT_KINDS
 from gateway.translate import shapes
 
 JSON = dict[str, Any]
@@ -147,17 +148,19 @@ def _model_operation(path: str, operation: str) -> JSON:
     openai_family = ("chat", "responses", "input_tokens", "embeddings")
     envelope = "OpenAIError" if operation in openai_family else "AnthropicError"
     answer = "the provider's answer in the client's format (JSON, or SSE with stream: true)"
+    compat = path.startswith("/compat/")  # Cloudflare's spelling of the same operation
+    summary = {
+        "messages": "Anthropic Messages API",
+        "count_tokens": "Anthropic token count",
+        "chat": "OpenAI Chat Completions",
+        "responses": "OpenAI Responses API",
+        "input_tokens": "OpenAI Responses API token count",
+        "embeddings": "OpenAI embeddings (to every provider kind that embeds)",
+    }[operation]
     return {
         "post": {
-            "operationId": f"{operation}",
-            "summary": {
-                "messages": "Anthropic Messages API",
-                "count_tokens": "Anthropic token count",
-                "chat": "OpenAI Chat Completions",
-                "responses": "OpenAI Responses API",
-                "input_tokens": "OpenAI Responses API token count",
-                "embeddings": "OpenAI embeddings (to every provider kind that embeds)",
-            }[operation],
+            "operationId": f"{operation}_compat" if compat else operation,
+            "summary": f"{summary} (Cloudflare AI Gateway's unified endpoint path)" if compat else summary,
             "security": [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}],
             "requestBody": {
                 "required": True,
@@ -371,8 +374,23 @@ def _log_filters() -> list[JSON]:
     return [
         *_query(["limit", "cursor"], "paging"),
         *_query(["since", "until"], "ISO 8601 time or a duration back from now (e.g. 1h)"),
-        *_query([*FIELDS, "status"], "equals"),
+        *_filters(),
     ]
+
+
+def _filters() -> list[JSON]:
+    """Equality filters; `endpoint` with its kinds (what each record's endpoint can be)."""
+    out = _query([f for f in FIELDS if f != "endpoint"] + ["status"], "equals")
+    out.append(
+        {
+            "name": "endpoint",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(ENDPOINT_KINDS)},
+            "description": "the kind of call, from its path (README: Request log)",
+        }
+    )
+    return out
 
 
 @functools.cache
@@ -382,7 +400,8 @@ def document() -> JSON:
     for path, (_, operation) in MODEL_ENDPOINTS.items():
         paths[path] = _model_operation(path, operation)
         named = _model_operation(path, operation)
-        named["post"] = {**named["post"], "operationId": f"{operation}_named", "parameters": [GATEWAY_PARAM]}
+        op_id = named["post"]["operationId"]
+        named["post"] = {**named["post"], "operationId": f"{op_id}_named", "parameters": [GATEWAY_PARAM]}
         paths["/g/{gateway}" + path] = named
     for path, operation in _response_id_operations().items():
         paths[path] = operation
@@ -455,12 +474,12 @@ def document() -> JSON:
                 "required": False,
                 "schema": {"type": "string", "enum": list(GROUPS)},
             },
-            *_query([*FIELDS, "status"], "equals"),
+            *_filters(),
         ],
     )
     paths["/api/analytics"]["get"]["responses"].update(_errors("AdminError", {"400": "a bad filter"}))
     paths["/dashboard"] = _html("overview", _query(["range"]))
-    paths["/dashboard/logs"] = _html("request log", _query(["limit", "cursor", *FIELDS, "status"]))
+    paths["/dashboard/logs"] = _html("request log", [*_query(["limit", "cursor"]), *_filters()])
     paths["/dashboard/logs/{id}"] = _html("one request", [_path_param("id", "x-gateway-request-id")])
     paths["/dashboard/logs/{id}"]["get"]["responses"]["404"] = {"description": "no such record"}
     paths["/dashboard/config"] = _html("the compiled config")

@@ -36,7 +36,7 @@ from gateway.dataplane.responses import ResponsesState
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.dataplane.upstream_call import UpstreamCalls
 from gateway.observe.accesslog import RequestIds
-from gateway.observe.record import RequestRecord
+from gateway.observe.record import RequestRecord, endpoint_of
 from gateway.policy.admission import Admission
 from gateway.policy.state import StoreUnavailable
 from gateway.pricing import catalogue
@@ -50,6 +50,7 @@ MODEL_ENDPOINTS = {
     "/v1/messages": (Format.ANTHROPIC, "messages"),
     "/v1/messages/count_tokens": (Format.ANTHROPIC, "count_tokens"),
     "/v1/chat/completions": (Format.OPENAI, "chat"),
+    "/compat/chat/completions": (Format.OPENAI, "chat"),  # Cloudflare AI Gateway's unified endpoint
     "/v1/responses": (Format.RESPONSES, "responses"),
     "/v1/responses/input_tokens": (Format.RESPONSES, "input_tokens"),
     "/v1/embeddings": (Format.OPENAI, "embeddings"),
@@ -98,6 +99,7 @@ class DataPlane:
             else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
         )
         req = Request(self.ids.next(), scope, table, gateway, fmt, time.perf_counter(), headers)
+        req.endpoint = endpoint_of(path)
         # The model list is cheap and answered from the table: only calls that hold an upstream are gated.
         gated = path != "/v1/models"
         if gated:

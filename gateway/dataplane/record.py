@@ -33,6 +33,7 @@ def build(req: Request, cost_usd: Decimal | None) -> RequestRecord:
         gateway=req.gateway.name,
         method=req.scope["method"],
         path=req.scope["path"],
+        endpoint=req.endpoint,
         route=req.route,
         provider=provider or None,
         model=model or None,

@@ -41,6 +41,7 @@ class Request:
     started: float
     headers: dict[bytes, bytes]
     caller: Caller | None = None
+    endpoint: str = "passthrough"  # record.endpoint_of(path), set once by the handler
     route: str | None = None
     target: str | None = None
     client_model: str | None = None

@@ -25,6 +25,45 @@ def iso_ts(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
+# What a request called, from its path under the gateway's base URL (README "Request log"): the API
+# family, so logs and analytics can tell chat from embeddings or file uploads. Exact paths first (the hot
+# ones are one dict lookup); the families with ids in their paths by prefix.
+ENDPOINTS = {
+    "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "count_tokens",
+    "/v1/chat/completions": "chat",
+    "/compat/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/responses/input_tokens": "count_tokens",
+    "/v1/embeddings": "embeddings",
+    "/v1/models": "models",
+}
+ENDPOINT_PREFIXES = (
+    ("/v1/messages/batches", "batches"),
+    ("/v1/batches", "batches"),
+    ("/v1/files", "files"),
+    ("/v1/uploads", "files"),  # an upload's parts become one file
+    ("/v1/responses", "responses"),
+    ("/v1/models", "models"),
+)
+ENDPOINT_KINDS = (
+    "messages", "count_tokens", "chat", "responses", "embeddings", "files", "batches", "models",
+    "passthrough",
+)  # fmt: skip
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint kind of a path under a base URL; anything else is a provider's `passthrough`."""
+    found = ENDPOINTS.get(path)
+    if found is not None:
+        return found
+    if path.startswith("/v1/"):
+        for prefix, kind in ENDPOINT_PREFIXES:
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                return kind
+    return "passthrough"
+
+
 @dataclass(slots=True)
 class Attempt:
     """One upstream try, in the order they were made. Not frozen: built on the request path, where a
@@ -61,6 +100,7 @@ class RequestRecord:
     gateway: str
     method: str
     path: str
+    endpoint: str  # the kind of call (ENDPOINT_KINDS), from the path
     route: str | None
     provider: str | None  # of the target that answered (or was tried last)
     model: str | None  # the upstream model name
@@ -97,6 +137,7 @@ class RequestRecord:
             "gateway": self.gateway,
             "method": self.method,
             "path": self.path,
+            "endpoint": self.endpoint,
             "route": self.route,
             "provider": self.provider,
             "model": self.model,

@@ -21,6 +21,7 @@ from gateway.observe.record import RequestRecord
 OPERATIONS = {
     "/v1/messages": "chat",
     "/v1/chat/completions": "chat",
+    "/compat/chat/completions": "chat",
     "/v1/responses": "chat",
     "/v1/messages/count_tokens": "count_tokens",
 }

@@ -16,6 +16,16 @@ Other presets drop nothing: no rejection is documented in the project's referenc
 (docs.fireworks.ai/guides/response-api), openrouter (its SDKs' `responses.send`), ollama (v0.13.3+,
 stateless), vllm and lmstudio (their OpenAI-compatible servers). The others (mistral, deepseek,
 together, cerebras, llamacpp) document none: a Responses client's calls to them are translated.
+
+workers-ai: Cloudflare Workers AI's OpenAI-compatible endpoints (developers.cloudflare.com/workers-ai/
+configuration/open-ai-compatibility: /chat/completions and /embeddings under
+https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/v1, an API token as Bearer). Its URL names
+the account, so `account_id` is required and `base_url` is Cloudflare's API root. Model names keep
+Cloudflare's spelling (`@cf/meta/llama-3.3-70b-instruct-fp8-fast`). Prices: genai-prices' `cloudflare`
+provider, which carries the per-model token prices of developers.cloudflare.com/workers-ai/platform/
+pricing/ (billed in neurons at $0.011 per 1,000; e.g. llama-3.3-70b-instruct-fp8-fast $0.293 / $2.253
+per M input / output tokens); a model it lacks is unpriced. No Responses API is documented for these
+models: Responses clients are translated.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -32,6 +43,9 @@ from gateway.providers.openai import OpenAIType
 from gateway.routing.table import Provider
 
 log = logging.getLogger("gateway.presets")
+
+
+CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,8 @@ PRESETS: dict[str, Preset] = {
     "vllm": Preset("http://127.0.0.1:8000/v1", False, responses=True),
     "lmstudio": Preset("http://127.0.0.1:1234/v1", False, responses=True),
     "llamacpp": Preset("http://127.0.0.1:8080/v1", False),
+    # The API root: WorkersAIType adds the account's path.
+    "workers-ai": Preset(CLOUDFLARE_API, True),
 }
 
 
@@ -72,7 +88,7 @@ def _has_quirks(preset: Preset) -> bool:
 
 
 # genai-prices' provider id per hosted preset (local servers have no prices).
-_PRICING_IDS = {"xai": "x-ai"}
+_PRICING_IDS = {"xai": "x-ai", "workers-ai": "cloudflare"}
 
 
 class PresetType(OpenAIType):
@@ -138,4 +154,22 @@ class PresetType(OpenAIType):
         return self.format
 
 
-TYPES = {name: PresetType(name, preset) for name, preset in PRESETS.items()}
+class WorkersAIType(PresetType):
+    """Workers AI: the preset whose URL names an account."""
+
+    settings = ("account_id",)
+
+    def base_url(self, spec: Mapping[str, Any]) -> str:
+        root = str(spec.get("base_url") or self.default_base_url).rstrip("/")
+        return f"{root}/accounts/{quote(str(spec.get('account_id', '')), safe='')}/ai/v1"
+
+    def check(self, spec: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        if not spec.get("account_id"):  # the schema says so too
+            return [(("account_id",), "'account_id' is required for a workers-ai provider")]
+        return []
+
+
+TYPES = {
+    name: (WorkersAIType if name == "workers-ai" else PresetType)(name, preset)
+    for name, preset in PRESETS.items()
+}

@@ -6,9 +6,30 @@ from gateway.core.errors import GatewayError
 from gateway.routing.table import Gateway, Leaf, Node, RouteRef, RoutingTable
 
 HOW_NAMES_RESOLVE = (
-    "names resolve as: an exact alias under `models:`, then provider/model (or @provider/model), "
+    "names resolve as: an exact alias under `models:`, then provider/model (or @provider/model; "
+    "Cloudflare's provider names such as google-ai-studio/... reach the first provider of that type), "
     "then dynamic/<route>, then a glob under `models:`"
 )
+
+# Cloudflare AI Gateway's provider names (its unified endpoint's `{provider}/{model}`) -> the gateway's
+# provider type of the same service. A name the config does not use for a provider of its own reaches the
+# first provider of that type in the config, so `google-ai-studio/gemini-2.5-flash` works unchanged
+# after a move. Cloudflare providers with no type here (perplexity-ai, cohere, replicate, ...) do not.
+CLOUDFLARE_PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google-ai-studio": "gemini",
+    "google-vertex-ai": "vertex",
+    "aws-bedrock": "bedrock",
+    "azure-openai": "azure-openai",
+    "workers-ai": "workers-ai",
+    "groq": "groq",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "grok": "xai",
+    "cerebras": "cerebras",
+    "openrouter": "openrouter",
+}
 
 
 def check_allowed(gateway: Gateway, model: str) -> None:
@@ -44,6 +65,12 @@ def lookup_explained(table: RoutingTable, model: str) -> tuple[str | None, Node,
     elif how == "provider":
         assert isinstance(node, Leaf)
         text = f"provider/model: provider {node.provider}, model {node.model}"
+    elif how == "cloudflare":
+        assert isinstance(node, Leaf)
+        text = (
+            f"Cloudflare's provider name {parts[0]}: the first {parts[1]} provider, {node.provider}, "
+            f"model {node.model}"
+        )
     else:
         text = f"glob under models: {parts[0]} -> {parts[1]}"
     return route, node, text
@@ -62,6 +89,12 @@ def _find(table: RoutingTable, model: str) -> tuple[str | None, Node, tuple[str,
             return rest, RouteRef(rest), ("route",)
         if provider in table.providers:
             return None, Leaf(provider, rest), ("provider",)
+        ptype = CLOUDFLARE_PROVIDERS.get(provider)
+        if ptype is not None:
+            # Only names that miss the table reach here, and lookups are memoized per table.
+            first = next((n for n, p in table.providers.items() if p.type == ptype), None)
+            if first is not None:
+                return None, Leaf(first, rest), ("cloudflare", provider, ptype)
     for glob, pattern, glob_target in table.models.globs:
         if pattern.fullmatch(model):
             return (*_target(table, glob_target, model), ("glob", glob, glob_target))

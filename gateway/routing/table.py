@@ -39,6 +39,7 @@ class ProviderSettings:
     auth: str = ""  # azure-openai: "entra-id" mints a token from the gateway's Azure identity
     # openai: whether the server serves the Responses API at /responses (None: the type's default)
     responses: bool | None = None
+    account_id: str = ""  # workers-ai: the Cloudflare account its URL names
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ also zeroes ``disconnects``. Each wire module exposes its token estimator so tes
 
 Cloud kinds carry per-test ``settings`` (``reset()`` restores their defaults): "bedrock" a
 ``bedrock_wire.BedrockSettings`` (region, access keys, API keys), "vertex" a
-``vertex_wire.VertexSettings`` (project, region, service accounts, token lifetime and counters).
+``vertex_wire.VertexSettings`` (project, region, service accounts, token lifetime and counters),
+"workers-ai" a ``workers_ai_wire.WorkersAISettings`` (account id, API token).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from . import anthropic_wire, azure_wire, bedrock_wire, gemini_wire, openai_wire, vertex_wire
+from . import anthropic_wire, azure_wire, bedrock_wire, gemini_wire, openai_wire, vertex_wire, workers_ai_wire
 from .app import build_app
 from .common import Wire
 from .script import RecordedAnswer, RecordedRequest, Script
@@ -31,7 +32,7 @@ from .state import FakeState
 
 __all__ = ["FakeUpstream", "Kind", "RecordedRequest", "Script"]
 
-Kind = Literal["anthropic", "openai", "gemini", "azure", "bedrock", "vertex"]
+Kind = Literal["anthropic", "openai", "gemini", "azure", "bedrock", "vertex", "workers-ai"]
 _WIRES: dict[str, Wire] = {
     "anthropic": anthropic_wire.WIRE,
     "openai": openai_wire.WIRE,
@@ -39,6 +40,7 @@ _WIRES: dict[str, Wire] = {
     "azure": azure_wire.WIRE,  # Azure OpenAI: deployment URLs, api-version, api-key
     "bedrock": bedrock_wire.WIRE,  # Amazon Bedrock Runtime: SigV4 / API keys, InvokeModel, Converse
     "vertex": vertex_wire.WIRE,  # Vertex AI: OAuth token endpoint, Anthropic and Gemini publishers
+    "workers-ai": workers_ai_wire.WIRE,  # Cloudflare Workers AI: account path, API token, @cf/ models
 }
 # In-flight handlers (stalled streams) get this long on stop() before being cancelled; keeps stop fast.
 _SHUTDOWN_GRACE = 0.2

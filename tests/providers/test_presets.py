@@ -22,6 +22,7 @@ from tests.conftest import STORED_KEY, GatewayFactory, anthropic_client, openai_
 from tests.fakes.upstream import FakeUpstream, Script
 
 HI = [{"role": "user", "content": "hi"}]
+ACCOUNT = "0123456789abcdef0123456789abcdef"
 DEFAULTS = {
     "groq": "https://api.groq.com/openai/v1",
     "mistral": "https://api.mistral.ai/v1",
@@ -35,6 +36,7 @@ DEFAULTS = {
     "vllm": "http://127.0.0.1:8000/v1",
     "lmstudio": "http://127.0.0.1:1234/v1",
     "llamacpp": "http://127.0.0.1:8080/v1",
+    "workers-ai": f"https://api.cloudflare.com/client/v4/accounts/{ACCOUNT}/ai/v1",
 }
 LOCAL = {"ollama", "vllm", "lmstudio", "llamacpp"}
 
@@ -61,7 +63,11 @@ gateways:
 
 
 def test_every_preset_compiles_with_its_default_base_url_as_openai_format(tmp_path: Path) -> None:
-    lines = "".join(f"  p-{t}: {{ type: {t} }}\n" for t in DEFAULTS)
+    # Workers AI's URL names an account, which it requires.
+    lines = "".join(
+        f"  p-{t}: {{ type: {t}{', account_id: ' + ACCOUNT if t == 'workers-ai' else ''} }}\n"
+        for t in DEFAULTS
+    )
     (tmp_path / "gateway.yaml").write_text(f"version: 1\nproviders:\n{lines}")
     table = compile_config(tmp_path, {})
     for ptype, url in DEFAULTS.items():

@@ -19,11 +19,14 @@ from gateway.admin.describe import describe
 from gateway.admin.guard import COOKIE, Access, dashboard_access
 from gateway.admin.sources import AdminSources
 from gateway.observe.logstore import query
+from gateway.observe.record import ENDPOINT_KINDS
 from gateway.policy.state import StoreUnavailable
 from gateway.pricing.catalogue import Catalogue, Entry, catalogue_for, pricing
 
 # The /api/logs filters the logs form offers, in the form's order.
-LOG_FILTERS = ("gateway", "route", "provider", "model", "status", "token", "cache", "since", "until")
+LOG_FILTERS = (
+    "gateway", "route", "provider", "model", "status", "token", "endpoint", "cache", "since", "until",
+)  # fmt: skip
 MAX_LOGIN_BODY = 8192
 STATE_TIMEOUT = 2.0
 
@@ -145,6 +148,7 @@ class Views:
         # Not in the form, but kept across pages when a link sets it.
         paging = {k: request.query_params[k] for k in ("limit",) if request.query_params.get(k)}
         ctx = self.context(request, "logs", form=form, suggest=self._suggestions(), older=None, newest=None)
+        ctx["endpoints"] = list(ENDPOINT_KINDS)
         try:
             params = {**_log_params(form), **paging}
             answer = await asyncio.to_thread(

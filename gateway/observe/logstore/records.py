@@ -20,7 +20,7 @@ def to_row(r: RequestRecord) -> tuple[Any, ...]:
         r.id, r.ts, r.gateway, r.route, r.provider, r.model, r.client_model, r.method, r.path, r.status,
         r.stream, r.latency_ms, r.ttfb_ms, r.input_tokens, r.output_tokens, r.cache_read_tokens,
         r.cache_write_tokens, r.cost_usd, r.cache, r.token, r.key, r.config_version, r.error, metadata,
-        attempts, r.request_body, r.response_body,
+        attempts, r.request_body, r.response_body, r.endpoint,
     )  # fmt: skip
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from gateway.observe.record import ENDPOINT_PREFIXES, ENDPOINTS
+
 # A statement, or a function of the dialect ("sqlite" or "postgres") that writes it.
 Statement = str | Callable[[str], str]
 
@@ -122,6 +124,23 @@ def _backfill_latency(dialect: str) -> str:
 _BACKFILL_LATENCY_ALL = """INSERT INTO requests_hourly_latency_all (hour, bin, n, largest)
     SELECT hour, bin, SUM(n), MAX(largest) FROM requests_hourly_latency GROUP BY hour, bin"""
 
+
+def _backfill_endpoint(dialect: str) -> str:
+    """Records stored before the column existed get their endpoint from their path, as endpoint_of
+    reads it: the path below the base URL (`/g/<gateway>` taken off), exact paths first, then families."""
+    # substr comparisons rather than LIKE: case-sensitive on both databases, as the data plane's routing.
+    rel = "(CASE WHEN substr(path, 1, 3) = '/g/' THEN substr(path, length(gateway) + 4) ELSE path END)"
+    exact = " ".join(f"WHEN '{p}' THEN '{k}'" for p, k in ENDPOINTS.items())
+    families = " ".join(
+        f"WHEN {rel} = '{p}' OR substr({rel}, 1, {len(p) + 1}) = '{p}/' THEN '{k}'"
+        for p, k in ENDPOINT_PREFIXES
+    )
+    return (
+        f"UPDATE requests SET endpoint = CASE {rel} {exact} ELSE "  # noqa: S608
+        f"CASE {families} ELSE 'passthrough' END END WHERE endpoint IS NULL AND path IS NOT NULL"
+    )
+
+
 # (version, statements). The gateway applies what a database lacks at startup, in order, each version in
 # one transaction with its row in gateway_schema (so a backfill that is stopped half way is redone).
 MIGRATIONS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
@@ -162,13 +181,23 @@ MIGRATIONS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
             _BACKFILL_LATENCY_ALL,
         ),
     ),
+    (
+        4,
+        # The endpoint kind of each record (observe.record.endpoint_of), for the endpoint filter and
+        # group_by; the records already stored get theirs from their path.
+        (
+            "ALTER TABLE requests ADD COLUMN endpoint TEXT",
+            _backfill_endpoint,
+            "CREATE INDEX IF NOT EXISTS requests_endpoint_ts ON requests (endpoint, ts)",
+        ),
+    ),
 )
 
 COLUMNS = (
     "id", "ts", "gateway", "route", "provider", "model", "client_model", "method", "path", "status",
     "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "cache", "token", "key", "config_version", "error", "metadata",
-    "attempts", "request_body", "response_body",
+    "attempts", "request_body", "response_body", "endpoint",
 )  # fmt: skip
 
 _VALUES = ", ".join("?" for _ in COLUMNS)

@@ -89,6 +89,13 @@ def test_pages_in_a_browser(browser: Browser, make_traffic: TrafficFactory) -> N
     assert rows.count() == 1 and rows.first.get_attribute("data-id") == t.failed_id
     assert page.locator('input[name="status"]').input_value() == "5xx"
     shot(page, "logs-5xx")
+    # By endpoint: the one Chat Completions call among the Messages calls.
+    page.fill('input[name="status"]', "")
+    page.select_option('select[name="endpoint"]', "chat")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/dashboard/logs?*endpoint=chat*")
+    assert rows.count() == 1 and rows.first.locator("td.endpoint").inner_text() == "chat"
+    assert page.locator('select[name="endpoint"]').input_value() == "chat"
 
     # Detail: reached by clicking the fallback request's row; its attempts, in order.
     page.click("text=Clear")
@@ -100,6 +107,7 @@ def test_pages_in_a_browser(browser: Browser, make_traffic: TrafficFactory) -> N
     assert "openai/gpt-metered" in attempts.nth(1).inner_text()
     assert page.locator("#attempts [data-share]").nth(1).bounding_box()["width"] > 0  # type: ignore[index]
     assert page.locator("pre.body").count() == 2
+    assert page.locator("#endpoint").inner_text() == "messages"
     shot(page, "detail")
 
     # Config: the gateways, routes and budgets of the live table.

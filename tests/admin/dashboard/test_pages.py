@@ -58,6 +58,12 @@ def test_logs_table_filters_and_detail(make_traffic: TrafficFactory) -> None:
     blue = httpx.get(t.gw.url + "/dashboard/logs", params={"metadata.team": "blue"}).text
     assert blue.count('class="row-link"') == 1 and 'value="team=blue"' in blue
     assert httpx.get(t.gw.url + "/dashboard/logs", params={"provider": "openai"}).text.count("row-link") == 2
+    chat = httpx.get(t.gw.url + "/dashboard/logs", params={"endpoint": "chat"}).text
+    assert chat.count("row-link") == 1 and '<option value="chat" selected>' in chat
+    assert re.findall(r'<td class="endpoint">(\w+)</td>', chat) == ["chat"]
+    assert (
+        httpx.get(t.gw.url + "/dashboard/logs", params={"endpoint": "messages"}).text.count("row-link") == 5
+    )
     # Pagination: two per page through the same filters, "older" follows next_cursor.
     first = httpx.get(t.gw.url + "/dashboard/logs", params={"limit": "2"}).text
     seen = re.findall(r'data-id="([^"]+)"', first)
@@ -78,6 +84,7 @@ def test_logs_table_filters_and_detail(make_traffic: TrafficFactory) -> None:
     )
     assert attempts.group(0).count("<tr>") == 3  # the head row and two attempts
     assert "Fix my code." in detail and "Request body" in detail and "Response body" in detail
+    assert '<dd id="endpoint">messages</dd>' in detail
     red_id = re.findall(r'data-id="([^"]+)"', red)[0]
     assert re.search(r"<dt>team</dt><dd>red</dd>", httpx.get(t.gw.url + f"/dashboard/logs/{red_id}").text)
 

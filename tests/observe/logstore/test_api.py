@@ -297,8 +297,8 @@ def test_kill_9_loses_at_most_the_last_unflushed_batch(
 # The access-log line's keys, in order, with the optional ones last (README "Access log"): pinned so the
 # typed record (gateway/observe/record.py) keeps the line byte-compatible with what consumers parse.
 ACCESS_KEYS = [
-    "ts", "id", "gateway", "method", "path", "route", "provider", "model", "client_model", "status",
-    "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
+    "ts", "id", "gateway", "method", "path", "endpoint", "route", "provider", "model", "client_model",
+    "status", "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "token", "key", "cost_usd", "cache", "state_error", "config_version", "attempts",
     "error",
 ]  # fmt: skip
@@ -307,7 +307,7 @@ STORED_KEYS = [
     "id", "ts", "gateway", "route", "provider", "model", "client_model", "method", "path", "status",
     "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "cache", "token", "key", "config_version", "error", "metadata",
-    "attempts", "request_body", "response_body",
+    "attempts", "request_body", "response_body", "endpoint",
 ]  # fmt: skip
 
 
@@ -347,6 +347,7 @@ def test_the_access_log_and_the_request_log_carry_the_same_record(
     assert list(second) == [*ACCESS_KEYS, "metadata", "request_body", "response_body"]
     assert first["traceparent"] == parent and first["metadata"] == {"team": "red"}
     assert first["route"] == "sturdy" and first["provider"] == "openai" and first["model"] == "gpt-metered"
+    assert first["endpoint"] == second["endpoint"] == "messages"
     assert [(a["target"], a["status"]) for a in first["attempts"]] == [
         ("anthropic/claude-metered", 500),
         ("openai/gpt-metered", 200),

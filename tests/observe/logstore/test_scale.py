@@ -19,7 +19,7 @@ from gateway.observe.logstore import open_backend
 from gateway.observe.logstore.query import analytics, page
 from gateway.observe.logstore.sql import MIGRATIONS
 from gateway.observe.logstore.writer import LogWriter
-from gateway.observe.record import RequestRecord
+from gateway.observe.record import RequestRecord, endpoint_of
 from gateway.pricing.prices import format_usd
 from tests.observe.logstore.test_store import NOW, fill, record
 
@@ -326,12 +326,21 @@ def test_retention_removes_whole_hours_from_records_and_rollups(writer: LogWrite
     assert datetime.fromisoformat(oldest["ts"].replace("Z", "+00:00")).timestamp() >= HOUR0 + 2 * 3600
 
 
+_V1 = 27  # the columns schema version 1 made (later versions add theirs at the end)
+
+
+def _v1_insert() -> str:
+    from gateway.observe.logstore.sql import COLUMNS
+
+    columns = ", ".join(COLUMNS[:_V1])
+    return f"INSERT INTO requests ({columns}) VALUES ({', '.join('?' for _ in COLUMNS[:_V1])})"  # noqa: S608
+
+
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_a_version_2_store_is_upgraded_with_rollups_of_its_records(
     store: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     from gateway.observe.logstore.records import to_row
-    from gateway.observe.logstore.sql import INSERT
 
     records = varied(300, seed=9, start=HOUR0)
     older = [s for version, statements in MIGRATIONS if version <= 2 for s in statements]
@@ -344,7 +353,7 @@ def test_a_version_2_store_is_upgraded_with_rollups_of_its_records(
             for statement in older:
                 conn.execute(str(statement))
             conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", [(1,), (2,)])
-            conn.executemany(INSERT, [to_row(r) for r in records])
+            conn.executemany(_v1_insert(), [to_row(r)[:_V1] for r in records])
         conn.close()
     else:
         import psycopg
@@ -356,7 +365,7 @@ def test_a_version_2_store_is_upgraded_with_rollups_of_its_records(
                 pg.execute(str(statement))
             pg.execute("INSERT INTO gateway_schema (version) VALUES (1), (2)")
             with pg.cursor() as cur:
-                cur.executemany(INSERT.replace("?", "%s"), [to_row(r) for r in records])
+                cur.executemany(_v1_insert().replace("?", "%s"), [to_row(r)[:_V1] for r in records])
     w = LogWriter(open_backend(url), retention=None)
     w.start()
     try:
@@ -367,5 +376,69 @@ def test_a_version_2_store_is_upgraded_with_rollups_of_its_records(
         params = {"since": repr(float(HOUR0)), "until": repr(HOUR0 + 6 * 3600.0), "bucket": "1h"}
         answer = same_answer(w.backend, {**params, "group_by": "model"})
         check(answer["totals"], summarise(records + newer))
+    finally:
+        w.stop()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_version_3_store_gets_each_records_endpoint_from_its_path(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from gateway.observe.logstore.records import to_row
+
+    paths = {
+        "/v1/messages": "messages",
+        "/g/support/v1/messages/count_tokens": "count_tokens",
+        "/g/v1/v1/chat/completions": "chat",  # a gateway named like a path segment
+        "/compat/chat/completions": "chat",
+        "/v1/responses/resp_1/input_items": "responses",
+        "/v1/responses/input_tokens": "count_tokens",
+        "/g/support/v1/embeddings": "embeddings",
+        "/v1/files/file-1/content": "files",
+        "/v1/uploads/up_1/parts": "files",
+        "/v1/messages/batches/b1/results": "batches",
+        "/g/support/v1/batches": "batches",
+        "/v1/models": "models",
+        "/anthropic/v1/messages": "passthrough",
+        "/g/support/openai/chat/completions": "passthrough",
+        "/v1/filesystem": "passthrough",
+        "/V1/Files/f1": "passthrough",  # routing is case-sensitive, and so is the backfill
+    }
+    for p, kind in paths.items():  # the data plane's own derivation agrees with the backfill's SQL
+        assert endpoint_of("/" + p.split("/", 3)[3] if p.startswith("/g/") else p) == kind, p
+    records = [
+        record(i, path=p, gateway=p.split("/")[2] if p.startswith("/g/") else "default")
+        for i, p in enumerate(paths)
+    ]
+    older = [s for version, statements in MIGRATIONS if version <= 3 for s in statements]
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path}/gateway.db"
+        conn = sqlite3.connect(tmp_path / "gateway.db")
+        with conn:
+            conn.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+            for statement in older:
+                conn.execute(statement if isinstance(statement, str) else statement("sqlite"))
+            conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", [(1,), (2,), (3,)])
+            conn.executemany(_v1_insert(), [to_row(r)[:_V1] for r in records])
+        conn.close()
+    else:
+        import psycopg
+
+        url = request.getfixturevalue("postgres_url")
+        with psycopg.connect(url) as pg:
+            pg.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+            for statement in older:
+                pg.execute(statement if isinstance(statement, str) else statement("postgres"))
+            pg.execute("INSERT INTO gateway_schema (version) VALUES (1), (2), (3)")
+            with pg.cursor() as cur:
+                cur.executemany(_v1_insert().replace("?", "%s"), [to_row(r)[:_V1] for r in records])
+    w = LogWriter(open_backend(url), retention=None)
+    w.start()
+    try:
+        fill(w, [record(100, path="/v1/chat/completions", endpoint="chat")])
+        got = {r["path"]: r["endpoint"] for r in page(w.backend, {"limit": "100"})["data"]}
+        assert got == {**paths, "/v1/chat/completions": "chat"}
+        chats = page(w.backend, {"endpoint": "chat"})["data"]
+        assert sorted(r["id"] for r in chats) == ["req-0002", "req-0003", "req-0100"]
     finally:
         w.stop()

@@ -100,6 +100,24 @@ def test_filters(writer: LogWriter) -> None:
         ids(cursor="not-a-cursor")
 
 
+def test_endpoint_filter_and_group_by(writer: LogWriter) -> None:
+    base = NOW - 7200
+    kinds = ["messages", "chat", "chat", "embeddings", "files", "passthrough"]
+    fill(writer, [record(i, ts=base + i, endpoint=kind, cost_usd="0.001") for i, kind in enumerate(kinds)])
+    assert [r["id"] for r in page(writer.backend, {"endpoint": "chat"})["data"]] == ["req-0002", "req-0001"]
+    assert page(writer.backend, {"endpoint": "batches"})["data"] == []
+    assert one(writer.backend, "req-0003") is not None
+    assert (one(writer.backend, "req-0003") or {})["endpoint"] == "embeddings"
+    span = {"since": str(base), "until": str(base + 3600), "bucket": "1h"}
+    grouped = analytics(writer.backend, {**span, "group_by": "endpoint"})
+    assert {b["group"]: b["requests"] for b in grouped["buckets"]} == {
+        "messages": 1, "chat": 2, "embeddings": 1, "files": 1, "passthrough": 1,
+    }  # fmt: skip
+    assert {b["group"]: b["cost_usd"] for b in grouped["buckets"]}["chat"] == "0.002"
+    only = analytics(writer.backend, {**span, "endpoint": "chat"})
+    assert only["totals"]["requests"] == 2
+
+
 def test_one_record_with_bodies_and_writes_are_idempotent(writer: LogWriter) -> None:
     fill(writer, [record(1, request_body='{"q": 1}', response_body="answer"), record(1)])
     found = one(writer.backend, "req-0001")
