@@ -5,7 +5,8 @@ What a call needs of its target, read once from the parsed body:
   `file` source, a Chat Completions `file` part, a Responses `input_file`/`input_image`): a file id lives
   in the storage of the provider (and key) that created it, so it is forwarded intact, same format, to
   a provider of the type that owns such ids, and only to its owner when the gateway saw it created;
-- the server tools it declares (`providers/server_tools.py`, the one table of who runs what).
+- the server tools it declares (`providers/server_tools.py`, the one table of who runs what);
+- for an embeddings call, a target that embeds (`translate/embeddings.py` knows which models do).
 A candidate that cannot take the call is skipped (a fallback chain goes on; the record shows it as a
 `skipped` attempt with the reason); when none can, the client gets a 400 naming the reason and the
 target. A call without file ids or server tools (the chat hot path) costs a substring test of the body
@@ -29,6 +30,7 @@ from gateway.providers.base import ProviderType
 from gateway.providers.registry import type_of
 from gateway.providers.server_tools import Reach, ServerTool
 from gateway.routing.table import Leaf, Provider, RoutingTable
+from gateway.translate import embeddings as embed
 
 Candidate = tuple[str | None, Leaf, tuple[str, ...] | None]  # as attempts.py: (route, target, `on`)
 
@@ -69,6 +71,7 @@ class Needs:
 
     files: tuple[FileRef, ...]
     tools: tuple[ServerTool, ...]
+    embedding: bool = False  # an embeddings call: only a model that embeds can take it
 
 
 def wire_for(client: Format, provider: Provider, ptype: ProviderType, model: str) -> Format:
@@ -81,6 +84,8 @@ def wire_for(client: Format, provider: Provider, ptype: ProviderType, model: str
 def needs(client: Format, call: Call) -> Needs | None:
     """What `call` needs of a target; None (the usual case) when any target that serves the model can
     take it."""
+    if call.operation == "embeddings":
+        return Needs((), (), embedding=True)
     # The key's bytes in the body, before any walk (as body.py's duplicate-key prefilter): a chat call
     # without file ids never walks its messages.
     files = tuple(file_refs(client, call.obj)) if b'"file_id"' in call.body else ()
@@ -97,6 +102,15 @@ def refusal(
 ) -> tuple[str, str] | None:
     """Why `leaf` cannot take a call with `need` (the message and the field), or None when it can."""
     target = f"{leaf.target} (provider {leaf.provider!r}, type {reach.ptype})"
+    if (
+        need.embedding
+        and embed.api_of(reach.ptype, leaf.model, open_server=reach.ptype in embed.OPEN_PRESETS) is None
+    ):
+        return (
+            f"model: {target} cannot embed: it is a chat (or other non-embedding) model; use an embedding "
+            "model such as text-embedding-3-small, gemini-embedding-001, amazon.titan-embed-text-v2:0",
+            "model",
+        )
     for ref in need.files:
         owner = owners.get(ref.file_id)
         if owner is not None:

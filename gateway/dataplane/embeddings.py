@@ -77,18 +77,6 @@ def api_for(table: RoutingTable, leaf: Leaf) -> str | None:
     return embed.api_of(provider.type, leaf.model, open_server=provider.type in embed.OPEN_PRESETS)
 
 
-def cannot_embed(model: str, targets: list[str]) -> GatewayError:
-    named = ", ".join(targets)
-    return GatewayError(
-        "invalid_request_error",
-        f"model {model!r} cannot embed: {named} {'is a' if len(targets) == 1 else 'are'} "
-        "chat (or other non-embedding) model(s); use an embedding model such as "
-        "text-embedding-3-small, gemini-embedding-001, amazon.titan-embed-text-v2:0",
-        param="model",
-        code="model_not_found",
-    )
-
-
 @dataclass(slots=True)
 class _Captured:
     """A sub-call's 200 answer, kept instead of sent: its headers and body."""

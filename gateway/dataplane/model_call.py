@@ -67,17 +67,11 @@ class ModelCalls:
         if ticket.report.requests or ticket.report.tokens:
             send = with_rate_headers(send, ticket)
         candidates = [(c.route, c.leaf, c.on) for c in found]
-        if operation == "embeddings":
-            # Only targets that embed are tried; none: a 400 before any upstream call.
-            able = [c for c in candidates if embeddings.api_for(req.table, c[1]) is not None]
-            if not able:
-                tried = list(dict.fromkeys(c[1].target for c in candidates))
-                raise embeddings.cannot_embed(call.model, tried)
-            candidates = able
         if owner is not None:
             candidates = conversation_safe(candidates, owner)
         # Targets that cannot take the call (a file id of another provider, a server tool they cannot
-        # run) are skipped before any upstream call; none left: a 400 naming why.
+        # run, a chat model for an embeddings call) are skipped before any upstream call; none left:
+        # a 400 naming why.
         candidates = await capability.admissible(req, call, candidates, self.file_owners)
         await self.attempts.run(req, call, candidates, send)
         await self.caching.keep(req, recorder, policy)

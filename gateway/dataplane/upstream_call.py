@@ -81,8 +81,7 @@ class UpstreamCalls:
         wire = wire_for(req.format, provider, ptype, leaf.model)
         if call.operation == "embeddings":
             api = embeddings.api_for(req.table, leaf)
-            if api is None:
-                raise embeddings.cannot_embed(call.model, [leaf.target])
+            assert api is not None  # capability.admissible let only targets that embed through
             if api != "openai":
                 target = Target(leaf, provider, ptype, Format.OPENAI, send, retry_on)
                 auth = self._auth(req, target)
