@@ -38,7 +38,7 @@ from gateway.providers.base import ProviderType
 from gateway.providers.credentials import CloudCredentials
 from gateway.providers.registry import type_of
 from gateway.routing.table import Leaf, Provider
-from gateway.translate import Untranslatable, gemini, pipeline
+from gateway.translate import Untranslatable, gemini, pipeline, server_tools
 from gateway.translate.tokens import estimate_input_tokens
 
 RetryOn = Callable[[int], bool] | None
@@ -119,8 +119,8 @@ class UpstreamCalls:
             if call.operation == "input_tokens":  # the Responses API's count, for a translated target
                 await self.estimate(req, estimate_responses_tokens(obj), target)
                 return None
-            # Anthropic's own API runs its web_search server tool; a Responses client's search goes there.
-            search = target.ptype.name == "anthropic"
+            # A Responses client's web_search goes where the target can search (server_tools.py).
+            search = server_tools.runs_web_search(target.ptype.name, target.wire, leaf.model)
             # A client without an output cap gets the model's own maximum, as from the real API.
             default = limits.default_output_tokens(leaf.model, stream=obj.get("stream") is True)
             translated = pipeline.build_request(

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.translate.hub import read_int
+from gateway.translate.hub import citation_urls, read_int
 from gateway.translate.responses import reasoning
 from gateway.translate.responses.items import ToolNames, new_item_id
 
@@ -111,7 +111,10 @@ class OutputItems:
             if self._message is None:
                 self._message = message_item(new_item_id("msg"), "completed")
                 self.output.append(self._message)
-            self._message["content"].append(output_text(str(block.get("text") or "")))
+            text = str(block.get("text") or "")
+            part = output_text(text)
+            part["annotations"] = url_annotations(block, 0, len(text))
+            self._message["content"].append(part)
             return
         self._message = None
         if kind in ("thinking", "redacted_thinking"):
@@ -167,6 +170,14 @@ def message_item(item_id: str, status: str) -> JSON:
 
 def output_text(text: str) -> JSON:
     return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+
+def url_annotations(block: JSON, start: int, end: int) -> list[JSON]:
+    """A hub text block's web citations as the Responses API's flat `url_citation` annotations."""
+    return [
+        {"type": "url_citation", "start_index": start, "end_index": end, "url": url, "title": title or ""}
+        for url, title in citation_urls(block)
+    ]
 
 
 def web_search_item(block: JSON, status: str) -> JSON:
