@@ -217,14 +217,19 @@ def with_searches(usage_obj: JSON, searches: int) -> JSON:
     return usage_obj
 
 
-def citation_urls(block: Any) -> list[tuple[str, str | None]]:
-    """(url, title) of each web citation of a hub text block, in order."""
-    found: list[tuple[str, str | None]] = []
+def web_citations(block: Any, text: str) -> list[tuple[str, str | None, int, int]]:
+    """(url, title, start, end) of each web citation of a hub text block whose text is `text`, in order.
+    The span is the citation's `cited_text` where the block holds it (a streamed block carries the
+    citations of parts of it: its text was sent before they came), else the whole block."""
+    found: list[tuple[str, str | None, int, int]] = []
     citations = block.get("citations") if isinstance(block, dict) else None
     for c in citations if isinstance(citations, list) else ():
         if isinstance(c, dict) and isinstance(c.get("url"), str):
             title = c.get("title")
-            found.append((c["url"], title if isinstance(title, str) else None))
+            cited = c.get("cited_text")
+            at = text.find(cited) if isinstance(cited, str) and cited else -1
+            start, end = (at, at + len(cited)) if at >= 0 and isinstance(cited, str) else (0, len(text))
+            found.append((c["url"], title if isinstance(title, str) else None, start, end))
     return found
 
 

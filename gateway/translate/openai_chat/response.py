@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from gateway.translate.hub import citation_urls, cited_text_blocks, web_citation, with_searches
+from gateway.translate.hub import cited_text_blocks, web_citation, web_citations, with_searches
 from gateway.translate.openai_chat.common import (
     FINISH_TO_STOP,
     STOP_TO_FINISH,
@@ -110,14 +110,20 @@ def openai_response_to_anthropic(
     }
 
 
-def url_annotations(block: JSON, start: int, end: int) -> list[JSON]:
-    """A hub text block's web citations as Chat's `url_citation` annotations over [start, end)."""
+def url_annotations(block: JSON, text: str, base: int) -> list[JSON]:
+    """A hub text block's web citations as Chat's `url_citation` annotations (`text`: the block's
+    text, `base`: where it starts in the message's content)."""
     return [
         {
             "type": "url_citation",
-            "url_citation": {"start_index": start, "end_index": end, "url": url, "title": title or ""},
+            "url_citation": {
+                "start_index": base + s,
+                "end_index": base + e,
+                "url": url,
+                "title": title or "",
+            },
         }
-        for url, title in citation_urls(block)
+        for url, title, s, e in web_citations(block, text)
     ]
 
 
@@ -134,7 +140,7 @@ def anthropic_response_to_openai(resp: JSON, model: str) -> JSON:
         kind = block.get("type")
         if kind == "text":
             text = str(block.get("text") or "")
-            annotations.extend(url_annotations(block, at, at + len(text)))
+            annotations.extend(url_annotations(block, text, at))
             texts.append(text)
             at += len(text)
         elif kind == "thinking":

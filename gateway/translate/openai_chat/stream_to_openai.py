@@ -25,6 +25,7 @@ class _Block:
     start_input: Any = None
     text_start: int = 0  # characters of content sent before this block
     citations: list[Any] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # a text block's text, where its citations point
 
 
 class AnthropicStreamToOpenAI:
@@ -130,6 +131,7 @@ class AnthropicStreamToOpenAI:
         self._blocks[index] = state
         if kind == "text" and block.get("text"):
             self._chars += len(block["text"])
+            state.text.append(block["text"])
             return [self._chunk({"content": block["text"]})]
         if kind == "thinking" and block.get("thinking"):
             return [self._chunk({"reasoning_content": block["thinking"]})]
@@ -154,10 +156,11 @@ class AnthropicStreamToOpenAI:
         kind = delta.get("type")
         if kind == "text_delta" and state.kind == "text" and delta.get("text"):
             self._chars += len(delta["text"])
+            state.text.append(delta["text"])
             return [self._chunk({"content": delta["text"]})]
         if kind == "citations_delta" and state.kind == "text":
-            # Anthropic sends a block's citations before its text: they go out when the block stops,
-            # over the whole block (Anthropic cites whole blocks).
+            # Anthropic sends a block's citations before its text, the translated streams after it: they
+            # go out when the block stops, over their cited_text in it (else the whole block).
             state.citations.append(delta.get("citation"))
         if kind == "thinking_delta" and state.kind == "thinking" and delta.get("thinking"):
             return [self._chunk({"reasoning_content": delta["thinking"]})]
@@ -170,7 +173,7 @@ class AnthropicStreamToOpenAI:
     def _block_stop(self, event: JSON) -> list[JSON]:
         state = self._blocks.get(read_int(event.get("index"), -1))
         if state is not None and state.citations:
-            found = url_annotations({"citations": state.citations}, state.text_start, self._chars)
+            found = url_annotations({"citations": state.citations}, "".join(state.text), state.text_start)
             return [self._chunk({"annotations": found})] if found else []
         if state is None or state.kind != "tool_use" or state.fragments:
             return []

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.translate.hub import citation_urls, read_int
+from gateway.translate.hub import read_int, web_citations
 from gateway.translate.responses import reasoning
 from gateway.translate.responses.items import ToolNames, new_item_id
 
@@ -113,7 +113,7 @@ class OutputItems:
                 self.output.append(self._message)
             text = str(block.get("text") or "")
             part = output_text(text)
-            part["annotations"] = url_annotations(block, 0, len(text))
+            part["annotations"] = url_annotations(block, text, 0)
             self._message["content"].append(part)
             return
         self._message = None
@@ -172,11 +172,18 @@ def output_text(text: str) -> JSON:
     return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
 
-def url_annotations(block: JSON, start: int, end: int) -> list[JSON]:
-    """A hub text block's web citations as the Responses API's flat `url_citation` annotations."""
+def url_annotations(block: JSON, text: str, base: int) -> list[JSON]:
+    """A hub text block's web citations as the Responses API's flat `url_citation` annotations (`text`:
+    the block's text, `base`: where it starts in the part)."""
     return [
-        {"type": "url_citation", "start_index": start, "end_index": end, "url": url, "title": title or ""}
-        for url, title in citation_urls(block)
+        {
+            "type": "url_citation",
+            "start_index": base + s,
+            "end_index": base + e,
+            "url": url,
+            "title": title or "",
+        }
+        for url, title, s, e in web_citations(block, text)
     ]
 
 

@@ -254,6 +254,8 @@ class AnthropicStreamToResponses:
             opened.block["signature"] = str(opened.block.get("signature") or "") + str(
                 delta.get("signature") or ""
             )
+        elif kind == "input_json_delta" and opened.kind == "other":
+            opened.buffer.append(str(delta.get("partial_json") or ""))  # the search's query
         elif kind == "input_json_delta" and opened.kind == "call":
             part = str(delta.get("partial_json") or "")
             opened.buffer.append(part)
@@ -275,7 +277,7 @@ class AnthropicStreamToResponses:
         if opened.kind == "text":
             text = "".join(opened.buffer)
             part = output_text(text)
-            part["annotations"] = url_annotations(opened.block, 0, len(text))
+            part["annotations"] = url_annotations(opened.block, text, 0)
             item["content"].append(part)
             at = {"item_id": item["id"], "output_index": opened.index, "content_index": self._content_index}
             for n, annotation in enumerate(part["annotations"]):
@@ -321,6 +323,13 @@ class AnthropicStreamToResponses:
             item.clear()
             item.update(done)
         else:
+            # A web search: its query streamed in as the block's input.
+            try:
+                query = orjson.loads("".join(opened.buffer)) if opened.buffer else None
+            except orjson.JSONDecodeError:
+                query = None
+            if isinstance(query, dict):
+                item.update(web_search_item({"input": query}, "completed"), id=item["id"])
             item["status"] = "completed"
         out.append(self._event("response.output_item.done", output_index=opened.index, item=item))
 
