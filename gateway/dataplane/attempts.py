@@ -53,7 +53,7 @@ class Attempts:
         attempt = 0
         while True:
             # Reserve a retry slot before the attempt, so concurrent failures cannot all retry at once.
-            final = req.max_attempts is not None and len(req.attempts) + 1 >= req.max_attempts
+            final = req.max_attempts is not None and len(req.attempts) - req.skipped + 1 >= req.max_attempts
             if final:
                 fallback_on = ()
             may_retry = not final and attempt < leaf.retries and budget.allows()

@@ -28,6 +28,7 @@ from gateway.dataplane.auth import authenticate
 from gateway.dataplane.caching import Caching
 from gateway.dataplane.circuit import Breakers
 from gateway.dataplane.failover import MAX_RETRY_AFTER, RetryBudget
+from gateway.dataplane.file_owners import FileOwners
 from gateway.dataplane.model_call import ModelCalls
 from gateway.dataplane.passthrough import Passthrough
 from gateway.dataplane.request import UNSET, Request
@@ -70,10 +71,11 @@ class DataPlane:
         self.breakers = Breakers()  # per target: eject one that keeps failing, for a growing cooldown
         self.budget = RetryBudget()
         self.responses = ResponsesState(self.admission)  # the Responses API's ids and kept responses
+        self.files = FileOwners(self.admission)  # which provider and key created each file id
         self.calls = UpstreamCalls(pool, credentials or CloudCredentials(), self.prices, self.responses)
         self.attempts = Attempts(self.calls.call, self.breakers, self.budget)
         caching = Caching(self.admission)
-        self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses)
+        self.model_call = ModelCalls(self.admission, caching, self.attempts, self.responses, self.files.owner)
         self.passthrough = Passthrough(self.admission, caching, self.calls)
         # Model and passthrough calls being answered, against server.max_in_flight. A plain int: it is
         # only touched on the event loop, between awaits.

@@ -14,6 +14,7 @@ from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send
+from gateway.dataplane import capability
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.body import repeated_top_level_key
 from gateway.dataplane.caching import Caching
@@ -28,12 +29,18 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class ModelCalls:
     def __init__(
-        self, admission: Admission, caching: Caching, attempts: Attempts, responses: ResponsesState
+        self,
+        admission: Admission,
+        caching: Caching,
+        attempts: Attempts,
+        responses: ResponsesState,
+        file_owners: capability.Owners | None = None,
     ) -> None:
         self.admission = admission
         self.caching = caching
         self.attempts = attempts
         self.responses = responses
+        self.file_owners = file_owners  # who created a file id a message names, when the gateway saw it
 
     async def __call__(self, req: Request, operation: str, body: bytes, send: Send) -> None:
         call = parse(req, operation, body)
@@ -59,6 +66,9 @@ class ModelCalls:
         candidates = [(c.route, c.leaf, c.on) for c in found]
         if owner is not None:
             candidates = conversation_safe(candidates, owner)
+        # Targets that cannot take the call (a file id of another provider, a server tool they cannot
+        # run) are skipped before any upstream call; none left: a 400 naming why.
+        candidates = await capability.admissible(req, call, candidates, self.file_owners)
         await self.attempts.run(req, call, candidates, send)
         await self.caching.keep(req, recorder, policy)
 

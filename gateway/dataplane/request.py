@@ -52,6 +52,7 @@ class Request:
     usage: Usage | None = None
     exchange: Exchange | None = None  # the upstream exchange, once one has started
     attempts: list[Attempt] = field(default_factory=list)  # every upstream try, in order
+    skipped: int = 0  # of `attempts`: targets not tried, as they cannot take the call (capability.py)
     timeout: float | None = None  # x-gateway-timeout: can only shorten the configured total
     max_attempts: int | None = None  # x-gateway-max-attempts: can only lower what config allows
     ticket: Ticket | None = None  # what the request holds in the state store (limits, budgets)
@@ -91,7 +92,7 @@ class Request:
             provider = target.partition("/")[0]
             out.append((b"x-gateway-provider", provider.encode()))
             out.append((b"x-gateway-model", target.encode()))
-            count = len(self.attempts) + (1 if in_flight else 0)
+            count = len(self.attempts) - self.skipped + (1 if in_flight else 0)
             if count:
                 out.append((b"x-gateway-attempts", str(count).encode()))
         if self.route:

@@ -20,6 +20,7 @@ from gateway.dataplane import exchange as proxy
 from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
 from gateway.dataplane.body import planned_body
+from gateway.dataplane.capability import wire_for
 from gateway.dataplane.request import Call, Request
 from gateway.dataplane.responses import (
     Owner,
@@ -75,9 +76,7 @@ class UpstreamCalls:
         provider = req.table.providers[leaf.provider]
         req.target = leaf.target
         ptype = type_of(provider)
-        wire = ptype.wire_format(provider, leaf.model)
-        if req.format is Format.RESPONSES and ptype.serves(provider, Format.RESPONSES):
-            wire = Format.RESPONSES  # a server of OpenAI's Responses API: same format, byte-exact
+        wire = wire_for(req.format, provider, ptype, leaf.model)
         target = Target(leaf, provider, ptype, wire, send, retry_on)
         if target.wire is not req.format:
             return await self.translated(req, call, target)

@@ -186,6 +186,8 @@ class Metrics:
 
     def _count_attempts(self, gateway: str, attempts: list[Attempt]) -> None:
         for attempt in attempts:
+            if attempt.skipped:
+                continue  # never sent upstream
             provider, _, model = attempt.target.partition("/")
             status = attempt.status
             key = (gateway, provider, self.model(model), status)

@@ -35,15 +35,21 @@ class Attempt:
     error: str | None
     start_ms: float  # since the request arrived
     duration_ms: float
+    # A target the gateway did not call: it cannot take the request (dataplane/capability.py), `error`
+    # says why. Not an upstream try: metrics, traces and the attempt count leave it out.
+    skipped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "target": self.target,
             "status": self.status,
             "error": self.error,
             "start_ms": self.start_ms,
             "duration_ms": self.duration_ms,
         }
+        if self.skipped:
+            out["skipped"] = True
+        return out
 
 
 @dataclass(slots=True)

@@ -75,6 +75,8 @@ class Tracing:
         )
         context = trace.set_span_in_context(span)
         for attempt in record.attempts:
+            if attempt.skipped:
+                continue  # no upstream call, no client span
             provider, _, upstream_model = attempt.target.partition("/")
             begin = start + int(attempt.start_ms * 1e6)
             child = self.tracer.start_span(
@@ -129,7 +131,7 @@ def _attributes(record: RequestRecord, operation: str, system: str) -> dict[str,
         "gateway.provider": record.provider,
         "gateway.cost_usd": record.cost_usd,
         "gateway.cache": record.cache,
-        "gateway.attempts": len(record.attempts) or None,
+        "gateway.attempts": sum(not a.skipped for a in record.attempts) or None,
         "gateway.token": record.token,
         "error.type": record.error and str(record.status),
     }

@@ -112,13 +112,22 @@ async def _read_body(request: web.Request) -> dict[str, Any]:
         raise Rejection(400, "model: Field required")
     if not isinstance(payload["model"], str):
         raise Rejection(400, "model: Input should be a valid string")
-    check_request(payload)
+    check_request(payload, file_sources=FILES_BETA in _betas(request))
     return payload
 
 
-def check_request(payload: dict[str, Any]) -> None:
-    """Validate a Messages body past its ``model`` (cloud platforms carry the model in the URL)."""
-    _check_messages(payload)
+# The beta that lets a document or image block name an uploaded file (`source: {type: file, file_id}`).
+FILES_BETA = "files-api-2025-04-14"
+
+
+def _betas(request: web.Request) -> set[str]:
+    return {b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()}
+
+
+def check_request(payload: dict[str, Any], *, file_sources: bool = False) -> None:
+    """Validate a Messages body past its ``model`` (cloud platforms carry the model in the URL, and have
+    no Files API: ``file_sources`` only on Anthropic's own API with the files beta)."""
+    _check_messages(payload, file_sources)
     _check_history(payload)
     if "system" in payload and not isinstance(payload["system"], str | list):
         raise Rejection(400, "system: Input should be a valid string or list")
@@ -141,7 +150,7 @@ def check_generation(payload: dict[str, Any]) -> bool:
     return stream
 
 
-def _check_messages(payload: dict[str, Any]) -> None:
+def _check_messages(payload: dict[str, Any], file_sources: bool) -> None:
     if "messages" not in payload:
         raise Rejection(400, "messages: Field required")
     messages = payload["messages"]
@@ -168,16 +177,40 @@ def _check_messages(payload: dict[str, Any]) -> None:
                 "assistant message",
             )
         if isinstance(content, list):
-            _check_blocks(content, where)
+            _check_blocks(content, where, file_sources)
 
 
-def _check_blocks(blocks: list[Any], where: str) -> None:
+def _check_blocks(blocks: list[Any], where: str, file_sources: bool) -> None:
     for position, block in enumerate(blocks):
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             raise Rejection(400, f"{where}.content.{position}.type: Field required")
         # A classic proxy bug (empty string turned into an empty block) that the real API rejects.
         if block["type"] == "text" and not block.get("text"):
             raise Rejection(400, "messages: text content blocks must be non-empty")
+        if block["type"] in ("document", "image"):
+            _check_source(block, f"{where}.content.{position}", file_sources)
+        elif block["type"] == "tool_result" and isinstance(block.get("content"), list):
+            _check_blocks(block["content"], f"{where}.content.{position}", file_sources)
+
+
+def _check_source(block: dict[str, Any], where: str, file_sources: bool) -> None:
+    source = block.get("source")
+    if not isinstance(source, dict) or source.get("type") != "file":
+        return
+    kind = block["type"]
+    if not file_sources:
+        # Without the files beta (and on every cloud platform) `file` is not a source type at all.
+        tags = "'base64', 'content', 'text', 'url'" if kind == "document" else "'base64', 'url'"
+        raise Rejection(
+            400,
+            f"{where}.{kind}.source: Input tag 'file' found using 'type' does not match any of the "
+            f"expected tags: {tags}",
+        )
+    file_id = source.get("file_id")
+    if not isinstance(file_id, str) or not file_id:
+        raise Rejection(400, f"{where}.{kind}.source.file.file_id: Field required")
+    if not file_id.startswith("file_"):
+        raise Rejection(404, f"File not found: {file_id}")
 
 
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
