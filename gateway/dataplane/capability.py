@@ -158,7 +158,7 @@ async def admissible(
     for route, leaf, on in candidates:
         provider = req.table.providers[leaf.provider]
         ptype = type_of(provider)
-        reach = Reach(ptype.name, wire_for(req.format, provider, ptype, leaf.model))
+        reach = Reach(ptype.name, wire_for(req.format, provider, ptype, leaf.model), leaf.model)
         why = refusal(req.format, need, leaf, reach, found)
         if why is None:
             kept.append((route, _pinned(leaf, need, found), on))

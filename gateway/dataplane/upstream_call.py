@@ -34,12 +34,12 @@ from gateway.dataplane.responses import (
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.pricing import limits
 from gateway.pricing.prices import Prices, cost, format_usd
-from gateway.providers import base
+from gateway.providers import base, server_tools
 from gateway.providers.base import ProviderType
 from gateway.providers.credentials import CloudCredentials
 from gateway.providers.registry import type_of
 from gateway.routing.table import Leaf, Provider
-from gateway.translate import Untranslatable, gemini, pipeline, server_tools
+from gateway.translate import Untranslatable, gemini, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 
 RetryOn = Callable[[int], bool] | None
@@ -119,7 +119,8 @@ class UpstreamCalls:
                 await self.estimate(req, estimate_responses_tokens(obj), target)
                 return None
             # A Responses client's web_search goes where the target can search (server_tools.py).
-            search = server_tools.runs_web_search(target.ptype.name, target.wire, leaf.model)
+            reach = server_tools.Reach(target.ptype.name, target.wire, leaf.model)
+            search = server_tools.runs(Format.RESPONSES, "web_search", reach)
             # A client without an output cap gets the model's own maximum, as from the real API.
             default = limits.default_output_tokens(leaf.model, stream=obj.get("stream") is True)
             translated = pipeline.build_request(

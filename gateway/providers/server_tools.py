@@ -15,13 +15,14 @@ call speaks there. Three answers:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
 from gateway.core.formats import Format
+from gateway.translate.server_tools import openai_search_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +40,12 @@ class ServerTool:
 
 @dataclass(frozen=True, slots=True)
 class Reach:
-    """A target as this table sees it: its provider type's name and the call's wire format there."""
+    """A target as this table sees it: its provider type's name and the call's wire format there, and
+    the model (not part of the target's identity: only `_MODELS` looks at it)."""
 
     ptype: str
     wire: Format
+    model: str = field(default="", compare=False)
 
 
 class Support(Enum):
@@ -94,15 +97,28 @@ _NOT_ON: Mapping[str, frozenset[str]] = MappingProxyType(
     }
 )
 
+# Where each web tool can run, translated (the translators in gateway/translate write these):
+# - web search: Anthropic's web_search tool on Claude (Anthropic's API, Vertex), Chat Completions'
+#   `web_search_options` on OpenAI's search models only (see `_MODELS`), the Responses API's
+#   `web_search` tool, Gemini's `google_search` grounding (AI Studio and Vertex);
+# - web fetch: Gemini's `url_context` (it reads the URLs the prompt names); OpenAI has none.
+_CLAUDE_SEARCH = frozenset({Reach("anthropic", Format.ANTHROPIC), Reach("vertex", Format.ANTHROPIC)})
+_CHAT_SEARCH = frozenset({Reach("openai", Format.OPENAI)})
+_RESPONSES_SEARCH = frozenset({Reach("openai", Format.RESPONSES)})
+_GEMINI = frozenset({Reach("gemini", Format.GEMINI), Reach("vertex", Format.GEMINI)})
+
 # (the tool's API, family) -> the targets whose translators map it to their own equivalent.
 MAPPED: dict[tuple[Format, str], frozenset[Reach]] = {
-    # The Responses translator writes Anthropic's web_search tool when the target is Anthropic's API.
-    (Format.RESPONSES, "web_search"): frozenset({Reach("anthropic", Format.ANTHROPIC)}),
-    # Chat Completions' web_search_options becomes Anthropic's web_search tool in the hub.
-    (Format.OPENAI, "web_search"): frozenset(
-        {Reach("anthropic", Format.ANTHROPIC), Reach("vertex", Format.ANTHROPIC)}
-    ),
+    (Format.RESPONSES, "web_search"): _CLAUDE_SEARCH | _CHAT_SEARCH | _GEMINI,
+    (Format.OPENAI, "web_search"): _CLAUDE_SEARCH | _RESPONSES_SEARCH | _GEMINI,
+    (Format.ANTHROPIC, "web_search"): _CHAT_SEARCH | _RESPONSES_SEARCH | _GEMINI,
+    (Format.ANTHROPIC, "web_fetch"): _GEMINI,
 }
+
+# (family, target) -> which models of the target take the family; a target not named here, all.
+_MODELS: Mapping[tuple[str, Reach], Callable[[str], bool]] = MappingProxyType(
+    {("web_search", Reach("openai", Format.OPENAI)): openai_search_model}
+)
 
 # (the tool's API, family) the translators leave out on purpose where not mapped. Codex declares a
 # Responses `web_search` in every request: a Codex session must still work on a target without search.
@@ -129,11 +145,20 @@ def support(tool: ServerTool, target: Reach) -> Support:
         # run it.
         refused = _NOT_ON.get(target.ptype)
         return Support.REFUSED if refused is not None and name in refused else Support.NATIVE
-    if target in MAPPED.get((tool.api, name), ()):
+    if target in MAPPED.get((tool.api, name), ()) and _MODELS.get((name, target), _every)(target.model):
         return Support.MAPPED
     if (tool.api, name) in _DROPPED:
         return Support.DROPPED
     return Support.REFUSED
+
+
+def _every(model: str) -> bool:
+    return True
+
+
+def runs(api: Format, family_name: str, target: Reach) -> bool:
+    """Whether `target` runs the `family_name` tool of `api`: natively or mapped (not dropped)."""
+    return support(ServerTool(api, family_name, ""), target) in (Support.NATIVE, Support.MAPPED)
 
 
 def supported(tool: ServerTool, target: Reach) -> bool:
