@@ -5,8 +5,9 @@ Hub blocks become items: thinking / redacted_thinking -> `reasoning` (its text a
 request asked for one; the signed block in `encrypted_content` when `include` asks for
 `reasoning.encrypted_content`, see reasoning.py); a run of text blocks -> one `message` with an
 `output_text` part per block; tool_use -> `function_call` or `custom_tool_call` under the client's own
-name and namespace (items.ToolNames); Anthropic's web search -> `web_search_call`. The stream side
-(stream_to_responses.py) builds the same items.
+name and namespace (items.ToolNames); Anthropic's web search -> `web_search_call`; a text block's web
+citations -> `url_citation` annotations of its part. The stream side (stream_to_responses.py) builds
+the same items (annotations as `response.output_text.annotation.added`).
 """
 
 from __future__ import annotations
