@@ -17,6 +17,9 @@ class Usage:
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    # Server-side web searches (Anthropic's web_search, OpenAI's search tool calls, Gemini's grounding
+    # queries), billed per search on top of the tokens.
+    web_search_requests: int | None = None
 
 
 UsageReader = Callable[[Usage, dict[str, Any]], None]

@@ -69,7 +69,7 @@ class TranslationRelay:
             raise NotJSON from None  # cut short: a 502 in the client's envelope, not a 200
         if self.provider is Format.OPENAI:
             hub = openai_chat.openai_response_to_anthropic(
-                answer, self.client_model, self.translated.tool_names
+                answer, self.client_model, self.translated.tool_names, searched=self.translated.searched
             )
         elif self.provider is Format.GEMINI:
             hub = gemini.gemini_response_to_anthropic(answer, self.client_model, self.translated.tool_names)
@@ -127,7 +127,7 @@ class TranslatedStream:
         )
         if relay.provider is Format.OPENAI:
             self._to_hub = openai_chat.OpenAIStreamToAnthropic(
-                relay.client_model, estimate, relay.translated.tool_names
+                relay.client_model, estimate, relay.translated.tool_names, searched=relay.translated.searched
             )
         elif relay.provider is Format.GEMINI:
             self._to_hub = gemini.GeminiStreamToAnthropic(

@@ -36,7 +36,7 @@ from gateway.dataplane.responses import (
 from gateway.dataplane.upstream import UpstreamPool
 from gateway.pricing import limits
 from gateway.pricing.prices import Prices, cost, format_usd
-from gateway.providers import base
+from gateway.providers import base, server_tools
 from gateway.providers.base import ProviderType
 from gateway.providers.credentials import CloudCredentials
 from gateway.providers.registry import type_of
@@ -131,8 +131,9 @@ class UpstreamCalls:
             if call.operation == "input_tokens":  # the Responses API's count, for a translated target
                 await self.estimate(req, estimate_responses_tokens(obj), target)
                 return None
-            # Anthropic's own API runs its web_search server tool; a Responses client's search goes there.
-            search = target.ptype.name == "anthropic"
+            # A Responses client's web_search goes where the target can search (server_tools.py).
+            reach = server_tools.Reach(target.ptype.name, target.wire, model=leaf.model)
+            search = server_tools.runs(Format.RESPONSES, "web_search", reach)
             # A client without an output cap gets the model's own maximum, as from the real API.
             default = limits.default_output_tokens(leaf.model, stream=obj.get("stream") is True)
             translated = pipeline.build_request(

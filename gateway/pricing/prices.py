@@ -34,6 +34,18 @@ publish discounted cached-input prices there).
 Long-context tiers (e.g. Claude Sonnet 4.5 above 200K prompt tokens): the package's tiers are kept on
 the `Price`; like the providers (and the package), a tier applies to every token of a call whose whole
 prompt (input + cache read + cache write) exceeds the tier's start.
+
+Web searches (`Usage.web_search_requests`) are priced per search, from `web_search` in the config or
+the package's `web_searches_kcount` (USD per 1,000). The package's numbers and their sources, as of its
+locked version: Anthropic $10 per 1,000 searches (platform.claude.com pricing, web search tool);
+OpenAI $10 per 1,000 web search tool calls (openai.com/api/pricing, "Web search"); Gemini 2.x $35 and
+Gemini 3 $14 per 1,000 (ai.google.dev/gemini-api/docs/pricing, "Grounding with Google Search"). Where
+the package has no number for a search model (OpenAI's `gpt-4o-search-preview`, `gpt-5-search-api`) the
+base model's is used (`gpt-4o`, `gpt-5`): OpenAI bills the search call by the model family, and the
+search models are those families with search built in. Not modelled: Gemini 2.x bills per grounded
+prompt, not per query (a prompt that ran three queries is charged three times here: too much, never too
+little), and the providers' free daily or monthly search allowances. A model with no search price
+gets no search cost (an unknown, not a zero), like an unpriced model.
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
@@ -79,6 +91,9 @@ EMBEDDING_PRICES: Mapping[tuple[str, str], Decimal] = {
 }
 _REGION_PREFIX = re.compile(r"^(?:us|eu|apac|global|us-gov)\.")
 DATE_SUFFIX = re.compile(r"[-@](?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
+# OpenAI's Chat Completions search models: the model family whose search price applies.
+SEARCH_SUFFIX = re.compile(r"-search-(?:preview|api)(?=$|-)")
+THOUSAND = Decimal(1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +108,7 @@ class Price:
     # (start, price): when the whole prompt exceeds `start` tokens, `price` applies to every token.
     # Ascending by start; the last one exceeded wins.
     tiers: tuple[tuple[int, Price], ...] = field(default=())
+    web_search: Decimal | None = None  # USD per web search; None: not known
 
     def for_prompt(self, prompt_tokens: int) -> Price:
         """The price that applies to a call whose prompt (input + cache read + cache write) is this long."""
@@ -115,7 +131,10 @@ def cost(price: Price, usage: Usage) -> Decimal:
         add(mul(input_tokens, p.input), mul(output_tokens, p.output)),
         add(mul(cache_read, p.cache_read), mul(cache_write, p.cache_write)),
     )
-    return EXACT.divide(total, MILLION)
+    tokens = EXACT.divide(total, MILLION)
+    if usage.web_search_requests and price.web_search is not None:
+        tokens = add(tokens, mul(usage.web_search_requests, price.web_search))
+    return tokens
 
 
 def format_usd(value: Decimal) -> str:
@@ -166,12 +185,14 @@ class PriceTable:
         read_x, write_x = _CACHE_MULTIPLIERS.get(provider_type, _NO_MULTIPLIERS)
         cache_read = entry.get("cache_read")
         cache_write = entry.get("cache_write")
+        search = entry.get("web_search")
         return Price(
             input=input_price,
             output=_decimal(entry["output"]),
             cache_read=input_price * read_x if cache_read is None else _decimal(cache_read),
             cache_write=input_price * write_x if cache_write is None else _decimal(cache_write),
             source=f"config pricing: {key}",
+            web_search=None if search is None else _decimal(search),
         )
 
     def price(self, provider_name: str, model: str) -> Price | None:
@@ -205,7 +226,13 @@ class PriceTable:
                 model_price = self._package_price(provider_name, provider_type, stripped)
         if model_price is None:
             return _embedding_price(provider_type, model)
-        return _from_package(model_price, provider_type, embedding="embed" in model.lower())
+        found = _from_package(model_price, provider_type, embedding="embed" in model.lower())
+        if found is not None and found.web_search is None and SEARCH_SUFFIX.search(model):
+            family = self._package_price(provider_name, provider_type, SEARCH_SUFFIX.sub("", model))
+            search = _per_search(family)
+            if search is not None:
+                found = replace(found, web_search=search)
+        return found
 
     def _package_price(self, provider_name: str, provider_type: str, model: str) -> ModelPrice | None:
         """The package's current prices for `model`, looked up by base_url, then by provider type."""
@@ -249,6 +276,13 @@ def _embedding_price(provider_type: str, model: str) -> Price | None:
     return Price(found, Decimal(0), found, found, source="gateway: published embedding price")
 
 
+def _per_search(model_price: ModelPrice | None) -> Decimal | None:
+    """USD per web search from the package's price per 1,000 (never tiered in practice; a tiered one
+    takes its base)."""
+    per_k = _at(model_price.web_searches_kcount, 0) if model_price is not None else None
+    return None if per_k is None else EXACT.divide(per_k, THOUSAND)
+
+
 def _from_package(model_price: ModelPrice, provider_type: str, *, embedding: bool = False) -> Price | None:
     output = model_price.output_mtok
     if output is None and embedding and model_price.input_mtok is not None:
@@ -278,11 +312,11 @@ def _from_package(model_price: ModelPrice, provider_type: str, *, embedding: boo
             source="genai-prices",
         )
 
-    base = flat(0)
+    base = replace(flat(0), web_search=_per_search(model_price))
     if not starts:
         return base
     tiers = tuple((start, flat(start + 1)) for start in starts)
-    return Price(base.input, base.output, base.cache_read, base.cache_write, base.source, tiers)
+    return replace(base, tiers=tiers)
 
 
 class Prices:

@@ -24,6 +24,10 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
         value = as_int(u.get(field))
         if value is not None:
             setattr(usage, name, value)
+    server = u.get("server_tool_use")
+    searches = as_int(server.get("web_search_requests")) if isinstance(server, dict) else None
+    if searches is not None:
+        usage.web_search_requests = searches
 
 
 class AnthropicType(ProviderType):

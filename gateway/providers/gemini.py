@@ -25,6 +25,11 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
     thoughts = as_int(u.get("thoughtsTokenCount")) or 0
     if out is not None:
         usage.output_tokens = out + thoughts
+    candidates = obj.get("candidates")
+    candidate = candidates[0] if isinstance(candidates, list) and candidates else None
+    searches = gemini.grounding_searches(gemini.grounding(candidate))
+    if searches:
+        usage.web_search_requests = searches
 
 
 class GeminiType(ProviderType):

@@ -12,6 +12,7 @@ from gateway.core.formats import Format
 from gateway.core.usage import Usage, as_int
 from gateway.providers.base import ProviderType
 from gateway.routing.table import Provider
+from gateway.translate.server_tools import openai_search_model
 
 # OpenAI's models that the Responses API alone serves (its docs and the SDK's ResponsesModel list), dated
 # snapshots included: the default of a provider's `responses_models` (globs). A call to one of them speaks
@@ -54,10 +55,16 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
         inner = obj.get("response")  # a Responses stream event carries the Response object
         if isinstance(inner, dict) and isinstance(inner.get("usage"), dict):
             _read_responses_usage(usage, inner["usage"])
+            _count_searches(usage, inner.get("output"))
         return
     if "input_tokens" in u and "prompt_tokens" not in u:
         _read_responses_usage(usage, u)
+        _count_searches(usage, obj.get("output"))
         return
+    model = obj.get("model")
+    if isinstance(model, str) and openai_search_model(model):
+        # A Chat search model searches once per call and reports no count: that call is billed.
+        usage.web_search_requests = 1
     prompt = as_int(u.get("prompt_tokens"))
     details = u.get("prompt_tokens_details") or {}
     cached = as_int(details.get("cached_tokens")) or 0
@@ -71,6 +78,14 @@ def read_usage(usage: Usage, obj: dict[str, Any]) -> None:
         usage.output_tokens = completion
     elif prompt is not None and "total_tokens" in u:
         usage.output_tokens = 0  # an embeddings answer: input only
+
+
+def _count_searches(usage: Usage, output: Any) -> None:
+    """A Response's web_search_call items: each is a billed web search call."""
+    if isinstance(output, list):
+        usage.web_search_requests = sum(
+            1 for item in output if isinstance(item, dict) and item.get("type") == "web_search_call"
+        )
 
 
 def _read_responses_usage(usage: Usage, u: dict[str, Any]) -> None:

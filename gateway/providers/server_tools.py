@@ -16,12 +16,13 @@ call speaks there. Three answers:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
 from gateway.core.formats import Format
+from gateway.translate.server_tools import openai_search_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +42,13 @@ class ServerTool:
 class Reach:
     """A target as this table sees it: its provider type's name and the call's wire format there.
     `converted`: the provider type rewrites the body into another API itself (Bedrock's Converse, for
-    its models other than Claude), so nothing passes natively."""
+    its models other than Claude), so nothing passes natively. `model`: the upstream model (not part
+    of the target's identity: only `_MODELS` looks at it)."""
 
     ptype: str
     wire: Format
-    converted: bool = False
-    model: str = ""  # the upstream model (OpenAI Chat searches only with its search models)
+    converted: bool = field(default=False, compare=False)
+    model: str = field(default="", compare=False)
 
 
 class Support(Enum):
@@ -98,20 +100,28 @@ _NOT_ON: Mapping[str, frozenset[str]] = MappingProxyType(
     }
 )
 
+# Where each web tool can run, translated (the translators in gateway/translate write these):
+# - web search: Anthropic's web_search tool on Claude (Anthropic's API, Vertex), Chat Completions'
+#   `web_search_options` on OpenAI's search models only (see `_MODELS`), the Responses API's
+#   `web_search` tool, Gemini's `google_search` grounding (AI Studio and Vertex);
+# - web fetch: Gemini's `url_context` (it reads the URLs the prompt names); OpenAI has none.
+_CLAUDE_SEARCH = frozenset({Reach("anthropic", Format.ANTHROPIC), Reach("vertex", Format.ANTHROPIC)})
+_CHAT_SEARCH = frozenset({Reach("openai", Format.OPENAI)})
+_RESPONSES_SEARCH = frozenset({Reach("openai", Format.RESPONSES)})
+_GEMINI = frozenset({Reach("gemini", Format.GEMINI), Reach("vertex", Format.GEMINI)})
 
-def _on(*targets: tuple[str, Format]) -> Callable[[Reach], bool]:
-    """A MAPPED entry: these (provider type, wire format) targets, whatever the model."""
-    wanted = frozenset(targets)
-    return lambda target: (target.ptype, target.wire) in wanted and not target.converted
-
-
-# (the tool's API, family) -> which targets the translators map it to an equivalent of their own for.
-MAPPED: dict[tuple[Format, str], Callable[[Reach], bool]] = {
-    # The Responses translator writes Anthropic's web_search tool when the target is Anthropic's API.
-    (Format.RESPONSES, "web_search"): _on(("anthropic", Format.ANTHROPIC)),
-    # Chat Completions' web_search_options becomes Anthropic's web_search tool in the hub.
-    (Format.OPENAI, "web_search"): _on(("anthropic", Format.ANTHROPIC), ("vertex", Format.ANTHROPIC)),
+# (the tool's API, family) -> the targets whose translators map it to their own equivalent.
+MAPPED: dict[tuple[Format, str], frozenset[Reach]] = {
+    (Format.RESPONSES, "web_search"): _CLAUDE_SEARCH | _CHAT_SEARCH | _GEMINI,
+    (Format.OPENAI, "web_search"): _CLAUDE_SEARCH | _RESPONSES_SEARCH | _GEMINI,
+    (Format.ANTHROPIC, "web_search"): _CHAT_SEARCH | _RESPONSES_SEARCH | _GEMINI,
+    (Format.ANTHROPIC, "web_fetch"): _GEMINI,
 }
+
+# (family, target) -> which models of the target take the family; a target not named here, all.
+_MODELS: Mapping[tuple[str, Reach], Callable[[str], bool]] = MappingProxyType(
+    {("web_search", Reach("openai", Format.OPENAI)): openai_search_model}
+)
 
 # (the tool's API, family) the translators leave out on purpose where not mapped. Codex declares a
 # Responses `web_search` in every request: a Codex session must still work on a target without search.
@@ -138,12 +148,21 @@ def support(tool: ServerTool, target: Reach) -> Support:
         # run it.
         refused = _NOT_ON.get(target.ptype)
         return Support.REFUSED if refused is not None and name in refused else Support.NATIVE
-    mapped = MAPPED.get((tool.api, name))
-    if mapped is not None and mapped(target):
+    mapped = target in MAPPED.get((tool.api, name), ()) and not target.converted
+    if mapped and _MODELS.get((name, target), _every)(target.model):
         return Support.MAPPED
     if (tool.api, name) in _DROPPED:
         return Support.DROPPED
     return Support.REFUSED
+
+
+def _every(model: str) -> bool:
+    return True
+
+
+def runs(api: Format, family_name: str, target: Reach) -> bool:
+    """Whether `target` runs the `family_name` tool of `api`: natively or mapped (not dropped)."""
+    return support(ServerTool(api, family_name, ""), target) in (Support.NATIVE, Support.MAPPED)
 
 
 def supported(tool: ServerTool, target: Reach) -> bool:

@@ -174,3 +174,84 @@ def trim_prefill(turns: list[JSON]) -> None:
             content.pop()
             if not content:
                 turns.pop()
+
+
+# -- web search: citations and search counts in the hub shape ------------------------------------------
+
+
+def web_citation(url: str, title: Any, cited_text: str) -> JSON:
+    """An Anthropic `web_search_result_location` citation. Other providers give no encrypted index, so
+    it is empty: enough for a client to show the source, not for Anthropic to re-verify it."""
+    return {
+        "type": "web_search_result_location",
+        "url": url,
+        "title": title if isinstance(title, str) else None,
+        "cited_text": cited_text,
+        "encrypted_index": "",
+    }
+
+
+def cited_text_blocks(text: str, spans: list[tuple[int, int, list[JSON]]]) -> list[JSON]:
+    """`text` as Anthropic text blocks, each span [start, end) that has citations its own block carrying
+    them (Anthropic cites a whole text block). Overlapping or out-of-range spans are clipped; the blocks
+    joined give back `text` exactly."""
+    blocks: list[JSON] = []
+    at = 0
+    for start, end, citations in sorted(spans, key=lambda s: (s[0], s[1])):
+        start, end = max(start, at), min(end, len(text))
+        if end <= start or not citations:
+            continue
+        if start > at:
+            blocks.append({"type": "text", "text": text[at:start]})
+        blocks.append({"type": "text", "text": text[start:end], "citations": citations})
+        at = end
+    if at < len(text):
+        blocks.append({"type": "text", "text": text[at:]})
+    return blocks
+
+
+def with_searches(usage_obj: JSON, searches: int) -> JSON:
+    """An Anthropic usage object with `server_tool_use.web_search_requests`, when there were searches."""
+    if searches > 0:
+        usage_obj["server_tool_use"] = {"web_search_requests": searches}
+    return usage_obj
+
+
+def web_citations(block: Any, text: str) -> list[tuple[str, str | None, int, int]]:
+    """(url, title, start, end) of each web citation of a hub text block whose text is `text`, in order.
+    The span is the citation's `cited_text` where the block holds it (a streamed block carries the
+    citations of parts of it: its text was sent before they came), else the whole block."""
+    found: list[tuple[str, str | None, int, int]] = []
+    citations = block.get("citations") if isinstance(block, dict) else None
+    for c in citations if isinstance(citations, list) else ():
+        if isinstance(c, dict) and isinstance(c.get("url"), str):
+            title = c.get("title")
+            cited = c.get("cited_text")
+            at = text.find(cited) if isinstance(cited, str) and cited else -1
+            start, end = (at, at + len(cited)) if at >= 0 and isinstance(cited, str) else (0, len(text))
+            found.append((c["url"], title if isinstance(title, str) else None, start, end))
+    return found
+
+
+def answer_text(content: list[JSON]) -> str:
+    """The text blocks of an answer joined: what a provider's citation offsets count in."""
+    return "".join(str(b.get("text") or "") for b in content if b.get("type") == "text")
+
+
+def cite_blocks(content: list[JSON], spans: list[tuple[int, int, list[JSON]]]) -> list[JSON]:
+    """An answer's blocks with its text blocks split by `spans` (offsets into `answer_text(content)`),
+    each cited span its own block carrying its citations."""
+    if not spans:
+        return content
+    out: list[JSON] = []
+    at = 0
+    for block in content:
+        if block.get("type") != "text":
+            out.append(block)
+            continue
+        text = str(block.get("text") or "")
+        end = at + len(text)
+        local = [(max(s, at) - at, min(e, end) - at, c) for s, e, c in spans if s < end and e > at]
+        out.extend(cited_text_blocks(text, local) if local else [block])
+        at = end
+    return out

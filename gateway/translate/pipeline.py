@@ -28,6 +28,9 @@ class Translated:
     tool_names: dict[str, str] | None  # the provider's (shortened) tool name -> the client's
     # A Responses client's request (its history expanded), which its answer echoes and names tools by.
     client_request: dict[str, Any] | None = None
+    # An OpenAI Chat search model was asked to search (web_search_options): one billed search call,
+    # which its answer does not report.
+    searched: bool = False
 
 
 def check_request(client: Format, obj: dict[str, Any], operation: str = "messages") -> None:
@@ -89,7 +92,8 @@ def build_request(
         if uncapped:
             body.pop("max_completion_tokens", None)
         names = openai_chat.tool_name_map(hub)
-        return Translated("/chat/completions", dumps(body), hub, stream, names, request)
+        searched = "web_search_options" in body
+        return Translated("/chat/completions", dumps(body), hub, stream, names, request, searched)
     if target is Format.RESPONSES:
         # A model served only by the Responses API (an OpenAI provider's `responses_models`).
         body = responses.anthropic_request_to_responses(hub, upstream_model)

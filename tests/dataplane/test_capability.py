@@ -327,18 +327,19 @@ def test_responses_built_in_tools_that_cannot_cross_are_a_400_in_openais_envelop
     assert model_calls(anthropic_up)[-1].json["tools"][0]["type"] == "web_search_20250305"
 
 
-def test_chat_web_search_options_to_gemini_is_a_400_not_a_silent_drop(
-    gw: GatewayServer, gemini_up: FakeUpstream
+def test_web_search_on_a_chat_model_that_cannot_search_is_a_400(
+    gw: GatewayServer, openai_up: FakeUpstream
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as info:
-        openai_client(gw).chat.completions.create(
-            model="gemini-2.5-flash",
+    # Only OpenAI's search models search in Chat Completions; any other is refused, not sent without it.
+    with pytest.raises(anthropic.BadRequestError) as info:
+        anthropic_client(gw).messages.create(
+            model="gpt-5",
+            max_tokens=100,
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
             messages=[{"role": "user", "content": "News?"}],
-            web_search_options={},
         )
-    assert "web_search" in info.value.message and "google/gemini-2.5-flash" in info.value.message
-    assert info.value.param == "web_search_options"
-    assert not model_calls(gemini_up)
+    assert "web_search" in info.value.message and "openai/gpt-5" in info.value.message
+    assert not model_calls(openai_up)
 
 
 def test_a_plain_chat_call_is_not_checked_at_all(gw: GatewayServer, openai_up: FakeUpstream) -> None:
@@ -370,7 +371,18 @@ def test_the_server_tool_table() -> None:
     assert supported(tool(Format.ANTHROPIC, "some_new_tool_20270101"), bedrock)  # the upstream judges
     assert not supported(tool(Format.ANTHROPIC, "some_new_tool_20270101"), gemini)  # cannot translate
     assert support(tool(Format.RESPONSES, "web_search"), anthropic_api) is Support.MAPPED
-    assert support(tool(Format.RESPONSES, "web_search_preview"), gemini) is Support.DROPPED
+    assert support(tool(Format.RESPONSES, "web_search_preview"), gemini) is Support.MAPPED
+    # Chat Completions searches only with OpenAI's search models.
+    assert support(
+        tool(Format.ANTHROPIC, "web_search_20250305"), Reach("openai", Format.OPENAI, model="gpt-5")
+    ) is (Support.REFUSED)
+    search_model = Reach("openai", Format.OPENAI, model="gpt-4o-search-preview")
+    assert support(tool(Format.ANTHROPIC, "web_search_20250305"), search_model) is Support.MAPPED
+    assert support(tool(Format.RESPONSES, "web_search"), Reach("openai", Format.OPENAI, model="gpt-5")) is (
+        Support.DROPPED
+    )
+    assert support(tool(Format.ANTHROPIC, "web_fetch_20250910"), gemini) is Support.MAPPED
+    assert not supported(tool(Format.ANTHROPIC, "web_fetch_20250910"), Reach("openai", Format.RESPONSES))
     assert not supported(tool(Format.RESPONSES, "file_search"), anthropic_api)
     assert supported(tool(Format.RESPONSES, "file_search"), Reach("openai", Format.RESPONSES))
     found = declared(

@@ -20,6 +20,7 @@ from .common import (
     new_id,
     plain_endpoint,
     read_json_object,
+    search_spans,
     split_fragments,
     split_text,
     usage_value,
@@ -303,6 +304,73 @@ def _check_tools(tools: Any) -> None:
     for index, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise Rejection(400, f"tools.{index}.name: Field required")
+        kind = tool.get("type")
+        if isinstance(kind, str) and kind.startswith(("web_search_", "web_fetch_")):
+            if kind not in _SERVER_TOOLS:
+                raise Rejection(400, f"tools.{index}.type: Input tag '{kind}' does not match any known tag")
+            if tool["name"] != _SERVER_TOOLS[kind]:
+                raise Rejection(400, f"tools.{index}.name: Input should be '{_SERVER_TOOLS[kind]}'")
+
+
+# The versioned web server tools the fake knows, and the name each must carry.
+_SERVER_TOOLS = {
+    "web_search_20250305": "web_search",
+    "web_search_20260209": "web_search",
+    "web_fetch_20250910": "web_fetch",
+    "web_fetch_20260209": "web_fetch",
+}
+
+
+def searches_on(payload: dict[str, Any]) -> bool:
+    tools = payload.get("tools")
+    return any(
+        isinstance(t, dict) and str(t.get("type", "")).startswith("web_search_")
+        for t in (tools if isinstance(tools, list) else ())
+    )
+
+
+def _search_blocks(text: str | None, script: Script) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The scripted searches as server_tool_use + web_search_tool_result pairs, and the reply text as
+    blocks, each cited substring its own block with a web_search_result_location citation."""
+    pairs: list[dict[str, Any]] = []
+    for search in script.searches:
+        tool_id = new_id("srvtoolu_fake")
+        pairs.append(
+            {
+                "type": "server_tool_use",
+                "id": tool_id,
+                "name": "web_search",
+                "input": {"query": search["query"]},
+            }
+        )
+        page = {
+            "type": "web_search_result",
+            "url": search["url"],
+            "title": search["title"],
+            "encrypted_content": "enc-" + search["url"],
+            "page_age": None,
+        }
+        pairs.append({"type": "web_search_tool_result", "tool_use_id": tool_id, "content": [page]})
+    texts: list[dict[str, Any]] = []
+    at = 0
+    text = text or ""
+    for start, end, search in search_spans(text, script.searches):
+        if start < at:
+            continue
+        if start > at:
+            texts.append({"type": "text", "text": text[at:start]})
+        citation = {
+            "type": "web_search_result_location",
+            "url": search["url"],
+            "title": search["title"],
+            "encrypted_index": "idx-" + search["url"],
+            "cited_text": text[start:end],
+        }
+        texts.append({"type": "text", "text": text[start:end], "citations": [citation]})
+        at = end
+    if at < len(text):
+        texts.append({"type": "text", "text": text[at:]})
+    return pairs, texts
 
 
 @dataclass(frozen=True)
@@ -313,7 +381,7 @@ class Reply:
     model: str
     blocks: list[dict[str, Any]]
     stop_reason: str
-    usage: dict[str, int]
+    usage: dict[str, Any]
 
 
 def plan_reply(
@@ -330,7 +398,11 @@ def plan_reply(
     if script.thinking is not None:
         blocks.append({"type": "thinking", "thinking": script.thinking, "signature": _signature(script)})
     text = script.reply_text(kind)
-    if text:
+    searched = searches_on(payload) and bool(script.searches)
+    if searched:
+        pairs, texts = _search_blocks(text, script)
+        blocks.extend(pairs + texts)
+    elif text:
         blocks.append({"type": "text", "text": text})
     for call in script.tool_calls:
         tool_id = call.get("id") or new_id("toolu_fake")
@@ -339,6 +411,7 @@ def plan_reply(
         )
     tool_json = " ".join(orjson.dumps(call.get("input", {})).decode() for call in script.tool_calls)
     usage = script.usage
+    server_use = {"server_tool_use": {"web_search_requests": len(script.searches)}} if searched else {}
     return Reply(
         message_id=new_id(id_prefix),
         model=payload["model"] if model is None else model,
@@ -352,6 +425,7 @@ def plan_reply(
             "output_tokens": usage_value(
                 usage, "output_tokens", max(1, count_words(text, script.thinking, tool_json))
             ),
+            **server_use,
         },
     )
 
@@ -421,7 +495,11 @@ def _block_events(index: int, block: dict[str, Any], text_chunks: int) -> list[d
         deltas.append({"type": "signature_delta", "signature": block["signature"]})
     elif kind == "text":
         start = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": piece} for piece in split_text(block["text"], text_chunks)]
+        # A cited block's citations come first, then its text (as the real API streams them).
+        deltas = [{"type": "citations_delta", "citation": c} for c in block.get("citations", ())]
+        deltas += [{"type": "text_delta", "text": piece} for piece in split_text(block["text"], text_chunks)]
+    elif kind == "web_search_tool_result":
+        start, deltas = block, []  # server tool results arrive whole in the start event
     else:
         start = {**block, "input": {}}
         partial = orjson.dumps(block["input"]).decode()

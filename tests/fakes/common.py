@@ -181,3 +181,14 @@ def split_fragments(text: str) -> list[str]:
 def usage_value(usage: Mapping[str, int], key: str, default: int) -> int:
     value = usage.get(key)
     return default if value is None else int(value)
+
+
+def search_spans(text: str, searches: list[dict[str, str]]) -> list[tuple[int, int, dict[str, str]]]:
+    """Where each scripted search's `cite` sits in the reply text: (start, end, search), characters,
+    in text order; a cite not in the text cites nothing."""
+    spans = []
+    for search in searches:
+        start = text.find(search.get("cite") or "\0")
+        if start >= 0:
+            spans.append((start, start + len(search["cite"]), search))
+    return sorted(spans, key=lambda s: s[0])

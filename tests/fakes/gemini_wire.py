@@ -21,6 +21,7 @@ from .common import (
     new_id,
     plain_endpoint,
     read_json_object,
+    search_spans,
     split_text,
     usage_value,
 )
@@ -155,6 +156,72 @@ def _check_contents(payload: dict[str, Any], request_name: str) -> None:
             )
 
 
+# A Tool holds one kind each; both spellings (proto JSON accepts snake and camel case).
+_TOOL_KINDS = frozenset(
+    {
+        "functionDeclarations",
+        "function_declarations",
+        "google_search",
+        "googleSearch",
+        "url_context",
+        "urlContext",
+        "code_execution",
+        "codeExecution",
+        "googleSearchRetrieval",
+        "google_search_retrieval",
+    }
+)
+
+
+def _check_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise Rejection(400, "Invalid value at 'tools', expected a list.")
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise Rejection(400, f"Invalid value at 'tools[{index}]', expected an object.")
+        for key, value in tool.items():
+            if key not in _TOOL_KINDS:
+                raise Rejection(
+                    400,
+                    f"Invalid JSON payload received. Unknown name \"{key}\" at 'tools[{index}]': "
+                    "Cannot find field.",
+                )
+            if key in ("google_search", "googleSearch", "url_context", "urlContext") and value != {}:
+                # The fake takes these empty, as the gateway sends them (time-range filters aside).
+                raise Rejection(400, f"Invalid value at 'tools[{index}].{key}'.")
+
+
+def _searches_on(payload: dict[str, Any]) -> bool:
+    return any(
+        isinstance(t, dict) and ("google_search" in t or "googleSearch" in t)
+        for t in payload.get("tools") or ()
+    )
+
+
+def _grounding(text: str, script: Script) -> dict[str, Any]:
+    """groundingMetadata for the scripted searches: queries, pages, and the supported segments as UTF-8
+    byte offsets (as Gemini counts them)."""
+    spans = search_spans(text, script.searches)
+    return {
+        "webSearchQueries": [s["query"] for s in script.searches],
+        "searchEntryPoint": {"renderedContent": "<div>fake search suggestions</div>"},
+        "groundingChunks": [{"web": {"uri": s["url"], "title": s["title"]}} for s in script.searches],
+        "groundingSupports": [
+            {
+                "segment": {
+                    "startIndex": len(text[:start].encode()),
+                    "endIndex": len(text[:end].encode()),
+                    "text": text[start:end],
+                },
+                "groundingChunkIndices": [script.searches.index(found)],
+            }
+            for start, end, found in spans
+        ],
+    }
+
+
 # Google's documented stand-ins for function calls Gemini did not make (history from other models).
 PLACEHOLDER_SIGNATURES = ("skip_thought_signature_validator", "context_engineering_is_the_way_to_go")
 _MISSING_SIGNATURE = (
@@ -220,6 +287,7 @@ class _Reply:
     thought: str | None
     finish_reason: str
     usage: dict[str, int]
+    grounding: dict[str, Any] | None = None
 
 
 def _plan_reply(model: str, payload: dict[str, Any], script: Script, kind: str = KIND) -> _Reply:
@@ -245,6 +313,7 @@ def _plan_reply(model: str, payload: dict[str, Any], script: Script, kind: str =
         # Gemini reports STOP for function calls too; there is no tool-specific finish reason.
         finish_reason=script.stop_reason or "STOP",
         usage=metadata,
+        grounding=_grounding(text or "", script) if script.searches and _searches_on(payload) else None,
     )
 
 
@@ -252,6 +321,8 @@ def _response(reply: _Reply, parts: list[dict[str, Any]], *, final: bool) -> dic
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
     if final:
         candidate["finishReason"] = reply.finish_reason
+        if reply.grounding is not None:
+            candidate["groundingMetadata"] = reply.grounding
     # Streams carry a running usageMetadata; only the last chunk has the complete numbers.
     usage = reply.usage if final else {"promptTokenCount": reply.usage["promptTokenCount"]}
     return {
@@ -325,6 +396,7 @@ async def answer_generate_content(
     request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = KIND
 ) -> web.StreamResponse:
     _check_contents(payload, "GenerateContentRequest")
+    _check_tools(payload.get("tools"))
     _check_signatures(payload, model)
     reply = _plan_reply(model, payload, script, kind)
     return json_response(_response(reply, _all_parts(reply), final=True), status=script.status or 200)
@@ -334,6 +406,7 @@ async def answer_stream_generate_content(
     request: web.Request, script: Script, payload: dict[str, Any], model: str, *, kind: str = KIND
 ) -> web.StreamResponse:
     _check_contents(payload, "GenerateContentRequest")
+    _check_tools(payload.get("tools"))
     _check_signatures(payload, model)
     chunks = _stream_chunks(_plan_reply(model, payload, script, kind), script)
     if request.query.get("alt") != "sse":

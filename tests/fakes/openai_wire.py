@@ -5,6 +5,7 @@ The same server also answers the Responses API (/v1/responses and its id endpoin
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from .common import (
     new_id,
     plain_endpoint,
     read_json_object,
+    search_spans,
     split_fragments,
     split_text,
     usage_value,
@@ -50,6 +52,9 @@ MODELS = [
     {"id": "gpt-5", "object": "model", "created": 1754000000, "owned_by": "openai"},
     {"id": "gpt-5-mini", "object": "model", "created": 1754000000, "owned_by": "openai"},
 ]
+# Chat Completions' search models: the only ones that take web_search_options, and they always search.
+_SEARCH_MODEL = re.compile(r"-search-(?:preview|api)(?:$|-)")
+_SEARCH_OPTIONS = frozenset({"user_location", "search_context_size"})
 
 
 def error_response(rejection: Rejection) -> web.Response:
@@ -118,6 +123,7 @@ async def read_payload(request: web.Request) -> dict[str, Any]:
             param="max_tokens",
             code="invalid_value",
         )
+    _check_search(payload)
     if payload.get("stream_options") is not None and payload.get("stream") is not True:
         raise Rejection(
             400,
@@ -126,6 +132,69 @@ async def read_payload(request: web.Request) -> dict[str, Any]:
             code="invalid_value",
         )
     return payload
+
+
+def search_model(model: str) -> bool:
+    return _SEARCH_MODEL.search(model) is not None
+
+
+def _check_search(payload: dict[str, Any]) -> None:
+    options = payload.get("web_search_options")
+    if options is None:
+        return
+    if not search_model(str(payload["model"])):
+        # What the real API answers a model that cannot search.
+        raise Rejection(
+            400,
+            "Web search options not supported with this model.",
+            param="web_search_options",
+            code="invalid_request_error",
+        )
+    if not isinstance(options, dict):
+        raise Rejection(
+            400, "Invalid type for 'web_search_options': expected an object.", param="web_search_options"
+        )
+    for key in options:
+        if key not in _SEARCH_OPTIONS:
+            raise Rejection(
+                400,
+                f"Unrecognized request argument supplied: web_search_options.{key}",
+                param=f"web_search_options.{key}",
+            )
+    location = options.get("user_location")
+    if location is not None and (
+        not isinstance(location, dict)
+        or location.get("type") != "approximate"
+        or not isinstance(location.get("approximate"), dict)
+    ):
+        raise Rejection(
+            400,
+            "Invalid 'web_search_options.user_location': expected type 'approximate' with an "
+            "'approximate' object.",
+            param="web_search_options.user_location",
+        )
+    if options.get("search_context_size", "medium") not in ("low", "medium", "high"):
+        raise Rejection(
+            400,
+            "Invalid 'web_search_options.search_context_size'.",
+            param="web_search_options.search_context_size",
+        )
+
+
+def _annotations(text: str | None, script: Script) -> list[dict[str, Any]]:
+    """A search model's url_citation annotations for the scripted searches' cites in the text."""
+    return [
+        {
+            "type": "url_citation",
+            "url_citation": {
+                "start_index": start,
+                "end_index": end,
+                "url": found["url"],
+                "title": found["title"],
+            },
+        }
+        for start, end, found in search_spans(text or "", script.searches)
+    ]
 
 
 def _check_messages(messages: list[Any]) -> None:
@@ -224,6 +293,7 @@ class _Reply:
     tool_calls: list[dict[str, Any]]
     finish_reason: str
     usage: dict[str, Any]
+    annotations: list[dict[str, Any]]
 
 
 def _plan_reply(payload: dict[str, Any], script: Script) -> _Reply:
@@ -250,6 +320,7 @@ def _plan_reply(payload: dict[str, Any], script: Script) -> _Reply:
         text=text,
         tool_calls=tool_calls,
         finish_reason=script.stop_reason or ("tool_calls" if tool_calls else "stop"),
+        annotations=_annotations(text, script) if search_model(str(payload["model"])) else [],
         usage={
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -266,7 +337,12 @@ def _plan_reply(payload: dict[str, Any], script: Script) -> _Reply:
 
 
 def _completion(reply: _Reply) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": reply.text,
+        "refusal": None,
+        "annotations": reply.annotations,
+    }
     if reply.tool_calls:
         message["tool_calls"] = reply.tool_calls
     return {
@@ -304,6 +380,9 @@ def _stream_frames(reply: _Reply, script: Script, include_usage: bool) -> list[b
     first_content = "" if reply.text is not None else None
     frames = [chunk({"role": "assistant", "content": first_content, "refusal": None})]
     frames.extend(chunk({"content": piece}) for piece in split_text(reply.text or "", script.text_chunks))
+    if reply.annotations:
+        # A search model streams its citations after the text they point into.
+        frames.append(chunk({"annotations": reply.annotations}))
     for index, call in enumerate(reply.tool_calls):
         # id/name only in the first delta of each index, arguments as 2+ fragments afterwards.
         opening = {"index": index, "id": call["id"], "type": "function"}

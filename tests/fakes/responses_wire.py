@@ -43,6 +43,7 @@ from .common import (
     new_id,
     plain_endpoint,
     read_json_object,
+    search_spans,
     split_fragments,
     split_text,
     usage_value,
@@ -357,6 +358,8 @@ def _check_tool(tool: Any, where: str, *, nested: bool) -> None:
                 )
             if fmt["type"] == "grammar" and fmt.get("syntax") not in ("lark", "regex"):
                 raise _invalid_value(fmt.get("syntax"), ("lark", "regex"), f"{where}.format.syntax")
+    elif kind in ("web_search", "web_search_2025_08_26"):
+        _check_web_search(tool, where)
     elif kind == "namespace":
         if not isinstance(tool.get("description"), str):
             raise _missing(f"{where}.description")
@@ -365,6 +368,47 @@ def _check_tool(tool: Any, where: str, *, nested: bool) -> None:
             raise _missing(f"{where}.tools")
         for position, function in enumerate(inner):
             _check_tool(function, f"{where}.tools[{position}]", nested=True)
+
+
+_WEB_SEARCH_KEYS = frozenset(
+    {"type", "filters", "user_location", "search_context_size", "external_web_access"}
+)
+_LOCATION_KEYS = frozenset({"type", "city", "region", "country", "timezone"})
+
+
+def _check_web_search(tool: dict[str, Any], where: str) -> None:
+    for key in tool:
+        if key not in _WEB_SEARCH_KEYS:
+            raise Rejection(
+                400, f"Unknown parameter: '{where}.{key}'.", param=f"{where}.{key}", code="unknown_parameter"
+            )
+    filters = tool.get("filters")
+    if filters is not None:
+        if not isinstance(filters, dict) or set(filters) - {"allowed_domains"}:
+            raise Rejection(
+                400, f"Invalid '{where}.filters'.", param=f"{where}.filters", code="invalid_value"
+            )
+        domains = filters.get("allowed_domains")
+        if domains is not None and not (
+            isinstance(domains, list) and all(isinstance(d, str) for d in domains)
+        ):
+            raise _type_error(f"{where}.filters.allowed_domains", "an array of strings")
+    location = tool.get("user_location")
+    if location is not None:
+        if not isinstance(location, dict) or set(location) - _LOCATION_KEYS:
+            raise Rejection(400, f"Invalid '{where}.user_location'.", param=f"{where}.user_location")
+        if location.get("type", "approximate") != "approximate":
+            raise _invalid_value(location.get("type"), ("approximate",), f"{where}.user_location.type")
+    size = tool.get("search_context_size")
+    if size is not None and size not in ("low", "medium", "high"):
+        raise _invalid_value(size, ("low", "medium", "high"), f"{where}.search_context_size")
+
+
+def _searches_on(payload: dict[str, Any]) -> bool:
+    return any(
+        isinstance(t, dict) and t.get("type") in ("web_search", "web_search_2025_08_26")
+        for t in payload.get("tools") or ()
+    )
 
 
 def _check_strict_schema(schema: dict[str, Any], where: str) -> None:
@@ -603,14 +647,34 @@ def _plan(payload: dict[str, Any], script: Script) -> _Plan:
             }
         )
     text = script.reply_text("openai")
+    searched = _searches_on(payload) and bool(script.searches)
+    for search in script.searches if searched else ():
+        action: dict[str, Any] = {"type": "search", "query": search["query"]}
+        if "web_search_call.action.sources" in include:
+            action["sources"] = [{"type": "url", "url": search["url"]}]
+        output.append(
+            {"id": new_id("ws_fake"), "type": "web_search_call", "status": "completed", "action": action}
+        )
     if text is not None:
+        annotations = [
+            {
+                "type": "url_citation",
+                "start_index": start,
+                "end_index": end,
+                "url": found["url"],
+                "title": found["title"],
+            }
+            for start, end, found in (search_spans(text, script.searches) if searched else ())
+        ]
         output.append(
             {
                 "id": new_id("msg_fake"),
                 "type": "message",
                 "status": "completed",
                 "role": "assistant",
-                "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": text}],
+                "content": [
+                    {"type": "output_text", "annotations": annotations, "logprobs": [], "text": text}
+                ],
             }
         )
     custom, namespaces = _declared(payload)
@@ -746,6 +810,9 @@ def _events(payload: dict[str, Any], plan: _Plan, script: Script) -> list[tuple[
             events.append(("response.content_part.added", {**at, "part": empty_part}))
             for piece in split_text(text, script.text_chunks):
                 events.append(("response.output_text.delta", {**at, "delta": piece, "logprobs": []}))
+            for n, annotation in enumerate(item["content"][0]["annotations"]):
+                fields = {**at, "annotation_index": n, "annotation": annotation}
+                events.append(("response.output_text.annotation.added", fields))
             events.append(("response.output_text.done", {**at, "text": text, "logprobs": []}))
             events.append(("response.content_part.done", {**at, "part": item["content"][0]}))
         elif item["type"] == "function_call":
@@ -754,6 +821,11 @@ def _events(payload: dict[str, Any], plan: _Plan, script: Script) -> list[tuple[
             for fragment in split_fragments(item["arguments"]):
                 events.append(("response.function_call_arguments.delta", {**base, "delta": fragment}))
             events.append(("response.function_call_arguments.done", {**base, "arguments": item["arguments"]}))
+        elif item["type"] == "web_search_call":
+            added = {**item, "status": "in_progress", "action": {"type": "search"}}
+            events.append(("response.output_item.added", {"output_index": index, "item": added}))
+            for stage in ("in_progress", "searching", "completed"):
+                events.append((f"response.web_search_call.{stage}", base))
         else:  # custom_tool_call
             events.append(
                 ("response.output_item.added", {"output_index": index, "item": {**item, "input": ""}})

@@ -32,6 +32,10 @@ class Script:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     thinking: str | None = None
+    # Web searches the reply ran, when the request turned its provider's search tool on (Anthropic
+    # web_search, OpenAI search model or Responses web_search, Gemini google_search): each
+    # {"query", "url", "title", "cite"}, the page found and the substring of the reply text citing it.
+    searches: list[dict[str, str]] = field(default_factory=list)
     # Raw provider value (Anthropic stop_reason / OpenAI finish_reason / Gemini finishReason).
     stop_reason: str | None = None
 

@@ -30,10 +30,13 @@ async def send_events(
     N; ``malformed_after`` sends ``malformed_frame`` there, then ends cleanly.
     """
     response = web.StreamResponse(status=script.status or 200, headers={**headers, **script.headers})
-    written: list[bytes] = []  # what went out, so a test can compare a relay with it (FakeUpstream.streams)
+    # What goes out is recorded before it is sent, so a test can compare a relay with it
+    # (FakeUpstream.streams) as soon as its client has it.
+    state = request.app[STATE_KEY]
+    recorded = state.open_stream()
 
     async def write(data: bytes) -> None:
-        written.append(data)
+        state.stream_write(recorded, data)
         await response.write(data)
 
     try:
@@ -69,9 +72,7 @@ async def send_events(
         await response.write_eof()
     except ConnectionResetError:
         # aiohttp raises ClientConnectionResetError (a ConnectionResetError) writing to a closed peer.
-        request.app[STATE_KEY].note_disconnect(request[GENERATION_KEY], request.get(RECORDED_KEY))
-    finally:
-        request.app[STATE_KEY].record_stream(b"".join(written))
+        state.note_disconnect(request[GENERATION_KEY], request.get(RECORDED_KEY))
     return response
 
 

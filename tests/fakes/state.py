@@ -24,7 +24,9 @@ class FakeState:
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
         self._answers: list[RecordedAnswer] = []
-        self._streams: list[bytes] = []
+        # Each stream's frames as they are written: a test that reads `streams()` as soon as its client
+        # saw the end must find the whole stream (recording after the handler returned raced with it).
+        self._streams: list[list[bytes]] = []
         self._scripts: deque[Script] = deque()
         self._disconnects = 0
         # time.monotonic() of each (one clock for every process here), and the request it ended.
@@ -67,13 +69,21 @@ class FakeState:
         with self._cond:
             return list(self._answers)
 
-    def record_stream(self, body: bytes) -> None:
+    def open_stream(self) -> list[bytes]:
+        """A new recorded stream, the list `stream_write` appends its frames to (after a reset() it is
+        no longer listed: a stream from before it is not the next test's)."""
+        parts: list[bytes] = []
         with self._cond:
-            self._streams.append(body)
+            self._streams.append(parts)
+        return parts
+
+    def stream_write(self, parts: list[bytes], data: bytes) -> None:
+        with self._cond:
+            parts.append(data)
 
     def streams(self) -> list[bytes]:
         with self._cond:
-            return list(self._streams)
+            return [b"".join(parts) for parts in self._streams]
 
     def push(self, scripts: Iterable[Script]) -> None:
         with self._cond:

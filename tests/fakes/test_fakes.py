@@ -624,3 +624,73 @@ def test_gemini_count_tokens_models_and_errors(http: httpx.Client, gemini_fake: 
     assert (
         http.post(base + "/models/gemini-2.5-flash:explode", json=GEMINI_BODY, headers=key).status_code == 404
     )
+
+
+# -- web search ----------------------------------------------------------------------------------------
+
+SEARCH_TEXT = "Über Paris: sunny today."
+SEARCHES = [{"query": "paris", "url": "https://w.example/p", "title": "P", "cite": "sunny"}]
+
+
+def test_anthropic_web_search_tool_and_scripted_results(
+    claude: anthropic.Anthropic, anthropic_fake: FakeUpstream
+) -> None:
+    anthropic_fake.push(Script(text=SEARCH_TEXT, searches=SEARCHES))
+    message = claude.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=100,
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        messages=[{"role": "user", "content": "Weather?"}],
+    )
+    assert [b.type for b in message.content] == [
+        "server_tool_use",
+        "web_search_tool_result",
+        "text",
+        "text",
+        "text",
+    ]
+    cited = message.content[3]
+    assert cited.type == "text" and cited.text == "sunny" and cited.citations
+    assert (
+        message.usage.server_tool_use is not None and message.usage.server_tool_use.web_search_requests == 1
+    )
+    with pytest.raises(anthropic.BadRequestError):  # a server tool's name is fixed
+        claude.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=100,
+            tools=[{"type": "web_search_20250305", "name": "search"}],  # type: ignore[typeddict-item]
+            messages=[{"role": "user", "content": "Weather?"}],
+        )
+
+
+def test_openai_search_models_only_take_web_search_options(
+    gpt: openai.OpenAI, openai_fake: FakeUpstream
+) -> None:
+    openai_fake.push(Script(text=SEARCH_TEXT, searches=SEARCHES))
+    answer = gpt.chat.completions.create(
+        model="gpt-4o-search-preview",
+        messages=[{"role": "user", "content": "Weather?"}],
+        web_search_options={},
+    )
+    [annotation] = answer.choices[0].message.annotations or []
+    span = annotation.url_citation
+    assert SEARCH_TEXT[span.start_index : span.end_index] == "sunny" and span.url == SEARCHES[0]["url"]
+    with pytest.raises(openai.BadRequestError) as info:
+        gpt.chat.completions.create(
+            model="gpt-5", messages=[{"role": "user", "content": "Weather?"}], web_search_options={}
+        )
+    assert info.value.param == "web_search_options"
+
+
+def test_gemini_google_search_grounding(http: httpx.Client, gemini_fake: FakeUpstream) -> None:
+    url = gemini_fake.base_url + "/models/gemini-2.5-flash:generateContent"
+    headers = {"x-goog-api-key": "k"}
+    gemini_fake.push(Script(text=SEARCH_TEXT, searches=SEARCHES))
+    body = {**GEMINI_BODY, "tools": [{"google_search": {}}]}
+    meta = http.post(url, json=body, headers=headers).json()["candidates"][0]["groundingMetadata"]
+    assert meta["webSearchQueries"] == ["paris"]
+    segment = meta["groundingSupports"][0]["segment"]
+    # Byte offsets: "Ü" is two bytes in UTF-8.
+    assert SEARCH_TEXT.encode()[segment["startIndex"] : segment["endIndex"]] == b"sunny"
+    bad = http.post(url, json={**GEMINI_BODY, "tools": [{"web_search": {}}]}, headers=headers)
+    assert bad.status_code == 400 and "Unknown name" in bad.text

@@ -216,3 +216,45 @@ def test_the_old_and_the_new_config_keep_their_price_tables_around_a_reload(tmp_
     third = compiled(tmp_path, CONFIG.replace("input: 5, output: 20", "input: 9, output: 20"))
     prices.of(third)  # a third version: the oldest goes
     assert prices.of(new) is first_new and prices.of(old) is not first_old
+
+
+# -- web searches --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "per_search"),
+    [
+        ("anthropic", "claude-sonnet-4-5", "0.01"),  # $10 per 1,000 searches
+        ("openai", "gpt-5", "0.01"),  # the Responses API's web search tool calls: $10 per 1,000
+        # A Chat search model takes its family's price (the package has none of its own).
+        ("openai", "gpt-5-search-api", "0.01"),
+        ("google", "gemini-2.5-flash", "0.035"),  # Gemini 2.x: $35 per 1,000 grounded prompts
+        ("google", "gemini-3-pro-preview", "0.014"),  # Gemini 3: $14 per 1,000 queries
+    ],
+)
+def test_web_search_prices_from_the_package(
+    table: PriceTable, provider: str, model: str, per_search: str
+) -> None:
+    price = table.price(provider, model)
+    assert price is not None and price.web_search == Decimal(per_search)
+
+
+def test_gpt_4o_search_preview_takes_the_gpt_4o_search_price(tmp_path: Path) -> None:
+    prices = PriceTable(compiled(tmp_path, "version: 1\nproviders:\n  openai: { type: openai }\n"))
+    price = prices.price("openai", "gpt-4o-search-preview")
+    assert price is not None and price.web_search == Decimal("0.01") and price.input == Decimal("2.5")
+
+
+def test_web_searches_add_to_the_token_cost(tmp_path: Path) -> None:
+    config = CONFIG + "  openai/searcher: { input: 1, output: 2, web_search: 0.025 }\n"
+    prices = PriceTable(compiled(tmp_path, config))
+    price = prices.price("openai", "searcher")
+    assert price is not None and price.web_search == Decimal("0.025")
+    tokens = Usage(input_tokens=1000, output_tokens=100)
+    searched = Usage(input_tokens=1000, output_tokens=100, web_search_requests=3)
+    assert cost(price, tokens) == Decimal("0.0012")
+    assert cost(price, searched) == Decimal("0.0762")
+    # A config price without a search price: the searches are unknown, so they add nothing.
+    unpriced = prices.price("openai", "my-finetune")
+    assert unpriced is not None and unpriced.web_search is None
+    assert cost(unpriced, searched) == cost(unpriced, tokens)

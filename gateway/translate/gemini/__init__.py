@@ -37,7 +37,14 @@ Decisions (protocols.md §7 unless noted):
   rather than `thinkingLevel` because the model is not known here and Gemini 3 still accepts budgets.
 - `max_tokens: 0` (cache warm-up) -> `maxOutputTokens: 1`, the smallest Gemini generation.
 - Dropped: `cache_control`, `metadata`, `service_tier`, `container`, `inference_geo`, `context_management`,
-  `mcp_servers`, `disable_parallel_tool_use` (no equivalents), server tools and their blocks, citations.
+  `mcp_servers`, `disable_parallel_tool_use` (no equivalents), server tools but web_search and
+  web_fetch, server-tool blocks in history, citations.
+- Server tools: `web_search_*` -> `{"google_search": {}}` (a domain filter is refused: Gemini has none),
+  `web_fetch_*` -> `{"url_context": {}}`. The answer's `groundingMetadata` -> one `server_tool_use` +
+  `web_search_tool_result` pair per `webSearchQueries` entry (the `groundingChunks` pages in the first),
+  the text split at each `groundingSupports` segment (UTF-8 byte offsets) into blocks carrying
+  `web_search_result_location` citations, and `usage.server_tool_use.web_search_requests` = the queries.
+  A stream puts the citations on the text block still open and the search blocks after the text.
 - finishReason: STOP (or none) -> `end_turn`, or `tool_use` when a functionCall was produced (Gemini
   says STOP for calls); MAX_TOKENS -> `max_tokens`; the safety family -> `refusal` (+ `stop_details`);
   anything else (OTHER, MALFORMED_FUNCTION_CALL, ...) -> `end_turn`, or `tool_use` if calls exist.
@@ -52,7 +59,7 @@ from gateway.translate.gemini.count_tokens import count_tokens_request, count_to
 from gateway.translate.gemini.errors import GeminiStreamError, gemini_error_to_anthropic
 from gateway.translate.gemini.names import gemini_tool_names
 from gateway.translate.gemini.request import anthropic_request_to_gemini
-from gateway.translate.gemini.response import gemini_response_to_anthropic
+from gateway.translate.gemini.response import gemini_response_to_anthropic, grounding, grounding_searches
 from gateway.translate.gemini.schema import clean_schema
 from gateway.translate.gemini.stream import GeminiStreamToAnthropic
 
@@ -73,4 +80,6 @@ __all__ = [
     "gemini_error_to_anthropic",
     "gemini_response_to_anthropic",
     "gemini_tool_names",
+    "grounding",
+    "grounding_searches",
 ]

@@ -18,6 +18,7 @@ from gateway.translate.hub import (
     search_result_text,
     system_blocks,
 )
+from gateway.translate.server_tools import is_web_fetch, is_web_search
 
 JSON = dict[str, Any]
 
@@ -59,8 +60,10 @@ def anthropic_request_to_gemini(body: dict[str, Any]) -> dict[str, Any]:
         out["systemInstruction"] = {"parts": [{"text": text} for text in system_texts]}
 
     declarations = _function_declarations(body.get("tools"))
+    server = _server_tools(body.get("tools"))
+    if declarations or server:
+        out["tools"] = ([{"functionDeclarations": declarations}] if declarations else []) + server
     if declarations:
-        out["tools"] = [{"functionDeclarations": declarations}]
         tool_config = _tool_config(body.get("tool_choice"), [d["name"] for d in declarations])
         if tool_config is not None:
             out["toolConfig"] = tool_config
@@ -377,6 +380,26 @@ def _function_declarations(tools: Any) -> list[JSON]:
                 declaration["parameters"] = parameters
         declarations.append(declaration)
     return declarations
+
+
+def _server_tools(tools: Any) -> list[JSON]:
+    """Anthropic's web_search as Gemini's `google_search` grounding, web_fetch as `url_context` (Gemini
+    reads the URLs the prompt names). Gemini's search takes no domain filter: asking for one is refused
+    rather than searching everywhere. `max_uses` and `user_location` have no equivalent (a hint and a
+    cap, not a restriction of what is searched) and are dropped."""
+    out: list[JSON] = []
+    for i, tool in enumerate(tools if isinstance(tools, list) else ()):
+        if not isinstance(tool, dict):
+            continue
+        if is_web_search(tool) and not any("google_search" in t for t in out):
+            if tool.get("allowed_domains") or tool.get("blocked_domains"):
+                raise Untranslatable(
+                    "Gemini's Google Search grounding cannot restrict domains", f"tools.{i}.allowed_domains"
+                )
+            out.append({"google_search": {}})
+        elif is_web_fetch(tool) and not any("url_context" in t for t in out):
+            out.append({"url_context": {}})
+    return out
 
 
 def _tool_config(choice: Any, declared: list[str]) -> JSON | None:

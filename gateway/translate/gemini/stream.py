@@ -14,11 +14,16 @@ from gateway.translate.gemini.response import (
     first_candidate,
     gemini_refusal,
     gemini_usage,
+    grounding,
+    grounding_blocks,
+    grounding_searches,
+    grounding_spans,
     message_id,
     parts,
     stop_reason,
     tool_use,
 )
+from gateway.translate.hub import with_searches
 from gateway.translate.hub_stream import AnthropicStreamWriter, start_usage
 
 JSON = dict[str, Any]
@@ -41,6 +46,8 @@ class GeminiStreamToAnthropic:
         self._has_calls = False
         self._finish_reason: str | None = None
         self._usage_meta: Any = None
+        self._grounding: JSON | None = None  # the last groundingMetadata (it comes with the last chunks)
+        self._text: list[str] = []  # the answer's text, which grounding offsets count in
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(chunk, dict):
@@ -65,6 +72,7 @@ class GeminiStreamToAnthropic:
         for part in parts(candidate):
             if isinstance(part, dict):
                 events.extend(self._part(part))
+        self._grounding = grounding(candidate) or self._grounding
         finish_reason = candidate.get("finishReason")
         if isinstance(finish_reason, str) and finish_reason:
             self._finish_reason = finish_reason
@@ -86,7 +94,28 @@ class GeminiStreamToAnthropic:
             usage = gemini_usage(self._usage_meta)
         else:
             usage = start_usage(self._estimate)
+        if self._grounding is not None:
+            events.extend(self._grounded(self._grounding))
+        usage = with_searches(usage, grounding_searches(self._grounding))
         events.extend(self._writer.end(stop, usage, stop_details=details))
+        return events
+
+    def _grounded(self, meta: JSON) -> list[JSON]:
+        """Grounding comes after the text it supports: its citations go on the text block when it is
+        still open (one closed by a later block cannot take them), then the searches as server tool
+        blocks, after the text (a stream cannot go back)."""
+        writer = self._writer
+        events: list[JSON] = []
+        if writer.open_type == "text":
+            for _, _, citations in grounding_spans(meta, "".join(self._text)):
+                events.extend(writer.delta({"type": "citations_delta", "citation": c}) for c in citations)
+        for block in grounding_blocks(meta):
+            if block["type"] == "server_tool_use":
+                events.extend(writer.open({**block, "input": {}}))
+                events.append(writer.input_json(orjson.dumps(block["input"]).decode()))
+            else:
+                events.extend(writer.open(block))
+        events.extend(writer.close())
         return events
 
     def _message_start(self, response_id: Any) -> JSON:
@@ -112,6 +141,7 @@ class GeminiStreamToAnthropic:
                 events = writer.open_thinking()
             events.append(writer.thinking(text))
         else:
+            self._text.append(text)
             if writer.open_type != "text":
                 events = writer.open_text()
             events.append(writer.text(text))

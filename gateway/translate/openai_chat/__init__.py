@@ -34,8 +34,15 @@ Requests, Anthropic -> OpenAI (`anthropic_request_to_openai`):
 - Images and PDFs inside a `tool_result` move to a user message right after the tool messages (OpenAI
   tool messages carry text only); the tool message says where they went. Claude Code's Read tool returns
   screenshots this way, so refusing them would break it.
-- Server tools (versioned `type`) are dropped: they run only at Anthropic. Tool names OpenAI rejects are
-  shortened deterministically; `tool_name_map()` gives the way back for responses.
+- Server tools (versioned `type`) are dropped, but web_search on a search model (`gpt-*-search-*`):
+  `web_search_options` with the `user_location`; a domain filter is refused (Chat has none). Which
+  targets may be sent which server tool is decided before (providers/server_tools.py). Tool names OpenAI
+  rejects are shortened deterministically; `tool_name_map()` gives the way back for responses.
+- Answers: `message.annotations` `url_citation` -> the cited span as a text block of its own with a
+  `web_search_result_location` citation (streamed: `citations_delta` on the open text block), and a
+  search model's call as `usage.server_tool_use.web_search_requests: 1`; the hub's citations go back to
+  an OpenAI client as `url_citation` annotations (streamed: a delta with `annotations` when the block
+  stops, placed by their `cited_text`).
 - Tool ids longer than OpenAI's 40 characters (Gemini's carry a thought signature, other gateways mint
   long ones) become `call_` + 32 hex of their sha256, the same on the call and on its result; OpenAI
   answers with its own ids, so nothing maps back. `fit_tool_ids()` does the same to an OpenAI client's

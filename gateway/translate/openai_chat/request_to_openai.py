@@ -9,6 +9,7 @@ from typing import Any
 from gateway.translate import Untranslatable
 from gateway.translate.hub import BILLING_HEADER_PREFIX
 from gateway.translate.openai_chat.common import EMPTY_SCHEMA, dumps, openai_tool_id, short_tool_name
+from gateway.translate.server_tools import is_web_search, openai_search_model
 
 JSON = dict[str, Any]
 
@@ -53,6 +54,10 @@ def anthropic_request_to_openai(body: JSON, model: str) -> JSON:
         choice = body.get("tool_choice")
         if isinstance(choice, dict):
             _anthropic_tool_choice(choice, tools, out)
+
+    search = _web_search_options(body.get("tools"), model)
+    if search is not None:
+        out["web_search_options"] = search
 
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:
@@ -275,6 +280,30 @@ def _anthropic_tools(tools: Any) -> list[JSON]:
             fn["strict"] = tool["strict"]
         out.append({"type": "function", "function": fn})
     return out
+
+
+def _web_search_options(tools: Any, model: str) -> JSON | None:
+    """Anthropic's web_search tool as Chat Completions' `web_search_options`, for a search model (no
+    other model searches in Chat; server_tools.py). `max_uses` has no equivalent (a search model runs
+    its own searches) and `search_context_size` no source, so it stays the default; a domain filter
+    cannot be expressed and is refused rather than searching the whole web."""
+    found = next(
+        (t for t in tools or () if isinstance(t, dict) and is_web_search(t)),
+        None,
+    )
+    if found is None or not openai_search_model(model):
+        return None
+    if found.get("allowed_domains") or found.get("blocked_domains"):
+        raise Untranslatable(
+            "this model's web search cannot restrict domains (allowed_domains, blocked_domains)", "tools"
+        )
+    options: JSON = {}
+    location = found.get("user_location")
+    if isinstance(location, dict):
+        fields = {k: v for k, v in location.items() if k in ("city", "region", "country", "timezone") and v}
+        if fields:
+            options["user_location"] = {"type": "approximate", "approximate": fields}
+    return options
 
 
 def _anthropic_tool_choice(choice: JSON, tools: list[JSON], out: JSON) -> None:

@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+from gateway.translate.hub import cited_text_blocks, web_citation, web_citations, with_searches
 from gateway.translate.openai_chat.common import (
     FINISH_TO_STOP,
     STOP_TO_FINISH,
@@ -20,7 +21,26 @@ from gateway.translate.openai_chat.usage import usage_to_anthropic, usage_to_ope
 JSON = dict[str, Any]
 
 
-def openai_response_to_anthropic(resp: JSON, model: str, tool_names: dict[str, str] | None = None) -> JSON:
+def url_citation_spans(text: str, annotations: Any) -> list[tuple[int, int, list[JSON]]]:
+    """OpenAI `url_citation` annotations (Chat's nested shape or the Responses API's flat one) as
+    (start, end, [hub citation]) spans of `text`."""
+    spans: list[tuple[int, int, list[JSON]]] = []
+    for item in annotations if isinstance(annotations, list) else ():
+        if not isinstance(item, dict) or item.get("type") != "url_citation":
+            continue
+        inner = item.get("url_citation")
+        cite = inner if isinstance(inner, dict) else item
+        start, end, url = cite.get("start_index"), cite.get("end_index"), cite.get("url")
+        if isinstance(start, int) and isinstance(end, int) and isinstance(url, str) and 0 <= start < end:
+            spans.append((start, end, [web_citation(url, cite.get("title"), text[start:end])]))
+    return spans
+
+
+def openai_response_to_anthropic(
+    resp: JSON, model: str, tool_names: dict[str, str] | None = None, *, searched: bool = False
+) -> JSON:
+    """`searched`: the request asked a search model to search (web_search_options), which OpenAI bills
+    as one web search call; Chat reports no count of its own."""
     names = tool_names or {}
     choices = resp.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
@@ -48,7 +68,7 @@ def openai_response_to_anthropic(resp: JSON, model: str, tool_names: dict[str, s
     if isinstance(text, list):
         text = "".join(str(p.get("text") or "") for p in text if isinstance(p, dict))
     if isinstance(text, str) and text:
-        content.append({"type": "text", "text": text})
+        content.extend(cited_text_blocks(text, url_citation_spans(text, message.get("annotations"))))
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         content.append({"type": "text", "text": refusal})
@@ -86,12 +106,31 @@ def openai_response_to_anthropic(resp: JSON, model: str, tool_names: dict[str, s
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": usage_to_anthropic(resp.get("usage")),
+        "usage": with_searches(usage_to_anthropic(resp.get("usage")), 1 if searched else 0),
     }
+
+
+def url_annotations(block: JSON, text: str, base: int) -> list[JSON]:
+    """A hub text block's web citations as Chat's `url_citation` annotations (`text`: the block's
+    text, `base`: where it starts in the message's content)."""
+    return [
+        {
+            "type": "url_citation",
+            "url_citation": {
+                "start_index": base + s,
+                "end_index": base + e,
+                "url": url,
+                "title": title or "",
+            },
+        }
+        for url, title, s, e in web_citations(block, text)
+    ]
 
 
 def anthropic_response_to_openai(resp: JSON, model: str) -> JSON:
     texts: list[str] = []
+    annotations: list[JSON] = []
+    at = 0
     reasoning: list[str] = []
     thinking_blocks: list[JSON] = []
     calls: list[JSON] = []
@@ -100,7 +139,10 @@ def anthropic_response_to_openai(resp: JSON, model: str) -> JSON:
             continue
         kind = block.get("type")
         if kind == "text":
-            texts.append(str(block.get("text") or ""))
+            text = str(block.get("text") or "")
+            annotations.extend(url_annotations(block, text, at))
+            texts.append(text)
+            at += len(text)
         elif kind == "thinking":
             reasoning.append(str(block.get("thinking") or ""))
             thinking_blocks.append(
@@ -130,6 +172,8 @@ def anthropic_response_to_openai(resp: JSON, model: str) -> JSON:
     }
     if calls:
         message["tool_calls"] = calls
+    if annotations:
+        message["annotations"] = annotations
     if reasoning:
         # Non-standard, as vLLM/DeepSeek/LiteLLM send it; the OpenAI SDK keeps unknown fields.
         message["reasoning_content"] = "".join(reasoning)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.translate import StreamIncomplete
+from gateway.translate.hub import with_searches
 from gateway.translate.hub_stream import AnthropicStreamWriter, start_usage
 from gateway.translate.openai_chat.common import (
     FINISH_TO_STOP,
@@ -16,6 +17,7 @@ from gateway.translate.openai_chat.common import (
     sanitize_id,
 )
 from gateway.translate.openai_chat.errors import stream_error
+from gateway.translate.openai_chat.response import url_citation_spans
 from gateway.translate.openai_chat.usage import usage_to_anthropic
 
 JSON = dict[str, Any]
@@ -50,8 +52,16 @@ class OpenAIStreamToAnthropic:
     """
 
     def __init__(
-        self, model: str, input_tokens_estimate: int, tool_names: dict[str, str] | None = None
+        self,
+        model: str,
+        input_tokens_estimate: int,
+        tool_names: dict[str, str] | None = None,
+        *,
+        searched: bool = False,
     ) -> None:
+        # `searched`: see openai_response_to_anthropic.
+        self._searched = searched
+        self._content: list[str] = []  # the answer's text so far, which annotation indices point into
         self._writer = AnthropicStreamWriter(model)
         self._estimate = input_tokens_estimate
         self._names = tool_names or {}
@@ -106,7 +116,7 @@ class OpenAIStreamToAnthropic:
             # No usage chunk (a server that ignores stream_options): keep the estimate and count about four
             # characters per output token, so the accumulated message still has plausible numbers.
             usage = start_usage(self._estimate, output_tokens=math.ceil(self._chars / 4))
-        out.extend(self._writer.end(stop_reason, usage))
+        out.extend(self._writer.end(stop_reason, with_searches(usage, 1 if self._searched else 0)))
         return out
 
     def _delta(self, delta: JSON, out: list[JSON]) -> None:
@@ -122,7 +132,10 @@ class OpenAIStreamToAnthropic:
                     last.signature = item["signature"]
         text = delta.get("content")
         if isinstance(text, str) and text:
+            self._content.append(text)
             self._append_text("text", text, out)
+        if isinstance(delta.get("annotations"), list):
+            self._annotations(delta["annotations"], out)
         refusal = delta.get("refusal")
         if isinstance(refusal, str) and refusal:
             self._refused = True
@@ -136,6 +149,17 @@ class OpenAIStreamToAnthropic:
         legacy = delta.get("function_call")
         if isinstance(legacy, dict):
             self._tool_delta(-1, {"function": legacy}, out)
+
+    def _annotations(self, annotations: list[Any], out: list[JSON]) -> None:
+        """A search model's url_citation annotations (they come after the text they cite) as
+        citations_delta events on the text block still open; one already closed cannot take them."""
+        head = self._segments[self._head] if self._head < len(self._segments) else None
+        if head is None or head.kind != "text" or head.index < 0 or head.closed:
+            return
+        self._send(head, out)
+        text = "".join(self._content)
+        for _, _, citations in url_citation_spans(text, annotations):
+            out.extend(self._writer.delta({"type": "citations_delta", "citation": c}) for c in citations)
 
     def _append_text(self, kind: str, text: str, out: list[JSON]) -> None:
         self._chars += len(text)

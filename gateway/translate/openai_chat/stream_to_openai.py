@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.translate import StreamIncomplete
 from gateway.translate.hub import read_int
 from gateway.translate.openai_chat.common import STOP_TO_FINISH, dumps
 from gateway.translate.openai_chat.errors import StreamError
+from gateway.translate.openai_chat.response import url_annotations
 from gateway.translate.openai_chat.usage import usage_to_openai
 
 JSON = dict[str, Any]
@@ -22,6 +23,9 @@ class _Block:
     tool_index: int = -1
     fragments: bool = False
     start_input: Any = None
+    text_start: int = 0  # characters of content sent before this block
+    citations: list[Any] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # a text block's text, where its citations point
 
 
 class AnthropicStreamToOpenAI:
@@ -45,6 +49,7 @@ class AnthropicStreamToOpenAI:
         self._usage: JSON = {}
         self._finished = False
         self._stopped = False
+        self._chars = 0  # characters of content sent, which annotation indices count
 
     def feed(self, event: JSON) -> list[JSON]:
         kind = event.get("type")
@@ -122,9 +127,11 @@ class AnthropicStreamToOpenAI:
         if not isinstance(index, int) or not isinstance(block, dict):
             return []
         kind = str(block.get("type"))
-        state = _Block(kind=kind)
+        state = _Block(kind=kind, text_start=self._chars)
         self._blocks[index] = state
         if kind == "text" and block.get("text"):
+            self._chars += len(block["text"])
+            state.text.append(block["text"])
             return [self._chunk({"content": block["text"]})]
         if kind == "thinking" and block.get("thinking"):
             return [self._chunk({"reasoning_content": block["thinking"]})]
@@ -148,7 +155,13 @@ class AnthropicStreamToOpenAI:
             return []
         kind = delta.get("type")
         if kind == "text_delta" and state.kind == "text" and delta.get("text"):
+            self._chars += len(delta["text"])
+            state.text.append(delta["text"])
             return [self._chunk({"content": delta["text"]})]
+        if kind == "citations_delta" and state.kind == "text":
+            # Anthropic sends a block's citations before its text, the translated streams after it: they
+            # go out when the block stops, over their cited_text in it (else the whole block).
+            state.citations.append(delta.get("citation"))
         if kind == "thinking_delta" and state.kind == "thinking" and delta.get("thinking"):
             return [self._chunk({"reasoning_content": delta["thinking"]})]
         if kind == "input_json_delta" and state.kind == "tool_use" and delta.get("partial_json"):
@@ -159,6 +172,9 @@ class AnthropicStreamToOpenAI:
 
     def _block_stop(self, event: JSON) -> list[JSON]:
         state = self._blocks.get(read_int(event.get("index"), -1))
+        if state is not None and state.citations:
+            found = url_annotations({"citations": state.citations}, "".join(state.text), state.text_start)
+            return [self._chunk({"annotations": found})] if found else []
         if state is None or state.kind != "tool_use" or state.fragments:
             return []
         # A tool call with no argument fragments: send its start input, `{}` at least, so the client

@@ -15,7 +15,8 @@ only there; the answers come back through `response_from_responses.py` and `stre
 - Tools: custom tools -> flat `function` tools, `strict` false unless the client set it (the Responses
   API makes a tool strict by default, and Claude Code's schemas are not strict ones); names OpenAI
   rejects (over 64 characters, other characters) shortened as for Chat Completions, mapped back by
-  `openai_chat.tool_name_map`. Server tools run only at Anthropic and are dropped.
+  `openai_chat.tool_name_map`. Anthropic's web_search -> the `web_search` tool; other server tools
+  run only at Anthropic and are dropped.
 - `tool_choice`: auto/any/none/tool -> "auto"/"required"/"none"/{type: function, name};
   `disable_parallel_tool_use` -> `parallel_tool_calls: false`.
 - `output_config.format` (json_schema) -> `text.format` json_schema, strict.
@@ -45,6 +46,7 @@ from gateway.translate.hub import (
 )
 from gateway.translate.openai_chat import short_tool_name
 from gateway.translate.openai_chat.common import EMPTY_SCHEMA, dumps, openai_tool_id
+from gateway.translate.server_tools import is_web_search
 
 JSON = dict[str, Any]
 
@@ -270,6 +272,9 @@ def _assistant_items(blocks: list[Any]) -> list[JSON]:
 def _tools(tools: Any) -> list[JSON]:
     out: list[JSON] = []
     for tool in tools if isinstance(tools, list) else ():
+        if isinstance(tool, dict) and is_web_search(tool) and not any(t["type"] == "web_search" for t in out):
+            out.append(_web_search(tool))
+            continue
         if not isinstance(tool, dict) or not is_custom_tool(tool):
             continue
         schema = tool.get("input_schema")
@@ -285,6 +290,24 @@ def _tools(tools: Any) -> list[JSON]:
     return out
 
 
+def _web_search(tool: JSON) -> JSON:
+    """Anthropic's web_search as the Responses API's `web_search` tool: allowed_domains -> filters,
+    user_location as is. It has no blocked list (refused rather than searching those domains) and no
+    cap on searches (`max_uses` is dropped: the model decides, as with Anthropic's default)."""
+    if tool.get("blocked_domains"):
+        raise Untranslatable("this model's web search cannot block domains (blocked_domains)", "tools")
+    out: JSON = {"type": "web_search"}
+    domains = tool.get("allowed_domains")
+    if isinstance(domains, list) and domains:
+        out["filters"] = {"allowed_domains": [d for d in domains if isinstance(d, str)]}
+    location = tool.get("user_location")
+    if isinstance(location, dict):
+        fields = {k: v for k, v in location.items() if k in ("city", "region", "country", "timezone") and v}
+        if fields:
+            out["user_location"] = {"type": "approximate", **fields}
+    return out
+
+
 def _tool_choice(choice: JSON, tools: list[JSON], out: JSON) -> None:
     kind = choice.get("type")
     if kind == "auto":
@@ -295,7 +318,7 @@ def _tool_choice(choice: JSON, tools: list[JSON], out: JSON) -> None:
         out["tool_choice"] = "none"
     elif kind == "tool":
         name = short_tool_name(str(choice.get("name") or ""))
-        if not any(tool["name"] == name for tool in tools):
+        if not any(tool.get("name") == name for tool in tools):
             raise Untranslatable("tool_choice names a tool this model cannot run", "tool_choice")
         out["tool_choice"] = {"type": "function", "name": name}
     if choice.get("disable_parallel_tool_use") is True and kind != "none":

@@ -8,7 +8,10 @@
   answer's stop reason becomes `refusal`).
 - `function_call` -> `tool_use` (the client's tool name restored, the call id made Anthropic-safe,
   arguments that do not parse -> `{}`); `custom_tool_call` -> `tool_use` with input `{"input": <text>}`.
-  Server-side tool items (web search, file search...) are not the client's: dropped.
+  `web_search_call` -> Anthropic's `server_tool_use` (name web_search, input the query) and a
+  `web_search_tool_result` listing the action's sources; `url_citation` annotations -> text blocks split
+  at the cited spans, each carrying a `web_search_result_location` citation. Other server-side tool
+  items (file search...) are not the client's: dropped.
 - Status: `incomplete` with `max_output_tokens` -> `max_tokens`, with `content_filter` -> `refusal`;
   tool calls in the answer -> `tool_use`; else `end_turn`.
 - Usage: `input_tokens` counts the cached ones, Anthropic's does not: input = input_tokens - cached,
@@ -20,9 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.translate.hub import read_int
+from gateway.translate.hub import cited_text_blocks, read_int, with_searches
 from gateway.translate.hub import usage as hub_usage
 from gateway.translate.openai_chat.common import loads_object, message_id, sanitize_id
+from gateway.translate.openai_chat.response import url_citation_spans
 from gateway.translate.responses.request_to_responses import reasoning_signature
 
 JSON = dict[str, Any]
@@ -46,7 +50,9 @@ def responses_response_to_anthropic(resp: JSON, model: str, tool_names: dict[str
             text, refusal = message_text(item)
             refused = refused or refusal
             if text:
-                content.append({"type": "text", "text": text})
+                content.extend(cited_text_blocks(text, message_spans(item)))
+        elif kind == "web_search_call":
+            content.extend(web_search_blocks(item, f"{resp.get('id')}:{position}"))
         elif kind in ("function_call", "custom_tool_call"):
             content.append(tool_use(item, names, f"{resp.get('id')}:{position}"))
     stop_reason = stop_reason_of(resp, any(b["type"] == "tool_use" for b in content), refused)
@@ -58,8 +64,56 @@ def responses_response_to_anthropic(resp: JSON, model: str, tool_names: dict[str
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": usage_to_anthropic(resp.get("usage")),
+        "usage": with_searches(usage_to_anthropic(resp.get("usage")), web_searches(resp.get("output"))),
     }
+
+
+def web_searches(output: Any) -> int:
+    """Web search calls to bill: each `web_search_call` item is one call."""
+    items = output if isinstance(output, list) else ()
+    return sum(1 for item in items if isinstance(item, dict) and item.get("type") == "web_search_call")
+
+
+def web_search_blocks(item: JSON, seed: str) -> list[JSON]:
+    """A web_search_call item as Anthropic's server_tool_use + web_search_tool_result pair."""
+    action = item.get("action")
+    action = action if isinstance(action, dict) else {}
+    query = action.get("query")
+    if not isinstance(query, str):
+        queries = action.get("queries")
+        query = " | ".join(q for q in queries if isinstance(q, str)) if isinstance(queries, list) else ""
+    tool_id = "srvtoolu_" + sanitize_id(item.get("id"), seed)
+    pages = [
+        {
+            "type": "web_search_result",
+            "url": src["url"],
+            "title": str(src.get("title") or ""),
+            "encrypted_content": "",
+            "page_age": None,
+        }
+        for src in action.get("sources") or ()
+        if isinstance(src, dict) and isinstance(src.get("url"), str)
+    ]
+    return [
+        {"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {"query": query}},
+        {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": pages},
+    ]
+
+
+def message_spans(item: JSON) -> list[tuple[int, int, list[JSON]]]:
+    """A message item's url_citation annotations as spans of its text (the output_text parts joined:
+    each part's offsets are its own)."""
+    spans: list[tuple[int, int, list[JSON]]] = []
+    at = 0
+    for part in item.get("content") or ():
+        if not isinstance(part, dict):
+            continue
+        text = part.get("text") if part.get("type") == "output_text" else part.get("refusal")
+        if not isinstance(text, str):
+            continue
+        spans.extend((s + at, e + at, c) for s, e, c in url_citation_spans(text, part.get("annotations")))
+        at += len(text)
+    return spans
 
 
 def thinking_block(item: JSON) -> JSON | None:

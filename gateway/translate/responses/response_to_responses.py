@@ -5,8 +5,9 @@ Hub blocks become items: thinking / redacted_thinking -> `reasoning` (its text a
 request asked for one; the signed block in `encrypted_content` when `include` asks for
 `reasoning.encrypted_content`, see reasoning.py); a run of text blocks -> one `message` with an
 `output_text` part per block; tool_use -> `function_call` or `custom_tool_call` under the client's own
-name and namespace (items.ToolNames); Anthropic's web search -> `web_search_call`. The stream side
-(stream_to_responses.py) builds the same items.
+name and namespace (items.ToolNames); Anthropic's web search -> `web_search_call`; a text block's web
+citations -> `url_citation` annotations of its part. The stream side (stream_to_responses.py) builds
+the same items (annotations as `response.output_text.annotation.added`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway.translate.hub import read_int
+from gateway.translate.hub import read_int, web_citations
 from gateway.translate.responses import reasoning
 from gateway.translate.responses.items import ToolNames, new_item_id
 
@@ -111,7 +112,10 @@ class OutputItems:
             if self._message is None:
                 self._message = message_item(new_item_id("msg"), "completed")
                 self.output.append(self._message)
-            self._message["content"].append(output_text(str(block.get("text") or "")))
+            text = str(block.get("text") or "")
+            part = output_text(text)
+            part["annotations"] = url_annotations(block, text, 0)
+            self._message["content"].append(part)
             return
         self._message = None
         if kind in ("thinking", "redacted_thinking"):
@@ -167,6 +171,21 @@ def message_item(item_id: str, status: str) -> JSON:
 
 def output_text(text: str) -> JSON:
     return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+
+def url_annotations(block: JSON, text: str, base: int) -> list[JSON]:
+    """A hub text block's web citations as the Responses API's flat `url_citation` annotations (`text`:
+    the block's text, `base`: where it starts in the part)."""
+    return [
+        {
+            "type": "url_citation",
+            "start_index": base + s,
+            "end_index": base + e,
+            "url": url,
+            "title": title or "",
+        }
+        for url, title, s, e in web_citations(block, text)
+    ]
 
 
 def web_search_item(block: JSON, status: str) -> JSON:

@@ -10,6 +10,8 @@ arrives and closed when the item is done:
 - function_call: the block opens with the item (id and name are in `output_item.added`), argument
   deltas -> input_json deltas; arguments that came only whole (in `.done`) are sent then.
 - custom_tool_call: its input text -> one input_json delta `{"input": <text>}` at the end.
+- web_search_call: when done, a server_tool_use block and its web_search_tool_result (as in answers);
+  `response.output_text.annotation.added` (a url_citation) -> a citations_delta on the open text block.
 `response.completed` / `response.incomplete` end the message with the answer's usage and stop reason;
 `response.failed` and `error` events raise StreamFailure; a stream that ends without either terminal
 event raises StreamIncomplete in `finish()`.
@@ -21,13 +23,16 @@ import math
 from typing import Any
 
 from gateway.translate import StreamIncomplete
+from gateway.translate.hub import with_searches
 from gateway.translate.hub_stream import AnthropicStreamWriter, start_usage
 from gateway.translate.openai_chat.common import dumps, message_id, sanitize_id
 from gateway.translate.openai_chat.errors import stream_error
+from gateway.translate.openai_chat.response import url_citation_spans
 from gateway.translate.responses.response_from_responses import (
     stop_reason_of,
     thinking_block,
     usage_to_anthropic,
+    web_search_blocks,
 )
 
 JSON = dict[str, Any]
@@ -51,6 +56,9 @@ class ResponsesStreamToAnthropic:
         self._refused = False
         self._chars = 0
         self._ended = False
+        self._searches = 0
+        # The open message item's text per content part, which annotation offsets count in.
+        self._parts: dict[int, list[str]] = {}
 
     def feed(self, event: JSON) -> list[JSON]:
         kind = event.get("type")
@@ -78,6 +86,11 @@ class ResponsesStreamToAnthropic:
         elif kind in ("response.output_text.delta", "response.refusal.delta"):
             self._refused = self._refused or kind == "response.refusal.delta"
             self._text(event.get("delta"), index, out)
+            part = event.get("content_index")
+            if isinstance(event.get("delta"), str) and isinstance(part, int):
+                self._parts.setdefault(part, []).append(event["delta"])
+        elif kind == "response.output_text.annotation.added":
+            self._annotation(event, index, out)
         elif kind == "response.function_call_arguments.delta":
             delta = event.get("delta")
             if isinstance(delta, str) and delta and self._open_item == index:
@@ -133,10 +146,29 @@ class ResponsesStreamToAnthropic:
         self._sent = True
         out.append(self._writer.text(delta))
 
+    def _annotation(self, event: JSON, index: Any, out: list[JSON]) -> None:
+        if self._open_item != index or self._writer.open_type != "text":
+            return  # a citation of a block already closed cannot be sent
+        part = event.get("content_index")
+        text = "".join(self._parts.get(part, ())) if isinstance(part, int) else ""
+        for _, _, citations in url_citation_spans(text, [event.get("annotation")]):
+            out.extend(self._writer.delta({"type": "citations_delta", "citation": c}) for c in citations)
+
     def _item_done(self, item: Any, index: Any, out: list[JSON]) -> None:
         if not isinstance(item, dict):
             return
         kind = item.get("type")
+        if kind == "web_search_call":
+            self._searches += 1
+            call, result = web_search_blocks(item, f"{self._id}:{index}")
+            out.extend(self._writer.open({**call, "input": {}}))
+            out.append(self._writer.input_json(dumps(call["input"])))
+            out.extend(self._writer.open(result))
+            out.extend(self._writer.close())
+            self._open_item = None
+            return
+        if kind == "message":
+            self._parts = {}
         if kind == "reasoning":
             block = thinking_block(item)
             if block is not None and block["signature"]:
@@ -166,4 +198,4 @@ class ResponsesStreamToAnthropic:
         else:
             # No usage: keep the estimate and count about four characters per output token.
             usage = start_usage(self._estimate, output_tokens=math.ceil(self._chars / 4))
-        out.extend(self._writer.end(stop_reason, usage))
+        out.extend(self._writer.end(stop_reason, with_searches(usage, self._searches)))

@@ -31,6 +31,7 @@ from gateway.translate.responses.response_to_responses import (
     output_text,
     response_object,
     stop_status,
+    url_annotations,
     usage,
     web_search_item,
 )
@@ -159,7 +160,7 @@ class AnthropicStreamToResponses:
                 self._message = self._add(_Open("text", len(self.output), item, block), out)
                 self._content_index = -1
             self._content_index += 1
-            opened = _Open("text", self._message.index, self._message.item, block)
+            opened = _Open("text", self._message.index, self._message.item, {"type": "text", "citations": []})
             self._blocks[index] = opened
             out.append(
                 self._event(
@@ -232,6 +233,9 @@ class AnthropicStreamToResponses:
                     logprobs=[],
                 )
             )
+        elif kind == "citations_delta" and opened.kind == "text":
+            # Anthropic sends a block's citations before its text: annotated when the block is done.
+            opened.block["citations"].append(delta.get("citation"))
         elif kind == "thinking_delta" and opened.kind == "reasoning":
             text = str(delta.get("thinking") or "")
             opened.block["thinking"] = str(opened.block.get("thinking") or "") + text
@@ -250,6 +254,8 @@ class AnthropicStreamToResponses:
             opened.block["signature"] = str(opened.block.get("signature") or "") + str(
                 delta.get("signature") or ""
             )
+        elif kind == "input_json_delta" and opened.kind == "other":
+            opened.buffer.append(str(delta.get("partial_json") or ""))  # the search's query
         elif kind == "input_json_delta" and opened.kind == "call":
             part = str(delta.get("partial_json") or "")
             opened.buffer.append(part)
@@ -271,8 +277,18 @@ class AnthropicStreamToResponses:
         if opened.kind == "text":
             text = "".join(opened.buffer)
             part = output_text(text)
+            part["annotations"] = url_annotations(opened.block, text, 0)
             item["content"].append(part)
             at = {"item_id": item["id"], "output_index": opened.index, "content_index": self._content_index}
+            for n, annotation in enumerate(part["annotations"]):
+                out.append(
+                    self._event(
+                        "response.output_text.annotation.added",
+                        **at,
+                        annotation_index=n,
+                        annotation=annotation,
+                    )
+                )
             out.append(self._event("response.output_text.done", **at, text=text, logprobs=[]))
             out.append(self._event("response.content_part.done", **at, part=part))
             return
@@ -307,6 +323,13 @@ class AnthropicStreamToResponses:
             item.clear()
             item.update(done)
         else:
+            # A web search: its query streamed in as the block's input.
+            try:
+                query = orjson.loads("".join(opened.buffer)) if opened.buffer else None
+            except orjson.JSONDecodeError:
+                query = None
+            if isinstance(query, dict):
+                item.update(web_search_item({"input": query}, "completed"), id=item["id"])
             item["status"] = "completed"
         out.append(self._event("response.output_item.done", output_index=opened.index, item=item))
 

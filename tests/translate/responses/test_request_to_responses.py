@@ -174,7 +174,8 @@ def test_media_tool_loop_and_results(fake: FakeUpstream) -> None:
     assert error_output["output"][2]["type"] == "input_image"
     short = first_call["name"]
     assert len(short) <= 64 and tool_name_map(hub)[short] == long_name
-    assert [tool["name"] for tool in body["tools"]] == ["get_weather", short]  # the server tool dropped
+    # Anthropic's web_search becomes the Responses API's own web_search tool, in its place.
+    assert [tool.get("name", tool["type"]) for tool in body["tools"]] == ["get_weather", short, "web_search"]
     assert body["tool_choice"] == {"type": "function", "name": short} and body["parallel_tool_calls"] is False
     _accepted(fake, body)
 
