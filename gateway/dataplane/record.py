@@ -57,6 +57,8 @@ def build(req: Request, cost_usd: Decimal | None) -> RequestRecord:
     )
     record.response_id = req.response_id
     record.usage_estimated = req.usage_estimated and req.cache != "HIT"
+    record.guardrails = req.guardrails
+    record.prompt = req.prompt
     if req.caller is not None or any(h in req.headers for h in _METADATA_HEADERS):
         record.metadata = _metadata(req)
     parent = req.headers.get(b"traceparent")

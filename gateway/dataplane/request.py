@@ -64,6 +64,8 @@ class Request:
     cost_text: str | None = None  # final_cost as published, when the answer's header already carried it
     response_id: str | None = None  # the Responses API id the request made, asked for or continued
     usage_estimated: bool = False  # usage is the gateway's estimate (Gemini's embeddings report none)
+    guardrails: list[dict[str, str]] | None = None  # hits ({name, on, action}), created by the first one
+    prompt: str | None = None  # the prompt template's name, for a call through /v1/prompts
 
     def adopt(self, ex: Exchange) -> None:
         """The client's answer is this exchange's: its status, timing, usage and error."""

@@ -128,6 +128,9 @@ class RequestRecord:
     response_body: str | None = None
     response_id: str | None = None  # the Responses API id the request made, asked for or continued
     usage_estimated: bool = False  # the token counts are the gateway's estimate (the upstream gave none)
+    # Guardrail hits, in the order they happened: [{name, on, action}], never the matched text.
+    guardrails: list[dict[str, str]] | None = None
+    prompt: str | None = None  # the prompt template the request was rendered from (POST /v1/prompts/...)
 
     def as_dict(self) -> dict[str, Any]:
         """The access-log line: the keys in field order, `ts` as ISO 8601, the optional keys last."""
@@ -171,4 +174,8 @@ class RequestRecord:
             out["response_id"] = self.response_id
         if self.usage_estimated:
             out["usage_estimated"] = True
+        if self.guardrails:
+            out["guardrails"] = self.guardrails
+        if self.prompt is not None:
+            out["prompt"] = self.prompt
         return out

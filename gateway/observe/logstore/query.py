@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from gateway.config.units import parse_duration
 from gateway.observe.logstore import rollup
 from gateway.observe.logstore.records import from_row
@@ -40,6 +42,7 @@ class Filters:
     status: str | None = None  # a code, or 2xx / 4xx / 5xx
     metadata: tuple[tuple[str, str], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    guardrail: str | None = None  # records with a hit of this guardrail
 
 
 def parse_filters(params: Mapping[str, str]) -> Filters:
@@ -50,7 +53,14 @@ def parse_filters(params: Mapping[str, str]) -> Filters:
         status.isdigit() or (len(status) == 3 and status[1:] == "xx" and status[0].isdigit())
     ):
         raise BadQuery(f"status: {status!r} must be a status code or a class like 5xx")
-    return Filters(_time(params, "since"), _time(params, "until"), equals, status, metadata)
+    return Filters(
+        _time(params, "since"),
+        _time(params, "until"),
+        equals,
+        status,
+        metadata,
+        guardrail=params.get("guardrail") or None,
+    )
 
 
 def _time(params: Mapping[str, str], name: str) -> float | None:
@@ -92,7 +102,18 @@ def _where(backend: Backend, f: Filters) -> tuple[str, list[Any]]:
         expr, expr_args = _metadata_expr(backend, key)
         clauses.append(f"{expr} = ?")
         params += [*expr_args, value]
+    if f.guardrail is not None:
+        clauses.append("guardrails LIKE ? ESCAPE '!'")
+        params.append(_hit_pattern(f.guardrail))
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _hit_pattern(name: str) -> str:
+    """A LIKE pattern for one hit of the named guardrail in the JSON the writer stores (orjson, compact,
+    `name` first), the name's LIKE wildcards escaped."""
+    quoted = orjson.dumps(name).decode()
+    escaped = quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return '%{"name":' + escaped + ",%"
 
 
 def _metadata_expr(backend: Backend, key: str) -> tuple[str, list[Any]]:
@@ -302,7 +323,7 @@ def _rollup_span(
     single bucket for the whole range)."""
     if group_by is not None and group_by not in ROLLUP_GROUPS:
         return None
-    if f.metadata or any(column not in ROLLUP_FILTERS for column, _ in f.equals):
+    if f.metadata or f.guardrail is not None or any(column not in ROLLUP_FILTERS for column, _ in f.equals):
         return None
     if not ((step % HOUR == 0 and since % HOUR == 0) or until - since <= step):
         return None
@@ -419,7 +440,7 @@ def analytics(backend: Backend, params: Mapping[str, str], *, rollups: bool = Tr
         _from_rollups(backend, tally, f, group_by, since, step, lo, hi)
         ranges = [(a, b) for a, b in ((since, float(lo)), (float(hi), until)) if a < b]
     for a, b in ranges:
-        part = Filters(a, b, f.equals, f.status, f.metadata)
+        part = Filters(a, b, f.equals, f.status, f.metadata, guardrail=f.guardrail)
         _from_records(backend, tally, part, (group_sql, group_args), since, step)
     return {
         "since": _iso(since),

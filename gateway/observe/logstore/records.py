@@ -9,18 +9,19 @@ import orjson
 from gateway.observe.logstore.sql import COLUMNS
 from gateway.observe.record import RequestRecord, iso_ts
 
-_JSON = ("metadata", "attempts")
+_JSON = ("metadata", "attempts", "guardrails")
 
 
 def to_row(r: RequestRecord) -> tuple[Any, ...]:
     """The values for `COLUMNS`, in its order; `ts` stays epoch seconds, empty JSON columns are NULL."""
     attempts = orjson.dumps([a.as_dict() for a in r.attempts]).decode() if r.attempts else None
     metadata = orjson.dumps(r.metadata).decode() if r.metadata else None
+    guardrails = orjson.dumps(r.guardrails).decode() if r.guardrails else None
     return (
         r.id, r.ts, r.gateway, r.route, r.provider, r.model, r.client_model, r.method, r.path, r.status,
         r.stream, r.latency_ms, r.ttfb_ms, r.input_tokens, r.output_tokens, r.cache_read_tokens,
         r.cache_write_tokens, r.cost_usd, r.cache, r.token, r.key, r.config_version, r.error, metadata,
-        attempts, r.request_body, r.response_body, r.endpoint,
+        attempts, r.request_body, r.response_body, r.endpoint, guardrails, r.prompt,
     )  # fmt: skip
 
 

@@ -191,13 +191,23 @@ MIGRATIONS: tuple[tuple[int, tuple[Statement, ...]], ...] = (
             "CREATE INDEX IF NOT EXISTS requests_endpoint_ts ON requests (endpoint, ts)",
         ),
     ),
+    (
+        5,
+        # Guardrail hits (JSON [{name, on, action}], for the guardrail filter) and the prompt template a
+        # request was rendered from (filter and group_by). Older records have neither: NULL.
+        (
+            "ALTER TABLE requests ADD COLUMN guardrails TEXT",
+            "ALTER TABLE requests ADD COLUMN prompt TEXT",
+            "CREATE INDEX IF NOT EXISTS requests_prompt_ts ON requests (prompt, ts)",
+        ),
+    ),
 )
 
 COLUMNS = (
     "id", "ts", "gateway", "route", "provider", "model", "client_model", "method", "path", "status",
     "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "cache", "token", "key", "config_version", "error", "metadata",
-    "attempts", "request_body", "response_body", "endpoint",
+    "attempts", "request_body", "response_body", "endpoint", "guardrails", "prompt",
 )  # fmt: skip
 
 _VALUES = ", ".join("?" for _ in COLUMNS)

@@ -307,7 +307,7 @@ STORED_KEYS = [
     "id", "ts", "gateway", "route", "provider", "model", "client_model", "method", "path", "status",
     "stream", "latency_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "cache", "token", "key", "config_version", "error", "metadata",
-    "attempts", "request_body", "response_body", "endpoint",
+    "attempts", "request_body", "response_body", "endpoint", "guardrails", "prompt",
 ]  # fmt: skip
 
 

@@ -442,3 +442,51 @@ def test_a_version_3_store_gets_each_records_endpoint_from_its_path(
         assert sorted(r["id"] for r in chats) == ["req-0002", "req-0003", "req-0100"]
     finally:
         w.stop()
+
+
+_V4 = 28  # the columns up to schema version 4 (endpoint); version 5 adds guardrails and prompt
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_version_4_store_gains_guardrails_and_prompt(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from gateway.observe.logstore.records import to_row
+    from gateway.observe.logstore.sql import COLUMNS
+
+    older = [s for version, statements in MIGRATIONS if version <= 4 for s in statements]
+    records = [record(i) for i in range(3)]
+    insert = (
+        f"INSERT INTO requests ({', '.join(COLUMNS[:_V4])}) VALUES ({', '.join('?' for _ in COLUMNS[:_V4])})"  # noqa: S608
+    )
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path}/gateway.db"
+        conn = sqlite3.connect(tmp_path / "gateway.db")
+        with conn:
+            conn.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+            for statement in older:
+                conn.execute(statement if isinstance(statement, str) else statement("sqlite"))
+            conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", [(v,) for v in range(1, 5)])
+            conn.executemany(insert, [to_row(r)[:_V4] for r in records])
+        conn.close()
+    else:
+        import psycopg
+
+        url = request.getfixturevalue("postgres_url")
+        with psycopg.connect(url) as pg:
+            pg.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+            for statement in older:
+                pg.execute(statement if isinstance(statement, str) else statement("postgres"))
+            pg.execute("INSERT INTO gateway_schema (version) VALUES (1), (2), (3), (4)")
+            with pg.cursor() as cur:
+                cur.executemany(insert.replace("?", "%s"), [to_row(r)[:_V4] for r in records])
+    w = LogWriter(open_backend(url), retention=None)
+    w.start()
+    try:
+        hit = [{"name": "pii", "on": "input", "action": "redact"}]
+        fill(w, [record(100, guardrails=hit, prompt="support")])
+        got = {r["id"]: (r["guardrails"], r["prompt"]) for r in page(w.backend, {"limit": "100"})["data"]}
+        assert got == {**{f"req-{i:04d}": ([], None) for i in range(3)}, "req-0100": (hit, "support")}
+        assert [r["id"] for r in page(w.backend, {"guardrail": "pii"})["data"]] == ["req-0100"]
+    finally:
+        w.stop()

@@ -118,6 +118,35 @@ def test_endpoint_filter_and_group_by(writer: LogWriter) -> None:
     assert only["totals"]["requests"] == 2
 
 
+def test_guardrail_hits_and_prompt_are_stored_and_filtered(writer: LogWriter) -> None:
+    hits = [
+        [{"name": "pii", "on": "input", "action": "redact"}],
+        [{"name": "no-secrets", "on": "input", "action": "block"}],
+        [
+            {"name": "pii", "on": "output", "action": "redact"},
+            {"name": "size", "on": "input", "action": "flag"},
+        ],
+        None,
+        [{"name": "p_i%", "on": "input", "action": "flag"}],  # LIKE wildcards in a name match literally
+    ]
+    fill(writer, [record(i, guardrails=h, prompt="support" if i == 1 else None) for i, h in enumerate(hits)])
+
+    def ids(name: str) -> list[str]:
+        return [r["id"] for r in page(writer.backend, {"guardrail": name})["data"]]
+
+    assert ids("pii") == ["req-0002", "req-0000"]
+    assert ids("size") == ["req-0002"]
+    assert ids("p_i%") == ["req-0004"]
+    assert ids("p") == [] and ids("pi") == []
+    found = one(writer.backend, "req-0002") or {}
+    assert found["guardrails"] == hits[2]
+    assert (one(writer.backend, "req-0003") or {})["guardrails"] == []
+    assert (one(writer.backend, "req-0001") or {})["prompt"] == "support"
+    # analytics honour the filter too (from the records: the rollups have no guardrails)
+    totals = analytics(writer.backend, {"since": str(NOW - 7200), "guardrail": "pii"})["totals"]
+    assert totals["requests"] == 2
+
+
 def test_one_record_with_bodies_and_writes_are_idempotent(writer: LogWriter) -> None:
     fill(writer, [record(1, request_body='{"q": 1}', response_body="answer"), record(1)])
     found = one(writer.backend, "req-0001")

@@ -1,0 +1,133 @@
+"""The guardrail matcher: each builtin detector with true and false positives, patterns' widths, the
+order and overlap of hits, and redaction marks."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from gateway.policy.guardrails import (
+    BUILTINS,
+    DETECTORS,
+    MAX_MATCH,
+    Guardrail,
+    Matcher,
+    PatternError,
+    check_pattern,
+    matcher_of,
+)
+from gateway.policy.guardrails.builtins import iban_valid, luhn
+
+ANT = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+PAT = "github_pat_11ABCDEFG0123456789_abcdefghij"
+# (builtin, text that holds one, the matched part)
+TRUE_POSITIVES = [
+    ("email", "write to bob.smith+ai@mail.example.co.uk today", "bob.smith+ai@mail.example.co.uk"),
+    ("phone", "call +1 (555) 123-4567 now", "+1 (555) 123-4567"),
+    ("phone", "call 555-123-4567.", "555-123-4567"),
+    ("phone", "ring +44 20 7946 0958", "+44 20 7946 0958"),
+    ("credit_card", "card 4111 1111 1111 1111 exp", "4111 1111 1111 1111"),
+    ("credit_card", "card 5500-0000-0000-0004.", "5500-0000-0000-0004"),
+    ("credit_card", "amex 3782 822463 10005", "3782 822463 10005"),
+    ("credit_card", "plain 4012888888881881", "4012888888881881"),
+    ("iban", "pay GB82 WEST 1234 5698 7654 32 please", "GB82 WEST 1234 5698 7654 32"),
+    ("iban", "to DE89370400440532013000.", "DE89370400440532013000"),
+    ("us_ssn", "ssn 123-45-6789", "123-45-6789"),
+    ("ipv4", "host 192.168.10.255:8080", "192.168.10.255"),
+    ("anthropic_key", "key=" + ANT, ANT),
+    ("openai_key", "OPENAI=sk-proj-abcdefghijklmnopqrstuvwxyz0123", "sk-proj-abcdefghijklmnopqrstuvwxyz0123"),
+    ("openai_key", "sk-abcdefghijklmnopqrstuvwxyzABCD", "sk-abcdefghijklmnopqrstuvwxyzABCD"),
+    ("aws_key", "id AKIAIOSFODNN7EXAMPLE,", "AKIAIOSFODNN7EXAMPLE"),
+    ("aws_key", "id ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A"),
+    ("google_key", "k=AIzaSyA1234567890abcdefghijklmnopqrstuv", "AIzaSyA1234567890abcdefghijklmnopqrstuv"),
+    ("github_token", "token ghp_" + "a1" * 18 + " x", "ghp_" + "a1" * 18),
+    ("github_token", PAT + ".", PAT),
+]  # fmt: skip
+
+FALSE_POSITIVES = [
+    ("email", "not an address: bob@localhost or @example.com"),
+    ("phone", "order 4111 1111 1111 1112 shipped"),  # groups of a longer number
+    ("phone", "version 12.3"),
+    ("credit_card", "card 4111 1111 1111 1112"),  # Luhn-invalid
+    ("credit_card", "id 1234567890123"),
+    ("credit_card", "run 41111111111111110000000"),  # part of a longer digit run
+    ("iban", "pay GB82 WEST 1234 5698 7654 33"),  # bad mod-97 checksum
+    ("iban", "DE89370400440532013001"),
+    ("us_ssn", "ssn 000-45-6789 666-12-3456 900-12-3456 123-00-6789 123-45-0000"),
+    ("us_ssn", "phone 1123-45-67890"),
+    ("ipv4", "256.1.1.1 and 1.2.3.999"),
+    ("ipv4", "version 1.2.3.4.5"),
+    ("ipv4", "octets 01.02.03.04"),
+    ("anthropic_key", "sk-ant-short"),
+    ("openai_key", "sk-short and task-abcdefghijklmnopqrstuvwxyz"),
+    ("aws_key", "AKIAIOSFODNN7EXAMPL and AKIAIOSFODNN7EXAMPLEX"),
+    ("google_key", "AIzaShort"),
+    ("github_token", "ghp_short and ghx_" + "a" * 40),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "matched"), TRUE_POSITIVES)
+def test_builtin_finds(kind: str, text: str, matched: str) -> None:
+    hits = Matcher.of([DETECTORS[kind]]).find(text)
+    assert [(text[h.start : h.end], h.kind) for h in hits] == [(matched, kind)]
+
+
+@pytest.mark.parametrize(("kind", "text"), FALSE_POSITIVES)
+def test_builtin_ignores(kind: str, text: str) -> None:
+    assert Matcher.of([DETECTORS[kind]]).find(text) == []
+
+
+def test_checksums() -> None:
+    assert luhn("4111111111111111") and not luhn("4111111111111112")
+    assert iban_valid("GB82WEST12345698765432") and not iban_valid("GB82WEST12345698765433")
+    assert not iban_valid("GB82-WEST")
+
+
+def test_every_builtin_is_bounded_and_listed() -> None:
+    assert set(BUILTINS) == set(DETECTORS)
+    for d in DETECTORS.values():
+        assert 0 < d.width <= MAX_MATCH, d.kind
+
+
+def test_pattern_widths_and_rejections() -> None:
+    assert check_pattern(r"sk-ant-[A-Za-z0-9_-]{20,200}") == 207
+    assert check_pattern(r"AKIA[0-9A-Z]{16}") == 20
+    assert check_pattern(r"(?:ab|c){3}") == 6
+    with pytest.raises(PatternError, match="more than 1024"):
+        check_pattern(r"secret-\w+")
+    with pytest.raises(PatternError, match="more than 1024"):
+        check_pattern(r"x{2,}")
+    with pytest.raises(PatternError, match="more than 1024"):
+        check_pattern(r"[a-z]{1025}")
+    with pytest.raises(PatternError, match="not a valid regular expression"):
+        check_pattern(r"([a-z]")
+    with pytest.raises(PatternError, match="RE2"):
+        check_pattern(r"(?<=user )\d{4}")  # look-behind: Python parses it, RE2 cannot run it
+    with pytest.raises(PatternError, match="RE2"):
+        check_pattern(r"(a)\1")
+
+
+def test_hits_are_ordered_without_overlap_and_redacted() -> None:
+    rail = Guardrail(
+        "pii",
+        "both",
+        "redact",
+        matcher_of("pii", [r"ACME-[0-9]{4}"], ["email", "credit_card", "phone"]),
+    )
+    text = "Ünïcode bob@example.com card 4111 1111 1111 1111 ACME-1234; call 555-123-4567"
+    hits = rail.find(text)
+    assert [h.kind for h in hits] == ["email", "credit_card", "pii", "phone"]
+    assert all(a.end <= b.start for a, b in itertools.pairwise(hits))
+    assert rail.redact(text) == (
+        "Ünïcode [REDACTED:email] card [REDACTED:credit_card] [REDACTED:pii]; call [REDACTED:phone]"
+    )
+    assert rail.max_match == DETECTORS["email"].width
+    assert rail.input and rail.output
+    assert not Guardrail("x", "output", "flag").input
+    # A card is also a run of digit groups: the longer match wins at the same start.
+    assert Matcher.of([DETECTORS["phone"], DETECTORS["credit_card"]]).redact("4111 1111 1111 1111") == (
+        "[REDACTED:credit_card]"
+    )
+    assert rail.redact("nothing here") == "nothing here"
+    assert Guardrail("size", "input", "block", max_input_tokens=10).find("bob@example.com") == []
