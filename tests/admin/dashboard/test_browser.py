@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import anthropic
 import pytest
 
 from tests.admin.dashboard.browser import SCREENSHOTS, chromium
-from tests.admin.dashboard.conftest import ADMIN_TOKEN, TrafficFactory
+from tests.admin.dashboard.conftest import ADMIN_TOKEN, TrafficFactory, wait_for_records
+from tests.conftest import GatewayFactory, standard_config
+from tests.fakes.upstream import FakeUpstream
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -157,4 +160,32 @@ def test_login_in_a_browser(browser: Browser, make_traffic: TrafficFactory) -> N
     page.click("text=Log out")
     page.wait_for_url("**/dashboard/login")
     assert w.context.cookies() == []
+    w.close()
+
+
+def test_guardrail_hits_in_a_browser(
+    browser: Browser, make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    canary = "canary.browser@example.org"
+    extra = "guardrails:\n  pii: { check: { builtin: [email] }, action: redact }\n"
+    gateways = "gateways:\n  default: { auth: none, guardrails: [pii] }\n"
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra, gateway=gateways))
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    for text in (f"mail {canary}", "nothing to see"):
+        sdk.messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": text}]
+        )
+    wait_for_records(gw, {}, 2)
+    w = Watched(browser, viewport={"width": 1280, "height": 900})
+    page = w.page
+    page.goto(gw.url + "/dashboard/logs")
+    page.fill('input[name="guardrail"]', "pii")
+    page.click("form.filters button[type=submit]")
+    rows = page.locator("#logs tr[data-id] a.row-link")
+    assert rows.count() == 1
+    rows.first.click()
+    page.wait_for_url("**/dashboard/logs/*")
+    assert page.locator("#guardrails").inner_text() == "pii (input: redact)"
+    assert canary not in page.content()
+    shot(page, "record-guardrails")
     w.close()
