@@ -54,6 +54,16 @@ class Passthrough:
         req.format = provider.format
         req.target = f"{provider.name}/"
         req.caller = authenticate(req.gateway, req.headers)
+        if req.scope["method"] in ("POST", "PUT", "PATCH") and any(g.input for g in req.gateway.guardrails):
+            # A native body can be any provider's shape (uploads, batches, its own formats): input
+            # guardrails cannot promise to read it, so it does not get past them unread.
+            raise GatewayError(
+                "permission_error",
+                f"native calls with a body are off on gateway {req.gateway.name!r}: its input guardrails "
+                "cannot read a provider's native body; send model calls to /v1/messages, "
+                "/v1/chat/completions, /v1/responses or /v1/embeddings",
+                code="guardrail_passthrough",
+            )
         rest = _passthrough_path(req.scope, path)
         auth, req.key = upstream_auth(
             req.table, req.gateway, Leaf(provider.name, ""), req.caller, type_of(provider)

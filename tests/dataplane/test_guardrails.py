@@ -686,3 +686,23 @@ def test_every_text_a_chat_call_holds_is_read() -> None:
     slots, nested = collect(Format.OPENAI, "chat", body)
     assert [c[k] for c, k in slots] == ["s1", "u1", "a1", "t1", "d1", "p1", "d2"]
     assert len(nested) == 1
+
+
+def test_native_calls_with_a_body_do_not_get_past_input_guardrails(
+    gw: GatewayServer, anthropic_up: FakeUpstream
+) -> None:
+    before = len(anthropic_up.requests)
+    native = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="k", max_retries=0)
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        native.messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": f"key {SECRET}"}]
+        )
+    assert "input guardrails cannot read a provider's native body" in info.value.message
+    assert len(anthropic_up.requests) == before
+    no_canary(info.value.response.text)
+    # A gateway without guardrails keeps its native passthrough.
+    open_native = anthropic.Anthropic(base_url=gw.url + "/g/open/anthropic", api_key="k", max_retries=0)
+    open_native.messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert len(anthropic_up.requests) == before + 1
