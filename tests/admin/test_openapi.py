@@ -41,6 +41,7 @@ PARAMS = {
     "batch_id": "batch_no_such_id",
     "message_batch_id": "msgbatch_no_such_id",
     "upload_id": "upload_no_such_id",
+    "prompt": "no-such-prompt",
 }
 
 

@@ -1,0 +1,205 @@
+"""Prompt templates (`prompts:`): compiled once per config into the routing table, rendered per request.
+
+Templates are Jinja2 in `ImmutableSandboxedEnvironment` with `StrictUndefined` (a name the request does
+not give is an error unless the template says `| default(...)`). Variables reach a template as data: a
+value is never itself parsed as a template, so `{{ 7*7 }}` sent as a value arrives as those characters.
+Values are any JSON value (string, number, boolean, null, list, object): templates can loop over a list
+or read an object's keys, and the sandbox refuses every attribute that could reach Python internals.
+
+What the sandbox would refuse at request time is looked for statically too, so `gateway validate` names
+it at its file and line: an attribute starting with `_` or known to reach interpreter internals
+(`mro`, `gi_frame`, ...), a call to a method that would modify a value (`append`, `update`, ...), and a
+constant format string (`'{0.__class__}'.format(x)`) reaching such an attribute.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+# Attributes the sandbox refuses on some object (jinja2.sandbox.is_internal_attribute), by name alone:
+# a template has no business with any of them.
+_INTERNAL = frozenset(
+    {
+        "mro",
+        "func_code",
+        "func_globals",
+        "func_closure",
+        "im_class",
+        "im_func",
+        "im_self",
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "ag_frame",
+        "ag_code",
+        "ag_await",
+    }
+)
+# Methods that modify a list, dict or set: the immutable sandbox refuses calling them.
+_MUTATING = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "reverse",
+        "sort",
+        "clear",
+        "update",
+        "setdefault",
+        "popitem",
+        "add",
+        "discard",
+        "difference_update",
+        "intersection_update",
+        "symmetric_difference_update",
+    }
+)
+# The only globals a template sees; Jinja's others (cycler, joiner, lipsum) serve no prompt.
+_GLOBALS = ("range", "dict", "namespace")
+
+
+def environment() -> ImmutableSandboxedEnvironment:
+    # No autoescape: the output is model input, not HTML. Blocks keep their newlines as written.
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+    env.globals = {name: env.globals[name] for name in _GLOBALS}
+    return env
+
+
+ENV = environment()
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    required: bool = False
+    default: Any = None
+    has_default: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"required": self.required}
+        if self.has_default:
+            out["default"] = self.default
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One compiled prompt: its templates (parsed once) and what it declares."""
+
+    name: str
+    model: str
+    system: Template | None
+    messages: tuple[tuple[str, Template], ...]  # (role, content)
+    variables: Mapping[str, Variable]
+    params: Mapping[str, Any]
+
+    def render(self, given: Mapping[str, Any]) -> tuple[str | None, list[dict[str, str]]]:
+        """(system, messages) with `given`; GatewayError-free: raises RenderError with a message for a
+        400 naming what is wrong."""
+        unknown = sorted(set(given) - set(self.variables))
+        if unknown:
+            declared = ", ".join(sorted(self.variables)) or "none"
+            raise RenderError(
+                f"unknown variables: {', '.join(unknown)} (prompt {self.name!r} declares: {declared})"
+            )
+        missing = sorted(n for n, v in self.variables.items() if v.required and n not in given)
+        if missing:
+            raise RenderError(f"missing required variables: {', '.join(missing)}")
+        context = {n: v.default for n, v in self.variables.items() if v.has_default}
+        context.update(given)
+        try:
+            system = self.system.render(context) if self.system is not None else None
+            messages = [{"role": role, "content": t.render(context)} for role, t in self.messages]
+        except SecurityError as exc:
+            raise RenderError(f"the template sandbox refused: {exc}") from None
+        except UndefinedError as exc:
+            raise RenderError(f"the template reads something the request does not give: {exc}") from None
+        except TemplateError as exc:
+            raise RenderError(f"the template could not be rendered: {exc}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            # A value of a type the template did not expect (a loop over a number, ...).
+            raise RenderError(f"the template could not be rendered with these values: {exc}") from None
+        return system, messages
+
+
+class RenderError(Exception):
+    """A prompt that cannot be rendered with the variables given: the client's mistake (a 400)."""
+
+
+def parse(source: str) -> tuple[nodes.Template | None, str | None]:
+    """The template's AST, or the syntax error's message."""
+    try:
+        return ENV.parse(source), None
+    except TemplateSyntaxError as exc:
+        return None, f"template does not parse (line {exc.lineno} of the template): {exc.message}"
+
+
+def check(ast: nodes.Template, declared: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a parsed template, statically: attributes the sandbox would refuse, and
+    variables used but not declared."""
+    problems = [f"the sandbox refuses {what} (line {line} of the template)" for line, what in _refused(ast)]
+    used = meta.find_undeclared_variables(ast) - set(_GLOBALS)
+    for name in sorted(used - set(declared)):
+        problems.append(f"variable {name!r} is used but not declared under variables")
+    return problems
+
+
+def _refused(ast: nodes.Node) -> Iterator[tuple[int, str]]:
+    # A prompt is one self-contained template: the environment has no loader to find another one.
+    for other in ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+        yield other.lineno, f"{type(other).__name__.lower()} (a prompt cannot load other templates)"
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
+        if isinstance(node, nodes.Getattr) and _unsafe(node.attr):
+            yield node.lineno, f"attribute {node.attr!r}"
+        elif isinstance(node, nodes.Getitem):
+            key = node.arg
+            if isinstance(key, nodes.Const) and isinstance(key.value, str) and _unsafe(key.value):
+                yield node.lineno, f"attribute {key.value!r}"
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+            method = node.node.attr
+            if method in _MUTATING:
+                yield node.lineno, f"calling {method!r}, which would modify a value"
+            elif method in ("format", "format_map") and isinstance(node.node.node, nodes.Const):
+                text = node.node.node.value
+                if isinstance(text, str):
+                    for attr in _format_attributes(text):
+                        yield node.lineno, f"attribute {attr!r} in a format string"
+
+
+def _unsafe(attr: str) -> bool:
+    return attr.startswith("_") or attr in _INTERNAL
+
+
+def _format_attributes(text: str) -> Iterator[str]:
+    """Attribute and key names a format string reaches (`{0.__class__}`, `{x[_y]}`) that are unsafe."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f]
+    except ValueError:
+        return  # not a valid format string: format() itself will fail at request time
+    for field in fields:
+        for part in field.replace("[", ".").replace("]", "").split(".")[1:]:
+            if _unsafe(part):
+                yield part
+
+
+def variables(spec: Mapping[str, Any]) -> Mapping[str, Variable]:
+    out = {}
+    for name, v in (spec or {}).items():
+        v = v or {}
+        out[name] = Variable(name, bool(v.get("required", False)), v.get("default"), "default" in v)
+    return MappingProxyType(out)
