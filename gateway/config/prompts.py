@@ -71,11 +71,32 @@ _MUTATING = frozenset(
 _GLOBALS = ("range", "dict", "namespace")
 
 
+# One `*` may build at most this many items (characters of a string, items of a list), and `**` on
+# integers at most this many bits: the sandbox bounds `range` but not these, and a request's value
+# (`{{ '-' * width }}` with width 10**12) must not make the gateway allocate or compute without end.
+MAX_REPEAT = 1_000_000
+MAX_POWER_BITS = 4096
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*` and `**` bounded (intercepted operators are also not folded at
+    compile time, so `{{ 10 ** 10 ** 10 }}` in a template does not hang `gateway validate` either)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
+                    raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
+        elif isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > MAX_POWER_BITS:
+            raise SecurityError(f"'**' would build an integer of more than {MAX_POWER_BITS} bits")
+        return super().call_binop(context, operator, left, right)
+
+
 def environment() -> ImmutableSandboxedEnvironment:
     # No autoescape: the output is model input, not HTML. Blocks keep their newlines as written.
-    env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.globals = {name: env.globals[name] for name in _GLOBALS}
     return env
 
@@ -108,9 +129,12 @@ class Prompt:
     variables: Mapping[str, Variable]
     params: Mapping[str, Any]
 
-    def render(self, given: Mapping[str, Any]) -> tuple[str | None, list[dict[str, str]]]:
+    def render(
+        self, given: Mapping[str, Any], limit: int = 32 * 1024 * 1024
+    ) -> tuple[str | None, list[dict[str, str]]]:
         """(system, messages) with `given`; GatewayError-free: raises RenderError with a message for a
-        400 naming what is wrong."""
+        400 naming what is wrong. `limit` bounds the rendered text (characters, all templates together):
+        the gateway builds no request larger than one it would accept from a client."""
         unknown = sorted(set(given) - set(self.variables))
         if unknown:
             declared = ", ".join(sorted(self.variables)) or "none"
@@ -122,9 +146,10 @@ class Prompt:
             raise RenderError(f"missing required variables: {', '.join(missing)}")
         context = {n: v.default for n, v in self.variables.items() if v.has_default}
         context.update(given)
+        budget = [limit]
         try:
-            system = self.system.render(context) if self.system is not None else None
-            messages = [{"role": role, "content": t.render(context)} for role, t in self.messages]
+            system = _render(self.system, context, budget) if self.system is not None else None
+            messages = [{"role": role, "content": _render(t, context, budget)} for role, t in self.messages]
         except SecurityError as exc:
             raise RenderError(f"the template sandbox refused: {exc}") from None
         except UndefinedError as exc:
@@ -139,6 +164,18 @@ class Prompt:
 
 class RenderError(Exception):
     """A prompt that cannot be rendered with the variables given: the client's mistake (a 400)."""
+
+
+def _render(template: Template, context: Mapping[str, Any], budget: list[int]) -> str:
+    """The template's text, generated piece by piece so that a loop over a large value stops as soon as
+    the text outgrows what is left of `budget` (updated in place) instead of after building all of it."""
+    parts = []
+    for part in template.generate(context):
+        budget[0] -= len(part)
+        if budget[0] < 0:
+            raise RenderError("the rendered prompt is larger than server.max_body allows")
+        parts.append(part)
+    return "".join(parts)
 
 
 def parse(source: str) -> tuple[nodes.Template | None, str | None]:

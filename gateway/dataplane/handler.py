@@ -148,7 +148,7 @@ class DataPlane:
                     found = prompts.find(table, gateway, prompt[0])
                     req.prompt, req.endpoint = found.name, call[1]
                     variables, overrides = prompts.read(await self._read(receive, table))
-                    body = orjson.dumps(prompts.build(found, call[1], variables, overrides))
+                    body = orjson.dumps(prompts.build(table, found, call[1], variables, overrides))
                     watcher = asyncio.ensure_future(watch_disconnect())
                     await self.model_call(req, call[1], body, self._capture(req, body, send))
                 elif by_id:

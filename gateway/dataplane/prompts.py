@@ -8,7 +8,9 @@ nothing; `GET /v1/prompts` lists the gateway's prompts with their variables.
 The request body is `{"variables": {...}}` plus optional overrides: `model` (any model the gateway
 allows: the model call checks `allow` as for any request), `stream`, `max_tokens`, `temperature`,
 `top_p` and `metadata` (the named API's own `metadata` field; gateway metadata stays in the
-`x-gateway-metadata` header). Any other field is a 400: a misspelt override must not pass silently.
+`x-gateway-metadata` header). Any other field is a 400: a misspelt override must not pass silently;
+`messages` may only be `[]` (the OpenAI SDK's `chat.completions.create` requires the argument, and with
+`base_url=<gateway>/v1/prompts/<name>` it posts to this prompt's `/chat/completions`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,14 @@ def read(body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
         ) from None
     if not isinstance(obj, dict):
         raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+    # The OpenAI SDK's chat.completions.create requires `messages`: `[]` is accepted as "the prompt's".
+    if "messages" in obj and obj.pop("messages") != []:
+        raise GatewayError(
+            "invalid_request_error",
+            "messages: a prompt's messages come from its template; send none (or [] where an SDK needs "
+            "the argument) and give the template's variables",
+            param="messages",
+        )
     unknown = sorted(k for k in obj if k != "variables" and k not in OVERRIDES)
     if unknown:
         raise GatewayError(
@@ -82,18 +92,34 @@ def read(body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     variables = obj.get("variables", {})
     if not isinstance(variables, dict):
         raise GatewayError("invalid_request_error", "variables: must be a JSON object", param="variables")
-    model = obj.get("model")
-    if "model" in obj and (not isinstance(model, str) or not model):
-        raise GatewayError("invalid_request_error", "model: must be a model name (a string)", param="model")
+    for key, (ok, what) in _OVERRIDE_TYPES.items():
+        if key in obj and not ok(obj[key]):
+            raise GatewayError("invalid_request_error", f"{key}: must be {what}", param=key)
     return variables, {k: obj[k] for k in OVERRIDES if k in obj}
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# The overrides' types, checked here: the body the gateway builds is its own, and a wrong type must be the
+# client's 400 naming the field, not an upstream's answer about a request the client never wrote.
+_OVERRIDE_TYPES: dict[str, tuple[Any, str]] = {
+    "model": (lambda v: isinstance(v, str) and bool(v), "a model name (a string)"),
+    "stream": (lambda v: isinstance(v, bool), "true or false"),
+    "max_tokens": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
+    "temperature": (_number, "a number"),
+    "top_p": (_number, "a number"),
+    "metadata": (lambda v: isinstance(v, dict), "a JSON object"),
+}
+
+
 def build(
-    prompt: Prompt, operation: str, variables: dict[str, Any], overrides: dict[str, Any]
+    table: RoutingTable, prompt: Prompt, operation: str, variables: dict[str, Any], overrides: dict[str, Any]
 ) -> dict[str, Any]:
     """The request body the prompt renders to, in the shape of `operation` (messages or chat)."""
     try:
-        system, messages = prompt.render(variables)
+        system, messages = prompt.render(variables, table.server.max_body)
     except RenderError as exc:
         raise GatewayError("invalid_request_error", str(exc), param="variables") from None
     out: dict[str, Any] = {"model": prompt.model}
@@ -120,7 +146,7 @@ def render_answer(
     """`/render`: both request bodies the prompt would send. The model is resolved and checked against
     the gateway's `allow` (no network): a body the gateway would refuse is not "what it would send"."""
     requests = {
-        path: build(prompt, operation, variables, overrides)
+        path: build(table, prompt, operation, variables, overrides)
         for path, operation in (("/v1/messages", "messages"), ("/v1/chat/completions", "chat"))
     }
     model = str(requests["/v1/messages"]["model"])

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.config.compiler import compile_config
 from gateway.config.issues import ConfigError
+from gateway.config.prompts import MAX_REPEAT, RenderError
 
 BASE = """\
 version: 1
@@ -84,9 +86,8 @@ def test_what_the_sandbox_would_refuse_is_a_validate_error_at_the_key(
 ) -> None:
     issues = compile_text(tmp_path, prompt(system))
     # One issue per refused attribute (`''.__class__.__mro__` has two), each at the template's key.
-    assert issues and all(
-        i.startswith(f"{tmp_path / 'gateway.yaml'}:10:5: prompts.p.system: the sandbox refuses") for i in issues
-    ), issues
+    at = f"{tmp_path / 'gateway.yaml'}:10:5: prompts.p.system: the sandbox refuses"
+    assert issues and all(i.startswith(at) for i in issues), issues
     assert any(refused in i for i in issues), issues
 
 
@@ -152,3 +153,71 @@ def test_gateways_serve_no_prompts_by_default(tmp_path: Path) -> None:
     (tmp_path / "gateway.yaml").write_text(BASE + text)
     table = compile_config(tmp_path, {})
     assert table.gateways["default"].prompts == () and "p" in table.prompts
+
+
+# -- rendering: hostile values stay bounded ---------------------------------------------------------------
+
+
+@pytest.fixture
+def looper(tmp_path: Path) -> Any:
+    """A prompt whose template does arithmetic and loops with the request's values."""
+    text = prompt(
+        "{% for i in range(n) %}.{% endfor %}|{{ '-' * n }}|{{ n ** m }}|{% for a in xs %}{% for b in xs %}"
+        "{{ a }}{{ b }}{% endfor %}{% endfor %}",
+        variables="{ q: {}, n: { default: 1 }, m: { default: 1 }, xs: { default: [] } }",
+    )
+    (tmp_path / "gateway.yaml").write_text(BASE + text)
+    return compile_config(tmp_path, {}).prompts["p"]
+
+
+def test_ordinary_values_render(looper: Any) -> None:
+    system, _ = looper.render({"q": "", "n": 3, "m": 3, "xs": ["a", "b"]})
+    assert system == "...|---|27|aaabbabb"
+
+
+@pytest.mark.parametrize(
+    ("values", "refused"),
+    [
+        ({"n": 10**9}, "Range too big"),  # the sandbox's own bound on range()
+        ({"n": 10**7, "xs": []}, "Range too big"),
+        ({"n": 0, "m": 10**9}, None),  # 0 ** huge is cheap and allowed
+        ({"n": 2, "m": 10**9}, "'**' would build an integer"),
+        ({"n": 10**18, "m": 1}, "Range too big"),
+    ],
+)
+def test_request_values_cannot_make_rendering_unbounded(
+    looper: Any, values: dict[str, Any], refused: str | None
+) -> None:
+    if refused is None:
+        assert looper.render({"q": "", **values})[0].startswith("|")
+        return
+    with pytest.raises(RenderError) as info:
+        looper.render({"q": "", **values})
+    assert refused in str(info.value)
+
+
+def test_repetition_and_output_are_bounded(tmp_path: Path) -> None:
+    text = prompt("{{ pad * n }}", variables="{ q: {}, pad: { default: '-' }, n: { default: 1 } }")
+    (tmp_path / "gateway.yaml").write_text(BASE + text)
+    p = compile_config(tmp_path, {}).prompts["p"]
+    assert p.render({"q": "", "n": MAX_REPEAT})[0] == "-" * MAX_REPEAT
+    with pytest.raises(RenderError, match=r"'\*' would build more than"):
+        p.render({"q": "", "n": MAX_REPEAT + 1})
+    with pytest.raises(RenderError, match=r"'\*' would build more than"):
+        p.render({"q": "", "pad": ["x"] * 1000, "n": 10**6})
+    # A quadratic loop over a large list stops at the limit instead of building all of it.
+    text = prompt("{% for a in q %}{% for b in q %}{{ a }}{% endfor %}{% endfor %}")
+    (tmp_path / "gateway.yaml").write_text(BASE + text)
+    p = compile_config(tmp_path, {}).prompts["p"]
+    with pytest.raises(RenderError, match=r"larger than server\.max_body"):
+        p.render({"q": ["x" * 100] * 10_000}, limit=1_000_000)
+    assert len(p.render({"q": ["x"] * 100}, limit=1_000_000)[0]) == 10_000
+
+
+def test_constant_arithmetic_in_a_template_is_not_folded_at_compile_time(tmp_path: Path) -> None:
+    # Jinja folds constant expressions while compiling; an intercepted operator is left for render time,
+    # where it is bounded: `validate` answers at once instead of computing 7 ** 10**8 (minutes).
+    (tmp_path / "gateway.yaml").write_text(BASE + prompt("{{ 7 ** 100000000 }}"))
+    p = compile_config(tmp_path, {}).prompts["p"]
+    with pytest.raises(RenderError, match="'\\*\\*' would build an integer"):
+        p.render({"q": ""})
