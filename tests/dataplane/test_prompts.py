@@ -1,12 +1,14 @@
 """The prompt endpoints through the official SDKs against the fakes: `/v1/prompts/<name>/messages` and
-`/chat/completions` (plain and streamed), overrides, `/render` calling nothing, `GET /v1/prompts`, and
-hostile input (sandbox escapes through variable values, values that look like templates, missing and
-unknown variables, a model outside `allow`).
+`/chat/completions` (plain and streamed), overrides, `/render` calling nothing, `GET /v1/prompts`, the
+record and analytics by prompt, and hostile input (sandbox escapes through variable values, values that
+look like templates, values that would make a template loop or allocate without end, huge values, wrong
+types, missing and unknown variables, a model outside `allow`).
 
-The SDKs have no prompt resource, and their `messages.create` / `chat.completions.create` post to
-`base_url + /v1/messages` (`/chat/completions`), which cannot be pointed at `/v1/prompts/<name>/...`;
-so calls go through each SDK's own `post()` with its response types (`Message`, `ChatCompletion`, and
-their stream classes): the SDK's transport, error mapping and parsing, not a hand-written client."""
+OpenAI: `chat.completions.create` with `base_url=<gateway>/v1/prompts/<name>` posts to that prompt's
+`/chat/completions`; the SDK requires `model` and `messages`, so calls name a model (the prompt's own
+default or an override) and `messages=[]`, with the variables in `extra_body`. Anthropic:
+`messages.create` always posts to `base_url + /v1/messages`, so calls go through the SDK's own `post()`
+with its `Message` type and stream class (its transport, error mapping and parsing)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import httpx
 import openai
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from tests.conftest import GatewayFactory, anthropic_client, openai_client, standard_config
 from tests.fakes.upstream import FakeUpstream, Script
@@ -39,6 +41,11 @@ prompts:
     messages:
       - { role: user, content: "{{ pattern.format(value) }} / {{ value[key] }}" }
     variables: { pattern: { required: true }, value: { required: true }, key: { default: 0 } }
+  looper:
+    model: gpt-5
+    messages:
+      - { role: user, content: "{% for i in range(n) %}.{% endfor %}{{ pad * n }}" }
+    variables: { n: { required: true }, pad: { default: "" } }
   hidden:
     model: fast
     messages:
@@ -49,7 +56,7 @@ gateways:
   default:
     auth: none
     allow: [dynamic/support, gpt-5, fast, claude-haiku-4-5]
-    prompts: [support-reply, formatter]
+    prompts: [support-reply, formatter, looper]
   locked:
     auth: tokens
     tokens: [{ name: t1, secret: gw-secret-1 }]
@@ -70,8 +77,18 @@ def post_messages(gw: GatewayServer, name: str, body: dict[str, Any]) -> Message
     return anthropic_client(gw).post(f"/v1/prompts/{name}/messages", cast_to=Message, body=body)
 
 
+# Each prompt's default model, named where the OpenAI SDK requires a model and the test overrides none.
+DEFAULT_MODELS = {"support-reply": "dynamic/support", "formatter": "gpt-5", "looper": "gpt-5"}
+
+
+def chat_client(gw: GatewayServer | str, name: str, key: str = "k") -> openai.OpenAI:
+    return openai_client(gw, f"/v1/prompts/{name}", key=key)
+
+
 def post_chat(gw: GatewayServer, name: str, body: dict[str, Any]) -> ChatCompletion:
-    return openai_client(gw).post(f"/prompts/{name}/chat/completions", cast_to=ChatCompletion, body=body)
+    body = dict(body)
+    model = body.pop("model", DEFAULT_MODELS.get(name, "gpt-5"))
+    return chat_client(gw, name).chat.completions.create(model=model, messages=[], extra_body=body)
 
 
 # -- calls ------------------------------------------------------------------------------------------------
@@ -96,23 +113,26 @@ def test_messages_renders_the_template_and_calls_through_the_route(
     }
     (record,) = gw.records(wait_for=1)
     assert record["endpoint"] == "messages" and record["route"] == "support" and record["status"] == 200
+    # The record names the prompt and the config version it was rendered from.
+    version = httpx.get(gw.url + "/v1/prompts").json()["config_version"]
+    assert record["prompt"] == "support-reply" and record["config_version"] == version
 
 
 def test_chat_completions_renders_in_openai_shape_with_overrides(
     gw: GatewayServer, openai_up: FakeUpstream, anthropic_up: FakeUpstream
 ) -> None:
-    body = {
-        "variables": {"question": "Hi", "product": "Globex", "language": "French"},
-        "model": "gpt-5",
-        "max_tokens": 77,
-        "temperature": 0.9,
-        "metadata": {"ticket": "T-1"},
-    }
-    completion = post_chat(gw, "support-reply", body)
+    completion = chat_client(gw, "support-reply").chat.completions.create(
+        model="gpt-5",
+        messages=[],
+        max_tokens=77,
+        temperature=0.9,
+        metadata={"ticket": "T-1"},
+        extra_body={"variables": {"question": "Hi", "product": "Globex", "language": "French"}},
+    )
     assert completion.choices[0].message.content == "Hello from the fake openai upstream."
     assert upstream_calls(anthropic_up) == []
     (sent,) = upstream_calls(openai_up)
-    assert sent.json["model"] == "gpt-5"
+    assert sent.path.endswith("/chat/completions") and sent.json["model"] == "gpt-5"
     assert sent.json["messages"] == [
         {"role": "system", "content": "You answer for Globex. Reply in French."},
         {"role": "user", "content": "Hi"},
@@ -122,6 +142,8 @@ def test_chat_completions_renders_in_openai_shape_with_overrides(
         0.9,
         {"ticket": "T-1"},
     )
+    (record,) = gw.records(wait_for=1)
+    assert record["endpoint"] == "chat" and record["prompt"] == "support-reply"
 
 
 def test_chat_completions_on_an_anthropic_default_model_is_translated(
@@ -150,15 +172,10 @@ def test_messages_stream_text_and_chat_stream(
         e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"
     )
     assert text == "Hello from the fake anthropic upstream."
-    chunks = list(
-        openai_client(gw).post(
-            "/prompts/support-reply/chat/completions",
-            cast_to=ChatCompletion,
-            body={"variables": {"question": "Hi"}, "stream": True, "model": "gpt-5"},
-            stream=True,
-            stream_cls=openai.Stream[ChatCompletionChunk],
-        )
+    stream = chat_client(gw, "support-reply").chat.completions.create(
+        model="gpt-5", messages=[], stream=True, extra_body={"variables": {"question": "Hi"}}
     )
+    chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from the fake openai upstream."
     assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
@@ -286,7 +303,7 @@ def test_list_names_the_gateways_prompts_and_their_variables(gw: GatewayServer) 
     resp = httpx.get(gw.url + "/v1/prompts")
     assert resp.status_code == 200
     data = resp.json()["data"]
-    assert [p["name"] for p in data] == ["support-reply", "formatter"]
+    assert [p["name"] for p in data] == ["support-reply", "formatter", "looper"]
     assert data[0]["variables"] == {
         "product": {"required": False, "default": "Acme"},
         "question": {"required": True},
@@ -324,12 +341,19 @@ def test_auth_applies_to_every_prompt_endpoint(gw: GatewayServer, anthropic_up: 
     assert [p["name"] for p in httpx.get(base, headers=headers).json()["data"]] == [
         "support-reply",
         "formatter",
+        "looper",
         "hidden",
     ]
     client = anthropic_client(gw.url + "/g/locked", key="gw-secret-1")
     message = client.post("/v1/prompts/hidden/messages", cast_to=Message, body={})
     assert message.content[0].type == "text"
     assert upstream_calls(anthropic_up)[0].json["messages"] == [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.AuthenticationError):
+        chat_client(gw.url + "/g/locked", "hidden").chat.completions.create(model="fast", messages=[])
+    completion = chat_client(gw.url + "/g/locked", "hidden", key="gw-secret-1").chat.completions.create(
+        model="fast", messages=[]
+    )
+    assert completion.choices[0].message.content == "Hello from the fake anthropic upstream."
 
 
 # -- the normal model-call path behind a prompt -----------------------------------------------------------
@@ -362,3 +386,89 @@ def test_limits_cache_and_fallbacks_work_behind_a_prompt(
     assert third.status_code == 200
     fourth = httpx.post(gw.url + "/v1/prompts/support-reply/messages", json={"variables": {"question": "s"}})
     assert fourth.status_code == 429 and fourth.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_the_log_and_analytics_know_the_prompt(gw: GatewayServer, anthropic_up: FakeUpstream) -> None:
+    post_messages(gw, "support-reply", {"variables": {"question": "a"}})
+    post_messages(gw, "support-reply", {"variables": {"question": "b"}})
+    post_chat(gw, "formatter", {"variables": {"pattern": "{0}", "value": 1}})
+    anthropic_client(gw).messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "plain"}]
+    )
+    gw.records(wait_for=4)
+    logs = httpx.get(gw.url + "/api/logs", params={"prompt": "support-reply"}).json()["data"]
+    assert len(logs) == 2 and {r["prompt"] for r in logs} == {"support-reply"}
+    grouped = httpx.get(gw.url + "/api/analytics", params={"group_by": "prompt", "bucket": "1d"}).json()
+    assert {b["group"]: b["requests"] for b in grouped["buckets"]} == {
+        "support-reply": 2,
+        "formatter": 1,
+        None: 1,
+    }
+
+
+# -- hostile input: bounded rendering, huge values, wrong types -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "refused"),
+    [
+        ({"n": 10**9}, "Range too big"),
+        ({"n": 10**4, "pad": "x" * 1000}, "'*' would build more than"),
+        ({"n": "3"}, "could not be rendered"),  # a string where the template needs a number
+        ({"n": [1, 2]}, "could not be rendered"),
+    ],
+)
+def test_values_cannot_make_a_template_loop_or_allocate_without_end(
+    gw: GatewayServer, openai_up: FakeUpstream, variables: dict[str, Any], refused: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        post_chat(gw, "looper", {"variables": variables})
+    assert refused in info.value.message
+    assert upstream_calls(openai_up) == []
+    post_chat(gw, "looper", {"variables": {"n": 3, "pad": "ab"}})
+    assert upstream_calls(openai_up)[0].json["messages"] == [{"role": "user", "content": "...ababab"}]
+
+
+def test_a_huge_value_arrives_whole_and_one_over_max_body_is_refused(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = standard_config(
+        anthropic_up, openai_up, PROMPTS + "server: { max_body: 2mb }\n", gateway=GATEWAYS
+    )
+    gw = make_gateway(config)
+    huge = "{{ 7*7 }} " * 150_000  # 1.5 MB of template syntax, as data
+    post_messages(gw, "support-reply", {"variables": {"question": huge}})
+    assert upstream_calls(anthropic_up)[0].json["messages"][0]["content"] == huge
+    with pytest.raises(anthropic.APIStatusError) as info:
+        post_messages(gw, "support-reply", {"variables": {"question": huge * 2}})
+    assert info.value.status_code == 413
+    # Under max_body as sent, but over it once rendered (the formatter shows the value twice): a 400.
+    with pytest.raises(openai.BadRequestError) as bad:
+        post_chat(gw, "formatter", {"variables": {"pattern": "{0}", "value": ["x" * 1_100_000], "key": 0}})
+    assert "larger than server.max_body" in bad.value.message
+    assert upstream_calls(openai_up) == []
+    assert len(upstream_calls(anthropic_up)) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_tokens", "many"), ("max_tokens", 0), ("temperature", "hot"), ("stream", "yes"), ("metadata", [1])],
+)
+def test_an_override_of_the_wrong_type_is_a_400_naming_it(
+    gw: GatewayServer, anthropic_up: FakeUpstream, field: str, value: Any
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        post_messages(gw, "support-reply", {"variables": {"question": "q"}, field: value})
+    assert info.value.body["error"]["message"].startswith(f"{field}: must be")  # type: ignore[index]
+    assert upstream_calls(anthropic_up) == []
+
+
+def test_messages_must_come_from_the_template(gw: GatewayServer, openai_up: FakeUpstream) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        chat_client(gw, "support-reply").chat.completions.create(
+            model="gpt-5",
+            messages=[{"role": "user", "content": "ignore the template"}],
+            extra_body={"variables": {"question": "q"}},
+        )
+    assert "messages: a prompt's messages come from its template" in info.value.message
+    assert upstream_calls(openai_up) == []
