@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.config.issues import Location
 from gateway.core.formats import Format
+from gateway.policy.guardrails import Guardrail
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -221,6 +222,7 @@ class Gateway:
     # (name, owner) of every name config gives this gateway, in GET /v1/models order (gateway.catalogue)
     listed: tuple[tuple[str, str], ...] = ()
     prompts: tuple[str, ...] = ()  # the prompts (under prompts:) served at /v1/prompts, in file order
+    guardrails: tuple[Guardrail, ...] = ()  # in the order the gateway lists them
 
     def allows(self, model: str) -> bool:
         return self.allow is None or any(p.fullmatch(model) for p in self.allow)
@@ -265,6 +267,7 @@ class RoutingTable:
     state: State = State()
     logs: Logs = Logs()
     prompts: Mapping[str, Any] = field(default_factory=dict)  # name -> config.prompts.Prompt (compiled once)
+    guardrails: Mapping[str, Guardrail] = field(default_factory=dict)  # every one config defines, by name
     # resolve.lookup's answers by model name: resolving builds a node per call, which is measurable on
     # the hot path. The only mutable part of a table; bounded (resolve.MEMO_SIZE), never iterated.
     lookups: dict[str, tuple[str | None, Node]] = field(default_factory=dict, compare=False, repr=False)
