@@ -88,6 +88,11 @@ _SCHEMAS: JSON = {
             "temperature": {"type": "number"},
             "top_p": {"type": "number"},
             "metadata": {"type": "object", "description": "the named API's own metadata field"},
+            "messages": {
+                "type": "array",
+                "maxItems": 0,
+                "description": "only [] (the OpenAI SDK requires the argument): the template's messages",
+            },
         },
         "additionalProperties": False,
     },

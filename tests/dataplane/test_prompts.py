@@ -472,3 +472,23 @@ def test_messages_must_come_from_the_template(gw: GatewayServer, openai_up: Fake
         )
     assert "messages: a prompt's messages come from its template" in info.value.message
     assert upstream_calls(openai_up) == []
+
+
+def test_a_budget_admits_a_prompt_by_its_rendered_worst_case(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = standard_config(
+        anthropic_up,
+        openai_up,
+        PROMPTS + "budgets:\n  tiny: { usd: 0.001, period: day }\n",
+        gateway="gateways:\n  default: { auth: none, prompts: ['*'], budgets: [tiny] }\n",
+    )
+    gw = make_gateway(config)
+    # The prompt's params ask for 1,024 output tokens: at Haiku's output price the worst case is over $0.001.
+    with pytest.raises(anthropic.RateLimitError) as err:
+        post_messages(gw, "support-reply", {"variables": {"question": "q"}})
+    assert "budget 'tiny'" in err.value.message
+    assert upstream_calls(anthropic_up) == []
+    # An override of max_tokens is what the budget sees.
+    post_messages(gw, "support-reply", {"variables": {"question": "q"}, "max_tokens": 50})
+    assert upstream_calls(anthropic_up)[0].json["max_tokens"] == 50
