@@ -22,7 +22,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
 # Attributes the sandbox refuses on some object (jinja2.sandbox.is_internal_attribute), by name alone:
 # a template has no business with any of them.
@@ -200,8 +200,21 @@ def _refused(ast: nodes.Node) -> Iterator[tuple[int, str]]:
     # A prompt is one self-contained template: the environment has no loader to find another one.
     for other in ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
         yield other.lineno, f"{type(other).__name__.lower()} (a prompt cannot load other templates)"
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
-        if isinstance(node, nodes.Getattr) and _unsafe(node.attr):
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Pow)):
+        if isinstance(node, nodes.Pow):
+            base, exponent = _constant(node.left), _constant(node.right)
+            if base is not None and exponent is not None and base.bit_length() * exponent > MAX_POWER_BITS:
+                yield node.lineno, f"'**' building an integer of more than {MAX_POWER_BITS} bits"
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "range":
+            args = [_constant(a) for a in node.args]
+            if args and not node.kwargs and all(a is not None for a in args):
+                try:
+                    size = len(range(*args))  # type: ignore[arg-type]
+                except ValueError:
+                    continue  # range(1, 2, 0): refused at request time with its own message
+                if size > MAX_RANGE:
+                    yield node.lineno, f"range() of {size} items (at most {MAX_RANGE})"
+        elif isinstance(node, nodes.Getattr) and _unsafe(node.attr):
             yield node.lineno, f"attribute {node.attr!r}"
         elif isinstance(node, nodes.Getitem):
             key = node.arg
@@ -216,6 +229,25 @@ def _refused(ast: nodes.Node) -> Iterator[tuple[int, str]]:
                 if isinstance(text, str):
                     for attr in _format_attributes(text):
                         yield node.lineno, f"attribute {attr!r} in a format string"
+
+
+def _constant(node: nodes.Node) -> int | None:
+    """The value of an integer expression made only of constants (`10**9`), computed within the bounds
+    rendering has; None for anything else."""
+    if isinstance(node, nodes.Const):
+        value = node.value
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(node, nodes.Neg):
+        inner = _constant(node.node)
+        return None if inner is None else -inner
+    if isinstance(node, nodes.Add | nodes.Sub | nodes.Mul | nodes.Pow):
+        a, b = _constant(node.left), _constant(node.right)
+        if a is None or b is None:
+            return None
+        if isinstance(node, nodes.Pow):
+            return a**b if b >= 0 and a.bit_length() * b <= MAX_POWER_BITS else None
+        return a + b if isinstance(node, nodes.Add) else a - b if isinstance(node, nodes.Sub) else a * b
+    return None
 
 
 def _unsafe(attr: str) -> bool:

@@ -214,10 +214,24 @@ def test_repetition_and_output_are_bounded(tmp_path: Path) -> None:
     assert len(p.render({"q": ["x"] * 100}, limit=1_000_000)[0]) == 10_000
 
 
-def test_constant_arithmetic_in_a_template_is_not_folded_at_compile_time(tmp_path: Path) -> None:
-    # Jinja folds constant expressions while compiling; an intercepted operator is left for render time,
-    # where it is bounded: `validate` answers at once instead of computing 7 ** 10**8 (minutes).
-    (tmp_path / "gateway.yaml").write_text(BASE + prompt("{{ 7 ** 100000000 }}"))
-    p = compile_config(tmp_path, {}).prompts["p"]
-    with pytest.raises(RenderError, match="'\\*\\*' would build an integer"):
-        p.render({"q": ""})
+@pytest.mark.parametrize(
+    ("system", "refused"),
+    [
+        ("{% for i in range(10**9) %}.{% endfor %}", "range() of 1000000000 items (at most 100000)"),
+        ("{{ range(-1, 100000 * 2, 1) | list }}", "range() of 200001 items"),
+        ("{{ 7 ** 100000000 }}", "'**' building an integer of more than 4096 bits"),
+    ],
+)
+def test_constant_ranges_and_powers_past_the_bounds_are_validate_errors(
+    tmp_path: Path, system: str, refused: str
+) -> None:
+    # Jinja folds constant expressions while compiling: `**` is intercepted, so it is not folded (validate
+    # does not compute 7 ** 10**8 for minutes) and the bound is checked on the constants instead.
+    issues = compile_text(tmp_path, prompt(system))
+    assert len(issues) == 1 and refused in issues[0], issues
+    assert issues[0].startswith(f"{tmp_path / 'gateway.yaml'}:10:5: prompts.p.system: the sandbox refuses")
+
+
+def test_constant_ranges_and_powers_within_the_bounds_render(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(BASE + prompt("{{ range(10**5) | length }} {{ 2 ** 64 }}"))
+    assert compile_config(tmp_path, {}).prompts["p"].render({"q": ""})[0] == f"100000 {2**64}"
