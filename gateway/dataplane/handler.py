@@ -147,6 +147,8 @@ class DataPlane:
                         raise GatewayError("invalid_request_error", f"{path} takes POST", status=405)
                     found = prompts.find(table, gateway, prompt[0])
                     req.prompt, req.endpoint = found.name, call[1]
+                    req.scope = {**scope, "headers": prompts.call_headers(scope["headers"], call[0])}
+                    req.headers = header_map(req.scope)
                     variables, overrides = prompts.read(await self._read(receive, table))
                     body = orjson.dumps(prompts.build(table, found, call[1], variables, overrides))
                     watcher = asyncio.ensure_future(watch_disconnect())

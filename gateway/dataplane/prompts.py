@@ -24,6 +24,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.routing import resolve
 from gateway.routing.table import Gateway, RoutingTable
+from gateway.translate.pipeline import ANTHROPIC_VERSION
 
 PREFIX = "/v1/prompts"
 # action -> (client format, model-call operation)
@@ -133,6 +134,18 @@ def build(
         out.update(prompt.params)
         out["messages"] = ([{"role": "system", "content": system}] if system is not None else []) + messages
     out.update(overrides)
+    return out
+
+
+def call_headers(raw: list[tuple[bytes, bytes]], fmt: Format) -> list[tuple[bytes, bytes]]:
+    """The client's headers for the rendered call (they travel with it as with any same-format call). The
+    body is the gateway's own JSON, whatever content-type the client's had (curl -d says a form), and a
+    Messages call carries anthropic-version when the client sent none: Anthropic requires it, and a
+    prompt call is not an Anthropic request the client wrote."""
+    out = [(k, v) for k, v in raw if k != b"content-type"]
+    out.append((b"content-type", b"application/json"))
+    if fmt is Format.ANTHROPIC and not any(k == b"anthropic-version" for k, _ in raw):
+        out.append((b"anthropic-version", ANTHROPIC_VERSION.encode()))
     return out
 
 

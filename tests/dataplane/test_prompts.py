@@ -118,6 +118,22 @@ def test_messages_renders_the_template_and_calls_through_the_route(
     assert record["prompt"] == "support-reply" and record["config_version"] == version
 
 
+def test_a_plain_http_client_needs_no_anthropic_headers(
+    gw: GatewayServer, anthropic_up: FakeUpstream
+) -> None:
+    # What `curl -d` sends: a form content-type and no anthropic-version. The body sent on is the gateway's
+    # own JSON, and Anthropic requires anthropic-version: both are set for the rendered call.
+    resp = httpx.post(
+        gw.url + "/v1/prompts/support-reply/messages",
+        content=b'{"variables": {"question": "q"}}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert resp.status_code == 200 and resp.json()["type"] == "message"
+    (sent,) = upstream_calls(anthropic_up)
+    assert sent.headers["anthropic-version"] == "2023-06-01"
+    assert sent.headers["content-type"] == "application/json"
+
+
 def test_chat_completions_renders_in_openai_shape_with_overrides(
     gw: GatewayServer, openai_up: FakeUpstream, anthropic_up: FakeUpstream
 ) -> None:
@@ -367,7 +383,7 @@ def test_limits_cache_and_fallbacks_work_behind_a_prompt(
         openai_up,
         PROMPTS.replace(
             "support: anthropic/claude-haiku-4-5",
-            "support: { fallback: [anthropic/claude-haiku-4-5, gpt-5] }",
+            "support: { fallback: [anthropic/claude-haiku-4-5, openai/gpt-5] }",
         ),
         gateway="gateways:\n  default: { auth: none, prompts: ['*'], cache: { ttl: 10m }, "
         "rate_limits: [{ requests: 3, per: 1m }] }\n",
@@ -391,7 +407,7 @@ def test_limits_cache_and_fallbacks_work_behind_a_prompt(
 def test_the_log_and_analytics_know_the_prompt(gw: GatewayServer, anthropic_up: FakeUpstream) -> None:
     post_messages(gw, "support-reply", {"variables": {"question": "a"}})
     post_messages(gw, "support-reply", {"variables": {"question": "b"}})
-    post_chat(gw, "formatter", {"variables": {"pattern": "{0}", "value": 1}})
+    post_chat(gw, "formatter", {"variables": {"pattern": "{0}", "value": [1]}})
     anthropic_client(gw).messages.create(
         model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "plain"}]
     )
@@ -433,7 +449,7 @@ def test_a_huge_value_arrives_whole_and_one_over_max_body_is_refused(
     make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
 ) -> None:
     config = standard_config(
-        anthropic_up, openai_up, PROMPTS + "server: { max_body: 2mb }\n", gateway=GATEWAYS
+        anthropic_up, openai_up, PROMPTS + "server: { max_body: 2MiB }\n", gateway=GATEWAYS
     )
     gw = make_gateway(config)
     huge = "{{ 7*7 }} " * 150_000  # 1.5 MB of template syntax, as data
