@@ -505,11 +505,11 @@ class _Compiler:
                 ast, problem = templates.parse(text)
                 if ast is None:
                     self.error(e, sub, str(problem))
-                    compiled.append(templates.ENV.from_string(""))  # the config is rejected anyway
+                    compiled.append(templates.compile_template(None))  # the config is rejected anyway
                     continue
                 for problem in templates.check(ast, declared):
                     self.error(e, sub, problem)
-                compiled.append(templates.ENV.from_string(ast))
+                compiled.append(templates.compile_template(ast))
             system = compiled.pop(0) if spec.get("system") is not None else None
             out[name] = templates.Prompt(
                 name=name,
