@@ -1,6 +1,7 @@
 """The prompt endpoints through the official SDKs against the fakes: `/v1/prompts/<name>/messages` and
 `/chat/completions` (plain and streamed), overrides, `/render` calling nothing, `GET /v1/prompts`, the
-record and analytics by prompt, and hostile input (sandbox escapes through variable values, values that
+record and analytics by prompt, routes, fallbacks, limits, cache, budgets and input guardrails behind a
+prompt, and hostile input (sandbox escapes through variable values, values that
 look like templates, values that would make a template loop or allocate without end, huge values, wrong
 types, missing and unknown variables, a model outside `allow`).
 
@@ -508,3 +509,46 @@ def test_a_budget_admits_a_prompt_by_its_rendered_worst_case(
     # An override of max_tokens is what the budget sees.
     post_messages(gw, "support-reply", {"variables": {"question": "q"}, "max_tokens": 50})
     assert upstream_calls(anthropic_up)[0].json["max_tokens"] == 50
+
+
+# -- guardrails see the rendered prompt -------------------------------------------------------------------
+
+GUARDRAILS = """
+guardrails:
+  no-secrets:
+    check: { regex: ['sk-ant-[A-Za-z0-9_-]{20,200}'] }
+    action: block
+  pii:
+    check: { builtin: [email] }
+    action: redact
+"""
+
+
+def test_guardrails_apply_to_the_rendered_prompt(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    config = standard_config(
+        anthropic_up,
+        openai_up,
+        PROMPTS + GUARDRAILS,
+        gateway="gateways:\n  default: { auth: none, prompts: ['*'], guardrails: [no-secrets, pii] }\n",
+    )
+    gw = make_gateway(config)
+    secret = "sk-ant-" + "a1B2c3D4" * 4
+    # In a variable that lands in the system prompt, and in one that lands in the user turn: both blocked,
+    # in the endpoint's envelope, naming the guardrail and never the matched text.
+    with pytest.raises(anthropic.BadRequestError) as a:
+        post_messages(gw, "support-reply", {"variables": {"question": "q", "product": secret}})
+    assert "no-secrets" in a.value.message and secret not in str(a.value.body)
+    with pytest.raises(openai.BadRequestError) as o:
+        post_chat(gw, "support-reply", {"variables": {"question": f"my key: {secret}"}})
+    assert "no-secrets" in o.value.message and secret not in str(o.value.body)
+    assert upstream_calls(anthropic_up) == []
+    post_messages(gw, "support-reply", {"variables": {"question": "write to bob@example.com"}})
+    (sent,) = upstream_calls(anthropic_up)
+    assert (
+        "bob@example.com" not in str(sent.json) and "[REDACTED:email]" in sent.json["messages"][0]["content"]
+    )
+    records = gw.records(wait_for=3)
+    assert [r["prompt"] for r in records] == ["support-reply"] * 3
+    assert records[-1]["guardrails"] == [{"name": "pii", "on": "input", "action": "redact"}]
