@@ -496,6 +496,10 @@ class _Compiler:
                     self.error(
                         e, ("variables", var), "required and default together: the default is never used"
                     )
+            for key in sorted(set(spec.get("params") or {}) & {"model", "messages", "system"}):
+                self.error(
+                    e, ("params", key), f"{key} is the prompt's own key, not a request param: set it there"
+                )
             sources: list[tuple[KeyPath, str]] = []
             if spec.get("system") is not None:
                 sources.append((("system",), spec["system"]))

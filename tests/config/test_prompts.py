@@ -235,3 +235,9 @@ def test_constant_ranges_and_powers_past_the_bounds_are_validate_errors(
 def test_constant_ranges_and_powers_within_the_bounds_render(tmp_path: Path) -> None:
     (tmp_path / "gateway.yaml").write_text(BASE + prompt("{{ range(10**5) | length }} {{ 2 ** 64 }}"))
     assert compile_config(tmp_path, {}).prompts["p"].render({"q": ""})[0] == f"100000 {2**64}"
+
+
+def test_params_cannot_set_what_the_prompt_itself_says(tmp_path: Path) -> None:
+    text = prompt("s").replace("variables:", "params: { model: gpt-5, temperature: 0.1 }\n    variables:")
+    issues = compile_text(tmp_path, text)
+    assert len(issues) == 1 and "prompts.p.params.model: model is the prompt's own key" in issues[0], issues
