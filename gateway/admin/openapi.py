@@ -78,6 +78,24 @@ _SCHEMAS: JSON = {
             "user": {"type": "string"},
         },
     },
+    "PromptCall": {
+        "type": "object",
+        "properties": {
+            "variables": {"type": "object", "description": "the prompt's variables: any JSON values"},
+            "model": {"type": "string", "description": "another model the gateway allows"},
+            "stream": {"type": "boolean"},
+            "max_tokens": {"type": "integer"},
+            "temperature": {"type": "number"},
+            "top_p": {"type": "number"},
+            "metadata": {"type": "object", "description": "the named API's own metadata field"},
+            "messages": {
+                "type": "array",
+                "maxItems": 0,
+                "description": "only [] (the OpenAI SDK requires the argument): the template's messages",
+            },
+        },
+        "additionalProperties": False,
+    },
     "AnthropicError": ANTHROPIC_ERROR,
     "OpenAIError": OPENAI_ERROR,
     "AdminError": ADMIN_ERROR,
@@ -292,6 +310,72 @@ def _files_operations() -> JSON:
     }
 
 
+def _prompt_operations() -> JSON:
+    """The prompt endpoints (dataplane/prompts.py): a template from config rendered and called like any
+    model call, rendered only, or listed."""
+    security: list[JSON] = [{}, {"gatewayKey": []}, {"bearer": []}, {"apiKey": []}]
+    name = _path_param("prompt", "a prompt (prompts: in config) the gateway lists")
+    body = {"application/json": {"schema": _ref("PromptCall")}}
+
+    def call(operation_id: str, summary: str, envelope: str) -> JSON:
+        return {
+            "post": {
+                "operationId": operation_id,
+                "summary": summary,
+                "security": security,
+                "parameters": [name],
+                "requestBody": {"required": False, "content": body},
+                "responses": {
+                    "200": {
+                        "description": "the provider's answer in the named API's shape (JSON, or SSE with "
+                        "stream: true)",
+                        "content": {"application/json": {"schema": _ref("Object")}, "text/event-stream": {}},
+                    },
+                    **_errors(
+                        envelope,
+                        {
+                            **_MODEL_ERRORS,
+                            "400": "bad variables, a sandbox refusal, an unknown field",
+                            "404": "no such prompt on this gateway, or an unknown model",
+                        },
+                    ),
+                },
+            }
+        }
+
+    render = call(
+        "prompt_render", "the requests a prompt would send (both shapes); calls nothing", "OpenAIError"
+    )
+    render["post"]["responses"]["200"] = {
+        "description": "{prompt, config_version, model, requests: {/v1/messages: {...}, "
+        "/v1/chat/completions: {...}}}",
+        "content": {"application/json": {"schema": _ref("Object")}},
+    }
+    return {
+        "/v1/prompts": {
+            "get": {
+                "operationId": "prompts",
+                "summary": "the prompts this gateway serves, with their variables",
+                "security": security,
+                "responses": {
+                    "200": {
+                        "description": "the prompt list",
+                        "content": {"application/json": {"schema": _ref("Object")}},
+                    },
+                    **_errors("OpenAIError", {"401": "no valid gateway token", "405": "wrong method"}),
+                },
+            }
+        },
+        "/v1/prompts/{prompt}/messages": call(
+            "prompt_messages", "a prompt rendered and called as Anthropic Messages", "AnthropicError"
+        ),
+        "/v1/prompts/{prompt}/chat/completions": call(
+            "prompt_chat", "a prompt rendered and called as OpenAI Chat Completions", "OpenAIError"
+        ),
+        "/v1/prompts/{prompt}/render": render,
+    }
+
+
 def _models_operation() -> JSON:
     return {
         "get": {
@@ -424,6 +508,16 @@ def document() -> JSON:
         "parameters": [GATEWAY_PARAM, *named_models["get"]["parameters"]],
     }
     paths["/g/{gateway}/v1/models"] = named_models
+    for path, methods in _prompt_operations().items():
+        paths[path] = methods
+        paths["/g/{gateway}" + path] = {
+            method: {
+                **op,
+                "operationId": op["operationId"] + "_named",
+                "parameters": [GATEWAY_PARAM, *op.get("parameters", [])],
+            }
+            for method, op in methods.items()
+        }
     paths["/{provider}/{path}"] = _passthrough()
     paths["/healthz"] = _open("alive", {"200": "ok"})
     paths["/readyz"] = _open(

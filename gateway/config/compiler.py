@@ -6,6 +6,7 @@ dataclasses. Every problem found is reported at once, each with file, line and k
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import os
@@ -19,13 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from jinja2 import Template
 
+from gateway.config import prompts as templates
 from gateway.config import schema
 from gateway.config.issues import ConfigError, Issue, KeyPath, Location
 from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
+from gateway.core.errors import GatewayError
 from gateway.policy.guardrails import BUILTINS, Guardrail, PatternError, Webhook, check_pattern, matcher_of
 from gateway.providers.registry import TYPES
+from gateway.routing import resolve
 from gateway.routing.table import (
     EMPTY,
     Budget,
@@ -52,7 +57,9 @@ from gateway.routing.table import (
     Token,
 )
 
-NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing", "guardrails")
+NAMED_SECTIONS = (
+    "providers", "keys", "models", "gateways", "routes", "budgets", "pricing", "prompts", "guardrails",
+)  # fmt: skip
 SINGLE_SECTIONS = ("server", "state", "logs")
 SHARED_STORES = (
     "set state.store to sqlite:///./data/state.db (the workers of one machine; the default when "
@@ -157,6 +164,7 @@ class _Compiler:
         routes = {name: Route(name, self.node(e, (), e.value), e.location) for name, e in routes_raw.items()}
         self.check_cycles(routes)
         models = self.models()
+        self.prompt_table = self.prompts()
         concrete = self.concrete_models(models, routes)
         gateways = self.gateways(models, concrete)
         keys_by_provider: dict[str, list[StoredKey]] = {}
@@ -164,7 +172,7 @@ class _Compiler:
             keys_by_provider.setdefault(key.provider, []).append(key)
         server = self.server()
         state = self.state(gateways, server)
-        return RoutingTable(
+        table = RoutingTable(
             version=self.version(),
             files=tuple(s.path for s in self.sources),
             server=server,
@@ -186,8 +194,14 @@ class _Compiler:
             budgets=MappingProxyType(self.budgets()),
             state=state,
             logs=self.logs(),
+            prompts=MappingProxyType(self.prompt_table),
             guardrails=MappingProxyType(self.guardrails_by_name),
         )
+        warned = len(table.warnings)
+        self.check_prompt_models(table)
+        if sum(1 for i in self.issues if i.warning) != warned:
+            table = dataclasses.replace(table, warnings=tuple(str(i) for i in self.issues if i.warning))
+        return table
 
     def version(self) -> str:
         """A content hash of the merged, interpolated snapshot: equal configs have equal versions."""
@@ -468,6 +482,80 @@ class _Compiler:
             self._visit(ref, [*trail, name], routes, state)
         state[name] = 2
 
+    # -- prompts ------------------------------------------------------------------------------------------
+
+    def prompts(self) -> dict[str, templates.Prompt]:
+        """Each prompt's templates parsed once; what the sandbox would refuse and variables used but not
+        declared are errors at the template's key."""
+        out: dict[str, templates.Prompt] = {}
+        for name, e in self.sections["prompts"].items():
+            spec = e.value
+            declared = spec.get("variables") or {}
+            for var, v in declared.items():
+                if isinstance(v, dict) and v.get("required") and "default" in v:
+                    self.error(
+                        e, ("variables", var), "required and default together: the default is never used"
+                    )
+            for key in sorted(set(spec.get("params") or {}) & {"model", "messages", "system"}):
+                self.error(
+                    e, ("params", key), f"{key} is the prompt's own key, not a request param: set it there"
+                )
+            sources: list[tuple[KeyPath, str]] = []
+            if spec.get("system") is not None:
+                sources.append((("system",), spec["system"]))
+            sources += [(("messages", i, "content"), m["content"]) for i, m in enumerate(spec["messages"])]
+            compiled: list[Template] = []
+            for sub, text in sources:
+                ast, problem = templates.parse(text)
+                if ast is None:
+                    self.error(e, sub, str(problem))
+                    compiled.append(templates.compile_template(None))  # the config is rejected anyway
+                    continue
+                for problem in templates.check(ast, declared):
+                    self.error(e, sub, problem)
+                compiled.append(templates.compile_template(ast))
+            system = compiled.pop(0) if spec.get("system") is not None else None
+            out[name] = templates.Prompt(
+                name=name,
+                model=spec["model"],
+                system=system,
+                messages=tuple((m["role"], t) for m, t in zip(spec["messages"], compiled, strict=True)),
+                variables=templates.variables(declared),
+                params=MappingProxyType(dict(spec.get("params") or {})),
+            )
+        return out
+
+    def prompt_names(self, entry: Entry, names: list[str]) -> tuple[str, ...]:
+        """A gateway's `prompts:`: names under prompts:, or ['*'] for all of them."""
+        if "*" in names:
+            if len(names) > 1:
+                self.error(entry, ("prompts",), "'*' already lists every prompt: give it alone")
+            return tuple(self.sections["prompts"])
+        for i, n in enumerate(names):
+            if n not in self.sections["prompts"]:
+                self.error(entry, ("prompts", i), f"unknown prompt {n!r}{self.known('prompts')}")
+        return tuple(n for n in names if n in self.sections["prompts"])
+
+    def check_prompt_models(self, table: RoutingTable) -> None:
+        """A prompt's default model must resolve (an error, like any reference); a gateway that serves
+        the prompt without allowing that model is a warning: its callers must name an allowed model."""
+        for name, e in self.sections["prompts"].items():
+            model = e.value["model"]
+            try:
+                resolve.lookup(table, model)
+            except GatewayError:
+                self.error(e, ("model",), f"model {model!r} does not resolve ({resolve.HOW_NAMES_RESOLVE})")
+                continue
+            for gw in table.gateways.values():
+                if name in gw.prompts and not gw.allows(model):
+                    self.error(
+                        e,
+                        ("model",),
+                        f"gateway {gw.name!r} serves this prompt but does not allow its model {model!r}: "
+                        "every call through it must name an allowed model",
+                        warning=True,
+                    )
+
     # -- gateways -----------------------------------------------------------------------------------------
 
     def concrete_models(self, models: ModelMap, routes: Mapping[str, Route]) -> list[tuple[str, str]]:
@@ -566,6 +654,7 @@ class _Compiler:
             cache_ttl=self.cache_ttl(entry, spec.get("cache")),
             log_bodies=spec["logs"].get("bodies") if isinstance(spec.get("logs"), dict) else None,
             listed=tuple(listed),
+            prompts=self.prompt_names(entry, list(spec.get("prompts", ()))) if entry is not None else (),
             guardrails=tuple(
                 self.guardrails_by_name[g] for g in spec.get("guardrails", ()) if g in self.guardrails_by_name
             ),

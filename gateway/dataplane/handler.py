@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+import orjson
+
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import (
@@ -22,7 +24,7 @@ from gateway.core.http import (
     send_response,
 )
 from gateway.core.redact import redact
-from gateway.dataplane import files, record, responses
+from gateway.dataplane import files, prompts, record, responses
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.auth import authenticate
 from gateway.dataplane.caching import Caching
@@ -91,17 +93,22 @@ class DataPlane:
         headers = header_map(scope)
         endpoint = MODEL_ENDPOINTS.get(path)
         by_id = endpoint is None and path.startswith(responses.ID_PATH)
+        prompt = prompts.match(path) if endpoint is None and not by_id else None
+        call = prompts.CALLS.get(prompt[1]) if prompt is not None else None
         fmt = (
             endpoint[0]
             if endpoint
             else Format.RESPONSES
             if by_id
+            else call[0]
+            if call
             else (Format.ANTHROPIC if b"anthropic-version" in headers else Format.OPENAI)
         )
         req = Request(self.ids.next(), scope, table, gateway, fmt, time.perf_counter(), headers)
         req.endpoint = endpoint_of(path)
-        # The model list is cheap and answered from the table: only calls that hold an upstream are gated.
-        gated = path != "/v1/models"
+        # The model list, the prompt list and a prompt's render are cheap and answered from the table:
+        # only calls that hold an upstream are gated.
+        gated = path != "/v1/models" and (prompt is None or call is not None)
         if gated:
             if self.in_flight >= table.server.max_in_flight:
                 await self._shed(req, send)
@@ -132,6 +139,20 @@ class DataPlane:
                     body = await self._read(receive, table)
                     watcher = asyncio.ensure_future(watch_disconnect())
                     await self.model_call(req, endpoint[1], body, self._capture(req, body, send))
+                elif prompt is not None and call is None:
+                    await self._prompt_answer(req, prompt, path, receive, send)
+                elif prompt is not None and call is not None:
+                    req.caller = authenticate(gateway, headers)
+                    if scope["method"] != "POST":
+                        raise GatewayError("invalid_request_error", f"{path} takes POST", status=405)
+                    found = prompts.find(table, gateway, prompt[0])
+                    req.prompt, req.endpoint = found.name, call[1]
+                    req.scope = {**scope, "headers": prompts.call_headers(scope["headers"], call[0])}
+                    req.headers = header_map(req.scope)
+                    variables, overrides = prompts.read(await self._read(receive, table))
+                    body = orjson.dumps(prompts.build(table, found, call[1], variables, overrides))
+                    watcher = asyncio.ensure_future(watch_disconnect())
+                    await self.model_call(req, call[1], body, self._capture(req, body, send))
                 elif by_id:
                     response_id, sub = responses.parse_id_path(path, scope["method"])
                     req.response_id = response_id
@@ -181,6 +202,29 @@ class DataPlane:
             if req.ticket is not None:
                 self._settle(req)
             self._log(req)
+
+    async def _prompt_answer(
+        self, req: Request, prompt: tuple[str | None, str], path: str, receive: Receive, send: Send
+    ) -> None:
+        """GET /v1/prompts and POST /v1/prompts/<name>/render: answered from the table, nothing called."""
+        req.caller = authenticate(req.gateway, req.headers)
+        name, action = prompt
+        method = req.scope["method"]
+        if action == "list":
+            if method != "GET":
+                raise GatewayError("invalid_request_error", f"{path} takes GET", status=405)
+            answer = prompts.listing(req.table, req.gateway)
+        else:
+            if method != "POST":
+                raise GatewayError("invalid_request_error", f"{path} takes POST", status=405)
+            found = prompts.find(req.table, req.gateway, name)
+            req.prompt = found.name
+            if action != "render":
+                raise GatewayError("not_found_error", f"no endpoint {path}", code="not_found")
+            variables, overrides = prompts.read(await self._read(receive, req.table))
+            answer = prompts.render_answer(req.table, req.gateway, found, variables, overrides)
+        req.status = 200
+        await send_response(send, 200, answer, req.response_headers())
 
     async def _response_id(self, req: Request, response_id: str, sub: str, body: bytes, send: Send) -> None:
         """GET/DELETE /v1/responses/{id}, its cancel and input_items: a gateway id from the gateway's

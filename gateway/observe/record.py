@@ -45,10 +45,11 @@ ENDPOINT_PREFIXES = (
     ("/v1/uploads", "files"),  # an upload's parts become one file
     ("/v1/responses", "responses"),
     ("/v1/models", "models"),
+    ("/v1/prompts", "prompts"),  # list and render; a prompt's call is logged as messages or chat
 )
 ENDPOINT_KINDS = (
     "messages", "count_tokens", "chat", "responses", "embeddings", "files", "batches", "models",
-    "passthrough",
+    "prompts", "passthrough",
 )  # fmt: skip
 
 

@@ -221,6 +221,7 @@ class Gateway:
     log_bodies: bool | None = None  # None: logs.bodies decides
     # (name, owner) of every name config gives this gateway, in GET /v1/models order (gateway.catalogue)
     listed: tuple[tuple[str, str], ...] = ()
+    prompts: tuple[str, ...] = ()  # the prompts (under prompts:) served at /v1/prompts, in file order
     guardrails: tuple[Guardrail, ...] = ()  # in the order the gateway lists them
 
     def allows(self, model: str) -> bool:
@@ -265,6 +266,7 @@ class RoutingTable:
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     state: State = State()
     logs: Logs = Logs()
+    prompts: Mapping[str, Any] = field(default_factory=dict)  # name -> config.prompts.Prompt (compiled once)
     guardrails: Mapping[str, Guardrail] = field(default_factory=dict)  # every one config defines, by name
     # resolve.lookup's answers by model name: resolving builds a node per call, which is measurable on
     # the hot path. The only mutable part of a table; bounded (resolve.MEMO_SIZE), never iterated.

@@ -41,6 +41,7 @@ PARAMS = {
     "batch_id": "batch_no_such_id",
     "message_batch_id": "msgbatch_no_such_id",
     "upload_id": "upload_no_such_id",
+    "prompt": "no-such-prompt",
 }
 
 
@@ -101,7 +102,16 @@ def test_document_is_structurally_openapi_3_1(gw: GatewayServer) -> None:
                 operation_ids.append(operation["operationId"])
     assert len(operation_ids) == len(set(operation_ids))
     # Every endpoint http.md lists, under the default base URL and a named one.
-    for path in ("/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/v1/models"):
+    for path in (
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/v1/prompts",
+        "/v1/prompts/{prompt}/messages",
+        "/v1/prompts/{prompt}/chat/completions",
+        "/v1/prompts/{prompt}/render",
+    ):
         assert path in doc["paths"] and "/g/{gateway}" + path in doc["paths"]
     for path in (
         "/healthz",
@@ -154,6 +164,9 @@ def test_request_schemas_take_what_the_gateway_takes(gw: GatewayServer) -> None:
         ("OpenAIChatRequest", BODIES["/v1/chat/completions"]),
     ]:
         assert not list(validator(name).iter_errors(body)), name
+    prompt_call = {"variables": {"q": "hi"}, "model": "gpt-4o", "messages": [], "stream": True}
+    assert not list(validator("PromptCall").iter_errors(prompt_call))
+    assert list(validator("PromptCall").iter_errors({**prompt_call, "messages": USER}))
     wrong = {"model": "gpt-4o", "max_tokens": 8, "messages": USER, "tools": "x"}
     assert list(validator("AnthropicMessagesRequest").iter_errors(wrong))
     envelope = validator("AnthropicError")

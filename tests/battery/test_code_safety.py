@@ -52,7 +52,11 @@ BANNED_MODULES = {
 }
 SAFE_LOADERS = {"SafeLoader", "CSafeLoader"}
 # (file relative to gateway/, what) -> why it is fine. Empty today: keep each entry justified.
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    ("config/prompts.py", ".from_string()"): "prompt templates: text from config (reviewed like code), "
+    "compiled once in ImmutableSandboxedEnvironment; request variables are only ever values, never "
+    "templates (tests/config/test_prompts.py, tests/dataplane/test_prompts.py)",
+}
 
 
 def findings(source: str, name: str) -> list[tuple[str, str]]:

@@ -212,6 +212,7 @@ def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         "batch_id": "batch_x",
         "message_batch_id": "msgbatch_x",
         "upload_id": "upload_x",
+        "prompt": "p",  # none configured: every prompt call is a 404 (after auth)
     }
     for template, item in doc["paths"].items():
         for method, operation in item.items():

@@ -22,9 +22,10 @@ from gateway.pricing.prices import format_usd
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-FIELDS = ("gateway", "route", "provider", "model", "token", "cache", "endpoint")
-# endpoint, like token, is not in the hourly rollups: grouped or filtered by it, analytics read records.
-GROUPS = ("gateway", "route", "provider", "model", "token", "endpoint")
+FIELDS = ("gateway", "route", "provider", "model", "token", "cache", "endpoint", "prompt")
+# endpoint and prompt, like token, are not in the hourly rollups: grouped or filtered by them, analytics
+# read records.
+GROUPS = ("gateway", "route", "provider", "model", "token", "endpoint", "prompt")
 DEFAULT_RANGE = 24 * 3600.0
 SELECT = ", ".join(COLUMNS)
 MAX_BUCKETS = 2000

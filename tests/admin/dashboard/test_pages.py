@@ -204,3 +204,30 @@ guardrails:
     assert re.findall(r'data-id="([^"]+)"', listed) == [hit["id"]]
     for url in ("/dashboard", "/dashboard/logs", f"/dashboard/logs/{hit['id']}"):
         assert canary not in httpx.get(gw.url + url).text
+
+
+def test_logs_filter_by_prompt_and_the_detail_names_it(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    extra = """
+prompts:
+  greet:
+    model: claude-haiku-4-5
+    messages: [{ role: user, content: "Hello {{ name }}" }]
+    variables: { name: { required: true } }
+"""
+    gateways = "gateways:\n  default: { auth: none, prompts: ['*'] }\n"
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra, gateway=gateways))
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk.post(
+        "/v1/prompts/greet/messages", cast_to=anthropic.types.Message, body={"variables": {"name": "Ada"}}
+    )
+    sdk.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    rendered, plain = sorted(wait_for_records(gw, {}, 2), key=lambda r: not r.get("prompt"))
+    listed = httpx.get(gw.url + "/dashboard/logs", params={"prompt": "greet"}).text
+    assert re.findall(r'data-id="([^"]+)"', listed) == [rendered["id"]]
+    assert 'value="greet"' in listed  # the filter is echoed into the form
+    detail = httpx.get(gw.url + f"/dashboard/logs/{rendered['id']}").text
+    assert re.search(r'<dd id="prompt">greet</dd>', detail)
+    other = httpx.get(gw.url + f"/dashboard/logs/{plain['id']}").text
+    assert re.search(r'<dd id="prompt">\u2013</dd>', other)
