@@ -47,7 +47,7 @@ def test_the_four_responses_payloads_are_one_codex_like_body() -> None:
         assert 1000 <= WORKLOADS[mode].request.payload.stat().st_size <= 2100
 
 
-@pytest.mark.parametrize("config", ["gateway.yaml", "gateway-metered.yaml"])
+@pytest.mark.parametrize("config", ["gateway.yaml", "gateway-metered.yaml", "gateway-guarded.yaml"])
 def test_the_gateway_configs_route_both_aliases(config: str) -> None:
     models = yaml.safe_load((CONFIGS / config).read_text())["models"]
     assert models["bench-openai"].startswith("openai/")  # same format: an openai-type provider
@@ -165,10 +165,17 @@ def test_each_workload_runs_on_the_arms_that_can_serve_it() -> None:
         "ref-asgi",
         "gateway",
         "gateway-metered",
+        "gateway-guarded",
         "litellm",
         "portkey",
     ]
-    assert run.applicable(arms, "respx-sse") == ["direct", "gateway", "gateway-metered", "litellm"]
+    assert run.applicable(arms, "respx-sse") == [
+        "direct",
+        "gateway",
+        "gateway-metered",
+        "gateway-guarded",
+        "litellm",
+    ]
     assert "Responses" in WORKLOADS["respx"].why_not("refasgi")
     assert "anthropic" in WORKLOADS["respx"].why_not("portkey")
     # The translated rows' floor is the upstream's own call: direct loads the mock's /v1/messages.
