@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -23,6 +24,7 @@ from gateway.config import schema
 from gateway.config.issues import ConfigError, Issue, KeyPath, Location
 from gateway.config.source import SourceFile, config_files, load_file
 from gateway.config.units import parse_duration, parse_size
+from gateway.policy.guardrails import BUILTINS, Guardrail, PatternError, Webhook, check_pattern, matcher_of
 from gateway.providers.registry import TYPES
 from gateway.routing.table import (
     EMPTY,
@@ -50,7 +52,7 @@ from gateway.routing.table import (
     Token,
 )
 
-NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing")
+NAMED_SECTIONS = ("providers", "keys", "models", "gateways", "routes", "budgets", "pricing", "guardrails")
 SINGLE_SECTIONS = ("server", "state", "logs")
 SHARED_STORES = (
     "set state.store to sqlite:///./data/state.db (the workers of one machine; the default when "
@@ -151,6 +153,7 @@ class _Compiler:
         self.providers_by_name = providers
         self.keys_by_name = keys
         self.budget_names = set(self.sections["budgets"])
+        self.guardrails_by_name = self.guardrails()
         routes = {name: Route(name, self.node(e, (), e.value), e.location) for name, e in routes_raw.items()}
         self.check_cycles(routes)
         models = self.models()
@@ -183,6 +186,7 @@ class _Compiler:
             budgets=MappingProxyType(self.budgets()),
             state=state,
             logs=self.logs(),
+            guardrails=MappingProxyType(self.guardrails_by_name),
         )
 
     def version(self) -> str:
@@ -535,6 +539,9 @@ class _Compiler:
             for b in spec.get("budgets", []):
                 if b not in self.budget_names:
                     self.error(entry, ("budgets",), f"unknown budget {b!r}{self.known('budgets')}")
+            for i, g in enumerate(spec.get("guardrails", [])):
+                if g not in self.sections["guardrails"]:
+                    self.error(entry, ("guardrails", i), f"unknown guardrail {g!r}{self.known('guardrails')}")
         allow_text = tuple(spec["allow"]) if "allow" in spec else None
         allow = (
             tuple(re.compile(fnmatch.translate(p)) for p in allow_text) if allow_text is not None else None
@@ -559,6 +566,76 @@ class _Compiler:
             cache_ttl=self.cache_ttl(entry, spec.get("cache")),
             log_bodies=spec["logs"].get("bodies") if isinstance(spec.get("logs"), dict) else None,
             listed=tuple(listed),
+            guardrails=tuple(
+                self.guardrails_by_name[g] for g in spec.get("guardrails", ()) if g in self.guardrails_by_name
+            ),
+        )
+
+    def guardrails(self) -> dict[str, Guardrail]:
+        return {name: self.guardrail(name, e) for name, e in self.sections["guardrails"].items()}
+
+    def guardrail(self, name: str, entry: Entry) -> Guardrail:
+        """One guardrail; every pattern, builtin and URL checked (with its line) before anything runs."""
+        spec = entry.value
+        check = spec["check"]
+        patterns: list[str] = []
+        for i, pattern in enumerate(check.get("regex", ())):
+            try:
+                check_pattern(pattern)
+            except PatternError as exc:
+                self.error(entry, ("check", "regex", i), f"{pattern!r}: {exc}")
+                continue
+            patterns.append(pattern)
+        builtins: list[str] = []
+        for i, b in enumerate(check.get("builtin", ())):
+            if b in BUILTINS:
+                builtins.append(b)
+            else:
+                self.error(
+                    entry, ("check", "builtin", i), f"unknown builtin {b!r} (known: {', '.join(BUILTINS)})"
+                )
+        webhook = None
+        if "webhook" in check:
+            hook = check["webhook"]
+            url = str(hook["url"])
+            parsed = urlsplit(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                self.error(
+                    entry, ("check", "webhook", "url"), f"{url!r}: a webhook URL must be http:// or https://"
+                )
+            timeout = (
+                self.parse(entry, ("check", "webhook", "timeout"), parse_duration, 2.0)
+                if "timeout" in hook
+                else 2.0
+            )
+            webhook = Webhook(
+                url,
+                timeout,  # parse_duration refuses 0 and negatives
+                tuple((str(k).lower(), str(v)) for k, v in hook.get("headers", {}).items()),
+                spec.get("on_error", "allow"),
+            )
+        action = spec["action"]
+        if action == "redact" and ("max_input_tokens" in check or "webhook" in check):
+            self.error(
+                entry,
+                ("action",),
+                "redact replaces what regex or builtin matched: a max_input_tokens or webhook check can only "
+                "block or flag (put it in a guardrail of its own)",
+            )
+        on = spec.get("on", "input")
+        if on == "output" and "max_input_tokens" in check:
+            self.error(
+                entry,
+                ("check", "max_input_tokens"),
+                "max_input_tokens looks at the input: `on` must include input",
+            )
+        return Guardrail(
+            name,
+            on,
+            action,
+            matcher_of(name, patterns, builtins),
+            check.get("max_input_tokens"),
+            webhook,
         )
 
     def cache_ttl(self, entry: Entry | None, spec: Mapping[str, Any] | None) -> float | None:

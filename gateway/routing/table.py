@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.config.issues import Location
 from gateway.core.formats import Format
+from gateway.policy.guardrails import Guardrail
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -220,6 +221,7 @@ class Gateway:
     log_bodies: bool | None = None  # None: logs.bodies decides
     # (name, owner) of every name config gives this gateway, in GET /v1/models order (gateway.catalogue)
     listed: tuple[tuple[str, str], ...] = ()
+    guardrails: tuple[Guardrail, ...] = ()  # in the order the gateway lists them
 
     def allows(self, model: str) -> bool:
         return self.allow is None or any(p.fullmatch(model) for p in self.allow)
@@ -263,6 +265,7 @@ class RoutingTable:
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     state: State = State()
     logs: Logs = Logs()
+    guardrails: Mapping[str, Guardrail] = field(default_factory=dict)  # every one config defines, by name
     # resolve.lookup's answers by model name: resolving builds a node per call, which is measurable on
     # the hot path. The only mutable part of a table; bounded (resolve.MEMO_SIZE), never iterated.
     lookups: dict[str, tuple[str | None, Node]] = field(default_factory=dict, compare=False, repr=False)

@@ -89,6 +89,11 @@ def _phone(text: str, start: int, end: int) -> bool:
     return not (end + 1 < len(text) and text[end] in " .-" and _digit_at(text, end + 1))
 
 
+# A number starts at the text's start or after a character that is not a digit (consumed: RE2 has no
+# look-behind; the hit is group 1). A run of digits then offers one candidate, not one per position.
+_LEAD = r"(?:^|[^0-9])"
+_GROUPED = frozenset({"phone", "credit_card", "us_ssn", "ipv4"})
+
 # name -> (pattern, validator). Names are what `check: {builtin: [...]}` lists and what a redaction
 # says (`[REDACTED:email]`).
 _SPECS: dict[str, tuple[str, Validator | None]] = {
@@ -96,17 +101,21 @@ _SPECS: dict[str, tuple[str, Validator | None]] = {
     # +1 (555) 123-4567, 555-123-4567, +44 20 7946 0958, 5551234567 (with a + or separators; a bare
     # ten-digit run is a phone number too)
     "phone": (
-        r"(?:\+[1-9][0-9]{0,2}[ .\-]?)?(?:\([0-9]{2,4}\)|[0-9]{2,4})[ .\-]?[0-9]{3,4}[ .\-]?[0-9]{4}",
+        _LEAD
+        + r"((?:\+[1-9][0-9]{0,2}[ .\-]?)?(?:\([0-9]{2,4}\)|[0-9]{2,4})"
+        + r"[ .\-]?[0-9]{3,4}[ .\-]?[0-9]{4})",
         _phone,
     ),
     # 13 to 19 digits, plain or in groups of four (Amex 4-6-5); Luhn-valid
     "credit_card": (
-        r"[0-9]{13,19}|[0-9]{4}[ \-][0-9]{4}[ \-][0-9]{4}[ \-][0-9]{1,7}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5}",
+        _LEAD
+        + r"([0-9]{13,19}|[0-9]{4}[ \-][0-9]{4}[ \-][0-9]{4}[ \-][0-9]{1,7}"
+        + r"|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})",
         _card,
     ),
     "iban": (r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", _iban),
-    "us_ssn": (r"[0-9]{3}-[0-9]{2}-[0-9]{4}", _ssn),
-    "ipv4": (r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", _ipv4),
+    "us_ssn": (_LEAD + r"([0-9]{3}-[0-9]{2}-[0-9]{4})", _ssn),
+    "ipv4": (_LEAD + r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", _ipv4),
     "anthropic_key": (r"\bsk-ant-[A-Za-z0-9_\-]{20,200}", None),
     "openai_key": (r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,200}", None),
     "aws_key": (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", None),
@@ -120,7 +129,8 @@ BUILTINS: tuple[str, ...] = tuple(_SPECS)
 def _build() -> dict[str, Detector]:
     out = {}
     for name, (pattern, validator) in _SPECS.items():
-        out[name] = Detector(name, compile_pattern(pattern), check_pattern(pattern), validator)
+        group = 1 if name in _GROUPED else 0
+        out[name] = Detector(name, compile_pattern(pattern), check_pattern(pattern), validator, group)
     return out
 
 

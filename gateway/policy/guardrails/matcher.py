@@ -84,6 +84,9 @@ class Detector:
     program: Any  # re2 _Regexp
     width: int
     validator: Validator | None = None
+    # The group that is the hit (1: the pattern consumes a boundary character before it, as RE2 has
+    # no look-behind: a run of digits then offers one candidate, not one per position).
+    group: int = 0
 
 
 def redaction(kind: str) -> str:
@@ -106,8 +109,9 @@ class Matcher:
         found: list[tuple[int, int, int, str]] = []
         for rank, detector in enumerate(self.detectors):
             check = detector.validator
+            group = detector.group
             for m in detector.program.finditer(text):
-                start, end = m.start(), m.end()
+                start, end = m.span(group)
                 if start == end or (check is not None and not check(text, start, end)):
                     continue
                 found.append((start, -end, rank, detector.kind))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.policy.guardrails.builtins import DETECTORS
@@ -20,7 +20,7 @@ class Webhook:
 
     url: str
     timeout: float  # seconds
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold secrets
     on_error: Literal["allow", "block"] = "allow"
 
 
