@@ -22,6 +22,7 @@ from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
 from gateway.dataplane.body import planned_body
 from gateway.dataplane.capability import wire_for
+from gateway.dataplane.guarded import guarded
 from gateway.dataplane.http1 import StreamedBody
 from gateway.dataplane.request import Call, Request
 from gateway.dataplane.responses import (
@@ -45,6 +46,9 @@ from gateway.translate import Untranslatable, gemini, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 
 RetryOn = Callable[[int], bool] | None
+# The answers a client reads as a model's text and tool calls: what output guardrails look at.
+GUARDED_OPERATIONS = frozenset({"messages", "chat", "responses"})
+GUARDED_FORMATS = frozenset({Format.ANTHROPIC, Format.OPENAI, Format.RESPONSES})
 # A body the provider type must rewrite (Bedrock, Vertex, a preset's clean-up) that orjson cannot write.
 TOO_DEEP = "request body nests too deep for the gateway to rewrite it for this provider"
 
@@ -249,6 +253,7 @@ class UpstreamCalls:
             raise GatewayError("invalid_request_error", TOO_DEEP) from None
         if prepared.json_body:
             headers["content-type"] = "application/json"
+        relay = _output_guarded(req, model_call.operation, relay)
         upstream = proxy.UpstreamRequest(
             target.provider,
             "POST",
@@ -333,3 +338,22 @@ def _signed_body(body: bytes | StreamedBody) -> bytes:
 
 def _secrets(auth: Headers) -> list[str]:
     return [value.decode("latin-1").removeprefix("Bearer ") for _, value in auth]
+
+
+def _output_guarded(req: Request, operation: str, relay: proxy.Relay) -> proxy.Relay:
+    """The relay, checked by the gateway's output guardrails (on: output or both) when it carries a
+    model's answer; the relay itself otherwise (no cost on a gateway without them)."""
+    if not req.gateway.guardrails or operation not in GUARDED_OPERATIONS or req.format not in GUARDED_FORMATS:
+        return relay
+    rails = {g.name: g for g in req.gateway.guardrails if g.output and g.matcher is not None}
+    if not rails:
+        return relay
+
+    def report(name: str, action: str) -> None:
+        hit = {"name": name, "on": "output", "action": action}  # never the matched text
+        if req.guardrails is None:
+            req.guardrails = [hit]
+        elif hit not in req.guardrails:
+            req.guardrails.append(hit)
+
+    return guarded(relay, req.format, req.id, tuple(rails.values()), report)

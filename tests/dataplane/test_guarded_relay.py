@@ -36,6 +36,7 @@ AWS = _rail("aws", "redact", [r"AKIA[0-9A-Z]{16}"])
 EMAIL = _rail("mail", "redact", [], ("email",))
 FLAG = _rail("flagged", "flag", [r"please"])
 BLOCK = _rail("aws-block", "block", [r"AKIA[0-9A-Z]{16}"])
+ONE_BY_ONE = 10_000  # Script pieces: more than any text here has characters
 REDACTED = "Your key is [REDACTED:aws] and mail [REDACTED:email] please."
 
 
@@ -166,7 +167,8 @@ def test_a_stream_is_redacted_one_character_at_a_time(
 ) -> None:
     request = _request(client, stream=True, tools=True)
     upstream = _request(provider, stream=True, tools=True)
-    script = Script(text=TEXT, tool_calls=[CALL], text_chunks=len(TEXT))
+    # One character per chunk, the arguments too: the key is never whole in any one of them.
+    script = Script(text=TEXT, tool_calls=[CALL], text_chunks=len(TEXT), argument_chunks=ONE_BY_ONE)
     wire = _fetch(_fake(provider, anthropic_up, openai_up), PATHS[provider], upstream, script)
     hits: list[tuple[str, str]] = []
     relay = guarded(
