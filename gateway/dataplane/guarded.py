@@ -112,8 +112,9 @@ def _replace(text: str, hits: Sequence[Hit]) -> str:
     out: list[str] = []
     at = 0
     for h in sorted(hits, key=lambda h: h.start):
-        if h.start < at:
-            continue  # overlaps one already replaced
+        if h.start < at:  # overlaps one already replaced (two guardrails): the union goes
+            at = max(at, h.end)
+            continue
         out.append(text[at : h.start])
         out.append(f"[REDACTED:{h.kind}]")
         at = h.end
@@ -246,14 +247,16 @@ def _block(guard: OutputGuard, block: dict[str, Any]) -> None:
         block["input"] = _values(guard, block["input"])
 
 
-def _item(guard: OutputGuard, item: dict[str, Any], texts: dict[tuple[int, int], str] | None = None) -> None:
-    """A Responses output item; `texts`: what a stream already released, by (output, content) index."""
+def _item(guard: OutputGuard, item: dict[str, Any]) -> None:
+    """A Responses output item of a whole answer."""
     if item.get("type") == "message":
         for part in _dicts(item.get("content")):
             if part.get("type") == "output_text" and isinstance(part.get("text"), str):
                 part["text"] = guard.text(part["text"])
     elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
         item["arguments"] = _arguments(guard, item["arguments"])
+    elif item.get("type") == "custom_tool_call" and isinstance(item.get("input"), str):
+        item["input"] = guard.text(item["input"])  # a custom tool's input is free text
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -516,7 +519,7 @@ class GuardedStream:
     def _responses(self, raw: bytes, obj: dict[str, Any], out: list[bytes]) -> None:
         kind = obj.get("type")
         key: tuple[Any, ...]
-        if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+        if kind in _DELTAS:
             key = (obj.get("output_index"), obj.get("content_index"))
             if isinstance(obj.get("delta"), str):
                 self.delta_of[key] = dict(obj)
@@ -524,17 +527,17 @@ class GuardedStream:
                 self._number(obj)
                 out.append(encode_responses(obj))
                 return
-        elif kind in ("response.output_text.done", "response.function_call_arguments.done"):
+        elif kind in _DONES:
             key = (obj.get("output_index"), obj.get("content_index"))
             self._flush(key, out)
             window = self.windows.get(key)
-            field_name = "text" if kind == "response.output_text.done" else "arguments"
+            field_name = _DONES[kind]
             value = obj.get(field_name)
             if window is not None and isinstance(value, str):
                 obj[field_name] = window.whole
             elif isinstance(value, str):  # no deltas came: checked whole
-                text = field_name == "text"
-                obj[field_name] = self.guard.text(value) if text else _arguments(self.guard, value)
+                json_text = field_name == "arguments"
+                obj[field_name] = _arguments(self.guard, value) if json_text else self.guard.text(value)
             self._number(obj)
             out.append(encode_responses(obj))
             return
@@ -583,6 +586,9 @@ class GuardedStream:
             item["arguments"] = (
                 window.whole if window is not None else _arguments(self.guard, item["arguments"])
             )
+        elif item.get("type") == "custom_tool_call" and isinstance(item.get("input"), str):
+            window = self.windows.get((index, None))
+            item["input"] = window.whole if window is not None else self.guard.text(item["input"])
 
     def _number(self, obj: dict[str, Any]) -> None:
         seq = obj.get("sequence_number")
@@ -601,6 +607,20 @@ _REWRITTEN = frozenset(
         "response.failed",
     }
 )
+# Responses streams: the deltas of a text or a tool call's input, and the event that ends each (with the
+# field holding the whole).
+_DELTAS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+    }
+)
+_DONES = {
+    "response.output_text.done": "text",
+    "response.function_call_arguments.done": "arguments",
+    "response.custom_tool_call_input.done": "input",
+}
 _ANTHROPIC_FIELD = {"text_delta": "text", "input_json_delta": "partial_json"}
 
 

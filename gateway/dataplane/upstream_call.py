@@ -223,7 +223,11 @@ class UpstreamCalls:
         upstream = proxy.UpstreamRequest(
             provider, method, prepared.url, headers, body if method == "POST" else b"", leaf.timeout
         )
-        relay = UnmeteredRelay(ptype, Format.RESPONSES, req.id, ending=None)
+        relay: proxy.Relay = UnmeteredRelay(ptype, Format.RESPONSES, req.id, ending=None)
+        if method == "GET" and not sub:
+            # A Response the upstream stored is read again unredacted: the output guardrails apply to
+            # it as to the answer that created it.
+            relay = _output_guarded(req, "responses", relay)
         reply = proxy.Reply(send, relay, Format.RESPONSES, req.id, req.response_headers())
         await self.exchange(req, upstream, reply, auth)
 

@@ -273,3 +273,13 @@ def test_a_match_across_two_text_blocks_is_not_a_match() -> None:
 def test_no_output_guardrails_is_the_relay_itself() -> None:
     relay = PassthroughRelay(TYPES["anthropic"], Format.ANTHROPIC, "req_1")
     assert guarded(relay, Format.ANTHROPIC, "req_1", (), lambda *h: None) is relay
+
+
+def test_overlapping_matches_of_two_guardrails_are_redacted_as_one() -> None:
+    """An email whose local part is a key: neither match's tail may go out."""
+    guard, hits = _guard(EMAIL, _rail("aws", "redact", [r"AKIA[0-9A-Z]{16}[a-z.@]{0,30}"]))
+    text = f"x bob{SECRET}@example.com..zz y"  # the key's match runs on past the email's end
+    window = Window(guard)
+    out = "".join(window.push(c) for c in text) + window.flush()
+    assert out == "x [REDACTED:email] y" and SECRET[4:] not in out
+    assert SECRET[4:] not in guard.text(text)  # whole: in order, the second sees the first's redaction

@@ -319,3 +319,40 @@ def test_input_only_guardrails_leave_the_answer_alone(
     anthropic_up.push(Script(text=TEXT, text_chunks=len(TEXT)))
     text, _ = _ask(gw, "anthropic", "claude-sonnet-4-6", stream=True)
     assert text == TEXT
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_a_custom_tools_input_is_redacted(gw: GatewayServer, openai_up: FakeUpstream, stream: bool) -> None:
+    """A Responses custom tool's input is free text the client runs: output like any other."""
+    call = {"name": "shell", "input": f"export KEY={SECRET}"}
+    openai_up.push(Script(text="Running.", tool_calls=[call], argument_chunks=ONE_BY_ONE))
+    request: Any = {
+        "model": "gpt-5.2",
+        "input": "Hi",
+        "tools": [{"type": "custom", "name": "shell"}],
+        "store": False,
+    }
+    if stream:
+        deltas = ""
+        with openai_client(gw).responses.stream(**request) as events:
+            for event in events:
+                if event.type == "response.custom_tool_call_input.delta":
+                    deltas += event.delta
+            response = events.get_final_response()
+        assert deltas == "export KEY=[REDACTED:aws-out]"
+    else:
+        response = openai_client(gw).responses.create(**request)
+    (tool,) = [item for item in response.output if item.type == "custom_tool_call"]
+    assert tool.input == "export KEY=[REDACTED:aws-out]"  # type: ignore[union-attr]
+
+
+def test_a_stored_response_read_again_is_redacted(gw: GatewayServer, openai_up: FakeUpstream) -> None:
+    """The upstream keeps what its model wrote; reading it back by id is output too."""
+    openai_up.push(Script(text=TEXT))
+    sdk = openai_client(gw)
+    created = sdk.responses.create(model="gpt-5.2", input="Hi")  # stored upstream
+    assert created.output_text == REDACTED
+    again = sdk.responses.retrieve(created.id)
+    assert again.output_text == REDACTED
+    record = gw.records(wait_for=2)[-1]
+    assert {h["name"] for h in record["guardrails"]} == {"aws-out", "pii-out", "tickets"}
