@@ -277,7 +277,7 @@ def test_no_output_guardrails_is_the_relay_itself() -> None:
 
 def test_overlapping_matches_of_two_guardrails_are_redacted_as_one() -> None:
     """An email whose local part is a key: neither match's tail may go out."""
-    guard, hits = _guard(EMAIL, _rail("aws", "redact", [r"AKIA[0-9A-Z]{16}[a-z.@]{0,30}"]))
+    guard, _ = _guard(EMAIL, _rail("aws", "redact", [r"AKIA[0-9A-Z]{16}[a-z.@]{0,30}"]))
     text = f"x bob{SECRET}@example.com..zz y"  # the key's match runs on past the email's end
     window = Window(guard)
     out = "".join(window.push(c) for c in text) + window.flush()
