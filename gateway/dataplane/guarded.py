@@ -80,6 +80,7 @@ class OutputGuard:
     report: Callable[[str, str], None]
     max_match: int = 0
     seen: set[str] = field(default_factory=set)
+    redactions: int = 0  # texts a whole answer's check rewrote: none, and the answer goes byte-exact
 
     def __post_init__(self) -> None:
         self.max_match = max(1, max((g.max_match for g in self.guardrails), default=1))
@@ -102,6 +103,7 @@ class OutputGuard:
                 raise Blocked(g.name)
             if g.action == "redact":
                 text = _replace(text, hits)
+                self.redactions += 1
         return text
 
     def window(self) -> Window:
@@ -206,12 +208,18 @@ def _arguments(guard: OutputGuard, raw: str) -> str:
 
 
 def _values(guard: OutputGuard, value: Any) -> Any:
+    """A JSON value with each string (keys too) checked; a number that matches (a card number written
+    as one) becomes its redaction, a string, so the JSON stays valid."""
     if isinstance(value, str):
         return guard.text(value)
     if isinstance(value, list):
         return [_values(guard, v) for v in value]
     if isinstance(value, dict):
-        return {k: _values(guard, v) for k, v in value.items()}
+        return {guard.text(k): _values(guard, v) for k, v in value.items()}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        written = str(value)
+        checked = guard.text(written)
+        return value if checked == written else checked
     return value
 
 
@@ -219,7 +227,7 @@ def guard_answer(guard: OutputGuard, fmt: Format, answer: Any) -> bool:
     """Check a whole answer in place; True when something changed (raises Blocked)."""
     if not isinstance(answer, dict):
         return False
-    before = orjson.dumps(answer)
+    before = guard.redactions
     if fmt is Format.ANTHROPIC:
         for block in _dicts(answer.get("content")):
             _block(guard, block)
@@ -237,7 +245,7 @@ def guard_answer(guard: OutputGuard, fmt: Format, answer: Any) -> bool:
     else:
         for item in _dicts(answer.get("output")):
             _item(guard, item)
-    return orjson.dumps(answer) != before
+    return guard.redactions != before
 
 
 def _block(guard: OutputGuard, block: dict[str, Any]) -> None:

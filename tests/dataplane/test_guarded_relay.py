@@ -13,7 +13,7 @@ import pytest
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.dataplane.exchange import AnswerReplaced, PassthroughRelay, PolicyStop, Relay
-from gateway.dataplane.guarded import OutputGuard, Window, guarded
+from gateway.dataplane.guarded import OutputGuard, Window, _arguments, guard_answer, guarded
 from gateway.dataplane.translated import TranslationRelay
 from gateway.policy.guardrails import Guardrail, matcher_of
 from gateway.policy.guardrails.model import Action
@@ -283,3 +283,18 @@ def test_overlapping_matches_of_two_guardrails_are_redacted_as_one() -> None:
     out = "".join(window.push(c) for c in text) + window.flush()
     assert out == "x [REDACTED:email] y" and SECRET[4:] not in out
     assert SECRET[4:] not in guard.text(text)  # whole: in order, the second sees the first's redaction
+
+
+def test_whole_tool_arguments_stay_valid_json_numbers_and_keys_included() -> None:
+    guard, _ = _guard(_rail("card", "redact", [], ("credit_card",)), AWS)
+    call = {"id": "toolu_1", "card": 4111111111111111, SECRET: [f"x {SECRET}", 3], "n": 12}
+    out = guard_answer(guard, Format.ANTHROPIC, answer := {"content": [{"type": "tool_use", "input": call}]})
+    assert out and answer["content"][0]["input"] == {
+        "id": "toolu_1",
+        "card": "[REDACTED:credit_card]",
+        "[REDACTED:aws]": ["x [REDACTED:aws]", 3],
+        "n": 12,
+    }
+    raw = orjson.dumps(call).decode()
+    assert orjson.loads(_arguments(guard, raw))["card"] == "[REDACTED:credit_card]"
+    assert _arguments(guard, '{"a": 1}') == '{"a": 1}'  # nothing matched: the client's bytes as they were
