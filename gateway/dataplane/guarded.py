@@ -106,11 +106,13 @@ class OutputGuard:
                 self.redactions += 1
         return text
 
-    def window(self) -> Window:
-        return Window(self)
+    def window(self, json: bool = False) -> Window:
+        return Window(self, json)
 
 
-def _replace(text: str, hits: Sequence[Hit]) -> str:
+def _replace(text: str, hits: Sequence[Hit], bare: frozenset[int] = frozenset()) -> str:
+    """`bare`: the starts of hits outside any JSON string (a number in streamed JSON): their redaction
+    is quoted, a JSON string, so the JSON stays valid."""
     out: list[str] = []
     at = 0
     for h in sorted(hits, key=lambda h: h.start):
@@ -118,19 +120,43 @@ def _replace(text: str, hits: Sequence[Hit]) -> str:
             at = max(at, h.end)
             continue
         out.append(text[at : h.start])
-        out.append(f"[REDACTED:{h.kind}]")
+        out.append(f'"[REDACTED:{h.kind}]"' if h.start in bare else f"[REDACTED:{h.kind}]")
         at = h.end
     out.append(text[at:])
     return "".join(out)
 
 
+def _lex(state: tuple[bool, bool], text: str, starts: Sequence[int]) -> tuple[tuple[bool, bool], set[int]]:
+    """JSON text read on from `state` (inside a string, after a backslash): the state at its end, and
+    which of `starts` lie outside any string."""
+    in_string, escaped = state
+    wanted = set(starts)
+    bare: set[int] = set()
+    for i, ch in enumerate(text):
+        if i in wanted and not in_string:
+            bare.add(i)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+    return (in_string, escaped), bare
+
+
 class Window:
     """One text block's or tool call's streamed text: what may go out now, what is held back."""
 
-    __slots__ = ("context", "guard", "held", "sent")
+    __slots__ = ("context", "guard", "held", "json", "sent")
 
-    def __init__(self, guard: OutputGuard) -> None:
+    def __init__(self, guard: OutputGuard, json: bool = False) -> None:
         self.guard = guard
+        # Tool-call arguments: JSON text, read as it is released (None: plain text). A match outside
+        # a string (a number) is redacted as a JSON string.
+        self.json: tuple[bool, bool] | None = (False, False) if json else None
         self.held = ""
         self.context = ""  # the last released characters, as the model wrote them
         self.sent: list[str] = []  # everything released, as the client read it
@@ -161,7 +187,12 @@ class Window:
         for h, g in hits:
             if h.end <= cut:
                 guard.hit(g)
-        released = _replace(text[skip:cut], [_Shifted(h, skip) for h in redacting])
+        shifted = [_Shifted(h, skip) for h in redacting]
+        bare: frozenset[int] = frozenset()
+        if self.json is not None:
+            self.json, outside = _lex(self.json, text[skip:cut], [h.start for h in shifted])
+            bare = frozenset(outside)
+        released = _replace(text[skip:cut], shifted, bare)
         self.context = text[max(skip, cut - _CONTEXT) : cut] if cut > skip else self.context
         self.held = text[cut:]
         if released:
@@ -425,10 +456,10 @@ class GuardedStream:
         else:
             self._responses(raw, obj, out)
 
-    def _window(self, key: tuple[Any, ...]) -> Window:
+    def _window(self, key: tuple[Any, ...], json: bool = False) -> Window:
         window = self.windows.get(key)
         if window is None:
-            window = self.windows[key] = self.guard.window()
+            window = self.windows[key] = self.guard.window(json)
         return window
 
     def _flush_all(self, out: list[bytes]) -> None:
@@ -471,7 +502,7 @@ class GuardedStream:
                 return
             key = (obj.get("index"),)
             self.delta_of[key] = obj
-            released = self._window(key).push(delta[field_name])
+            released = self._window(key, field_name == "partial_json").push(delta[field_name])
             if released:
                 out.append(encode_anthropic({**obj, "delta": {**delta, field_name: released}}))
             return
@@ -507,7 +538,8 @@ class GuardedStream:
                     if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                         key = (index, "tool", call.get("index", 0))
                         self._switch(index, key, obj, out)
-                        function["arguments"] = self._window(key).push(function["arguments"], last)
+                        window = self._window(key, json=True)
+                        function["arguments"] = window.push(function["arguments"], last)
                         changed = True
             if last:
                 for key in [k for k in self.windows if k[0] == index]:
@@ -531,7 +563,8 @@ class GuardedStream:
             key = (obj.get("output_index"), obj.get("content_index"))
             if isinstance(obj.get("delta"), str):
                 self.delta_of[key] = dict(obj)
-                obj["delta"] = self._window(key).push(obj["delta"])
+                json = kind == "response.function_call_arguments.delta"
+                obj["delta"] = self._window(key, json).push(obj["delta"])
                 self._number(obj)
                 out.append(encode_responses(obj))
                 return

@@ -298,3 +298,19 @@ def test_whole_tool_arguments_stay_valid_json_numbers_and_keys_included() -> Non
     raw = orjson.dumps(call).decode()
     assert orjson.loads(_arguments(guard, raw))["card"] == "[REDACTED:credit_card]"
     assert _arguments(guard, '{"a": 1}') == '{"a": 1}'  # nothing matched: the client's bytes as they were
+
+
+def test_streamed_arguments_stay_valid_json_when_a_number_is_redacted() -> None:
+    guard, _ = _guard(_rail("card", "redact", [], ("credit_card",)), AWS)
+    raw = orjson.dumps(
+        {"card": 4111111111111111, "say": f'a \\" {SECRET}', "n": [1, 4111111111111111]}
+    ).decode()
+    window = guard.window(json=True)
+    out = "".join(window.push(c) for c in raw) + window.flush()
+    assert orjson.loads(out) == {
+        "card": "[REDACTED:credit_card]",
+        "say": 'a \\" [REDACTED:aws]',
+        "n": [1, "[REDACTED:credit_card]"],
+    }
+    text = guard.window()  # plain text: the redaction as it is
+    assert "".join(text.push(c) for c in "n=4111111111111111") + text.flush() == "n=[REDACTED:credit_card]"
