@@ -13,8 +13,12 @@ end (Anthropic `content_block_stop`, a Chat choice's next block or its `finish_r
 client reads it (two text blocks are two strings, not one). `block` ends the stream with the client
 format's error event as soon as a match is in a window; what was held is never sent.
 
-Tool-call arguments stream as JSON text and are matched as such; a whole answer's arguments are parsed
-and each string value is matched, so the JSON stays valid and its structure untouched.
+Tool-call arguments stream as JSON text and are matched as such (a match outside a string, a number, is
+redacted as a JSON string); a whole answer's arguments are parsed and each key, string and number is
+matched, so the JSON stays valid and its structure untouched. Hits from two guardrails that overlap in a
+stream are redacted as one (their union); a whole text goes through the guardrails in order.
+
+Regex and builtin checks only: a webhook guardrail on output is not called here.
 """
 
 from __future__ import annotations
