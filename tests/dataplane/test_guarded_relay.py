@@ -101,7 +101,7 @@ def _request(fmt: Format, stream: bool, tools: bool) -> dict[str, Any]:
     return out
 
 
-PATHS = {Format.ANTHROPIC: "/messages", Format.OPENAI: "/chat/completions", Format.RESPONSES: "/responses"}
+PATHS = {Format.ANTHROPIC: "/v1/messages", Format.OPENAI: "/chat/completions", Format.RESPONSES: "/responses"}
 
 
 def _relay(client: Format, provider: Format, request: dict[str, Any]) -> Relay:
