@@ -357,3 +357,17 @@ def test_a_stored_response_read_again_is_redacted(gw: GatewayServer, openai_up: 
     assert again.output_text == REDACTED
     record = gw.records(wait_for=2)[-1]
     assert {h["name"] for h in record["guardrails"]} == {"aws-out", "pii-out", "tickets"}
+
+
+def test_blocked_streams_are_no_mark_against_the_target(
+    gw: GatewayServer, anthropic_up: FakeUpstream
+) -> None:
+    """The gateway ended those streams, not the upstream: the target's circuit breaker stays closed
+    (five broken streams in a row would open it)."""
+    path, body = _raw_request("anthropic", "claude-sonnet-4-6")
+    for _ in range(6):
+        anthropic_up.push(Script(text=TEXT, text_chunks=4))
+        answer = httpx.post(gw.url + "/g/strict" + path, json=body, headers=RAW_HEADERS, timeout=10)
+        assert b"stop-aws" in answer.content
+    circuits = httpx.get(gw.url + "/readyz").json()["circuits"]
+    assert circuits and all(c["state"] == "closed" for c in circuits), circuits
