@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import redos
 from bench.stats import Spread, per_round_differences, per_round_ratios
 from bench.workloads import RESPONSES_MODES, WORKLOADS
 
@@ -443,6 +444,7 @@ def render(result: dict[str, Any]) -> str:
             "",
         ]
     out += responses_sections(result)
+    out += redos.section(result.get("redos"))
     out += failures(result)
     return "\n".join(out).rstrip() + "\n"
 

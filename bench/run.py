@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import meta, mock, peers, procs, report, stats, sysstat, targets, wrk
+from bench import meta, mock, peers, procs, redos, report, stats, sysstat, targets, wrk
 from bench.toolkit import check_tools, free_port
 from bench.workloads import MESSAGES_MODES, WORKLOADS
 
@@ -82,6 +82,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--ttfb-duration", type=float, help="measured seconds per TTFB run (default 3, --quick 1.5)"
     )
     p.add_argument("--no-ttfb", action="store_true", help="skip the SSE TTFB / chunk-hold part")
+    p.add_argument(
+        "--no-redos",
+        action="store_true",
+        help="skip timing guardrail patterns on hostile input (bench/redos.py)",
+    )
     p.add_argument("--quick", action="store_true", help="2 rounds, 1 s warm-up, 1 s measured: a smoke run")
     p.add_argument("--delay-ms", type=float, default=50.0, help="the delayed mock's sleep")
     p.add_argument("--target-cpu", default="1", help="core(s) the arms under test are pinned to")
@@ -519,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for upstream, rows in work.items():
             run_upstream(upstream, rows, args.arms, the_mock, args, result, progress)
+        if not args.no_redos:
+            log("bench: guardrail patterns on hostile input (bench/redos.py) ...")
+            result["redos"] = redos.run_pinned(args.target_cpu, quick=args.quick)
     except mock.MockError as exc:
         log(f"bench: the mock upstream did not start: {exc}")
         return 2

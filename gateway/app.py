@@ -167,6 +167,7 @@ class Gateway:
                 await self.watcher.stop()
                 await self.data.admission.drain()
                 await self.pool.close()
+                self.data.model_call.webhooks.close()  # guardrail webhooks' connections
                 self.log.stop()
                 await asyncio.to_thread(self.requests.stop)  # every queued record is written
                 if self._sharing is not None:

@@ -161,3 +161,15 @@ def test_serve_refuses_a_memory_store_that_several_workers_would_keep_apart(tmp_
     assert "set state.store to sqlite:///./data/state.db" in result.stderr  # what to set instead
     one = run("validate", str(tmp_path / "gw.yaml"))  # one worker (the config's default): fine
     assert one.returncode == 0 and "warning" not in one.stdout
+
+
+def test_explain_lists_the_guardrails_in_order() -> None:
+    example = str(ROOT / "examples" / "configs" / "guardrails.yaml")
+    result = run("explain", "--config", example, "--gateway", "reviewed", "--model", "claude-haiku-4-5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "guardrails, in order: no-secrets (input: block), pii (both: redact), size (input: block), "
+        "moderation (input: block)"
+    ) in result.stdout
+    plain = run("explain", "--config", REFERENCE, "--model", "dynamic/customer-support")
+    assert "guardrails" not in plain.stdout

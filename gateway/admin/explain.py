@@ -59,6 +59,10 @@ def explain_answer(table: RoutingTable, body: dict[str, Any]) -> tuple[int, dict
     decision = result.decision
     return 200, {
         "lines": result.lines,
+        # Every guardrail the request would pass through, in the order they apply.
+        "guardrails": [
+            {"name": g.name, "on": g.on, "action": g.action} for g in table.gateways[gateway].guardrails
+        ],
         "candidates": [
             {"target": c.leaf.target, "route": c.route, "on": list(c.on) if c.on is not None else None}
             for c in decision.candidates

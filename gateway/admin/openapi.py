@@ -375,6 +375,7 @@ def _log_filters() -> list[JSON]:
         *_query(["limit", "cursor"], "paging"),
         *_query(["since", "until"], "ISO 8601 time or a duration back from now (e.g. 1h)"),
         *_filters(),
+        *_query(["guardrail"], "records with a hit of this guardrail (README: Guardrails)"),
     ]
 
 

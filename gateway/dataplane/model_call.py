@@ -15,7 +15,7 @@ from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send
-from gateway.dataplane import capability, embeddings
+from gateway.dataplane import capability, embeddings, guardrails
 from gateway.dataplane.attempts import Attempts
 from gateway.dataplane.body import repeated_top_level_key
 from gateway.dataplane.caching import Caching
@@ -42,6 +42,7 @@ class ModelCalls:
         self.attempts = attempts
         self.responses = responses
         self.file_owners = file_owners  # who created a file id a message names, when the gateway saw it
+        self.webhooks = guardrails.Webhooks()
 
     async def __call__(self, req: Request, operation: str, body: bytes, send: Send) -> None:
         call = parse(req, operation, body)
@@ -53,6 +54,8 @@ class ModelCalls:
             # previous_response_id: a gateway id's history goes into `input` (404 when unknown); an
             # upstream id keeps the call on the provider and key that own it.
             call, owner = await self.responses.prepare(req, call)
+        if req.gateway.guardrails:  # nothing to do, and no cost, on a gateway without guardrails
+            call = await guardrails.check_input(req, call, self.webhooks)
         ask = ask_for(req, call, owner.provider if owner is not None else None)
         await self.admission.gateway_limits(ticket, ask)
         policy = (

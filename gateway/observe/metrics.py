@@ -135,6 +135,7 @@ class Metrics:
         self._series: dict[SeriesKey, _Series] = {}
         self._upstream: dict[UpstreamKey, list[int]] = {}  # [attempts, failures]
         self._cache: dict[tuple[str, str], int] = {}
+        self._guardrails: dict[tuple[str, str], int] = {}  # (guardrail, action) -> hits
         self._reloads = {"ok": 0, "error": 0}
         self._budgets: list[dict[str, Any]] | None = None  # set by render() around one scrape
         self._whole: _Whole | None = None  # likewise: every worker's counts, summed
@@ -172,6 +173,10 @@ class Metrics:
             self._cache[(gateway, cache)] = self._cache.get((gateway, cache), 0) + 1
         if record.attempts:
             self._count_attempts(gateway, record.attempts)
+        if record.guardrails:
+            for hit in record.guardrails:
+                label = (hit["name"], hit["action"])
+                self._guardrails[label] = self._guardrails.get(label, 0) + 1
 
     def model(self, name: str | None) -> str:
         """The model label: the name while fewer than `max_models` are known, then "other"."""
@@ -237,6 +242,7 @@ class Metrics:
             ],
             "upstream": [[*key, *counts] for key, counts in list(self._upstream.items())],
             "cache": [[*key, count] for key, count in list(self._cache.items())],
+            "guardrails": [[*key, count] for key, count in list(self._guardrails.items())],
             "reloads": dict(self._reloads),
             "log_depth": _read(r.log_depth),
             "log_dropped": _read(r.log_dropped),
@@ -329,6 +335,7 @@ class _Whole:
         self.series: dict[SeriesKey, _Series] = {}
         self.upstream: dict[UpstreamKey, list[int]] = {}
         self.cache: dict[tuple[str, str], int] = {}
+        self.guardrails: dict[tuple[str, str], int] = {}
         self.reloads = {"ok": 0, "error": 0}
         self.log_depth: int | None = None
         self.log_dropped: int | None = None
@@ -357,6 +364,8 @@ class _Whole:
             counts[1] += failed
         for gateway, result, count in snap["cache"]:
             self.cache[(gateway, result)] = self.cache.get((gateway, result), 0) + count
+        for name, action, count in snap.get("guardrails", ()):
+            self.guardrails[(name, action)] = self.guardrails.get((name, action), 0) + count
         for result, count in snap["reloads"].items():
             self.reloads[result] = self.reloads.get(result, 0) + count
         if snap["log_dropped"] is not None:
@@ -465,7 +474,12 @@ def _cache_and_reload_families(w: _Whole) -> Iterator[Metric]:
     )
     for result, count in w.reloads.items():
         reloads.add_metric([result], count)
-    yield from (cache, reloads)
+    hits = CounterMetricFamily(
+        "gateway_guardrail_hits_total", "Guardrail hits, by what they did", labels=["guardrail", "action"]
+    )
+    for (name, action), count in w.guardrails.items():
+        hits.add_metric([name, action], count)
+    yield from (cache, reloads, hits)
 
 
 def _add_usage(series: _Series, record: RequestRecord) -> None:

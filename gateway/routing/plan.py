@@ -456,6 +456,9 @@ def explain_decision(
     except GatewayError as exc:
         raise Unresolved(str(exc), []) from None
     lines = [f"model {model!r} on gateway {gateway_name!r}: {how}"]
+    if gateway.guardrails:
+        rails = ", ".join(f"{g.name} ({g.on}: {g.action})" for g in gateway.guardrails)
+        lines.append(f"guardrails, in order: {rails}")
     if isinstance(node, Leaf) and node.provider not in table.providers:
         raise Unresolved(f"unknown provider {node.provider!r} in {node.target!r}", lines)
     try:

@@ -6,12 +6,17 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from gateway.config.compiler import compile_config
 from tests.config.test_compiler import BASE, errors_of, write
+from tests.conftest import GatewayFactory, standard_config
+from tests.fakes.upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,3 +162,35 @@ def test_gateway_validate_prints_the_errors(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "a.yaml:10" in result.stdout + result.stderr
     assert "guardrails.g.check.regex.0" in result.stdout + result.stderr
+
+
+def test_hot_reload_rejects_a_bad_guardrail_and_applies_a_good_one(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    gw = make_gateway(standard_config(anthropic_up, openai_up), watch=True)
+    version = gw.live.table.version
+    config_file = gw.config / "gateway.yaml"
+    good = config_file.read_text()
+    message = {"model": "fast", "max_tokens": 5, "messages": [{"role": "user", "content": "ticket-1234"}]}
+    headers = {"anthropic-version": "2023-06-01"}
+
+    def edit(guardrail: str, ok: bool) -> dict[str, Any]:
+        config_file.write_text(
+            good.replace("default: { auth: none", "default: { guardrails: [g], auth: none")
+            + f"\nguardrails:\n  g: {guardrail}\n"
+        )
+        deadline = time.monotonic() + 5
+        while True:
+            status: dict[str, Any] = httpx.get(gw.url + "/readyz").json()
+            if (status["last_reload"] or {}).get("ok") is ok or time.monotonic() > deadline:
+                return status
+            time.sleep(0.05)
+
+    status = edit("{ check: { regex: ['ticket-[0-9]+'] }, action: block }", ok=False)
+    assert status["last_reload"]["ok"] is False and status["config_version"] == version
+    assert any("guardrails.g.check.regex.0" in e and "1024" in e for e in status["last_reload"]["errors"])
+    assert httpx.post(gw.url + "/v1/messages", json=message, headers=headers).status_code == 200
+    status = edit("{ check: { regex: ['ticket-[0-9]{4}'] }, action: block }", ok=True)
+    assert status["last_reload"]["ok"] is True and status["config_version"] != version
+    blocked = httpx.post(gw.url + "/v1/messages", json=message, headers=headers)
+    assert blocked.status_code == 400 and "'g'" in blocked.json()["error"]["message"]

@@ -100,6 +100,20 @@ def test_config_md_example_validates(validator: Draft202012Validator) -> None:
 
 VALID = [
     pytest.param("", id="empty-file"),
+    pytest.param(
+        """
+        guardrails:
+          no-secrets: {check: {regex: ['sk-ant-[A-Za-z0-9_-]{20,200}'], builtin: [aws_key]}, action: block}
+          pii: {on: both, check: {builtin: [email, iban]}, action: redact}
+          size: {check: {max_input_tokens: 100000}, action: flag}
+          mod:
+            check: {webhook: {url: "https://m.internal/c", timeout: 2s, headers: {authorization: "Bearer x"}}}
+            action: block
+            on_error: block
+        gateways: {default: {guardrails: [no-secrets, pii, size, mod]}}
+        """,
+        id="guardrails-every-check",
+    ),
     pytest.param("version: 1", id="version-only"),
     pytest.param(
         """
@@ -553,6 +567,36 @@ INVALID = [
         "state: {on_unavailable: retry}",
         ("state", "on_unavailable"),
         "'retry' is not one of",
+    ),
+    (
+        "guardrail-bad-action",
+        "guardrails: {g: {check: {builtin: [email]}, action: hide}}",
+        ("guardrails", "g", "action"),
+        "'hide' is not one of",
+    ),
+    (
+        "guardrail-no-check",
+        "guardrails: {g: {check: {}, action: block}}",
+        ("guardrails", "g", "check"),
+        "should be non-empty",
+    ),
+    (
+        "guardrail-webhook-without-url",
+        "guardrails: {g: {check: {webhook: {timeout: 2s}}, action: block}}",
+        ("guardrails", "g", "check", "webhook"),
+        "'url' is a required",
+    ),
+    (
+        "guardrail-bad-on-error",
+        "guardrails: {g: {check: {max_input_tokens: 5}, action: block, on_error: retry}}",
+        ("guardrails", "g", "on_error"),
+        "'retry' is not one of",
+    ),
+    (
+        "gateway-guardrails-not-a-list",
+        "gateways: {g: {guardrails: pii}}",
+        ("gateways", "g", "guardrails"),
+        "'pii' is not of type 'array'",
     ),
     ("logs-store-mysql", "logs: {store: 'mysql://h/db'}", ("logs", "store"), "'mysql://h/db' does not match"),
     ("logs-retention", "logs: {retention: 30 days}", ("logs", "retention"), "'30 days' does not match"),

@@ -26,6 +26,7 @@ from gateway.pricing.catalogue import Catalogue, Entry, catalogue_for, pricing
 # The /api/logs filters the logs form offers, in the form's order.
 LOG_FILTERS = (
     "gateway", "route", "provider", "model", "status", "token", "endpoint", "cache", "since", "until",
+    "guardrail",
 )  # fmt: skip
 MAX_LOGIN_BODY = 8192
 STATE_TIMEOUT = 2.0
@@ -226,6 +227,7 @@ class Views:
             "route": sorted(table.routes),
             "provider": sorted(table.providers),
             "token": sorted({t.name for g in table.gateways.values() for t in g.tokens}),
+            "guardrail": sorted(table.guardrails),
             "model": sorted(table.models.exact),
             "status": ["2xx", "4xx", "5xx", "200", "429", "500"],
             "since": ["15m", "1h", "24h", "7d"],

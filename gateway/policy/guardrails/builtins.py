@@ -48,18 +48,13 @@ def _card(text: str, start: int, end: int) -> bool:
 def iban_valid(iban: str) -> bool:
     """ISO 13616: move the country and check digits to the end, letters become 10..35, mod 97 is 1."""
     s = iban.replace(" ", "").upper()
-    if not 15 <= len(s) <= 34:
+    if not 15 <= len(s) <= 34 or not s.isascii() or not s.isalnum():
         return False
-    rearranged = s[4:] + s[:4]
-    value = 0
-    for c in rearranged:
-        if c.isdigit():
-            value = (value * 10 + ord(c) - 48) % 97
-        elif "A" <= c <= "Z":
-            value = (value * 100 + ord(c) - 55) % 97
-        else:
-            return False
-    return value == 1
+    # One translate and one big-integer remainder, in C: a prompt of IBAN look-alikes calls this often.
+    return int((s[4:] + s[:4]).translate(_IBAN_DIGITS)) % 97 == 1
+
+
+_IBAN_DIGITS = {ord(c): str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 
 
 def _iban(text: str, start: int, end: int) -> bool:
@@ -92,6 +87,16 @@ def _phone(text: str, start: int, end: int) -> bool:
 # A number starts at the text's start or after a character that is not a digit (consumed: RE2 has no
 # look-behind; the hit is group 1). A run of digits then offers one candidate, not one per position.
 _LEAD = r"(?:^|[^0-9])"
+# Dotted and grouped numbers say in the pattern what the validator would refuse anyway (a neighbour
+# that continues the run, `1.2.3.4.5`, `555 123 4567 8`), with the boundary characters consumed around
+# the hit: a prompt made of such runs then gives RE2 nothing to hand to Python, however long it is.
+_IP_LEAD = r"(?:^\.?|[^0-9.]|[^0-9]\.)"
+_IP_TAIL = r"(?:$|[^0-9.]|\.$|\.[^0-9])"
+_SEP = r"[ .\-]"
+_PHONE_LEAD = rf"(?:^{_SEP}?|[^0-9 .\-]|[^0-9]{_SEP})"
+_PHONE_TAIL = rf"(?:$|[^0-9 .\-]|{_SEP}$|{_SEP}[^0-9])"
+_CARD_LEAD = r"(?:^[ \-]?|[^0-9 \-]|[^0-9][ \-])"
+_CARD_TAIL = r"(?:$|[^0-9 \-]|[ \-]$|[ \-][^0-9])"
 _GROUPED = frozenset({"phone", "credit_card", "us_ssn", "ipv4"})
 
 # name -> (pattern, validator). Names are what `check: {builtin: [...]}` lists and what a redaction
@@ -101,21 +106,24 @@ _SPECS: dict[str, tuple[str, Validator | None]] = {
     # +1 (555) 123-4567, 555-123-4567, +44 20 7946 0958, 5551234567 (with a + or separators; a bare
     # ten-digit run is a phone number too)
     "phone": (
-        _LEAD
+        _PHONE_LEAD
         + r"((?:\+[1-9][0-9]{0,2}[ .\-]?)?(?:\([0-9]{2,4}\)|[0-9]{2,4})"
-        + r"[ .\-]?[0-9]{3,4}[ .\-]?[0-9]{4})",
+        + r"[ .\-]?[0-9]{3,4}[ .\-]?[0-9]{4})"
+        + _PHONE_TAIL,
         _phone,
     ),
-    # 13 to 19 digits, plain or in groups of four (Amex 4-6-5); Luhn-valid
+    # 13 to 19 digits, plain or in groups of four (Amex 4-6-5), not one stretch of a longer run of
+    # digit groups; Luhn-valid
     "credit_card": (
-        _LEAD
+        _CARD_LEAD
         + r"([0-9]{13,19}|[0-9]{4}[ \-][0-9]{4}[ \-][0-9]{4}[ \-][0-9]{1,7}"
-        + r"|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})",
+        + r"|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})"
+        + _CARD_TAIL,
         _card,
     ),
     "iban": (r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", _iban),
     "us_ssn": (_LEAD + r"([0-9]{3}-[0-9]{2}-[0-9]{4})", _ssn),
-    "ipv4": (_LEAD + r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", _ipv4),
+    "ipv4": (_IP_LEAD + r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})" + _IP_TAIL, _ipv4),
     "anthropic_key": (r"\bsk-ant-[A-Za-z0-9_\-]{20,200}", None),
     "openai_key": (r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,200}", None),
     "aws_key": (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", None),

@@ -170,3 +170,37 @@ def test_no_secret_reaches_any_page(make_traffic: TrafficFactory) -> None:
             assert STORED_KEY not in answer.text and ADMIN_TOKEN not in answer.text, url
             assert ADMIN_TOKEN not in str(answer.url)
             assert STORED_KEY not in str(answer.headers) and ADMIN_TOKEN not in str(answer.headers)
+
+
+def test_request_detail_shows_guardrail_hits_never_the_matched_text(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    canary = "canary.dash@example.org"
+    extra = """
+logs: { bodies: true }
+guardrails:
+  pii: { check: { builtin: [email] }, action: redact }
+  watch: { check: { regex: ['ticket-[0-9]{4}'] }, action: flag }
+"""
+    gateways = "gateways:\n  default: { auth: none, guardrails: [pii, watch] }\n"
+    gw = make_gateway(standard_config(anthropic_up, openai_up, extra, gateway=gateways))
+    sdk = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    sdk.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=10,
+        messages=[{"role": "user", "content": f"mail {canary} about ticket-1234"}],
+    )
+    sdk.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    hit, plain = sorted(wait_for_records(gw, {}, 2), key=lambda r: not r.get("guardrails"))
+    detail = httpx.get(gw.url + f"/dashboard/logs/{hit['id']}").text
+    found = re.search(r'<dd id="guardrails">(.*?)</dd>', detail, re.S)
+    assert found and re.sub(r"<[^>]+>", "", found.group(0)) == "pii (input: redact), watch (input: flag)"
+    assert "[REDACTED:email]" in detail  # the logged body holds the redaction
+    other = re.search(
+        r'<dd id="guardrails">(.*?)</dd>', httpx.get(gw.url + f"/dashboard/logs/{plain['id']}").text
+    )
+    assert other and other.group(1) == "\u2013"  # the page's dash for none
+    listed = httpx.get(gw.url + "/dashboard/logs", params={"guardrail": "watch"}).text
+    assert re.findall(r'data-id="([^"]+)"', listed) == [hit["id"]]
+    for url in ("/dashboard", "/dashboard/logs", f"/dashboard/logs/{hit['id']}"):
+        assert canary not in httpx.get(gw.url + url).text

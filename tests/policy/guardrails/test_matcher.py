@@ -64,7 +64,25 @@ FALSE_POSITIVES = [
     ("aws_key", "AKIAIOSFODNN7EXAMPL and AKIAIOSFODNN7EXAMPLEX"),
     ("google_key", "AIzaShort"),
     ("github_token", "ghp_short and ghx_" + "a" * 40),
+    ("credit_card", "ids 4111 1111 1111 1111 2222 3333"),  # a stretch of a longer run of groups
+    ("phone", "555 123 4567 8"),
+    ("ipv4", "1.2.3.4.5.6.7.8 and .9.9.9.9.9"),
 ]
+
+# Several hits side by side, separated by one character (the boundary one hit's pattern consumes must
+# still lead the next), and text beyond ASCII (offsets are characters, not UTF-8 bytes).
+NEIGHBOURS = [
+    ("ipv4", "1.2.3.4 5.6.7.8,9.9.9.9. and 10.0.0.1", ["1.2.3.4", "5.6.7.8", "9.9.9.9", "10.0.0.1"]),
+    ("ipv4", "😀1.2.3.4😀 ü1.2.3.5", ["1.2.3.4", "1.2.3.5"]),
+    ("phone", "555-123-4567, 555-987-6543;+1 555 123 4567.", [
+        "555-123-4567", "555-987-6543", "+1 555 123 4567",
+    ]),
+    ("credit_card", "4111 1111 1111 1111,5500-0000-0000-0004 é4012888888881881", [
+        "4111 1111 1111 1111", "5500-0000-0000-0004", "4012888888881881",
+    ]),
+    ("email", "😀bob@example.com😀ü x@y.org", ["bob@example.com", "x@y.org"]),
+    ("us_ssn", "123-45-6789,123-45-6780", ["123-45-6789", "123-45-6780"]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("kind", "text", "matched"), TRUE_POSITIVES)
@@ -76,6 +94,12 @@ def test_builtin_finds(kind: str, text: str, matched: str) -> None:
 @pytest.mark.parametrize(("kind", "text"), FALSE_POSITIVES)
 def test_builtin_ignores(kind: str, text: str) -> None:
     assert Matcher.of([DETECTORS[kind]]).find(text) == []
+
+
+@pytest.mark.parametrize(("kind", "text", "matched"), NEIGHBOURS)
+def test_neighbouring_hits_and_character_offsets(kind: str, text: str, matched: list[str]) -> None:
+    hits = Matcher.of([DETECTORS[kind]]).find(text)
+    assert [text[h.start : h.end] for h in hits] == matched
 
 
 def test_checksums() -> None:
