@@ -16,7 +16,7 @@ from gateway.core.formats import Format
 from gateway.core.http import Headers, Send, send_response
 from gateway.core.redact import redact
 from gateway.core.usage import Usage
-from gateway.dataplane import embeddings
+from gateway.dataplane import embeddings, guardrails
 from gateway.dataplane import exchange as proxy
 from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
@@ -354,10 +354,6 @@ def _output_guarded(req: Request, operation: str, relay: proxy.Relay) -> proxy.R
         return relay
 
     def report(name: str, action: str) -> None:
-        hit = {"name": name, "on": "output", "action": action}  # never the matched text
-        if req.guardrails is None:
-            req.guardrails = [hit]
-        elif hit not in req.guardrails:
-            req.guardrails.append(hit)
+        guardrails.record_hit(req, rails[name], "output", action)  # never the matched text
 
     return guarded(relay, req.format, req.id, tuple(rails.values()), report)
