@@ -371,3 +371,20 @@ def test_blocked_streams_are_no_mark_against_the_target(
         assert b"stop-aws" in answer.content
     circuits = httpx.get(gw.url + "/readyz").json()["circuits"]
     assert circuits and all(c["state"] == "closed" for c in circuits), circuits
+
+
+def test_a_guardrail_on_both_sides_records_a_hit_on_each(
+    gw: GatewayServer, anthropic_up: FakeUpstream
+) -> None:
+    anthropic_up.push(Script(text="Reply to ops@example.com.", text_chunks=25))
+    with anthropic_client(gw).messages.stream(
+        model="claude-sonnet-4-6",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "Mail me at me@example.org"}],
+    ) as events:
+        text = "".join(events.text_stream)
+    assert text == "Reply to [REDACTED:email]."
+    assert b"me@example.org" not in anthropic_up.requests[-1].body  # the input side's work
+    hits = gw.records(wait_for=1)[-1]["guardrails"]
+    assert {"name": "pii-out", "on": "input", "action": "redact"} in hits
+    assert {"name": "pii-out", "on": "output", "action": "redact"} in hits
