@@ -83,11 +83,13 @@ class OutputGuard:
     guardrails: tuple[Guardrail, ...]
     report: Callable[[str, str], None]
     max_match: int = 0
+    blocking: bool = False  # a guardrail blocks: a stream is matched at every piece, to stop it early
     seen: set[str] = field(default_factory=set)
     redactions: int = 0  # texts a whole answer's check rewrote: none, and the answer goes byte-exact
 
     def __post_init__(self) -> None:
         self.max_match = max(1, max((g.max_match for g in self.guardrails), default=1))
+        self.blocking = any(g.action == "block" for g in self.guardrails)
 
     def hit(self, g: Guardrail) -> None:
         if g.name not in self.seen:
@@ -170,9 +172,13 @@ class Window:
         held = self.held + piece
         if not held:
             return ""
+        guard = self.guard
+        if not final and len(held) < guard.max_match and not guard.blocking:
+            # Nothing could go out yet, and no block to see early: matched once there is.
+            self.held = held
+            return ""
         text = self.context + held
         skip = len(self.context)
-        guard = self.guard
         cut = len(text) if final else max(skip, len(text) - guard.max_match + 1)
         hits: list[tuple[Hit, Guardrail]] = []
         for g in guard.guardrails:
@@ -440,6 +446,9 @@ class GuardedStream:
         return b"".join(out)
 
     def _event(self, raw: bytes, out: list[bytes]) -> None:
+        if self.fmt is Format.ANTHROPIC and not any(name in raw for name in _ANTHROPIC_READ):
+            out.append(raw)  # message_start, ping, content_block_start: nothing to check or release
+            return
         payload = _data(raw)
         if payload is None or payload == b"[DONE]":
             if payload == b"[DONE]":
@@ -666,6 +675,8 @@ _DONES = {
     "response.function_call_arguments.done": "arguments",
     "response.custom_tool_call_input.done": "input",
 }
+# The Anthropic events this relay reads (the rest pass as they came, unparsed).
+_ANTHROPIC_READ = (b"content_block_delta", b"content_block_stop", b"message_delta", b"message_stop", b"error")
 _ANTHROPIC_FIELD = {"text_delta": "text", "input_json_delta": "partial_json"}
 
 
@@ -683,8 +694,13 @@ def _chat_piece(shape: dict[str, Any], key: tuple[Any, ...], text: str) -> dict[
 
 def _data(raw: bytes) -> bytes | None:
     """The data of one SSE event (its `data:` lines joined), or None when it has none."""
-    if b"data:" not in raw:
+    at = raw.find(b"data:")
+    if at < 0:
         return None
+    if raw.find(b"data:", at + 5) < 0:  # one data line, the usual event: no split
+        end = raw.find(b"\n", at)
+        line = raw[at + 5 : end if end >= 0 else len(raw)].rstrip(b"\r")
+        return line.removeprefix(b" ")
     lines = [line for line in raw.splitlines() if line.startswith(b"data:")]
     return b"\n".join(line[5:].removeprefix(b" ") for line in lines)
 
