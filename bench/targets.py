@@ -67,6 +67,14 @@ ARMS: dict[str, Arm] = {
             None,
             "gateway-metered.yaml",
         ),
+        Arm(
+            "gateway-guarded",
+            "gateway",
+            "our gateway with output and input guardrails (two regex, one builtin): "
+            "bench/configs/gateway-guarded.yaml",
+            None,
+            "gateway-guarded.yaml",
+        ),
         Arm("litellm", "litellm", f"LiteLLM proxy {peers.LITELLM_VERSION}, 1 worker, no DB, master key"),
         Arm("portkey", "portkey", "Portkey's gateway (@portkey-ai/gateway from npm), Node.js"),
     )

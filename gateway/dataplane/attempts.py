@@ -81,7 +81,7 @@ class Attempts:
                     )
                     if ex is not None:
                         # 5xx and broken streams count against a target; 4xx (429 too) is not its fault.
-                        broken = ex.streamed and ex.error is not None and ex.status < 400
+                        broken = ex.streamed and ex.error is not None and ex.status < 400 and not ex.stopped
                         self.breakers.record(breaker_key(leaf), ok=ex.status < 500 and not broken)
                     if ex is None or ex.held is None:
                         return True

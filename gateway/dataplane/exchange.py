@@ -90,6 +90,23 @@ _DROP_TRANSLATED_RAW = frozenset(name.encode() for name in DROP_TRANSLATED)
 STREAM_TYPES = frozenset({"text/event-stream", "application/vnd.amazon.eventstream"})
 
 
+class AnswerReplaced(Exception):
+    """Raised by a relay whose whole answer is not to be relayed (an output guardrail blocked it): the
+    client gets `status` and `body` (JSON in its envelope) instead; the upstream's status and usage stay
+    the exchange's, for billing."""
+
+    def __init__(self, status: int, body: bytes, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.message = message
+
+
+class PolicyStop(StreamFailure):
+    """A stream the gateway's own policy ended (an output guardrail blocked it): not the upstream's
+    failure, so no mark against the target."""
+
+
 class StreamRelay(Protocol):
     """Turns upstream stream bytes into client stream bytes, reading usage on the side."""
 
@@ -335,6 +352,7 @@ class Exchange:
     # The stream started, then failed (cut, stalled, an error event): the status its record carries,
     # while `status` stays the upstream's (200) for retries, breakers and billing.
     failed: int = 0
+    stopped: bool = False  # the gateway ended it (PolicyStop), the upstream did nothing wrong
 
     @property
     def upstream_error(self) -> str | None:
@@ -554,6 +572,13 @@ async def _answer_whole(
         result.error = _error_summary(data)
     try:
         data = reply.relay.response(resp.status, data, result.usage)
+    except AnswerReplaced as exc:
+        result.failed, result.error = exc.status, exc.message
+        headers = [(k, v) for k, v in headers if k != b"content-type"]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(exc.body)).encode())]
+        await send_held(reply.send, exc.status, headers, exc.body)
+        result.complete = True
+        return
     except NotJSON:
         # A 200 that should be JSON and is not complete JSON was cut short; raw passthrough of another
         # content type is relayed as it is.
@@ -659,6 +684,7 @@ async def _relay_stream(
         detail = exc.detail if isinstance(exc, StreamIncomplete) else None
         result.error = f"{exc.message} ({detail})" if detail else exc.message
         result.failed = _failure_status(exc.kind)
+        result.stopped = isinstance(exc, PolicyStop)
         await send({"type": "http.response.body", "body": stream.error_event(exc.kind, exc.message)})
         result.complete = True
         return

@@ -16,12 +16,13 @@ from gateway.core.formats import Format
 from gateway.core.http import Headers, Send, send_response
 from gateway.core.redact import redact
 from gateway.core.usage import Usage
-from gateway.dataplane import embeddings
+from gateway.dataplane import embeddings, guardrails
 from gateway.dataplane import exchange as proxy
 from gateway.dataplane import translated as relays
 from gateway.dataplane.auth import stored_key, upstream_auth
 from gateway.dataplane.body import planned_body
 from gateway.dataplane.capability import wire_for
+from gateway.dataplane.guarded import guarded
 from gateway.dataplane.http1 import StreamedBody
 from gateway.dataplane.request import Call, Request
 from gateway.dataplane.responses import (
@@ -45,6 +46,9 @@ from gateway.translate import Untranslatable, gemini, pipeline
 from gateway.translate.tokens import estimate_input_tokens
 
 RetryOn = Callable[[int], bool] | None
+# The answers a client reads as a model's text and tool calls: what output guardrails look at.
+GUARDED_OPERATIONS = frozenset({"messages", "chat", "responses"})
+GUARDED_FORMATS = frozenset({Format.ANTHROPIC, Format.OPENAI, Format.RESPONSES})
 # A body the provider type must rewrite (Bedrock, Vertex, a preset's clean-up) that orjson cannot write.
 TOO_DEEP = "request body nests too deep for the gateway to rewrite it for this provider"
 
@@ -219,7 +223,11 @@ class UpstreamCalls:
         upstream = proxy.UpstreamRequest(
             provider, method, prepared.url, headers, body if method == "POST" else b"", leaf.timeout
         )
-        relay = UnmeteredRelay(ptype, Format.RESPONSES, req.id, ending=None)
+        relay: proxy.Relay = UnmeteredRelay(ptype, Format.RESPONSES, req.id, ending=None)
+        if method == "GET" and not sub:
+            # A Response the upstream stored is read again unredacted: the output guardrails apply to
+            # it as to the answer that created it.
+            relay = _output_guarded(req, "responses", relay)
         reply = proxy.Reply(send, relay, Format.RESPONSES, req.id, req.response_headers())
         await self.exchange(req, upstream, reply, auth)
 
@@ -249,6 +257,7 @@ class UpstreamCalls:
             raise GatewayError("invalid_request_error", TOO_DEEP) from None
         if prepared.json_body:
             headers["content-type"] = "application/json"
+        relay = _output_guarded(req, model_call.operation, relay)
         upstream = proxy.UpstreamRequest(
             target.provider,
             "POST",
@@ -333,3 +342,18 @@ def _signed_body(body: bytes | StreamedBody) -> bytes:
 
 def _secrets(auth: Headers) -> list[str]:
     return [value.decode("latin-1").removeprefix("Bearer ") for _, value in auth]
+
+
+def _output_guarded(req: Request, operation: str, relay: proxy.Relay) -> proxy.Relay:
+    """The relay, checked by the gateway's output guardrails (on: output or both) when it carries a
+    model's answer; the relay itself otherwise (no cost on a gateway without them)."""
+    if not req.gateway.guardrails or operation not in GUARDED_OPERATIONS or req.format not in GUARDED_FORMATS:
+        return relay
+    rails = {g.name: g for g in req.gateway.guardrails if g.output and g.matcher is not None}
+    if not rails:
+        return relay
+
+    def report(name: str, action: str) -> None:
+        guardrails.record_hit(req, rails[name], "output", action)  # never the matched text
+
+    return guarded(relay, req.format, req.id, tuple(rails.values()), report)

@@ -12,8 +12,10 @@ import yaml
 
 from bench import run, targets
 from bench.workloads import WORKLOADS, check_answer, check_response, check_responses_stream
+from gateway.config.compiler import compile_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "bench" / "configs"
+PAYLOADS = sorted((CONFIGS.parent / "payloads").glob("*.json"))
 
 
 def load(mode: str) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def test_the_four_responses_payloads_are_one_codex_like_body() -> None:
         assert 1000 <= WORKLOADS[mode].request.payload.stat().st_size <= 2100
 
 
-@pytest.mark.parametrize("config", ["gateway.yaml", "gateway-metered.yaml"])
+@pytest.mark.parametrize("config", ["gateway.yaml", "gateway-metered.yaml", "gateway-guarded.yaml"])
 def test_the_gateway_configs_route_both_aliases(config: str) -> None:
     models = yaml.safe_load((CONFIGS / config).read_text())["models"]
     assert models["bench-openai"].startswith("openai/")  # same format: an openai-type provider
@@ -57,6 +59,28 @@ def test_the_gateway_configs_route_both_aliases(config: str) -> None:
         "bench-model": "anthropic",
         "bench-openai": "openai",
     }
+
+
+BENCH_ENV = {"BENCH_DB": "/nonexistent/bench.db", "BENCH_UPSTREAM": "http://127.0.0.1:9"}
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_gateway_config_compiles(config: str) -> None:
+    assert compile_config(CONFIGS / config, BENCH_ENV).version
+
+
+def test_the_guarded_arm_checks_input_and_output_with_two_regex_guardrails_and_one_builtin() -> None:
+    arm = targets.ARMS["gateway-guarded"]
+    assert arm.config == "gateway-guarded.yaml"
+    table = compile_config(CONFIGS / arm.config, BENCH_ENV)
+    rails = table.gateways["default"].guardrails
+    assert all(g.input and g.output and g.matcher is not None for g in rails)
+    regex = [g for g in rails if g.matcher and all(d.kind == g.name for d in g.matcher.detectors)]
+    builtin = [g for g in rails if g not in regex]
+    assert len(regex) == 2 and len(builtin) == 1
+    # None matches what the mock answers or the payloads send: the arm measures checking, not redacting.
+    for text in ("Here is a short overview of the gateway benchmark.", *(p.read_text() for p in PAYLOADS)):
+        assert not any(g.find(text) for g in rails)
 
 
 def sse(events: list[dict[str, Any]], named: bool = True, numbered: bool = True, done: bool = False) -> bytes:
@@ -165,17 +189,24 @@ def test_each_workload_runs_on_the_arms_that_can_serve_it() -> None:
         "ref-asgi",
         "gateway",
         "gateway-metered",
+        "gateway-guarded",
         "litellm",
         "portkey",
     ]
-    assert run.applicable(arms, "respx-sse") == ["direct", "gateway", "gateway-metered", "litellm"]
+    assert run.applicable(arms, "respx-sse") == [
+        "direct",
+        "gateway",
+        "gateway-metered",
+        "gateway-guarded",
+        "litellm",
+    ]
     assert "Responses" in WORKLOADS["respx"].why_not("refasgi")
     assert "anthropic" in WORKLOADS["respx"].why_not("portkey")
     # The translated rows' floor is the upstream's own call: direct loads the mock's /v1/messages.
     assert WORKLOADS["respx"].request_for("direct").path == "/v1/messages"
     assert WORKLOADS["respx"].request_for("gateway").path == "/v1/responses"
     args = run.parse_args(["--modes", "resp", "--rounds", "2", "--no-ttfb"])
-    assert run.n_measurements(args) == 6 * 2
+    assert run.n_measurements(args) == 7 * 2
 
 
 def test_headers_follow_the_workload_and_route_portkey_to_its_provider() -> None:

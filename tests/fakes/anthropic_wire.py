@@ -467,7 +467,7 @@ def stream_events(reply: Reply, script: Script, *, pings: bool = True) -> list[d
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     ping = [{"type": "ping"}] if pings else []
     for index, block in enumerate(reply.blocks):
-        block_events = _block_events(index, block, script.text_chunks)
+        block_events = _block_events(index, block, script.text_chunks, script.argument_chunks)
         if index == 0:
             # The real API pings right after the first block opens.
             block_events[1:1] = ping
@@ -485,7 +485,9 @@ def stream_events(reply: Reply, script: Script, *, pings: bool = True) -> list[d
     return events
 
 
-def _block_events(index: int, block: dict[str, Any], text_chunks: int) -> list[dict[str, Any]]:
+def _block_events(
+    index: int, block: dict[str, Any], text_chunks: int, argument_chunks: int | None = None
+) -> list[dict[str, Any]]:
     kind = block["type"]
     if kind == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
@@ -503,7 +505,9 @@ def _block_events(index: int, block: dict[str, Any], text_chunks: int) -> list[d
     else:
         start = {**block, "input": {}}
         partial = orjson.dumps(block["input"]).decode()
-        deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_fragments(partial)]
+        deltas = [
+            {"type": "input_json_delta", "partial_json": p} for p in split_fragments(partial, argument_chunks)
+        ]
     events = [{"type": "content_block_start", "index": index, "content_block": start}]
     events.extend({"type": "content_block_delta", "index": index, "delta": d} for d in deltas)
     events.append({"type": "content_block_stop", "index": index})

@@ -173,9 +173,10 @@ def split_text(text: str, parts: int) -> list[str]:
     return [text[start : start + size] for start in range(0, len(text), size)]
 
 
-def split_fragments(text: str) -> list[str]:
-    """At least two pieces (when possible), so clients must really concatenate partial JSON."""
-    return split_text(text, max(2, math.ceil(len(text) / 24)))
+def split_fragments(text: str, parts: int | None = None) -> list[str]:
+    """At least two pieces (when possible), so clients must really concatenate partial JSON; `parts`:
+    as many as that (Script.argument_chunks)."""
+    return split_text(text, parts if parts is not None else max(2, math.ceil(len(text) / 24)))
 
 
 def usage_value(usage: Mapping[str, int], key: str, default: int) -> int:

@@ -388,7 +388,7 @@ def _stream_frames(reply: _Reply, script: Script, include_usage: bool) -> list[b
         opening = {"index": index, "id": call["id"], "type": "function"}
         opening["function"] = {"name": call["function"]["name"], "arguments": ""}
         frames.append(chunk({"tool_calls": [opening]}))
-        for fragment in split_fragments(call["function"]["arguments"]):
+        for fragment in split_fragments(call["function"]["arguments"], script.argument_chunks):
             frames.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
     frames.append(chunk({}, reply.finish_reason))
     if include_usage:

@@ -818,7 +818,7 @@ def _events(payload: dict[str, Any], plan: _Plan, script: Script) -> list[tuple[
         elif item["type"] == "function_call":
             added = {**item, "status": "in_progress", "arguments": ""}
             events.append(("response.output_item.added", {"output_index": index, "item": added}))
-            for fragment in split_fragments(item["arguments"]):
+            for fragment in split_fragments(item["arguments"], script.argument_chunks):
                 events.append(("response.function_call_arguments.delta", {**base, "delta": fragment}))
             events.append(("response.function_call_arguments.done", {**base, "arguments": item["arguments"]}))
         elif item["type"] == "web_search_call":

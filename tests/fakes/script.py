@@ -49,6 +49,8 @@ class Script:
     # event-stream ``:exception-type``, e.g. "throttlingException"); None = the provider's default.
     error_event_type: str | None = None
     text_chunks: int = 3
+    # Pieces a streamed tool call's arguments come in (None: about 24 characters each, at least two).
+    argument_chunks: int | None = None
     # Before frame N: end the body cleanly (its terminating chunk) with no terminal event, as a server
     # that gives up politely does; or send a malformed frame (the format's, half an event) and end so.
     end_after: int | None = None
