@@ -718,6 +718,14 @@ class _Compiler:
                 ("check", "max_input_tokens"),
                 "max_input_tokens looks at the input: `on` must include input",
             )
+        if on != "input" and "webhook" in check:
+            # Only input is sent to a webhook: an answer would have to be held whole (or a stream paused)
+            # for a round trip, so a webhook on output would silently check nothing.
+            self.error(
+                entry,
+                ("on",),
+                "a webhook checks input only: set `on: input` (output checks go in a guardrail of their own)",
+            )
         return Guardrail(
             name,
             on,

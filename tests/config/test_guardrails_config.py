@@ -130,6 +130,11 @@ def test_guardrails_compile_in_the_gateways_order(tmp_path: Path) -> None:
             "guardrails.g.check.max_input_tokens: max_input_tokens looks at the input",
             id="tokens-on-output",
         ),
+        pytest.param(
+            "check: { webhook: { url: 'http://127.0.0.1:9/check' } }\n    action: block\n    on: both",
+            "guardrails.g.on: a webhook checks input only",
+            id="webhook-on-output",
+        ),
         pytest.param("check: {}\n    action: block", "guardrails.g.check", id="no-check"),
         pytest.param("check: { builtin: [email] }\n    action: hide", "guardrails.g.action", id="bad-action"),
     ],
