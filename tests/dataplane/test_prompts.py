@@ -1,7 +1,7 @@
 """The prompt endpoints through the official SDKs against the fakes: `/v1/prompts/<name>/messages` and
 `/chat/completions` (plain and streamed), overrides, `/render` calling nothing, `GET /v1/prompts`, the
-record and analytics by prompt, routes, fallbacks, limits, cache, budgets and input guardrails behind a
-prompt, and hostile input (sandbox escapes through variable values, values that
+record and analytics by prompt, routes, fallbacks, limits, cache, budgets and guardrails (input and
+output) behind a prompt, and hostile input (sandbox escapes through variable values, values that
 look like templates, values that would make a template loop or allocate without end, huge values, wrong
 types, missing and unknown variables, a model outside `allow`).
 
@@ -552,3 +552,41 @@ def test_guardrails_apply_to_the_rendered_prompt(
     records = gw.records(wait_for=3)
     assert [r["prompt"] for r in records] == ["support-reply"] * 3
     assert records[-1]["guardrails"] == [{"name": "pii", "on": "input", "action": "redact"}]
+
+
+def test_output_guardrails_apply_to_a_prompts_answer_and_stream(
+    make_gateway: GatewayFactory, anthropic_up: FakeUpstream, openai_up: FakeUpstream
+) -> None:
+    guardrails = "guardrails:\n  pii: { on: output, check: { builtin: [email] }, action: redact }\n"
+    config = standard_config(
+        anthropic_up,
+        openai_up,
+        PROMPTS + guardrails,
+        gateway="gateways:\n  default: { auth: none, prompts: ['*'], guardrails: [pii] }\n",
+    )
+    gw = make_gateway(config)
+    text = "Write to jane.doe@example.com today."
+    expected = "Write to [REDACTED:email] today."
+    # Whole answer (Messages), then streams of one character per chunk on both endpoints.
+    anthropic_up.push(Script(text=text), Script(text=text, text_chunks=len(text)))
+    openai_up.push(Script(text=text, text_chunks=len(text)))
+    answer = post_messages(gw, "support-reply", {"variables": {"question": "q"}})
+    assert [b.text for b in answer.content if b.type == "text"] == [expected]
+    events = anthropic_client(gw).post(
+        "/v1/prompts/support-reply/messages",
+        cast_to=Message,
+        body={"variables": {"question": "q"}, "stream": True},
+        stream=True,
+        stream_cls=anthropic.Stream[RawMessageStreamEvent],
+    )
+    deltas = [
+        e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"
+    ]
+    assert "".join(deltas) == expected and not any("@" in d for d in deltas)
+    chunks = chat_client(gw, "formatter").chat.completions.create(
+        model="gpt-5", messages=[], stream=True, extra_body={"variables": {"pattern": "{}", "value": "v"}}
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected
+    records = gw.records(wait_for=3)
+    assert [r["prompt"] for r in records] == ["support-reply", "support-reply", "formatter"]
+    assert all(r["guardrails"] == [{"name": "pii", "on": "output", "action": "redact"}] for r in records)
