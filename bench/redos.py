@@ -46,7 +46,7 @@ SHAPES = {
     # Norway's 15-character IBAN with a bad checksum (its 13 digits a Luhn-invalid card number too), a
     # 13-digit Luhn-invalid card number, and what SSN and IPv4 validators refuse.
     "iban-like": "NO9386011117948 ",
-    "card-like": "4111111111112 ",
+    "card-like": "4111111111112,",
     "ssn-like": "000-12-3456 ",
     "ipv4-like": "1.2.3.999 ",
     "nested": "a" * 76 + "!",

@@ -24,24 +24,21 @@ def _bounded(text: str, start: int, end: int) -> bool:
     return not (end + 1 < len(text) and text[end] in ".-" and _digit_at(text, end + 1))
 
 
-def _digits(s: str) -> str:
-    return "".join(c for c in s if c.isdigit())
-
-
 def luhn(number: str) -> bool:
-    total = 0
-    for i, c in enumerate(reversed(number)):
-        d = ord(c) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    """Every second digit from the right doubled (its digits summed), the total a multiple of 10. In C:
+    a slice, a translate to the doubled digits' sums and a sum of bytes (a prompt of card look-alikes
+    calls this once per candidate)."""
+    doubled = number[-2::-2].translate(_LUHN_DOUBLED)
+    return (sum(number[-1::-2].encode()) + sum(doubled.encode()) - 48 * len(number)) % 10 == 0
+
+
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def _card(text: str, start: int, end: int) -> bool:
-    number = _digits(text[start:end])
+    number = text[start:end]
+    if not number.isdigit():  # the pattern's groups: only spaces or dashes between digits
+        number = number.replace(" ", "").replace("-", "")
     return 13 <= len(number) <= 19 and luhn(number) and _bounded(text, start, end)
 
 
@@ -75,6 +72,9 @@ IBAN_LENGTHS: dict[str, int] = {
 }  # fmt: skip
 
 
+_COUNTRY_DIGITS = {c: f"{ord(c[0]) - 55}{ord(c[1]) - 55}" for c in IBAN_LENGTHS}
+
+
 def _iban_pattern() -> str:
     """Per length, its countries then exactly that many characters: two check digits, then the BBAN
     in groups of four, each optionally after one space (`GB82 WEST 1234 ...` or compact)."""
@@ -90,7 +90,13 @@ def _iban_pattern() -> str:
 
 
 def _iban(text: str, start: int, end: int) -> bool:
-    return iban_valid(text[start:end])
+    # The pattern already holds a registered country's length in upper-case ASCII: the checksum is left.
+    # A BBAN of digits only (most countries') needs no translate: the country's digits are known.
+    s = text[start:end].replace(" ", "")
+    bban = s[4:]
+    if not bban.isdigit():
+        bban = bban.translate(_IBAN_DIGITS)
+    return int(bban + _COUNTRY_DIGITS[s[:2]] + s[2:4]) % 97 == 1
 
 
 def _ssn(text: str, start: int, end: int) -> bool:

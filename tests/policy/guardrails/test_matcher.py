@@ -268,3 +268,17 @@ def test_a_guardrail_s_first_hit_and_unchanged_text() -> None:
     text = "nothing to see"
     assert rail.first(text) is None and rail.redact(text) is text  # the caller knows nothing changed
     assert Guardrail("size", "input", "block", max_input_tokens=10).first("a@b.co") is None
+
+
+def _luhn_by_the_book(number: str) -> bool:
+    digits = [int(c) for c in reversed(number)]
+    doubled = [d * 2 - 9 if d * 2 > 9 else d * 2 for d in digits[1::2]]
+    return (sum(digits[0::2]) + sum(doubled)) % 10 == 0
+
+
+def test_luhn_agrees_with_its_definition_at_every_card_length() -> None:
+    numbers = [
+        f"{n:019d}"[-length:] for n in range(4111111111111100, 4111111111111300) for length in (13, 16, 19)
+    ]
+    assert [luhn(n) for n in numbers] == [_luhn_by_the_book(n) for n in numbers]
+    assert sum(map(luhn, numbers)) == len(numbers) // 10  # one number in ten passes
