@@ -1,7 +1,11 @@
 """Guardrail patterns on hostile input (issue 17 item 6): a 1 MiB prompt shaped to make a backtracking
-engine retry at every position, against every builtin detector and every regex of the example config
-(examples/configs/guardrails.yaml) plus bounded forms of the textbook catastrophic patterns. Each must
-stay under 50 ms per MiB; patterns run on RE2 (linear time), so the time follows the text's length.
+engine retry at every position, or made of candidates a validator must refuse in Python, against every
+builtin detector and every regex of the example config (examples/configs/guardrails.yaml) plus bounded
+forms of the textbook catastrophic patterns. Each must stay under 50 ms per MiB; patterns run on RE2
+(linear time), so the time follows the text's length.
+
+Timed as the gateway uses a matcher: a `block` or `flag` guardrail needs only the first hit
+(`Matcher.first`), a `redact` one every hit and the rewritten text (`Matcher.redact`): one table each.
 
     python -m bench.redos            # the table (markdown), on whatever core this runs on
     python -m bench.redos --json     # what bench.run stores under "redos" (it runs this pinned)
@@ -37,7 +41,14 @@ SHAPES = {
     "plus-digits": "+1 (",
     "key-prefixes": "sk-ant-sk-proj-AKIAAIzaghp_github_pat_",
     "short-keys": "sk-ant-aaaaaaaaaaaaaaaaaaa ",
-    "iban-like": "GB82 WEST ",
+    "iban-groups": "GB82 WEST ",
+    # The shortest candidates that still reach a validator in Python (the worst a pattern cannot refuse):
+    # Norway's 15-character IBAN with a bad checksum (its 13 digits a Luhn-invalid card number too), a
+    # 13-digit Luhn-invalid card number, and what SSN and IPv4 validators refuse.
+    "iban-like": "NO9386011117948 ",
+    "card-like": "4111111111112,",
+    "ssn-like": "000-12-3456 ",
+    "ipv4-like": "1.2.3.999 ",
     "nested": "a" * 76 + "!",
 }
 # Bounded forms of the textbook catastrophic patterns (unbounded ones are a validate error).
@@ -85,16 +96,23 @@ def best_ms(work: Any, runs: int) -> float:
 
 
 def measure(size: int = MIB, runs: int = 5) -> dict[str, Any]:
-    """{"size", "runs", "limit_ms", "shapes", "rows": {detector: [ms per shape]}, "dense_ms"}."""
+    """{"size", "runs", "limit_ms", "shapes", "rows": {detector: [ms per shape]} (block/flag: the first
+    hit), "redact_rows" (the same for redact: every hit, the text rewritten), "dense_first_ms",
+    "dense_ms"}."""
     from gateway.policy.guardrails import BUILTINS, matcher_of
 
     texts = {s: hostile(s, size) for s in SHAPES}
+    every = matchers()
     rows = {
-        name: [round(best_ms(lambda m=m, t=texts[s]: m.find(t), runs), 2) for s in SHAPES]
-        for name, m in matchers().items()
+        name: [round(best_ms(lambda m=m, t=texts[s]: m.first(t), runs), 2) for s in SHAPES]
+        for name, m in every.items()
     }
-    every = matcher_of("pii", [], list(BUILTINS))
-    assert every is not None
+    redact_rows = {
+        name: [round(best_ms(lambda m=m, t=texts[s]: m.redact(t), runs), 2) for s in SHAPES]
+        for name, m in every.items()
+    }
+    pii = matcher_of("pii", [], list(BUILTINS))
+    assert pii is not None
     text = dense(size)
     return {
         "size": size,
@@ -102,8 +120,27 @@ def measure(size: int = MIB, runs: int = 5) -> dict[str, Any]:
         "limit_ms": LIMIT_MS,
         "shapes": list(SHAPES),
         "rows": rows,
-        "dense_ms": round(best_ms(lambda: every.redact(text), runs), 2),
+        "redact_rows": redact_rows,
+        "dense_first_ms": round(best_ms(lambda: pii.first(text), runs), 2),
+        "dense_ms": round(best_ms(lambda: pii.redact(text), runs), 2),
     }
+
+
+def _table(shapes: list[str], rows: dict[str, list[float]]) -> list[str]:
+    out = ["| detector | " + " | ".join(shapes) + " |", "|---|" + "---:|" * len(shapes)]
+    for name, values in rows.items():
+        out.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+    return out
+
+
+def _verdict(rows: dict[str, list[float]], limit: float) -> str:
+    name, worst = max(((n, max(v)) for n, v in rows.items()), key=lambda x: x[1])
+    return f"{'met' if worst < limit else '**MISSED**'} (worst {worst:.1f} ms, {name})"
+
+
+def worst_ms(data: dict[str, Any]) -> float:
+    tables = [data["rows"], data.get("redact_rows") or {}]
+    return max(max(v) for rows in tables for v in rows.values())
 
 
 def section(data: dict[str, Any] | None) -> list[str]:
@@ -114,26 +151,36 @@ def section(data: dict[str, Any] | None) -> list[str]:
         return ["## Guardrail patterns on hostile input (ReDoS)", "", f"Not measured: {data['error']}", ""]
     shapes: list[str] = data["shapes"]
     rows: dict[str, list[float]] = data["rows"]
-    worst_name, worst = max(((n, max(v)) for n, v in rows.items()), key=lambda x: x[1])
+    redact_rows: dict[str, list[float]] | None = data.get("redact_rows")  # older runs: find() only
     limit = data["limit_ms"]
     mib = data["size"] / MIB
-    verdict = "met" if worst < limit else "**MISSED**"
+    # An older run's JSON timed find() alone.
+    first = "As a block/flag (the first hit) guardrail searches" if redact_rows is not None else "Every hit"
     out = [
         "## Guardrail patterns on hostile input (ReDoS)",
         "",
-        f"{mib:g} MiB of each near-miss shape against each builtin detector, the example config's "
+        f"{mib:g} MiB of each hostile shape against each builtin detector, the example config's "
         f"regexes and bounded catastrophic forms; ms, best of {data['runs']} (bench/redos.py, RE2). "
-        f"Goal: every cell under {limit:g} ms per MiB: {verdict} (worst {worst:.1f} ms, {worst_name}).",
+        f"Goal: every cell under {limit:g} ms per MiB.",
         "",
-        "| detector | " + " | ".join(shapes) + " |",
-        "|---|" + "---:|" * len(shapes),
+        f"{first}: {_verdict(rows, limit)}.",
+        "",
+        *_table(shapes, rows),
+        "",
     ]
-    for name, values in rows.items():
-        out.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+    if redact_rows is not None:
+        out += [
+            f"As a redact guardrail searches (every hit, the text rewritten): "
+            f"{_verdict(redact_rows, limit)}.",
+            "",
+            *_table(shapes, redact_rows),
+            "",
+        ]
+    dense_first = data.get("dense_first_ms")
     out += [
-        "",
-        f"All builtins at once, redacting {mib:g} MiB with a real hit every ~20 characters: "
-        f"{data['dense_ms']:.1f} ms.",
+        f"All builtins at once on {mib:g} MiB with a real hit every ~20 characters: "
+        + (f"{dense_first:.1f} ms to the first hit (block/flag), " if dense_first is not None else "")
+        + f"{data['dense_ms']:.1f} ms redacting every hit.",
         "",
     ]
     return out
@@ -161,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data = measure(args.size, args.runs)
     print(json.dumps(data) if args.json else "\n".join(section(data)))
-    worst = max(max(v) for v in data["rows"].values())
-    return 0 if worst < LIMIT_MS * args.size / MIB else 1
+    return 0 if worst_ms(data) < LIMIT_MS * args.size / MIB else 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.dataplane.http1 import Client, UpstreamError
 from gateway.dataplane.request import Call, Request
-from gateway.policy.guardrails import Guardrail, Webhook, apply
+from gateway.policy.guardrails import Guardrail, Webhook
 from gateway.routing import plan as routing
 from gateway.translate import pipeline
 from gateway.translate.tokens import estimate_input_tokens
@@ -130,14 +130,15 @@ async def _check(
             found = False
             for container, key in slots:
                 text = container[key]
-                hits = rail.matcher.find(text)
-                if not hits:
-                    continue
-                found = True
                 if rail.action != "redact":
-                    break  # block, flag: one hit decides
-                container[key] = apply(text, hits)
-                changed = True
+                    if rail.matcher.first(text) is not None:
+                        found = True
+                        break  # block, flag: one hit decides, the rest is never searched for
+                    continue
+                redacted = rail.matcher.redact(text)
+                if redacted is not text:
+                    container[key] = redacted
+                    found = changed = True
             if found:
                 record_hit(req, rail, "input")
                 matched.append(rail)

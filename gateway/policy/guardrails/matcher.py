@@ -8,7 +8,7 @@ back-references; `gateway validate` rejects a pattern it cannot compile.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -95,28 +95,42 @@ class Detector:
 _UNANCHORED = re2._Anchor.UNANCHORED
 
 
-def _spans(detector: Detector, data: bytes) -> list[tuple[int, int]]:
-    """The byte spans of the detector's hits (its group) in UTF-8 text, left to right, not overlapping.
-    The next search starts where the hit ends, so a boundary character a pattern consumed after a
-    hit (RE2 has no look-ahead) can lead the next one."""
+def _iter_spans(detector: Detector, data: bytes) -> Iterator[tuple[int, int]]:
+    """The byte spans of the detector's candidates (its group) in UTF-8 text, left to right, not
+    overlapping, one RE2 call each. The next search starts where a candidate ends, so a boundary
+    character a pattern consumed after it (RE2 has no look-ahead) can lead the next one."""
     search = detector.program._regexp.Match
     group = detector.group
-    out: list[tuple[int, int]] = []
     pos, end = 0, len(data)
     while pos <= end:
         spans = search(_UNANCHORED, data, pos, end)
         if spans[0][0] < 0:
-            break
+            return
         start, stop = spans[group]
         if start < stop:
-            out.append((start, stop))
+            yield start, stop
         nxt = stop if group and start >= 0 else spans[0][1]
         if nxt <= pos:  # an empty match: step over one character
             nxt = pos + 1
             while nxt < end and data[nxt] & 0xC0 == 0x80:
                 nxt += 1
         pos = nxt
-    return out
+
+
+class _Chars:
+    """Byte offsets -> character offsets in UTF-8 text, asked in non-decreasing order (so one pass over
+    the text however many candidates are asked about)."""
+
+    __slots__ = ("byte", "char", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.byte = self.char = 0
+
+    def __call__(self, offset: int) -> int:
+        self.char += len(self.data[self.byte : offset].decode("utf-8", "surrogatepass"))
+        self.byte = offset
+        return self.char
 
 
 def _char_offsets(data: bytes, offsets: set[int]) -> dict[int, int]:
@@ -147,37 +161,94 @@ class Matcher:
         return cls(tuple(detectors), max((d.width for d in detectors), default=0))
 
     def find(self, text: str) -> list[Hit]:
+        """Every hit (what redact needs)."""
+        return list(map(Hit._make, self._resolve(text)))
+
+    def first(self, text: str) -> Hit | None:
+        """The hit `find` would list first, without looking for the others: block and flag need only
+        know that a text has one (a record holds one entry per guardrail), so a prompt full of real
+        hits costs them one search per detector, not one per hit. Each detector stops at its first
+        valid candidate, or at a candidate that starts after the best hit so far."""
+        if not text:
+            return None
+        data = text.encode("utf-8", "surrogatepass")
+        ascii_text = len(data) == len(text)
+        best: tuple[int, int, int] | None = None  # (start, -end, rank) in characters
+        for rank, detector in enumerate(self.detectors):
+            check = detector.validator
+            chars = None if ascii_text else _Chars(data)
+            for start, end in _iter_spans(detector, data):
+                if chars is not None:
+                    start, end = chars(start), chars(end)
+                if best is not None and start > best[0]:
+                    break
+                if check is None or check(text, start, end):
+                    if best is None or (start, -end, rank) < best:
+                        best = (start, -end, rank)
+                    break
+        if best is None:
+            return None
+        return Hit(best[0], -best[1], self.detectors[best[2]].kind)
+
+    def redact(self, text: str) -> str:
+        """The text with every hit replaced by `[REDACTED:<kind>]`; the same object when nothing is."""
+        found = self._resolve(text)
+        if not found:
+            return text
+        # One join, no Hit per match: a prompt of secrets is tens of thousands of them.
+        parts: list[str] = []
+        pos = 0
+        marks = self._marks
+        for start, end, kind in found:
+            parts += (text[pos:start], marks[kind])
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    @property
+    def _marks(self) -> dict[str, str]:
+        return {d.kind: redaction(d.kind) for d in self.detectors}
+
+    def _resolve(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, kind) of every hit in characters: valid, in text order, not overlapping."""
         if not text:
             return []
         data = text.encode("utf-8", "surrogatepass")  # once for every detector, not once per match
+        ascii_text = len(data) == len(text)
+        if len(self.detectors) == 1:  # one detector's candidates are already in order and apart
+            detector = self.detectors[0]
+            spans = list(_iter_spans(detector, data))
+            if not spans:
+                return []
+            if not ascii_text:
+                chars = _Chars(data)
+                spans = [(chars(start), chars(end)) for start, end in spans]
+            kind, check = detector.kind, detector.validator
+            if check is None:
+                return [(start, end, kind) for start, end in spans]
+            return [(start, end, kind) for start, end in spans if check(text, start, end)]
         raw: list[tuple[int, int, int]] = []  # (start, end, rank) in bytes
         for rank, detector in enumerate(self.detectors):
-            raw += [(start, end, rank) for start, end in _spans(detector, data)]
+            raw += [(start, end, rank) for start, end in _iter_spans(detector, data)]
         if not raw:
             return []
-        if len(data) != len(text):  # not ASCII: byte offsets become character offsets
-            chars = _char_offsets(data, {o for start, end, _ in raw for o in (start, end)})
-            raw = [(chars[start], chars[end], rank) for start, end, rank in raw]
-        found: list[tuple[int, int, int, str]] = []
+        if not ascii_text:  # byte offsets become character offsets
+            chars_of = _char_offsets(data, {o for start, end, _ in raw for o in (start, end)})
+            raw = [(chars_of[start], chars_of[end], rank) for start, end, rank in raw]
+        found: list[tuple[int, int, int]] = []
         for start, end, rank in raw:
-            detector = self.detectors[rank]
-            check = detector.validator
+            check = self.detectors[rank].validator
             if check is None or check(text, start, end):
-                found.append((start, -end, rank, detector.kind))
-        if not found:
-            return []
+                found.append((start, -end, rank))
         found.sort()
-        hits: list[Hit] = []
+        out: list[tuple[int, int, str]] = []
         last_end = -1
-        for start, neg_end, _rank, kind in found:
+        kinds = [d.kind for d in self.detectors]
+        for start, neg_end, rank in found:
             if start >= last_end:
-                hits.append(Hit(start, -neg_end, kind))
+                out.append((start, -neg_end, kinds[rank]))
                 last_end = -neg_end
-        return hits
-
-    def redact(self, text: str) -> str:
-        """The text with every hit replaced by `[REDACTED:<kind>]`."""
-        return apply(text, self.find(text))
+        return out
 
 
 def apply(text: str, hits: Sequence[Hit]) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.policy.guardrails.builtins import DETECTORS
-from gateway.policy.guardrails.matcher import Detector, Hit, Matcher, apply, check_pattern, compile_pattern
+from gateway.policy.guardrails.matcher import Detector, Hit, Matcher, check_pattern, compile_pattern
 
 On = Literal["input", "output", "both"]
 Action = Literal["block", "redact", "flag"]
@@ -49,8 +49,13 @@ class Guardrail:
     def find(self, text: str) -> list[Hit]:
         return self.matcher.find(text) if self.matcher is not None else []
 
+    def first(self, text: str) -> Hit | None:
+        """The first hit only: all that block and flag need (see `Matcher.first`)."""
+        return self.matcher.first(text) if self.matcher is not None else None
+
     def redact(self, text: str) -> str:
-        return apply(text, self.find(text)) if self.matcher is not None else text
+        """The text redacted; the same object when nothing matched."""
+        return self.matcher.redact(text) if self.matcher is not None else text
 
 
 @dataclass(frozen=True, slots=True)

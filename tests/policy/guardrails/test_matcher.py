@@ -11,13 +11,18 @@ from gateway.policy.guardrails import (
     BUILTINS,
     DETECTORS,
     MAX_MATCH,
+    Detector,
     Guardrail,
+    Hit,
     Matcher,
     PatternError,
+    apply,
     check_pattern,
+    compile_pattern,
     matcher_of,
 )
 from gateway.policy.guardrails.builtins import iban_valid, luhn
+from gateway.policy.guardrails.matcher import Validator, _iter_spans
 
 ANT = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 PAT = "github_pat_11ABCDEFG0123456789_abcdefghij"
@@ -155,3 +160,125 @@ def test_hits_are_ordered_without_overlap_and_redacted() -> None:
     )
     assert rail.redact("nothing here") == "nothing here"
     assert Guardrail("size", "input", "block", max_input_tokens=10).find("bob@example.com") == []
+
+
+# IBANs of several registry lengths (15 to 33), compact and in printed groups.
+IBANS = [
+    "NO9386011117947",
+    "BE68 5390 0754 7034",
+    "NL91ABNA0417164300",
+    "CH93 0076 2011 6238 5295 7",
+    "FR1420041010050500013M02606",
+    "MT84MALT011000012345MTLCAST001S",
+    "LC55 HEMM 0001 0001 0012 0012 0002 3015",
+    "RU0304452522540817810538091310419",
+]
+
+
+@pytest.mark.parametrize("iban", IBANS)
+def test_ibans_of_every_registered_length(iban: str) -> None:
+    text = f"pay {iban}, thanks"
+    assert [text[h.start : h.end] for h in Matcher.of([DETECTORS["iban"]]).find(text)] == [iban]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GB82 WEST 1234 5698 7654 3",  # GB is 22 characters: one short
+        "GB82WEST123456987654321",  # one long
+        "NO938601111794",  # Norway's 15, less one
+        "XX82WEST12345698765432",  # no such country
+        "GB82 WEST GB82 WEST GB82 WEST GB82 WEST",  # look-alikes
+    ],
+)
+def test_an_iban_of_the_wrong_length_is_no_candidate(text: str) -> None:
+    # Refused inside RE2: the checksum in Python never sees it (a prompt of them costs no Python).
+    assert list(_iter_spans(DETECTORS["iban"], text.encode())) == []
+    assert not iban_valid(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("us_ssn", "000-12-3456 666-12-3456 912-12-3456 123-00-4567 123-45-0000"),
+        ("ipv4", "1.2.3.999 256.0.0.1 01.2.3.4 1.2.3.04"),
+    ],
+)
+def test_what_the_validators_refuse_never_leaves_re2(kind: str, text: str) -> None:
+    assert list(_iter_spans(DETECTORS[kind], text.encode())) == []
+    edges = {"us_ssn": "001-01-0001 665-99-9999 667-01-0001 899-99-9999", "ipv4": "0.0.0.0 255.249.199.9"}
+    assert len(Matcher.of([DETECTORS[kind]]).find(edges[kind])) == len(edges[kind].split())
+
+
+# Texts with several kinds of hit, overlaps and text beyond ASCII: what `first` and `redact` must agree
+# with `find` on.
+MIXED = [
+    "Ünïcode bob@example.com card 4111 1111 1111 1111 ACME-1234; call 555-123-4567",
+    "4111 1111 1111 1111",  # card and phone at the same start: the longer wins
+    "😀 ACME-1234 then a@b.co and 1.2.3.4",
+    "4111 1111 1111 1112 ACME-0001",  # a Luhn-invalid candidate before the hit
+    "nothing here",
+    "",
+]
+PII = ["email", "credit_card", "phone", "ipv4", "iban"]
+
+
+def _corpus() -> list[tuple[Matcher, str]]:
+    out = [(Matcher.of([DETECTORS[k]]), t) for k, t, _ in TRUE_POSITIVES]
+    out += [(Matcher.of([DETECTORS[k]]), t) for k, t in FALSE_POSITIVES]
+    out += [(Matcher.of([DETECTORS[k]]), t) for k, t, _ in NEIGHBOURS]
+    pii = matcher_of("pii", [r"ACME-[0-9]{4}"], PII)
+    assert pii is not None
+    return out + [(pii, t) for t in MIXED] + [(pii, t) for _, t, _ in NEIGHBOURS]
+
+
+@pytest.mark.parametrize(("matcher", "text"), _corpus())
+def test_first_and_redact_agree_with_find(matcher: Matcher, text: str) -> None:
+    hits = matcher.find(text)
+    assert matcher.first(text) == (hits[0] if hits else None)
+    assert matcher.redact(text) == apply(text, hits)
+
+
+def _counting(calls: list[str]) -> Validator:
+    def check(text: str, start: int, end: int) -> bool:
+        calls.append(text[start:end])
+        return text[start:end] != "000"
+
+    return check
+
+
+def test_first_stops_at_the_first_valid_hit() -> None:
+    calls: list[str] = []
+    digits = Detector("n", compile_pattern(r"[0-9]{3}"), 3, _counting(calls))
+    text = "000 111 222 333 000"
+    assert Matcher.of([digits]).first(text) == Hit(4, 7, "n")
+    assert calls == ["000", "111"]  # the rest is never searched for, let alone validated
+    calls.clear()
+    assert len(Matcher.of([digits]).find(text)) == 3 and len(calls) == 5
+    # A second detector stops at a candidate starting after the best hit so far.
+    calls.clear()
+    words = Detector("w", compile_pattern(r"[a-z]{2}"), 2, _counting(calls))
+    assert Matcher.of([digits, words]).first("ab 123 cd ef") == Hit(0, 2, "w")
+    assert calls == ["123", "ab"]
+
+
+def test_a_guardrail_s_first_hit_and_unchanged_text() -> None:
+    rail = Guardrail("pii", "input", "flag", matcher_of("pii", [], ["email"]))
+    assert rail.first("to a@b.co and c@d.co") == Hit(3, 9, "email")
+    text = "nothing to see"
+    assert rail.first(text) is None and rail.redact(text) is text  # the caller knows nothing changed
+    assert Guardrail("size", "input", "block", max_input_tokens=10).first("a@b.co") is None
+
+
+def _luhn_by_the_book(number: str) -> bool:
+    digits = [int(c) for c in reversed(number)]
+    doubled = [d * 2 - 9 if d * 2 > 9 else d * 2 for d in digits[1::2]]
+    return (sum(digits[0::2]) + sum(doubled)) % 10 == 0
+
+
+def test_luhn_agrees_with_its_definition_at_every_card_length() -> None:
+    numbers = [
+        f"{n:019d}"[-length:] for n in range(4111111111111100, 4111111111111300) for length in (13, 16, 19)
+    ]
+    assert [luhn(n) for n in numbers] == [_luhn_by_the_book(n) for n in numbers]
+    assert sum(map(luhn, numbers)) == len(numbers) // 10  # one number in ten passes
