@@ -5,8 +5,9 @@ One relay wraps any other (byte-exact or translated), so each path has one place
 answer passes: a whole answer is rewritten (redact), replaced by the client's 400 (block, the upstream
 call still charged) or only recorded (flag); a stream is read event by event in the client's format.
 
-Streams: each text block and each tool call's arguments is a window that holds back at most
-`max_match - 1` characters (the longest possible match, less the one character a match needs to be
+Streams: each text block and each tool call's arguments is a window that holds back only what could
+still be part of a match: the trailing run of characters some pattern can match (an email cannot hold a
+space), at most `max_match - 1` (the longest possible match, less the one character a match needs to be
 unfinished), so no match ever reaches the client whole or in part; a window is released at its block's
 end (Anthropic `content_block_stop`, a Chat choice's next block or its `finish_reason`, a Responses
 `.done` event) or the stream's end. A match never spans two blocks: each block is its own text, as a
@@ -60,6 +61,8 @@ class Guardrail(Protocol):
     @property
     def max_match(self) -> int: ...
 
+    def hold(self, text: str) -> int: ...
+
     def find(self, text: str) -> Sequence[Hit]: ...
 
 
@@ -95,6 +98,10 @@ class OutputGuard:
         if g.name not in self.seen:
             self.seen.add(g.name)
             self.report(g.name, g.action)
+
+    def hold(self, text: str) -> int:
+        """How much of the text's end could still be part of an unfinished match (see Guardrail.hold)."""
+        return max([g.hold(text) for g in self.guardrails])
 
     def text(self, text: str) -> str:
         """A whole text: redacted, or Blocked."""
@@ -173,13 +180,13 @@ class Window:
         if not held:
             return ""
         guard = self.guard
-        if not final and len(held) < guard.max_match and not guard.blocking:
+        text = self.context + held
+        skip = len(self.context)
+        cut = len(text) if final else max(skip, len(text) - guard.hold(text))
+        if cut == skip and not guard.blocking:
             # Nothing could go out yet, and no block to see early: matched once there is.
             self.held = held
             return ""
-        text = self.context + held
-        skip = len(self.context)
-        cut = len(text) if final else max(skip, len(text) - guard.max_match + 1)
         hits: list[tuple[Hit, Guardrail]] = []
         for g in guard.guardrails:
             found = [h for h in g.find(text) if h.end > skip and h.start >= skip]

@@ -60,6 +60,38 @@ def test_a_window_never_releases_part_of_a_match() -> None:
         assert len(window.held) <= guard.max_match - 1
 
 
+PROSE = "Sure! Here is the plan, step by step: first (a) read it; then [b] write it down. Done?"
+
+
+def test_prose_is_released_up_to_the_last_character_no_match_can_hold() -> None:
+    """Only the trailing run of characters some pattern can match is held: an email or a key cannot
+    hold a space or punctuation, so a word goes out once the next space arrives."""
+    guard, hits = _guard(AWS, EMAIL)
+    window = Window(guard)
+    released = ""
+    for i, c in enumerate(PROSE):
+        released += window.push(c)
+        so_far = PROSE[: i + 1]
+        word = so_far[len(so_far.rstrip(EMAIL_CHARS)) :]  # the email builtin's run, the longer one
+        assert window.held == word and released + word == so_far
+    assert released + window.flush() == PROSE and hits == []
+
+
+EMAIL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-@"
+
+
+@pytest.mark.parametrize("pattern", [r"zq.{1,30}", r"zq[^?]{1,30}"])
+def test_a_pattern_of_any_character_holds_the_whole_window(pattern: str) -> None:
+    """`.` and negated classes can match a space: the full window is held, as before."""
+    guard, _ = _guard(_rail("any", "redact", [pattern]))
+    window = Window(guard)
+    released = ""
+    for i, c in enumerate(PROSE):
+        released += window.push(c)
+        assert len(window.held) == min(i + 1, guard.max_match - 1)
+    assert released + window.flush() == PROSE
+
+
 def test_a_block_is_seen_as_soon_as_the_match_is_complete() -> None:
     guard, hits = _guard(BLOCK)
     window = Window(guard)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.policy.guardrails.builtins import DETECTORS
+from gateway.policy.guardrails.chars import Tail, matchable
 from gateway.policy.guardrails.matcher import Detector, Hit, Matcher, apply, check_pattern, compile_pattern
 
 On = Literal["input", "output", "both"]
@@ -32,6 +33,12 @@ class Guardrail:
     matcher: Matcher | None = None  # regex and builtin detectors
     max_input_tokens: int | None = None
     webhook: Webhook | None = None
+    # Per pattern: its characters and width, for how much of a stream's text must still be held back.
+    tails: tuple[Tail, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        if self.matcher is not None:
+            object.__setattr__(self, "tails", tuple(tail_of(d) for d in self.matcher.detectors))
 
     @property
     def input(self) -> bool:
@@ -45,6 +52,11 @@ class Guardrail:
     def max_match(self) -> int:
         """How much of a stream must be held back for this guardrail's patterns (0: none)."""
         return self.matcher.max_match if self.matcher is not None else 0
+
+    def hold(self, text: str) -> int:
+        """How many characters at the end of `text` could be the start of a match still unfinished:
+        the trailing run of characters some pattern can match, at most its width less one."""
+        return max((t.hold(text) for t in self.tails), default=0)
 
     def find(self, text: str) -> list[Hit]:
         return self.matcher.find(text) if self.matcher is not None else []
@@ -63,6 +75,13 @@ class GuardrailHit:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "on": self.on, "action": self.action}
+
+
+def tail_of(detector: Detector) -> Tail:
+    """A builtin's characters are those of its hit (the group it reports), a regex's of its match."""
+    pattern = getattr(detector.program, "pattern", None)
+    chars = matchable(pattern, detector.group) if isinstance(pattern, str) else None
+    return Tail(chars, detector.width)
 
 
 def matcher_of(name: str, patterns: Sequence[str], builtins: Sequence[str]) -> Matcher | None:
