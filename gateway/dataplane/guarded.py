@@ -35,6 +35,8 @@ from gateway.core.errors import render
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.dataplane.exchange import AnswerReplaced, PolicyStop, Relay, StreamRelay
+from gateway.policy.guardrails import PatternError, compile_pattern
+from gateway.policy.guardrails.chars import Tail
 from gateway.translate.sse import encode_anthropic, encode_openai, encode_responses, stream_error
 
 
@@ -61,7 +63,11 @@ class Guardrail(Protocol):
     @property
     def max_match(self) -> int: ...
 
-    def hold(self, text: str) -> int: ...
+    @property
+    def tails(self) -> Sequence[Tail]: ...
+
+    @property
+    def patterns(self) -> tuple[str, ...]: ...
 
     def find(self, text: str) -> Sequence[Hit]: ...
 
@@ -88,11 +94,16 @@ class OutputGuard:
     max_match: int = 0
     blocking: bool = False  # a guardrail blocks: a stream is matched at every piece, to stop it early
     seen: set[str] = field(default_factory=set)
-    redactions: int = 0  # texts a whole answer's check rewrote: none, and the answer goes byte-exact
+    # Texts a check rewrote: none, and a whole answer goes byte-exact (a stream's finished texts too).
+    redactions: int = 0
+    tails: tuple[Tail, ...] = ()
+    probe: Any = None  # one RE2 program of every pattern: no match in a text, no guardrail to ask
 
     def __post_init__(self) -> None:
         self.max_match = max(1, max((g.max_match for g in self.guardrails), default=1))
         self.blocking = any(g.action == "block" for g in self.guardrails)
+        self.tails = tuple(t for g in self.guardrails for t in g.tails)
+        self.probe = _probe(self.guardrails)
 
     def hit(self, g: Guardrail) -> None:
         if g.name not in self.seen:
@@ -101,7 +112,7 @@ class OutputGuard:
 
     def hold(self, text: str) -> int:
         """How much of the text's end could still be part of an unfinished match (see Guardrail.hold)."""
-        return max([g.hold(text) for g in self.guardrails])
+        return max([t.hold(text) for t in self.tails], default=0)
 
     def text(self, text: str) -> str:
         """A whole text: redacted, or Blocked."""
@@ -121,6 +132,29 @@ class OutputGuard:
 
     def window(self, json: bool = False) -> Window:
         return Window(self, json)
+
+
+# Probes by the identity of the guardrails they were built from (the config's: a handful), which the
+# entry keeps alive, so an id is not reused while its entry stands.
+_PROBES: dict[tuple[int, ...], tuple[tuple[Guardrail, ...], Any]] = {}
+
+
+def _probe(guardrails: tuple[Guardrail, ...]) -> Any:
+    """One RE2 program matching wherever any of the guardrails' patterns does (None: none to build, or
+    RE2 refused the union, and each guardrail is asked)."""
+    key = tuple(id(g) for g in guardrails)
+    cached = _PROBES.get(key)
+    if cached is not None and all(a is b for a, b in zip(cached[0], guardrails, strict=True)):
+        return cached[1]
+    patterns = [p for g in guardrails for p in g.patterns]
+    try:
+        program = compile_pattern("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+    except PatternError:
+        program = None
+    if len(_PROBES) >= 64:  # configs reloaded many times: start over
+        _PROBES.clear()
+    _PROBES[key] = (guardrails, program)
+    return program
 
 
 def _replace(text: str, hits: Sequence[Hit], bare: frozenset[int] = frozenset()) -> str:
@@ -188,7 +222,8 @@ class Window:
             self.held = held
             return ""
         hits: list[tuple[Hit, Guardrail]] = []
-        for g in guard.guardrails:
+        probe = guard.probe
+        for g in guard.guardrails if probe is None or probe.search(text) is not None else ():
             found = [h for h in g.find(text) if h.end > skip and h.start >= skip]
             if not found:
                 continue
@@ -201,6 +236,8 @@ class Window:
             if h.start < cut < h.end:
                 cut = h.end
         redacting = [h for h, g in hits if h.end <= cut and g.action == "redact"]
+        if redacting:
+            guard.redactions += 1
         for h, g in hits:
             if h.end <= cut:
                 guard.hit(g)
@@ -522,8 +559,11 @@ class GuardedStream:
                 return
             key = (obj.get("index"),)
             self.delta_of[key] = obj
-            released = self._window(key, field_name == "partial_json").push(delta[field_name])
-            if released:
+            piece = delta[field_name]
+            released = self._window(key, field_name == "partial_json").push(piece)
+            if released == piece:
+                out.append(raw)  # the event as it came: its text goes out unchanged
+            elif released:
                 out.append(encode_anthropic({**obj, "delta": {**delta, field_name: released}}))
             return
         if kind == "content_block_stop":
@@ -548,19 +588,21 @@ class GuardedStream:
             # The choice's last chunk: what it carries goes out whole, after the rest of earlier blocks.
             last = choice.get("finish_reason") is not None
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str) and delta["content"]:
+                piece = delta.get("content")
+                if isinstance(piece, str) and piece:
                     key: tuple[Any, ...] = (index, "content")
                     self._switch(index, key, obj, out)
-                    delta["content"] = self._window(key).push(delta["content"], last)
-                    changed = True
+                    delta["content"] = self._window(key).push(piece, last)
+                    changed = changed or delta["content"] != piece
                 for call in _dicts(delta.get("tool_calls")):
                     function = call.get("function")
                     if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                         key = (index, "tool", call.get("index", 0))
                         self._switch(index, key, obj, out)
                         window = self._window(key, json=True)
-                        function["arguments"] = window.push(function["arguments"], last)
-                        changed = True
+                        piece = function["arguments"]
+                        function["arguments"] = window.push(piece, last)
+                        changed = changed or function["arguments"] != piece
             if last:
                 for key in [k for k in self.windows if k[0] == index]:
                     self._flush(key, out)
@@ -579,15 +621,17 @@ class GuardedStream:
     def _responses(self, raw: bytes, obj: dict[str, Any], out: list[bytes]) -> None:
         kind = obj.get("type")
         key: tuple[Any, ...]
+        changed = False  # a text in the event is not what the upstream wrote: encoded anew
         if kind in _DELTAS:
             key = (obj.get("output_index"), obj.get("content_index"))
-            if isinstance(obj.get("delta"), str):
-                self.delta_of[key] = dict(obj)
+            piece = obj.get("delta")
+            if isinstance(piece, str):
+                self.delta_of[key] = obj  # the flush's shape: its delta and number are set there
                 json = kind == "response.function_call_arguments.delta"
-                obj["delta"] = self._window(key, json).push(obj["delta"])
-                self._number(obj)
-                out.append(encode_responses(obj))
-                return
+                released = self._window(key, json).push(piece)
+                if released != piece:
+                    obj = {**obj, "delta": released}
+                    changed = True
         elif kind in _DONES:
             key = (obj.get("output_index"), obj.get("content_index"))
             self._flush(key, out)
@@ -599,30 +643,29 @@ class GuardedStream:
             elif isinstance(value, str):  # no deltas came: checked whole
                 json_text = field_name == "arguments"
                 obj[field_name] = _arguments(self.guard, value) if json_text else self.guard.text(value)
-            self._number(obj)
-            out.append(encode_responses(obj))
-            return
+            changed = obj.get(field_name) != value
         elif kind == "response.content_part.done":
             window = self.windows.get((obj.get("output_index"), obj.get("content_index")))
             part = obj.get("part")
             if window is not None and isinstance(part, dict) and isinstance(part.get("text"), str):
+                changed = part["text"] != window.whole
                 part["text"] = window.whole
         elif kind == "response.output_item.done":
             if isinstance(obj.get("item"), dict):
-                self._item(obj.get("output_index"), obj["item"])
+                changed = self._item(obj.get("output_index"), obj["item"])
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self._flush_all(out)
             response = obj.get("response")
             if isinstance(response, dict):
                 for index, item in enumerate(_dicts(response.get("output"))):
-                    self._item(index, item)
+                    changed = self._item(index, item) or changed
                 if isinstance(self.relay_final, dict):
                     self.relay.final_response = response  # type: ignore[attr-defined]
         elif kind in ("response.created", "response.in_progress") and isinstance(obj.get("response"), dict):
             self.snapshot = obj["response"]
         elif kind == "error":
             self._flush_all(out)
-        if not self.offset and kind not in _REWRITTEN:
+        if not self.offset and not changed:
             seq = obj.get("sequence_number")
             if isinstance(seq, int):
                 self.next_seq = seq + 1
@@ -635,21 +678,28 @@ class GuardedStream:
     def relay_final(self) -> Any:
         return getattr(self.relay, "final_response", None)
 
-    def _item(self, index: Any, item: dict[str, Any]) -> None:
-        """A finished output item: its texts as the stream released them (or checked whole)."""
+    def _item(self, index: Any, item: dict[str, Any]) -> bool:
+        """A finished output item: its texts as the stream released them (or checked whole); whether
+        one of them is not what the upstream wrote."""
+        changed = False
         if item.get("type") == "message":
             for content_index, part in enumerate(_dicts(item.get("content"))):
                 window = self.windows.get((index, content_index))
-                if isinstance(part.get("text"), str):
-                    part["text"] = window.whole if window is not None else self.guard.text(part["text"])
+                text = part.get("text")
+                if isinstance(text, str):
+                    part["text"] = window.whole if window is not None else self.guard.text(text)
+                    changed = changed or part["text"] != text
         elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
             window = self.windows.get((index, None))
-            item["arguments"] = (
-                window.whole if window is not None else _arguments(self.guard, item["arguments"])
-            )
+            before = item["arguments"]
+            item["arguments"] = window.whole if window is not None else _arguments(self.guard, before)
+            changed = item["arguments"] != before
         elif item.get("type") == "custom_tool_call" and isinstance(item.get("input"), str):
             window = self.windows.get((index, None))
-            item["input"] = window.whole if window is not None else self.guard.text(item["input"])
+            before = item["input"]
+            item["input"] = window.whole if window is not None else self.guard.text(before)
+            changed = item["input"] != before
+        return changed
 
     def _number(self, obj: dict[str, Any]) -> None:
         seq = obj.get("sequence_number")
@@ -658,16 +708,6 @@ class GuardedStream:
             self.next_seq = seq + self.offset + 1
 
 
-# Responses events whose text this relay rewrites (the finished texts: the released ones).
-_REWRITTEN = frozenset(
-    {
-        "response.content_part.done",
-        "response.output_item.done",
-        "response.completed",
-        "response.incomplete",
-        "response.failed",
-    }
-)
 # Responses streams: the deltas of a text or a tool call's input, and the event that ends each (with the
 # field holding the whole).
 _DELTAS = frozenset(

@@ -53,6 +53,13 @@ class Guardrail:
         """How much of a stream must be held back for this guardrail's patterns (0: none)."""
         return self.matcher.max_match if self.matcher is not None else 0
 
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The RE2 pattern of each detector (builtins too), for a pass over several guardrails at once."""
+        if self.matcher is None:
+            return ()
+        return tuple(str(d.program.pattern) for d in self.matcher.detectors)
+
     def hold(self, text: str) -> int:
         """How many characters at the end of `text` could be the start of a match still unfinished:
         the trailing run of characters some pattern can match, at most its width less one."""
