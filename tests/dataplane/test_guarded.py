@@ -225,6 +225,25 @@ def test_a_stream_is_redacted_one_character_at_a_time(
         assert events[-1]["type"] == "message_stop"
 
 
+@pytest.mark.parametrize("fmt", [Format.ANTHROPIC, Format.OPENAI, Format.RESPONSES], ids=lambda f: f.value)
+def test_a_stream_without_hits_goes_out_byte_exact(
+    anthropic_up: FakeUpstream, openai_up: FakeUpstream, fmt: Format
+) -> None:
+    """Events whose text goes out as it came are relayed as their own bytes, not parsed and encoded
+    anew (the text ends in a character no pattern can hold, so nothing is held for the block's end)."""
+    request = _request(fmt, stream=True, tools=True)
+    call = {"name": "get_weather", "input": {"city": "Paris", "units": "celsius"}}
+    script = Script(
+        text="Sure: the weather in Paris is mild today!", tool_calls=[call], text_chunks=1, argument_chunks=1
+    )
+    wire = _fetch(_fake(fmt, anthropic_up, openai_up), PATHS[fmt], request, script)
+    wire = wire.replace(b'":', b'": ')  # spaced as no encoder here writes it: an event encoded anew shows
+    hits: list[tuple[str, str]] = []
+    relay = guarded(_relay(fmt, fmt, request), fmt, "req_1", (AWS, EMAIL, FLAG), lambda *h: hits.append(h))
+    stream = relay.stream()
+    assert stream.feed(wire) + stream.close() == wire and hits == []
+
+
 @pytest.mark.parametrize(("client", "provider"), PAIRS, ids=lambda f: f.value)
 def test_a_stream_is_blocked_where_the_match_is_seen(
     anthropic_up: FakeUpstream, openai_up: FakeUpstream, client: Format, provider: Format
