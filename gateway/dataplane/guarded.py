@@ -35,8 +35,8 @@ from gateway.core.errors import render
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.dataplane.exchange import AnswerReplaced, PolicyStop, Relay, StreamRelay
-from gateway.policy.guardrails import PatternError, compile_pattern
 from gateway.policy.guardrails.chars import Tail
+from gateway.policy.guardrails.model import Probe, probe_of
 from gateway.translate.sse import encode_anthropic, encode_openai, encode_responses, stream_error
 
 
@@ -97,13 +97,17 @@ class OutputGuard:
     # Texts a check rewrote: none, and a whole answer goes byte-exact (a stream's finished texts too).
     redactions: int = 0
     tails: tuple[Tail, ...] = ()
-    probe: Any = None  # one RE2 program of every pattern: no match in a text, no guardrail to ask
+    # Every character some pattern can match (None: any): a text ending in none of them holds nothing.
+    ends: frozenset[str] | None = None
+    probe: Probe | None = None  # every pattern in one search: no match in a text, no guardrail to ask
 
     def __post_init__(self) -> None:
         self.max_match = max(1, max((g.max_match for g in self.guardrails), default=1))
         self.blocking = any(g.action == "block" for g in self.guardrails)
         self.tails = tuple(t for g in self.guardrails for t in g.tails)
-        self.probe = _probe(self.guardrails)
+        chars = [t.chars for t in self.tails if t.width > 1]
+        self.ends = None if None in chars else frozenset("".join(c for c in chars if c is not None))
+        self.probe = probe_of(self.guardrails)
 
     def hit(self, g: Guardrail) -> None:
         if g.name not in self.seen:
@@ -112,11 +116,13 @@ class OutputGuard:
 
     def hold(self, text: str) -> int:
         """How much of the text's end could still be part of an unfinished match (see Guardrail.hold)."""
+        if self.ends is not None and (not text or text[-1] not in self.ends):
+            return 0  # prose usually: a piece ending in a space
         return max([t.hold(text) for t in self.tails], default=0)
 
     def text(self, text: str) -> str:
         """A whole text: redacted, or Blocked."""
-        if not text:
+        if not text or (self.probe is not None and not self.probe.found(text)):
             return text
         for g in self.guardrails:
             hits = g.find(text)
@@ -132,29 +138,6 @@ class OutputGuard:
 
     def window(self, json: bool = False) -> Window:
         return Window(self, json)
-
-
-# Probes by the identity of the guardrails they were built from (the config's: a handful), which the
-# entry keeps alive, so an id is not reused while its entry stands.
-_PROBES: dict[tuple[int, ...], tuple[tuple[Guardrail, ...], Any]] = {}
-
-
-def _probe(guardrails: tuple[Guardrail, ...]) -> Any:
-    """One RE2 program matching wherever any of the guardrails' patterns does (None: none to build, or
-    RE2 refused the union, and each guardrail is asked)."""
-    key = tuple(id(g) for g in guardrails)
-    cached = _PROBES.get(key)
-    if cached is not None and all(a is b for a, b in zip(cached[0], guardrails, strict=True)):
-        return cached[1]
-    patterns = [p for g in guardrails for p in g.patterns]
-    try:
-        program = compile_pattern("|".join(f"(?:{p})" for p in patterns)) if patterns else None
-    except PatternError:
-        program = None
-    if len(_PROBES) >= 64:  # configs reloaded many times: start over
-        _PROBES.clear()
-    _PROBES[key] = (guardrails, program)
-    return program
 
 
 def _replace(text: str, hits: Sequence[Hit], bare: frozenset[int] = frozenset()) -> str:
@@ -223,7 +206,7 @@ class Window:
             return ""
         hits: list[tuple[Hit, Guardrail]] = []
         probe = guard.probe
-        for g in guard.guardrails if probe is None or probe.search(text) is not None else ():
+        for g in guard.guardrails if probe is None or probe.found(text) else ():
             found = [h for h in g.find(text) if h.end > skip and h.start >= skip]
             if not found:
                 continue
