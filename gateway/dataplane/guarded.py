@@ -5,8 +5,9 @@ One relay wraps any other (byte-exact or translated), so each path has one place
 answer passes: a whole answer is rewritten (redact), replaced by the client's 400 (block, the upstream
 call still charged) or only recorded (flag); a stream is read event by event in the client's format.
 
-Streams: each text block and each tool call's arguments is a window that holds back at most
-`max_match - 1` characters (the longest possible match, less the one character a match needs to be
+Streams: each text block and each tool call's arguments is a window that holds back only what could
+still be part of a match: the trailing run of characters some pattern can match (an email cannot hold a
+space), at most `max_match - 1` (the longest possible match, less the one character a match needs to be
 unfinished), so no match ever reaches the client whole or in part; a window is released at its block's
 end (Anthropic `content_block_stop`, a Chat choice's next block or its `finish_reason`, a Responses
 `.done` event) or the stream's end. A match never spans two blocks: each block is its own text, as a
@@ -34,6 +35,8 @@ from gateway.core.errors import render
 from gateway.core.formats import Format
 from gateway.core.usage import Usage
 from gateway.dataplane.exchange import AnswerReplaced, PolicyStop, Relay, StreamRelay
+from gateway.policy.guardrails.chars import Tail
+from gateway.policy.guardrails.model import Probe, probe_of
 from gateway.translate.sse import encode_anthropic, encode_openai, encode_responses, stream_error
 
 
@@ -60,6 +63,12 @@ class Guardrail(Protocol):
     @property
     def max_match(self) -> int: ...
 
+    @property
+    def tails(self) -> Sequence[Tail]: ...
+
+    @property
+    def patterns(self) -> tuple[str, ...]: ...
+
     def find(self, text: str) -> Sequence[Hit]: ...
 
 
@@ -85,20 +94,35 @@ class OutputGuard:
     max_match: int = 0
     blocking: bool = False  # a guardrail blocks: a stream is matched at every piece, to stop it early
     seen: set[str] = field(default_factory=set)
-    redactions: int = 0  # texts a whole answer's check rewrote: none, and the answer goes byte-exact
+    # Texts a check rewrote: none, and a whole answer goes byte-exact (a stream's finished texts too).
+    redactions: int = 0
+    tails: tuple[Tail, ...] = ()
+    # Every character some pattern can match (None: any): a text ending in none of them holds nothing.
+    ends: frozenset[str] | None = None
+    probe: Probe | None = None  # every pattern in one search: no match in a text, no guardrail to ask
 
     def __post_init__(self) -> None:
         self.max_match = max(1, max((g.max_match for g in self.guardrails), default=1))
         self.blocking = any(g.action == "block" for g in self.guardrails)
+        self.tails = tuple(t for g in self.guardrails for t in g.tails)
+        chars = [t.chars for t in self.tails if t.width > 1]
+        self.ends = None if None in chars else frozenset("".join(c for c in chars if c is not None))
+        self.probe = probe_of(self.guardrails)
 
     def hit(self, g: Guardrail) -> None:
         if g.name not in self.seen:
             self.seen.add(g.name)
             self.report(g.name, g.action)
 
+    def hold(self, text: str) -> int:
+        """How much of the text's end could still be part of an unfinished match (see Guardrail.hold)."""
+        if self.ends is not None and (not text or text[-1] not in self.ends):
+            return 0  # prose usually: a piece ending in a space
+        return max([t.hold(text) for t in self.tails], default=0)
+
     def text(self, text: str) -> str:
         """A whole text: redacted, or Blocked."""
-        if not text:
+        if not text or (self.probe is not None and not self.probe.found(text)):
             return text
         for g in self.guardrails:
             hits = g.find(text)
@@ -173,15 +197,16 @@ class Window:
         if not held:
             return ""
         guard = self.guard
-        if not final and len(held) < guard.max_match and not guard.blocking:
+        text = self.context + held
+        skip = len(self.context)
+        cut = len(text) if final else max(skip, len(text) - guard.hold(text))
+        if cut == skip and not guard.blocking:
             # Nothing could go out yet, and no block to see early: matched once there is.
             self.held = held
             return ""
-        text = self.context + held
-        skip = len(self.context)
-        cut = len(text) if final else max(skip, len(text) - guard.max_match + 1)
         hits: list[tuple[Hit, Guardrail]] = []
-        for g in guard.guardrails:
+        probe = guard.probe
+        for g in guard.guardrails if probe is None or probe.found(text) else ():
             found = [h for h in g.find(text) if h.end > skip and h.start >= skip]
             if not found:
                 continue
@@ -194,6 +219,8 @@ class Window:
             if h.start < cut < h.end:
                 cut = h.end
         redacting = [h for h, g in hits if h.end <= cut and g.action == "redact"]
+        if redacting:
+            guard.redactions += 1
         for h, g in hits:
             if h.end <= cut:
                 guard.hit(g)
@@ -515,8 +542,11 @@ class GuardedStream:
                 return
             key = (obj.get("index"),)
             self.delta_of[key] = obj
-            released = self._window(key, field_name == "partial_json").push(delta[field_name])
-            if released:
+            piece = delta[field_name]
+            released = self._window(key, field_name == "partial_json").push(piece)
+            if released == piece:
+                out.append(raw)  # the event as it came: its text goes out unchanged
+            elif released:
                 out.append(encode_anthropic({**obj, "delta": {**delta, field_name: released}}))
             return
         if kind == "content_block_stop":
@@ -541,19 +571,21 @@ class GuardedStream:
             # The choice's last chunk: what it carries goes out whole, after the rest of earlier blocks.
             last = choice.get("finish_reason") is not None
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str) and delta["content"]:
+                piece = delta.get("content")
+                if isinstance(piece, str) and piece:
                     key: tuple[Any, ...] = (index, "content")
                     self._switch(index, key, obj, out)
-                    delta["content"] = self._window(key).push(delta["content"], last)
-                    changed = True
+                    delta["content"] = self._window(key).push(piece, last)
+                    changed = changed or delta["content"] != piece
                 for call in _dicts(delta.get("tool_calls")):
                     function = call.get("function")
                     if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                         key = (index, "tool", call.get("index", 0))
                         self._switch(index, key, obj, out)
                         window = self._window(key, json=True)
-                        function["arguments"] = window.push(function["arguments"], last)
-                        changed = True
+                        piece = function["arguments"]
+                        function["arguments"] = window.push(piece, last)
+                        changed = changed or function["arguments"] != piece
             if last:
                 for key in [k for k in self.windows if k[0] == index]:
                     self._flush(key, out)
@@ -572,15 +604,17 @@ class GuardedStream:
     def _responses(self, raw: bytes, obj: dict[str, Any], out: list[bytes]) -> None:
         kind = obj.get("type")
         key: tuple[Any, ...]
+        changed = False  # a text in the event is not what the upstream wrote: encoded anew
         if kind in _DELTAS:
             key = (obj.get("output_index"), obj.get("content_index"))
-            if isinstance(obj.get("delta"), str):
-                self.delta_of[key] = dict(obj)
+            piece = obj.get("delta")
+            if isinstance(piece, str):
+                self.delta_of[key] = obj  # the flush's shape: its delta and number are set there
                 json = kind == "response.function_call_arguments.delta"
-                obj["delta"] = self._window(key, json).push(obj["delta"])
-                self._number(obj)
-                out.append(encode_responses(obj))
-                return
+                released = self._window(key, json).push(piece)
+                if released != piece:
+                    obj = {**obj, "delta": released}
+                    changed = True
         elif kind in _DONES:
             key = (obj.get("output_index"), obj.get("content_index"))
             self._flush(key, out)
@@ -592,30 +626,29 @@ class GuardedStream:
             elif isinstance(value, str):  # no deltas came: checked whole
                 json_text = field_name == "arguments"
                 obj[field_name] = _arguments(self.guard, value) if json_text else self.guard.text(value)
-            self._number(obj)
-            out.append(encode_responses(obj))
-            return
+            changed = obj.get(field_name) != value
         elif kind == "response.content_part.done":
             window = self.windows.get((obj.get("output_index"), obj.get("content_index")))
             part = obj.get("part")
             if window is not None and isinstance(part, dict) and isinstance(part.get("text"), str):
+                changed = part["text"] != window.whole
                 part["text"] = window.whole
         elif kind == "response.output_item.done":
             if isinstance(obj.get("item"), dict):
-                self._item(obj.get("output_index"), obj["item"])
+                changed = self._item(obj.get("output_index"), obj["item"])
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self._flush_all(out)
             response = obj.get("response")
             if isinstance(response, dict):
                 for index, item in enumerate(_dicts(response.get("output"))):
-                    self._item(index, item)
+                    changed = self._item(index, item) or changed
                 if isinstance(self.relay_final, dict):
                     self.relay.final_response = response  # type: ignore[attr-defined]
         elif kind in ("response.created", "response.in_progress") and isinstance(obj.get("response"), dict):
             self.snapshot = obj["response"]
         elif kind == "error":
             self._flush_all(out)
-        if not self.offset and kind not in _REWRITTEN:
+        if not self.offset and not changed:
             seq = obj.get("sequence_number")
             if isinstance(seq, int):
                 self.next_seq = seq + 1
@@ -628,21 +661,28 @@ class GuardedStream:
     def relay_final(self) -> Any:
         return getattr(self.relay, "final_response", None)
 
-    def _item(self, index: Any, item: dict[str, Any]) -> None:
-        """A finished output item: its texts as the stream released them (or checked whole)."""
+    def _item(self, index: Any, item: dict[str, Any]) -> bool:
+        """A finished output item: its texts as the stream released them (or checked whole); whether
+        one of them is not what the upstream wrote."""
+        changed = False
         if item.get("type") == "message":
             for content_index, part in enumerate(_dicts(item.get("content"))):
                 window = self.windows.get((index, content_index))
-                if isinstance(part.get("text"), str):
-                    part["text"] = window.whole if window is not None else self.guard.text(part["text"])
+                text = part.get("text")
+                if isinstance(text, str):
+                    part["text"] = window.whole if window is not None else self.guard.text(text)
+                    changed = changed or part["text"] != text
         elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
             window = self.windows.get((index, None))
-            item["arguments"] = (
-                window.whole if window is not None else _arguments(self.guard, item["arguments"])
-            )
+            before = item["arguments"]
+            item["arguments"] = window.whole if window is not None else _arguments(self.guard, before)
+            changed = item["arguments"] != before
         elif item.get("type") == "custom_tool_call" and isinstance(item.get("input"), str):
             window = self.windows.get((index, None))
-            item["input"] = window.whole if window is not None else self.guard.text(item["input"])
+            before = item["input"]
+            item["input"] = window.whole if window is not None else self.guard.text(before)
+            changed = item["input"] != before
+        return changed
 
     def _number(self, obj: dict[str, Any]) -> None:
         seq = obj.get("sequence_number")
@@ -651,16 +691,6 @@ class GuardedStream:
             self.next_seq = seq + self.offset + 1
 
 
-# Responses events whose text this relay rewrites (the finished texts: the released ones).
-_REWRITTEN = frozenset(
-    {
-        "response.content_part.done",
-        "response.output_item.done",
-        "response.completed",
-        "response.incomplete",
-        "response.failed",
-    }
-)
 # Responses streams: the deltas of a text or a tool call's input, and the event that ends each (with the
 # field holding the whole).
 _DELTAS = frozenset(

@@ -60,6 +60,38 @@ def test_a_window_never_releases_part_of_a_match() -> None:
         assert len(window.held) <= guard.max_match - 1
 
 
+PROSE = "Sure! Here is the plan, step by step: first (a) read it; then [b] write it down. Done?"
+
+
+def test_prose_is_released_up_to_the_last_character_no_match_can_hold() -> None:
+    """Only the trailing run of characters some pattern can match is held: an email or a key cannot
+    hold a space or punctuation, so a word goes out once the next space arrives."""
+    guard, hits = _guard(AWS, EMAIL)
+    window = Window(guard)
+    released = ""
+    for i, c in enumerate(PROSE):
+        released += window.push(c)
+        so_far = PROSE[: i + 1]
+        word = so_far[len(so_far.rstrip(EMAIL_CHARS)) :]  # the email builtin's run, the longer one
+        assert window.held == word and released + word == so_far
+    assert released + window.flush() == PROSE and hits == []
+
+
+EMAIL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-@"
+
+
+@pytest.mark.parametrize("pattern", [r"zq.{1,30}", r"zq[^?]{1,30}"])
+def test_a_pattern_of_any_character_holds_the_whole_window(pattern: str) -> None:
+    """`.` and negated classes can match a space: the full window is held, as before."""
+    guard, _ = _guard(_rail("any", "redact", [pattern]))
+    window = Window(guard)
+    released = ""
+    for i, c in enumerate(PROSE):
+        released += window.push(c)
+        assert len(window.held) == min(i + 1, guard.max_match - 1)
+    assert released + window.flush() == PROSE
+
+
 def test_a_block_is_seen_as_soon_as_the_match_is_complete() -> None:
     guard, hits = _guard(BLOCK)
     window = Window(guard)
@@ -191,6 +223,25 @@ def test_a_stream_is_redacted_one_character_at_a_time(
         assert SECRET not in orjson.dumps(final).decode()
     if client is Format.ANTHROPIC:
         assert events[-1]["type"] == "message_stop"
+
+
+@pytest.mark.parametrize("fmt", [Format.ANTHROPIC, Format.OPENAI, Format.RESPONSES], ids=lambda f: f.value)
+def test_a_stream_without_hits_goes_out_byte_exact(
+    anthropic_up: FakeUpstream, openai_up: FakeUpstream, fmt: Format
+) -> None:
+    """Events whose text goes out as it came are relayed as their own bytes, not parsed and encoded
+    anew (the text ends in a character no pattern can hold, so nothing is held for the block's end)."""
+    request = _request(fmt, stream=True, tools=True)
+    call = {"name": "get_weather", "input": {"city": "Paris", "units": "celsius"}}
+    script = Script(
+        text="Sure: the weather in Paris is mild today!", tool_calls=[call], text_chunks=1, argument_chunks=1
+    )
+    wire = _fetch(_fake(fmt, anthropic_up, openai_up), PATHS[fmt], request, script)
+    wire = wire.replace(b'":', b'": ')  # spaced as no encoder here writes it: an event encoded anew shows
+    hits: list[tuple[str, str]] = []
+    relay = guarded(_relay(fmt, fmt, request), fmt, "req_1", (AWS, EMAIL, FLAG), lambda *h: hits.append(h))
+    stream = relay.stream()
+    assert stream.feed(wire) + stream.close() == wire and hits == []
 
 
 @pytest.mark.parametrize(("client", "provider"), PAIRS, ids=lambda f: f.value)

@@ -146,7 +146,13 @@ _GROUPED = frozenset({"phone", "credit_card", "us_ssn", "ipv4"})
 # name -> (pattern, validator). Names are what `check: {builtin: [...]}` lists and what a redaction
 # says (`[REDACTED:email]`).
 _SPECS: dict[str, tuple[str, Validator | None]] = {
-    "email": (r"[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}", None),
+    # RFC 5321: at most 254 characters (a 64-character local part, `@`, the domain), and so is the
+    # pattern's width (a stream holds back up to a match's width), not the 601 of 8 labels of 63: the
+    # domain is one run of labels and dots (at most 164) and a letter TLD (at most 24).
+    "email": (
+        r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-](?:[A-Za-z0-9.\-]{0,162}[A-Za-z0-9\-])?\.[A-Za-z]{2,24}",
+        None,
+    ),
     # +1 (555) 123-4567, 555-123-4567, +44 20 7946 0958, 5551234567 (with a + or separators; a bare
     # ten-digit run is a phone number too)
     "phone": (
