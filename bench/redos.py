@@ -192,7 +192,9 @@ def run_pinned(cpus: str, quick: bool = False) -> dict[str, Any]:
     if quick:
         command += ["--runs", "2"]
     try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if done.returncode not in (0, 1):  # 1: measured, and the goal missed (the JSON says where)
+            raise subprocess.CalledProcessError(done.returncode, command, done.stdout, done.stderr)
         data: dict[str, Any] = json.loads(done.stdout)
     except (subprocess.SubprocessError, OSError, ValueError) as exc:
         stderr = getattr(exc, "stderr", None) or ""

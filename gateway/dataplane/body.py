@@ -21,6 +21,19 @@ _TOKENS = re.compile(_STRING + rb"|[{}\[\]]")
 _OPENAI_REASONING = b'"' + OPENAI_REASONING_PREFIX.encode()
 
 
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object, or the client's 400 saying what it is instead."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(
+            "invalid_request_error", f"request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
+    if not isinstance(obj, dict):
+        raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+    return obj
+
+
 def replace_top_level_string(body: bytes, key: str, old: str, new: str) -> bytes:
     """Return `body` with the top-level `key` (whose value is `old`) set to `new`; every other byte kept.
 

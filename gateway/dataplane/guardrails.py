@@ -345,13 +345,18 @@ def _anthropic(obj: dict[str, Any], slots: list[Slot], nested: list[Nested]) -> 
             _descriptions(tool.get("input_schema"), slots)
 
 
-def _chat_parts(message: dict[str, Any], key: str, slots: list[Slot]) -> None:
-    content = message.get(key)
+CHAT_TEXT = frozenset({"text"})
+RESPONSES_TEXT = frozenset({"input_text", "output_text", "text"})
+
+
+def _text_parts(item: dict[str, Any], key: str, slots: list[Slot], types: frozenset[str]) -> None:
+    """A content field that is a string or a list of parts, of which `types` are text."""
+    content = item.get(key)
     if isinstance(content, str):
-        _strings_at(message, key, slots)
+        _strings_at(item, key, slots)
     elif isinstance(content, list):
         for part in content:
-            if isinstance(part, dict) and part.get("type") == "text":
+            if isinstance(part, dict) and part.get("type") in types:
                 _strings_at(part, "text", slots)
 
 
@@ -359,7 +364,7 @@ def _chat(obj: dict[str, Any], slots: list[Slot], nested: list[Nested]) -> None:
     for message in obj.get("messages") or ():
         if not isinstance(message, dict):
             continue
-        _chat_parts(message, "content", slots)
+        _text_parts(message, "content", slots, CHAT_TEXT)
         for call in message.get("tool_calls") or ():
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
                 _json_string(call["function"], "arguments", slots, nested)
@@ -370,16 +375,6 @@ def _chat(obj: dict[str, Any], slots: list[Slot], nested: list[Nested]) -> None:
         if isinstance(function, dict):
             _strings_at(function, "description", slots)
             _descriptions(function.get("parameters"), slots)
-
-
-def _responses_content(item: dict[str, Any], key: str, slots: list[Slot]) -> None:
-    content = item.get(key)
-    if isinstance(content, str):
-        _strings_at(item, key, slots)
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "text"):
-                _strings_at(part, "text", slots)
 
 
 def _responses(obj: dict[str, Any], slots: list[Slot], nested: list[Nested]) -> None:
@@ -393,11 +388,11 @@ def _responses(obj: dict[str, Any], slots: list[Slot], nested: list[Nested]) -> 
                 continue
             kind = item.get("type", "message")
             if kind == "message":
-                _responses_content(item, "content", slots)
+                _text_parts(item, "content", slots, RESPONSES_TEXT)
             elif kind == "function_call":
                 _json_string(item, "arguments", slots, nested)
             elif kind in ("function_call_output", "custom_tool_call_output"):
-                _responses_content(item, "output", slots)
+                _text_parts(item, "output", slots, RESPONSES_TEXT)
             elif kind == "custom_tool_call":
                 _strings_at(item, "input", slots)
             # reasoning (encrypted or signed summaries) and the other item types: left alone

@@ -9,15 +9,13 @@ import dataclasses
 import re
 from typing import Any
 
-import orjson
-
 from gateway.config.units import parse_duration
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
 from gateway.core.http import Message, Send
 from gateway.dataplane import capability, embeddings, guardrails
 from gateway.dataplane.attempts import Attempts
-from gateway.dataplane.body import repeated_top_level_key
+from gateway.dataplane.body import json_object, repeated_top_level_key
 from gateway.dataplane.caching import Caching
 from gateway.dataplane.request import Call, Request
 from gateway.dataplane.responses import ResponsesState, conversation_safe, is_gateway_response_id
@@ -98,14 +96,7 @@ def _cacheable(req: Request, call: Call) -> bool:
 
 def parse(req: Request, operation: str, body: bytes) -> Call:
     """The body as a model call: a JSON object naming its model; the request's overrides read too."""
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(
-            "invalid_request_error", f"request body is not valid JSON: {exc}", code="invalid_json"
-        ) from None
-    if not isinstance(obj, dict):
-        raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+    obj = json_object(body)
     for key in ("model", "stream"):  # what the gateway itself reads from the body
         if repeated_top_level_key(body, key):
             raise GatewayError("invalid_request_error", f"{key}: given more than once", param=key)

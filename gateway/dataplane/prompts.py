@@ -22,6 +22,7 @@ import orjson
 from gateway.config.prompts import Prompt, RenderError
 from gateway.core.errors import GatewayError
 from gateway.core.formats import Format
+from gateway.dataplane.body import json_object
 from gateway.routing import resolve
 from gateway.routing.table import Gateway, RoutingTable
 from gateway.translate.pipeline import ANTHROPIC_VERSION
@@ -66,14 +67,7 @@ def read(body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """(variables, overrides) from a prompt call's body; an empty body is no variables."""
     if not body.strip():
         return {}, {}
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(
-            "invalid_request_error", f"request body is not valid JSON: {exc}", code="invalid_json"
-        ) from None
-    if not isinstance(obj, dict):
-        raise GatewayError("invalid_request_error", "request body must be a JSON object", code="invalid_json")
+    obj = json_object(body)
     # The OpenAI SDK's chat.completions.create requires `messages`: `[]` is accepted as "the prompt's".
     if "messages" in obj and obj.pop("messages") != []:
         raise GatewayError(
