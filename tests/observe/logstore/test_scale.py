@@ -329,43 +329,47 @@ def test_retention_removes_whole_hours_from_records_and_rollups(writer: LogWrite
 _V1 = 27  # the columns schema version 1 made (later versions add theirs at the end)
 
 
-def _v1_insert() -> str:
+def _older_store(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path, version: int, width: int, records: list[Any]
+) -> str:
+    """A store made by schema `version`'s migrations holding `records` (their first `width` columns, the ones
+    that version had); its URL, for a LogWriter to upgrade."""
+    from gateway.observe.logstore.records import to_row
     from gateway.observe.logstore.sql import COLUMNS
 
-    columns = ", ".join(COLUMNS[:_V1])
-    return f"INSERT INTO requests ({columns}) VALUES ({', '.join('?' for _ in COLUMNS[:_V1])})"  # noqa: S608
+    older = [s for v, statements in MIGRATIONS if v <= version for s in statements]
+    versions = [(v,) for v in range(1, version + 1)]
+    insert = f"INSERT INTO requests ({', '.join(COLUMNS[:width])}) VALUES ({', '.join('?' * width)})"  # noqa: S608
+    rows = [to_row(r)[:width] for r in records]
+    if store == "sqlite":
+        conn = sqlite3.connect(tmp_path / "gateway.db")
+        with conn:
+            conn.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+            for statement in older:
+                conn.execute(statement if isinstance(statement, str) else statement("sqlite"))
+            conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", versions)
+            conn.executemany(insert, rows)
+        conn.close()
+        return f"sqlite:///{tmp_path}/gateway.db"
+    import psycopg
+
+    url: str = request.getfixturevalue("postgres_url")
+    with psycopg.connect(url) as pg:
+        pg.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
+        for statement in older:
+            pg.execute(statement if isinstance(statement, str) else statement("postgres"))
+        with pg.cursor() as cur:
+            cur.executemany("INSERT INTO gateway_schema (version) VALUES (%s)", versions)
+            cur.executemany(insert.replace("?", "%s"), rows)
+    return url
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_a_version_2_store_is_upgraded_with_rollups_of_its_records(
     store: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from gateway.observe.logstore.records import to_row
-
     records = varied(300, seed=9, start=HOUR0)
-    older = [s for version, statements in MIGRATIONS if version <= 2 for s in statements]
-    assert all(isinstance(s, str) for s in older)
-    if store == "sqlite":
-        url = f"sqlite:///{tmp_path}/gateway.db"
-        conn = sqlite3.connect(tmp_path / "gateway.db")
-        with conn:
-            conn.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
-            for statement in older:
-                conn.execute(str(statement))
-            conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", [(1,), (2,)])
-            conn.executemany(_v1_insert(), [to_row(r)[:_V1] for r in records])
-        conn.close()
-    else:
-        import psycopg
-
-        url = request.getfixturevalue("postgres_url")
-        with psycopg.connect(url) as pg:
-            pg.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
-            for statement in older:
-                pg.execute(str(statement))
-            pg.execute("INSERT INTO gateway_schema (version) VALUES (1), (2)")
-            with pg.cursor() as cur:
-                cur.executemany(_v1_insert().replace("?", "%s"), [to_row(r)[:_V1] for r in records])
+    url = _older_store(store, request, tmp_path, 2, _V1, records)
     w = LogWriter(open_backend(url), retention=None)
     w.start()
     try:
@@ -384,7 +388,6 @@ def test_a_version_2_store_is_upgraded_with_rollups_of_its_records(
 def test_a_version_3_store_gets_each_records_endpoint_from_its_path(
     store: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from gateway.observe.logstore.records import to_row
 
     paths = {
         "/v1/messages": "messages",
@@ -410,28 +413,7 @@ def test_a_version_3_store_gets_each_records_endpoint_from_its_path(
         record(i, path=p, gateway=p.split("/")[2] if p.startswith("/g/") else "default")
         for i, p in enumerate(paths)
     ]
-    older = [s for version, statements in MIGRATIONS if version <= 3 for s in statements]
-    if store == "sqlite":
-        url = f"sqlite:///{tmp_path}/gateway.db"
-        conn = sqlite3.connect(tmp_path / "gateway.db")
-        with conn:
-            conn.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
-            for statement in older:
-                conn.execute(statement if isinstance(statement, str) else statement("sqlite"))
-            conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", [(1,), (2,), (3,)])
-            conn.executemany(_v1_insert(), [to_row(r)[:_V1] for r in records])
-        conn.close()
-    else:
-        import psycopg
-
-        url = request.getfixturevalue("postgres_url")
-        with psycopg.connect(url) as pg:
-            pg.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
-            for statement in older:
-                pg.execute(statement if isinstance(statement, str) else statement("postgres"))
-            pg.execute("INSERT INTO gateway_schema (version) VALUES (1), (2), (3)")
-            with pg.cursor() as cur:
-                cur.executemany(_v1_insert().replace("?", "%s"), [to_row(r)[:_V1] for r in records])
+    url = _older_store(store, request, tmp_path, 3, _V1, records)
     w = LogWriter(open_backend(url), retention=None)
     w.start()
     try:
@@ -451,35 +433,8 @@ _V4 = 28  # the columns up to schema version 4 (endpoint); version 5 adds guardr
 def test_a_version_4_store_gains_guardrails_and_prompt(
     store: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from gateway.observe.logstore.records import to_row
-    from gateway.observe.logstore.sql import COLUMNS
-
-    older = [s for version, statements in MIGRATIONS if version <= 4 for s in statements]
     records = [record(i) for i in range(3)]
-    insert = (
-        f"INSERT INTO requests ({', '.join(COLUMNS[:_V4])}) VALUES ({', '.join('?' for _ in COLUMNS[:_V4])})"  # noqa: S608
-    )
-    if store == "sqlite":
-        url = f"sqlite:///{tmp_path}/gateway.db"
-        conn = sqlite3.connect(tmp_path / "gateway.db")
-        with conn:
-            conn.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
-            for statement in older:
-                conn.execute(statement if isinstance(statement, str) else statement("sqlite"))
-            conn.executemany("INSERT INTO gateway_schema (version) VALUES (?)", [(v,) for v in range(1, 5)])
-            conn.executemany(insert, [to_row(r)[:_V4] for r in records])
-        conn.close()
-    else:
-        import psycopg
-
-        url = request.getfixturevalue("postgres_url")
-        with psycopg.connect(url) as pg:
-            pg.execute("CREATE TABLE gateway_schema (version INTEGER NOT NULL)")
-            for statement in older:
-                pg.execute(statement if isinstance(statement, str) else statement("postgres"))
-            pg.execute("INSERT INTO gateway_schema (version) VALUES (1), (2), (3), (4)")
-            with pg.cursor() as cur:
-                cur.executemany(insert.replace("?", "%s"), [to_row(r)[:_V4] for r in records])
+    url = _older_store(store, request, tmp_path, 4, _V4, records)
     w = LogWriter(open_backend(url), retention=None)
     w.start()
     try:
