@@ -166,7 +166,7 @@ class Ending:
     for the rest, looked at once when it ends. `missing` names what did not show; None when all did
     (or when the stream's kind has no known end)."""
 
-    __slots__ = ("ends", "recent", "seam", "searching", "size", "trimmed")
+    __slots__ = ("back", "ends", "found", "recent", "seam", "searching", "size")
 
     def __init__(self, kind: str | None) -> None:
         groups = ENDINGS.get(kind, ()) if kind is not None else ()
@@ -175,7 +175,10 @@ class Ending:
         self.seam = b"\n"  # the stream's start is a line start
         self.recent: deque[bytes] = deque()
         self.size = 0
-        self.trimmed = False
+        # A terminal event can be longer than what is kept (Responses' response.completed carries the whole
+        # Response): each piece let go is searched first, with the end of the one before it.
+        self.found: set[str] = set()
+        self.back = b"\n"
 
     def feed(self, chunk: bytes) -> None:
         if self.searching:
@@ -187,8 +190,11 @@ class Ending:
             recent.append(chunk)
             self.size += len(chunk)
             while self.size - len(recent[0]) >= _KEEP:
-                self.size -= len(recent.popleft())
-                self.trimmed = True
+                old = recent.popleft()
+                self.size -= len(old)
+                data = self.back + old
+                self.found.update(what for marks, what, _ in self.ends if any(m in data for m in marks))
+                self.back = data[-_SEAM:]
 
     @property
     def missing(self) -> str | None:
@@ -196,10 +202,9 @@ class Ending:
             return self.searching[0][1]
         if not self.ends:
             return None
-        # The stream's start is a line start; a kept piece that starts mid-way through it is not.
-        data = b"".join(self.recent) if self.trimmed else b"\n" + b"".join(self.recent)
+        data = self.back + b"".join(self.recent)  # `back`: the line start, or what was let go last
         for marks, what, _ in self.ends:
-            if not any(mark in data for mark in marks):
+            if what not in self.found and not any(mark in data for mark in marks):
                 return what
         return None
 

@@ -52,6 +52,19 @@ def test_terminal_events_are_found_across_chunk_boundaries() -> None:
     assert _fed("anthropic", [b"event: content_block_delta\ndata: {}\n\n" * 50 + stream] * 200) is None
 
 
+def test_a_terminal_event_longer_than_what_is_kept_is_found_in_small_pieces() -> None:
+    # Responses' response.completed carries the whole Response (Codex's reasoning: tens of KB); read in
+    # small pieces (a loaded machine), its event line is let go long before the stream ends.
+    completed = b'event: response.completed\ndata: {"response":{"output":"' + b"x" * 20_000 + b'"}}\n\n'
+    stream = b"event: response.created\ndata: {}\n\n" + completed
+    for size in (1, 7, 512, 4096):
+        pieces = [stream[i : i + size] for i in range(0, len(stream), size)]
+        assert _fed("responses", pieces) is None, size
+        assert _fed("responses", pieces[: -len(completed) // size]) == "event: response.completed", size
+    anthropic = b"event: message_stop\ndata: {" + b" " * 9_000 + b"}\n\n"
+    assert _fed("anthropic", [anthropic[i : i + 100] for i in range(0, len(anthropic), 100)]) is None
+
+
 def test_what_is_not_a_terminal_event() -> None:
     # A model writing the words, inside JSON strings, ends nothing.
     text = (

@@ -242,7 +242,9 @@ def test_codex_shell_round_trip_through_openai_responses(
     assert any(i["type"] == "reasoning" and i.get("encrypted_content") for i in history), why
     assert any(i["type"] == "function_call" and i["call_id"] == CALL_ID for i in history), why
     records = cx_gateway.records(len(model_calls))
-    assert {(rec["key"], rec["status"]) for rec in records} == {("key:openai-main", 200)}, records
+    assert {(rec["key"], rec["status"]) for rec in records} == {("key:openai-main", 200)}, [
+        (rec["status"], rec.get("error"), rec.get("upstream_error")) for rec in records
+    ]
 
 
 def test_fixture_matches_what_the_pinned_codex_sends(
